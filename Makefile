@@ -1,0 +1,127 @@
+# gatehouse - build, run and test.
+#
+#   make run        install missing packages, build, start the daemon (defaults)
+#   make test       install missing packages, build, run every test suite
+#   make            just build build/gatehouse
+#
+# Other targets: unit, integration, conformance, asan, valgrind, clean.
+
+VERSION := 0.1.0
+BUILD   := build
+PYTHON  := /usr/bin/python3
+
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -pthread -Iinclude \
+              -DGATEHOUSE_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) -MMD -MP
+LDLIBS  = $(PKG_LIBS) -pthread
+
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+
+SRCS    := $(wildcard src/*.c src/handlers/*.c)
+LIBSRCS := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIBOBJS  := $(LIBSRCS:src/%.c=$(BUILD)/obj/%.o)
+SOBJS    := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o)
+SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o)
+UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
+
+.PHONY: all deps test-deps run test unit integration conformance asan valgrind \
+        check-sample clean
+
+all: $(BUILD)/gatehouse
+
+deps:
+	@scripts/deps.sh
+
+test-deps:
+	@scripts/deps.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	exec ./$(BUILD)/gatehouse serve
+
+# ---- the daemon ----
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gatehouse: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libgatehouse.a: $(LIBOBJS)
+	$(AR) rcs $@ $^
+
+# ---- sanitizer build (AddressSanitizer + UBSan) ----
+
+$(BUILD)/asan/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/asan/gatehouse: $(SOBJS)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/asan/libgatehouse.a: $(SLIBOBJS)
+	$(AR) rcs $@ $^
+
+# ---- unit tests ----
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libgatehouse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libgatehouse.a $(LDLIBS)
+
+$(BUILD)/asan/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/asan/libgatehouse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(BUILD)/asan/libgatehouse.a $(LDLIBS)
+
+unit: $(UNITS)
+	@tests/run-unit.sh $(UNITS)
+
+# ---- the whole suite ----
+
+test: test-deps
+	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS)
+	@$(MAKE) --no-print-directory check-sample unit integration conformance asan valgrind
+	@echo "all test suites passed"
+
+check-sample: $(BUILD)/gatehouse
+	@./$(BUILD)/gatehouse check-config --sample | diff -u config/gatehouse.conf - \
+	  || { echo "config/gatehouse.conf is out of date: make config/gatehouse.conf"; exit 1; }
+	@echo "config/gatehouse.conf matches the settings table"
+
+config/gatehouse.conf: $(BUILD)/gatehouse
+	./$(BUILD)/gatehouse check-config --sample > $@
+
+integration: $(BUILD)/gatehouse
+	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/integration
+
+conformance: $(BUILD)/gatehouse
+	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
+
+# Unit and integration tests against the sanitizer build.
+asan: $(BUILD)/asan/gatehouse $(SUNITS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/run-unit.sh $(SUNITS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GATEHOUSE_SANITIZER=1 \
+	  $(PYTHON) tests/pyrun.py tests/integration
+
+# The integration suite with the daemon under valgrind (errors and leaks fail it).
+valgrind: $(BUILD)/gatehouse
+	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
+	  $(PYTHON) tests/pyrun.py tests/integration
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(SOBJS:.o=.d)

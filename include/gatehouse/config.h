@@ -1,0 +1,72 @@
+/*
+ * config.h - the daemon's settings: one typed table (name, type, default,
+ * bounds, help) drives parsing, validation, the sample config file and
+ * `check-config` output, so they cannot drift apart.
+ *
+ * Precedence, highest first: --set name=value, GATEHOUSE_<NAME> in the
+ * environment, the config file, the built-in default. Bad input is reported
+ * with its origin (file:line, the environment variable, or --set) and stops
+ * start-up.
+ */
+#ifndef GATEHOUSE_CONFIG_H
+#define GATEHOUSE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum signing_alg { ALG_RS256 = 0, ALG_ES256 };
+enum sync_mode { SYNC_FULL = 0, SYNC_NORMAL };
+
+struct config {
+	/* network */
+	char *listen_address;
+	int64_t listen_port;
+	char *base_path;          /* "" or "/x[/y]", no trailing slash */
+	char *issuer_url;         /* never empty after config_load */
+	char *cors_allow_origin;
+	int64_t max_url_size;
+	int64_t max_header_size;
+	int64_t max_body_size;
+	int64_t max_connections;
+	int64_t max_connections_per_ip;
+	int64_t idle_timeout;
+	int64_t http_threads;     /* 0 = automatic */
+	int64_t shutdown_timeout;
+	/* store */
+	char *database_path;
+	int sqlite_synchronous;   /* enum sync_mode */
+	int64_t sqlite_busy_timeout;
+	/* tokens and keys */
+	int signing_alg;          /* enum signing_alg */
+	int64_t access_token_ttl;
+	int64_t refresh_token_ttl;
+	int64_t refresh_reuse_grace;
+	int64_t key_rotation_interval;
+	int64_t key_prepublish;
+	int64_t jwks_max_age;
+	/* logging */
+	int log_level;            /* enum log_level */
+	int log_format;           /* enum log_format */
+	bool access_log;
+};
+
+/*
+ * Fills cfg from the defaults, then the file (NULL for none), then the
+ * environment, then the "name=value" strings of sets. Returns 0, or -1 with
+ * a one-line message (origin first) in err. cfg must be released with
+ * config_release either way.
+ */
+int config_load(struct config *cfg, const char *file, char *const *sets, int nsets,
+		char *err, size_t errlen);
+void config_release(struct config *cfg);
+
+/* Writes the documented sample config file (config/gatehouse.conf). */
+void config_write_sample(FILE *out);
+/* Writes the effective settings, one "name value" per line. */
+void config_write_effective(const struct config *cfg, FILE *out);
+
+/* "RS256" or "ES256". */
+const char *config_alg_name(int alg);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * http.h - the HTTP core on libmicrohttpd: daemon start/stop, the
+ * per-request context, bounded reading of URL, headers and body, parameters
+ * read alike from the query string, a form body or a JSON body, reply
+ * helpers that add CORS and X-Request-Id, and the access log.
+ *
+ * One dispatch callback sees each request once: when it is complete, or
+ * earlier when a size limit already decided it (req->reject). It must
+ * answer exactly once with one of the http_reply_* functions.
+ */
+#ifndef GATEHOUSE_HTTP_H
+#define GATEHOUSE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gatehouse/util.h"
+
+struct MHD_Connection;
+struct http_server;
+
+/* Why the http layer refused a request before its handler could run. */
+enum http_reject {
+	REJECT_NONE = 0,
+	REJECT_URL_TOO_LONG,       /* 414 */
+	REJECT_HEADERS_TOO_LARGE,  /* 431 */
+	REJECT_BODY_TOO_LARGE,     /* 413 */
+	REJECT_BAD_PATH,           /* 400: undecodable path */
+};
+
+#define HTTP_MAX_PARAMS 32
+#define HTTP_MAX_EXTRA_HEADERS 8
+
+struct http_param {
+	char *name, *value;        /* decoded, NUL-free UTF-8 */
+};
+
+struct http_request {
+	struct MHD_Connection *conn;
+	struct http_server *server;
+	char method[16];           /* "OTHER" when longer */
+	char *raw_target;          /* the request target as received (never logged) */
+	char *path;                /* decoded, slashes collapsed, base_path removed; NULL outside it */
+	int reject;                /* enum http_reject */
+	struct strbuf body;        /* at most max_body_size bytes */
+	size_t body_received;      /* all body bytes seen, kept or not */
+	bool started;              /* the handler has been called once */
+	bool answered;
+	int status;                /* what was answered, for the access log */
+	const char *route;         /* route template for logs and metrics */
+	uint64_t start_ns;
+	char request_id[40];
+	char client_ip[64];
+
+	/* parameters, filled by http_parse_params */
+	struct http_param params[HTTP_MAX_PARAMS];
+	int nparams;
+
+	/* extra response headers, added before the reply */
+	char *extra_names[HTTP_MAX_EXTRA_HEADERS];
+	char *extra_values[HTTP_MAX_EXTRA_HEADERS];
+	int nextra;
+};
+
+typedef void (*http_dispatch_fn)(struct http_request *req, void *ctx);
+
+struct http_options {
+	const char *listen_address;
+	int port;
+	const char *base_path;
+	const char *cors_allow_origin;
+	size_t max_url_size, max_header_size, max_body_size;
+	unsigned int max_connections, max_connections_per_ip;
+	unsigned int idle_timeout;
+	unsigned int threads;
+	bool access_log;
+};
+
+/*
+ * Binds the listening socket and starts the request threads. On failure
+ * writes a one-line reason (address in use, ...) into err.
+ */
+int http_start(const struct http_options *opt, http_dispatch_fn dispatch, void *ctx,
+	       struct http_server **out, char *err, size_t errlen);
+/* Stops accepting new connections; requests in flight carry on. */
+void http_quiesce(struct http_server *srv);
+/* Requests received but not yet fully answered. */
+unsigned int http_in_flight(struct http_server *srv);
+/* Closes every connection and frees the server. */
+void http_stop(struct http_server *srv);
+
+/* ---- request accessors ---- */
+
+/* A request header (case-insensitive name), or NULL. */
+const char *http_header(struct http_request *req, const char *name);
+/*
+ * Parses parameters from the query string and, by Content-Type, a form or
+ * JSON-object body. Returns 0 or GH_EINVAL (malformed, duplicate, a
+ * non-string JSON value, invalid UTF-8 or NUL, more than HTTP_MAX_PARAMS);
+ * *unsupported is set when a body came with any other media type.
+ */
+int http_parse_params(struct http_request *req, bool *unsupported /* OUT */);
+/* A parsed parameter; NULL when absent. Empty strings are returned as such. */
+const char *http_param(const struct http_request *req, const char *name);
+
+/* ---- replies (exactly one per request) ---- */
+
+/* Adds a header to the coming reply (copied). */
+void http_add_header(struct http_request *req, const char *name, const char *value);
+/* Answers with body (copied) and its media type. */
+void http_reply(struct http_request *req, int status, const char *content_type,
+		const char *body, size_t len);
+/* text/plain; charset=utf-8 */
+void http_reply_text(struct http_request *req, int status, const char *text);
+/* application/json; body is a complete JSON text */
+void http_reply_json(struct http_request *req, int status, const char *json);
+
+/* The HTTP status for an error code (the one mapping, STYLE.md). */
+int http_status_for(int err);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * store.h - persistence: users, identities, sessions, signing keys and
+ * player data in one SQLite file (WAL). The only module that holds SQL; no
+ * SQLite type crosses this header, so another back end can sit behind it.
+ *
+ * Writes go through one writer connection owned by a writer thread, which
+ * commits whatever is queued in one transaction (group commit; each write
+ * in its own savepoint, so one failing write never undoes another). A call
+ * that writes returns only after its transaction is durable (per
+ * sqlite_synchronous). Reads use a small pool of read-only connections.
+ * Every function is safe to call from any thread.
+ *
+ * Return values: 0, or a negative enum gh_err: GH_ENOTFOUND (no such row),
+ * GH_ECONFLICT (a uniqueness rule), GH_EUNAVAIL (disk full, read-only,
+ * locked too long, I/O error: retry later), GH_EINTERNAL.
+ */
+#ifndef GATEHOUSE_STORE_H
+#define GATEHOUSE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+struct store_options {
+	const char *path;
+	bool sync_full;            /* synchronous=FULL, else NORMAL */
+	int64_t busy_timeout_ms;
+	int readers;               /* size of the read pool */
+	/*
+	 * For operator commands run beside a live daemon: never checkpoint,
+	 * so only the daemon's writer ever does (SQLite 3.40 WAL-reset bug).
+	 */
+	bool operator_mode;
+};
+
+/*
+ * Opens (creating if needed) the database and its directory, applies
+ * migrations and starts the writer thread. On failure writes a one-line
+ * reason into err and returns GH_EUNAVAIL or GH_EINTERNAL.
+ */
+int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen);
+/* Finishes queued writes, stops the writer, closes every connection. */
+void store_close(struct store *st);
+
+/* 0 when a read and the writer both work; GH_EUNAVAIL otherwise. */
+int store_ping(struct store *st);
+
+/* The schema version this build writes, and the one found in the file. */
+int store_schema_version(void);
+
+/*
+ * Counts commits made by other processes (operator commands) that the
+ * daemon noticed; polled at least once a second by the writer. A change
+ * means cached state (keys) should be reloaded.
+ */
+uint64_t store_external_generation(struct store *st);
+
+/* ---- users ---- */
+
+struct store_user {
+	char user_id[37];
+	bool has_guest_secret;
+	unsigned char guest_secret_hash[32];
+	int64_t created_at;
+	int64_t last_seen_at;
+	int64_t banned_until;      /* 0 = not banned; INT64_MAX = forever */
+};
+
+int store_user_get(struct store *st, const char *user_id, struct store_user *out /* OUT */);
+
+/* ---- sessions ---- */
+
+struct store_session_new {
+	const char *user_id;
+	const char *access_scope;  /* "guest" or "authenticated" */
+	const char *jti;           /* the first refresh token's id */
+	int64_t now;
+	int64_t expires_at;
+};
+
+/*
+ * Creates a guest user (secret digest given) and its first session in one
+ * transaction. GH_ECONFLICT when the user id exists.
+ */
+int store_guest_create(struct store *st, const char *user_id,
+		       const unsigned char secret_hash[32], const struct store_session_new *s,
+		       int64_t *out_session_id /* OUT */);
+
+/*
+ * Starts a session for an existing user and records the login time.
+ * GH_ENOTFOUND when the user no longer exists.
+ */
+int store_session_create(struct store *st, const struct store_session_new *s,
+			 int64_t *out_session_id /* OUT */);
+
+enum store_refresh_outcome {
+	REFRESH_ROTATED = 0, /* presented the current token: rotated */
+	REFRESH_GRACE,       /* presented the previous token within the grace window */
+	REFRESH_REUSED,      /* presented a spent token: the session is now revoked */
+	REFRESH_INVALID,     /* no such live session (ended, expired, deleted user) */
+	REFRESH_BANNED,      /* the user is banned */
+};
+
+struct store_refresh {
+	int64_t session_id;
+	const char *user_id;       /* from the token; must match the session */
+	const char *presented_jti;
+	const char *new_jti;       /* becomes the current token on success */
+	int64_t now;
+	int64_t grace;             /* seconds the previous token stays usable */
+};
+
+struct store_refresh_result {
+	int outcome;               /* enum store_refresh_outcome */
+	int64_t expires_at;        /* the session's fixed end */
+	char access_scope[16];
+};
+
+/*
+ * Spends a refresh token atomically (the rotation rules of API.md B/D.1).
+ * Returns 0 with the outcome in out (a REUSED revocation is committed), or
+ * an error when the store could not decide.
+ */
+int store_session_refresh(struct store *st, const struct store_refresh *r,
+			  struct store_refresh_result *out /* OUT */);
+
+/* Deletes sessions that ended or expired before cutoff. Returns the count. */
+int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count /* OUT */);
+
+/* ---- signing keys ---- */
+
+struct store_key {
+	char kid[64];
+	char use[16];              /* "access" (published) or "refresh" (internal HMAC) */
+	char alg[16];              /* "RS256", "ES256", "HS256" */
+	unsigned char *material;   /* PKCS#8 PEM for asymmetric keys, raw bytes for HMAC */
+	size_t material_len;
+	int64_t created_at;
+	int64_t activate_at;       /* signs from this time until a later key activates */
+};
+
+/*
+ * All keys, ordered by use, then activate_at. The caller frees the array
+ * with store_keys_free (material is scrubbed).
+ */
+int store_keys_list(struct store *st, struct store_key **out /* OUT */, size_t *out_n /* OUT */);
+void store_keys_free(struct store_key *keys, size_t n);
+int store_key_insert(struct store *st, const struct store_key *key);
+int store_key_delete(struct store *st, const char *kid);
+
+/* ---- player data ---- */
+
+struct store_document {
+	char *value;               /* the stored JSON text, NUL-terminated; caller frees */
+	size_t len;
+	int64_t version;
+	int64_t updated_at;
+};
+
+/* GH_ENOTFOUND when absent. */
+int store_doc_get(struct store *st, const char *user_id, const char *key,
+		  struct store_document *out /* OUT */);
+/*
+ * Writes a document unconditionally, bumping its version.
+ * GH_ENOTFOUND when the user no longer exists.
+ */
+int store_doc_put(struct store *st, const char *user_id, const char *key, const char *value,
+		  size_t len, int64_t now, int64_t *out_version /* OUT */);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * token.h - issue and verify the daemon's JWTs (API.md A.3) with OpenSSL EVP
+ * on keys parsed once by the keyring. libjwt is not used: 1.10 trusts the
+ * header's alg and re-parses PEM keys on every call (notes/libraries.md 2).
+ *
+ * Access tokens: RS256/ES256 with a published key, aud "gamebackend", scope
+ * "guest" or "authenticated". Refresh tokens: HS256 with an internal key,
+ * aud and scope "refresh", plus access_token_scope, jti and sid (session).
+ *
+ * Verification pins the algorithm to the key found by kid (never the
+ * header's say-so), and requires a known kid, a valid signature, integer
+ * exp and nbf (no leeway), iat, the exact issuer, the audience and scope of
+ * the expected token type, and a UUID sub. Duplicate JSON members, a crit
+ * header, or any malformed part reject the token.
+ */
+#ifndef GATEHOUSE_TOKEN_H
+#define GATEHOUSE_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct keyset;
+
+/* Longest token the verifier looks at; longer ones are rejected unread. */
+#define TOKEN_MAX_LEN 4096
+#define JTI_LEN 22 /* 128 random bits, base64url */
+
+enum token_scope { SCOPE_GUEST = 0, SCOPE_AUTHENTICATED };
+
+struct token_config {
+	char *issuer;              /* iss, byte-exact */
+	char *issuer_json;         /* the issuer as a JSON string literal */
+	int64_t access_ttl;
+};
+
+/* Prepares cfg for issuer; release with token_config_release. */
+void token_config_init(struct token_config *cfg, const char *issuer, int64_t access_ttl);
+void token_config_release(struct token_config *cfg);
+
+const char *token_scope_name(int scope);
+/* "guest" -> SCOPE_GUEST, "authenticated" -> SCOPE_AUTHENTICATED, else -1. */
+int token_scope_parse(const char *s, size_t len);
+
+struct access_claims {
+	char sub[37];
+	int scope;                 /* enum token_scope */
+	int64_t iat, exp;
+};
+
+struct refresh_claims {
+	char sub[37];
+	int access_scope;          /* enum token_scope */
+	char jti[JTI_LEN + 1];
+	int64_t sid;
+	int64_t exp;
+};
+
+/*
+ * Signs an access token for sub with the current access key of ks.
+ * *out is malloc'd (caller frees); *out_exp is its expiry.
+ * 0, GH_EUNAVAIL (no signing key) or GH_EINTERNAL.
+ */
+int token_issue_access(const struct token_config *cfg, const struct keyset *ks, const char *sub,
+		       int scope, int64_t now, char **out /* OUT */, int64_t *out_exp /* OUT */);
+
+/* Signs a refresh token (exp is fixed by the session). Same returns. */
+int token_issue_refresh(const struct token_config *cfg, const struct keyset *ks,
+			const struct refresh_claims *claims, int64_t now, char **out /* OUT */);
+
+/* A fresh random jti into out. 0 or GH_EUNAVAIL. */
+int token_new_jti(char out[JTI_LEN + 1]);
+
+/*
+ * Verify. 0 with the claims, or GH_EAUTH; *why (may be NULL) gets a short
+ * static reason for debug logs and tests ("expired", "bad signature", ...).
+ */
+int token_verify_access(const struct token_config *cfg, const struct keyset *ks,
+			const char *token, size_t len, int64_t now,
+			struct access_claims *out /* OUT */, const char **why /* OUT */);
+int token_verify_refresh(const struct token_config *cfg, const struct keyset *ks,
+			 const char *token, size_t len, int64_t now,
+			 struct refresh_claims *out /* OUT */, const char **why /* OUT */);
+
+#endif

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs the Debian 12 packages gatehouse needs, when they are missing.
+#   scripts/deps.sh          what building and running the daemon needs
+#   scripts/deps.sh test     that plus what the test suite needs
+# Needs root (or sudo) only when something is missing.
+set -eu
+
+BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev"
+TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl"
+
+want="$BUILD"
+[ "${1:-}" = test ] && want="$BUILD $TEST"
+
+missing=""
+for p in $want; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing missing packages:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "error: run as root, or install:$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,77 @@
+/*
+ * player.c - the sample backend routes of the AWS reference (API.md A.5):
+ * a player name per user, kept in player storage under the key
+ * "player_name" as a JSON string.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "gatehouse/handlers.h"
+#include "gatehouse/http.h"
+#include "gatehouse/log.h"
+#include "gatehouse/store.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+/* The document key shared with the player-data routes. */
+#define PLAYER_NAME_KEY "player_name"
+
+static void reply_store_error(struct http_request *req, int err)
+{
+	if (err == GH_ENOTFOUND) {
+		/* The token's user no longer exists. */
+		http_reply_json(req, 401, "{\"message\":\"Unauthorized\"}");
+		return;
+	}
+	http_add_header(req, "Retry-After", "1");
+	http_reply_json(req, 503, "{\"message\":\"Service Unavailable\"}");
+}
+
+void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	const char *name = http_param(req, "player_name");
+	if (!name || !*name) {
+		reply_missing(req, "player_name");
+		return;
+	}
+	json_t *s = json_string(name);
+	char *doc = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	json_decref(s);
+	if (!doc) {
+		reply_error(req, STYLE_APIGW, 400, "invalid_request", "Invalid player_name");
+		return;
+	}
+	int64_t version;
+	int err = store_doc_put(app->store, rc->claims.sub, PLAYER_NAME_KEY, doc, strlen(doc),
+				gh_now(), &version);
+	free(doc);
+	if (err) {
+		reply_store_error(req, err);
+		return;
+	}
+	http_reply_json(req, 200, "\"Successfully updated player data\"");
+}
+
+void handle_get_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	struct store_document d;
+	int err = store_doc_get(app->store, rc->claims.sub, PLAYER_NAME_KEY, &d);
+	if (err && err != GH_ENOTFOUND) {
+		reply_store_error(req, err);
+		return;
+	}
+	json_t *out = json_pack("{s:s}", "UserID", rc->claims.sub);
+	if (!err) {
+		json_t *v = json_loadb(d.value, d.len, JSON_DECODE_ANY, NULL);
+		/* Any stored value other than a string means no PlayerName (API.md D.4). */
+		if (json_is_string(v))
+			json_object_set(out, "PlayerName", v);
+		json_decref(v);
+		free(d.value);
+	}
+	char *body = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	http_reply_json(req, 200, body);
+	free(body);
+}

@@ -1,0 +1,480 @@
+/*
+ * keyring.c - signing keys: generation (RSA 2048, P-256, HMAC), PEM
+ * persistence through the store, parsed key sets published by pointer swap,
+ * JWKS rendering, and the timed-rotation and emergency-rotation rules.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "gatehouse/keyring.h"
+#include "gatehouse/log.h"
+#include "gatehouse/store.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+struct keyring {
+	struct store *st;
+	pthread_mutex_t lock;      /* guards cur and policy: pointer swaps only */
+	struct keyset *cur;
+	struct key_policy policy;
+};
+
+static const char *const alg_names[] = { "RS256", "ES256", "HS256" };
+static const char *const use_names[] = { "access", "refresh" };
+
+/* A key not yet superseded, or a clean end-of-time. */
+#define NEVER INT64_MAX
+/* Margin for clock differences between us and the token's verifiers. */
+#define RETIRE_MARGIN 60
+
+const char *key_alg_name(int alg)
+{
+	return (alg >= 0 && alg <= KEY_HS256) ? alg_names[alg] : "?";
+}
+
+int key_alg_parse(const char *s)
+{
+	for (int i = 0; i <= KEY_HS256; i++)
+		if (strcmp(s, alg_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int use_parse(const char *s)
+{
+	return strcmp(s, "refresh") == 0 ? KEY_USE_REFRESH :
+	       strcmp(s, "access") == 0 ? KEY_USE_ACCESS : -1;
+}
+
+/* ---- key sets ---- */
+
+static void keyset_free(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++) {
+		EVP_PKEY_free(ks->keys[i].pkey);
+		OPENSSL_cleanse(ks->keys[i].secret, sizeof ks->keys[i].secret);
+	}
+	free(ks->keys);
+	free(ks->jwks);
+	free(ks);
+}
+
+void keyset_put(struct keyset *ks)
+{
+	if (ks && atomic_fetch_sub(&ks->refs, 1) == 1)
+		keyset_free(ks);
+}
+
+struct keyset *keyring_get(struct keyring *kr)
+{
+	pthread_mutex_lock(&kr->lock);
+	struct keyset *ks = kr->cur;
+	if (ks)
+		atomic_fetch_add(&ks->refs, 1);
+	pthread_mutex_unlock(&kr->lock);
+	return ks;
+}
+
+const struct signing_key *keyset_signing_key(const struct keyset *ks, int use, int64_t now)
+{
+	const struct signing_key *best = NULL;
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct signing_key *k = &ks->keys[i];
+		if (k->use == use && k->activate_at <= now &&
+		    (!best || k->activate_at >= best->activate_at))
+			best = k;
+	}
+	return best;
+}
+
+const struct signing_key *keyset_find(const struct keyset *ks, const char *kid, size_t kid_len,
+				      int use)
+{
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct signing_key *k = &ks->keys[i];
+		if (k->use == use && strlen(k->kid) == kid_len && memcmp(k->kid, kid, kid_len) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+static json_t *b64url_bn(const BIGNUM *bn, int pad_to)
+{
+	int n = pad_to ? pad_to : BN_num_bytes(bn);
+	unsigned char *buf = xmalloc((size_t)n);
+	int ok = pad_to ? BN_bn2binpad(bn, buf, n) == n : BN_bn2bin(bn, buf) == n;
+	json_t *out = NULL;
+	if (ok) {
+		char *txt = xmalloc(gh_b64url_encoded_len((size_t)n) + 1);
+		gh_b64url_encode(buf, (size_t)n, txt);
+		out = json_string(txt);
+		free(txt);
+	}
+	free(buf);
+	return out;
+}
+
+/* The public JWK of an access key, or NULL. Never any private member. */
+static json_t *public_jwk(const struct signing_key *k)
+{
+	json_t *jwk = NULL;
+	BIGNUM *a = NULL, *b = NULL;
+	if (k->alg == KEY_RS256) {
+		if (!EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_N, &a) ||
+		    !EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_E, &b))
+			goto out;
+		jwk = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "kty", "RSA", "kid", k->kid,
+				"use", "sig", "alg", "RS256", "n", b64url_bn(a, 0), "e",
+				b64url_bn(b, 0));
+	} else if (k->alg == KEY_ES256) {
+		if (!EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_EC_PUB_X, &a) ||
+		    !EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &b))
+			goto out;
+		/* Coordinates are always 32 bytes: BN_bn2bin would drop leading zeros. */
+		jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "kty", "EC", "kid", k->kid,
+				"use", "sig", "alg", "ES256", "crv", "P-256", "x",
+				b64url_bn(a, 32), "y", b64url_bn(b, 32));
+	}
+out:
+	BN_free(a);
+	BN_free(b);
+	if (!jwk)
+		log_error("cannot export key '%s' as a JWK", k->kid);
+	return jwk;
+}
+
+static void render_public(struct keyset *ks)
+{
+	json_t *keys = json_array();
+	bool seen[KEY_HS256 + 1] = { false };
+	struct strbuf algs = STRBUF_INIT;
+	sb_adds(&algs, "[");
+	/* Newest first: the signing or next key leads, as upstream's JWKS does. */
+	for (size_t i = ks->n; i-- > 0;) {
+		const struct signing_key *k = &ks->keys[i];
+		if (k->use != KEY_USE_ACCESS)
+			continue;
+		json_t *jwk = public_jwk(k);
+		if (jwk)
+			json_array_append_new(keys, jwk);
+		if (!seen[k->alg]) {
+			sb_addf(&algs, "%s\"%s\"", algs.len > 1 ? "," : "", key_alg_name(k->alg));
+			seen[k->alg] = true;
+		}
+	}
+	sb_adds(&algs, "]");
+	snprintf(ks->algs_json, sizeof ks->algs_json, "%s", algs.buf);
+	sb_release(&algs);
+	json_t *doc = json_pack("{s:o}", "keys", keys);
+	ks->jwks = json_dumps(doc, JSON_COMPACT);
+	ks->jwks_len = ks->jwks ? strlen(ks->jwks) : 0;
+	json_decref(doc);
+	if (!ks->jwks) {
+		ks->jwks = xstrdup("{\"keys\":[]}");
+		ks->jwks_len = strlen(ks->jwks);
+	}
+}
+
+static EVP_PKEY *parse_private_pem(const unsigned char *pem, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	if (!bio)
+		return NULL;
+	EVP_PKEY *pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return pk;
+}
+
+/* Builds a key set from stored keys, reusing parsed keys of old (may be NULL). */
+static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct keyset *old)
+{
+	struct keyset *ks = xcalloc(1, sizeof *ks);
+	atomic_init(&ks->refs, 1);
+	ks->keys = xcalloc(n ? n : 1, sizeof *ks->keys);
+	for (size_t i = 0; i < n; i++) {
+		struct signing_key *k = &ks->keys[ks->n];
+		int alg = key_alg_parse(sk[i].alg), use = use_parse(sk[i].use);
+		if (alg < 0 || use < 0 || (use == KEY_USE_REFRESH) != (alg == KEY_HS256)) {
+			log_error("ignoring stored key '%s': unknown use or algorithm", sk[i].kid);
+			continue;
+		}
+		snprintf(k->kid, sizeof k->kid, "%s", sk[i].kid);
+		k->alg = alg;
+		k->use = use;
+		k->created_at = sk[i].created_at;
+		k->activate_at = sk[i].activate_at;
+		if (alg == KEY_HS256) {
+			if (sk[i].material_len != sizeof k->secret) {
+				log_error("ignoring stored key '%s': bad length", sk[i].kid);
+				continue;
+			}
+			memcpy(k->secret, sk[i].material, sizeof k->secret);
+		} else {
+			const struct signing_key *prev =
+				old ? keyset_find(old, k->kid, strlen(k->kid), use) : NULL;
+			if (prev && prev->pkey && EVP_PKEY_up_ref(prev->pkey)) {
+				k->pkey = prev->pkey;
+			} else {
+				k->pkey = parse_private_pem(sk[i].material, sk[i].material_len);
+				if (!k->pkey) {
+					log_error("ignoring stored key '%s': unreadable key material",
+						  sk[i].kid);
+					continue;
+				}
+			}
+			bool type_ok = alg == KEY_RS256 ? EVP_PKEY_is_a(k->pkey, "RSA") :
+							  EVP_PKEY_is_a(k->pkey, "EC");
+			if (!type_ok) {
+				log_error("ignoring stored key '%s': key type does not match %s",
+					  sk[i].kid, key_alg_name(alg));
+				EVP_PKEY_free(k->pkey);
+				k->pkey = NULL;
+				continue;
+			}
+		}
+		ks->n++;
+	}
+	/* Rows arrive ordered by use, then activation: a key is superseded by the next. */
+	for (size_t i = 0; i < ks->n; i++) {
+		ks->keys[i].superseded_at = NEVER;
+		if (i + 1 < ks->n && ks->keys[i + 1].use == ks->keys[i].use)
+			ks->keys[i].superseded_at = ks->keys[i + 1].activate_at;
+	}
+	render_public(ks);
+	return ks;
+}
+
+/* ---- the keyring ---- */
+
+struct keyring *keyring_new(struct store *st, const struct key_policy *policy)
+{
+	struct keyring *kr = xcalloc(1, sizeof *kr);
+	kr->st = st;
+	kr->policy = *policy;
+	pthread_mutex_init(&kr->lock, NULL);
+	kr->cur = keyset_build(NULL, 0, NULL);
+	return kr;
+}
+
+void keyring_free(struct keyring *kr)
+{
+	if (!kr)
+		return;
+	keyset_put(kr->cur);
+	pthread_mutex_destroy(&kr->lock);
+	free(kr);
+}
+
+void keyring_set_policy(struct keyring *kr, const struct key_policy *policy)
+{
+	pthread_mutex_lock(&kr->lock);
+	kr->policy = *policy;
+	pthread_mutex_unlock(&kr->lock);
+}
+
+static struct key_policy get_policy(struct keyring *kr)
+{
+	pthread_mutex_lock(&kr->lock);
+	struct key_policy p = kr->policy;
+	pthread_mutex_unlock(&kr->lock);
+	return p;
+}
+
+int keyring_reload(struct keyring *kr)
+{
+	struct store_key *sk;
+	size_t n;
+	int rc = store_keys_list(kr->st, &sk, &n);
+	if (rc)
+		return rc;
+	struct keyset *old = keyring_get(kr);
+	struct keyset *ks = keyset_build(sk, n, old);
+	keyset_put(old);
+	store_keys_free(sk, n);
+	pthread_mutex_lock(&kr->lock);
+	old = kr->cur;
+	kr->cur = ks;
+	pthread_mutex_unlock(&kr->lock);
+	keyset_put(old);
+	return 0;
+}
+
+/* Serialises a new private key as PKCS#8 PEM into k->material. */
+static int generate_key(int alg, int use, int64_t now, int64_t activate_at, struct store_key *k)
+{
+	memset(k, 0, sizeof *k);
+	char uuid[37];
+	if (gh_uuid4(uuid))
+		return GH_EUNAVAIL;
+	snprintf(k->kid, sizeof k->kid, "%s", uuid);
+	snprintf(k->use, sizeof k->use, "%s", use_names[use]);
+	snprintf(k->alg, sizeof k->alg, "%s", key_alg_name(alg));
+	k->created_at = now;
+	k->activate_at = activate_at;
+	if (alg == KEY_HS256) {
+		k->material_len = 32;
+		k->material = xmalloc(32);
+		return gh_random(k->material, 32);
+	}
+	EVP_PKEY *pk = alg == KEY_RS256 ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+	if (!pk) {
+		log_error("cannot generate a %s key", key_alg_name(alg));
+		return GH_EINTERNAL;
+	}
+	BIO *bio = BIO_new(BIO_s_mem());
+	int rc = GH_EINTERNAL;
+	if (bio && PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL)) {
+		char *data;
+		long len = BIO_get_mem_data(bio, &data);
+		if (len > 0) {
+			k->material = xmalloc((size_t)len);
+			memcpy(k->material, data, (size_t)len);
+			k->material_len = (size_t)len;
+			rc = 0;
+		}
+	}
+	BIO_free(bio);
+	EVP_PKEY_free(pk);
+	if (rc)
+		log_error("cannot serialise a new %s key", key_alg_name(alg));
+	return rc;
+}
+
+static int add_key(struct keyring *kr, int alg, int use, int64_t now, int64_t activate_at)
+{
+	struct store_key k;
+	int rc = generate_key(alg, use, now, activate_at, &k);
+	if (!rc)
+		rc = store_key_insert(kr->st, &k);
+	if (!rc)
+		log_info("created %s key '%s' (%s), signing from %lld%s", use_names[use], k.kid,
+			 k.alg, (long long)activate_at,
+			 activate_at > now ? " (published ahead)" : "");
+	else
+		log_error("cannot create a %s key: %s", use_names[use], gh_strerror(rc));
+	OPENSSL_cleanse(k.material, k.material_len);
+	free(k.material);
+	return rc;
+}
+
+/* The latest key of use (pending or not), or NULL. */
+static const struct signing_key *latest_key(const struct keyset *ks, int use)
+{
+	const struct signing_key *best = NULL;
+	for (size_t i = 0; i < ks->n; i++)
+		if (ks->keys[i].use == use &&
+		    (!best || ks->keys[i].activate_at >= best->activate_at))
+			best = &ks->keys[i];
+	return best;
+}
+
+static int maintain_use(struct keyring *kr, const struct keyset *ks, const struct key_policy *p,
+			int use, int64_t now, bool *changed)
+{
+	int alg = use == KEY_USE_ACCESS ? p->access_alg : KEY_HS256;
+	int64_t prepublish = use == KEY_USE_ACCESS ? p->prepublish : 0;
+	const struct signing_key *cur = keyset_signing_key(ks, use, now);
+	const struct signing_key *last = latest_key(ks, use);
+	int rc = 0;
+
+	if (!cur) {
+		/* First start (or every key was deleted): sign from now. */
+		rc = add_key(kr, alg, use, now, now);
+		*changed = true;
+	} else if (last == cur && cur->alg != alg) {
+		log_warn("signing_alg is %s but the current key is %s: switching now",
+			 key_alg_name(alg), key_alg_name(cur->alg));
+		rc = add_key(kr, alg, use, now, cur->activate_at >= now ? cur->activate_at + 1 : now);
+		*changed = true;
+	} else if (last == cur) {
+		int64_t due = cur->activate_at + p->rotation_interval;
+		if (now >= due - prepublish) {
+			int64_t at = due;
+			if (at < now + prepublish)
+				at = now + prepublish;
+			if (at <= cur->activate_at)
+				at = cur->activate_at + 1;
+			rc = add_key(kr, alg, use, now, at);
+			*changed = true;
+		}
+	}
+	if (rc)
+		return rc;
+
+	int64_t retain = (use == KEY_USE_ACCESS ? p->access_token_ttl : p->refresh_token_ttl) +
+			 RETIRE_MARGIN;
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct signing_key *k = &ks->keys[i];
+		if (k->use != use || k->superseded_at == NEVER || k->superseded_at > now)
+			continue;
+		if (now - k->superseded_at > retain) {
+			rc = store_key_delete(kr->st, k->kid);
+			if (rc)
+				return rc;
+			log_info("deleted retired %s key '%s'", use_names[use], k->kid);
+			*changed = true;
+		}
+	}
+	return 0;
+}
+
+int keyring_maintain(struct keyring *kr, int64_t now, bool *out_changed)
+{
+	struct key_policy p = get_policy(kr);
+	struct keyset *ks = keyring_get(kr);
+	bool changed = false;
+	int rc = maintain_use(kr, ks, &p, KEY_USE_ACCESS, now, &changed);
+	if (!rc)
+		rc = maintain_use(kr, ks, &p, KEY_USE_REFRESH, now, &changed);
+	keyset_put(ks);
+	if (changed) {
+		int rc2 = keyring_reload(kr);
+		if (!rc)
+			rc = rc2;
+	}
+	if (out_changed)
+		*out_changed = changed;
+	return rc;
+}
+
+int keyring_rotate_now(struct keyring *kr, int64_t now)
+{
+	struct key_policy p = get_policy(kr);
+	struct keyset *ks = keyring_get(kr);
+	int rc = 0;
+	for (int use = KEY_USE_ACCESS; use <= KEY_USE_REFRESH && !rc; use++) {
+		int64_t at = now;
+		for (size_t i = 0; i < ks->n && !rc; i++) {
+			const struct signing_key *k = &ks->keys[i];
+			if (k->use != use)
+				continue;
+			if (k->activate_at > now) {
+				/* A pending key would take over later: the new key replaces it. */
+				rc = store_key_delete(kr->st, k->kid);
+				if (!rc)
+					log_info("dropped pending %s key '%s'", use_names[use], k->kid);
+			} else if (k->activate_at >= at) {
+				/* Keys activate in a strict order, even within one second. */
+				at = k->activate_at + 1;
+			}
+		}
+		if (!rc)
+			rc = add_key(kr, use == KEY_USE_ACCESS ? p.access_alg : KEY_HS256, use, now, at);
+	}
+	keyset_put(ks);
+	if (!rc)
+		rc = keyring_reload(kr);
+	return rc;
+}

@@ -1,0 +1,413 @@
+/*
+ * main.c - the command line (serve, check-config, keys, version), the
+ * daemon's start-up and shutdown order, and signal handling. Signals are
+ * blocked in every thread and taken synchronously here with sigwait.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "gatehouse/config.h"
+#include "gatehouse/handlers.h"
+#include "gatehouse/http.h"
+#include "gatehouse/keyring.h"
+#include "gatehouse/log.h"
+#include "gatehouse/rotator.h"
+#include "gatehouse/router.h"
+#include "gatehouse/store.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+#ifndef GATEHOUSE_VERSION
+#define GATEHOUSE_VERSION "0.0.0-dev"
+#endif
+
+/* Ended sessions stay visible (account export, audits) this long. */
+#define SESSION_RETENTION (7 * 86400)
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct cli {
+	const char *config_file;
+	char **sets;
+	int nsets;
+	const char *words[4];      /* the command and its sub-command */
+	int nwords;
+	bool help;
+	bool sample;
+};
+
+static const char usage_main[] =
+	"usage: gatehouse [--config FILE] [--set name=value]... [COMMAND]\n"
+	"\n"
+	"An identity provider and player-data backend for games, in one daemon.\n"
+	"\n"
+	"Commands:\n"
+	"  serve           run the daemon (the default)\n"
+	"  check-config    check the configuration and print the effective settings\n"
+	"  keys list       list the signing keys and their state\n"
+	"  keys rotate     make a new signing key current now (emergency rotation)\n"
+	"  version         print the version\n"
+	"\n"
+	"Options (for every command):\n"
+	"  -c, --config FILE   read settings from FILE (also $GATEHOUSE_CONFIG)\n"
+	"  --set name=value    override one setting (repeatable)\n"
+	"  -h, --help          show help for the command\n"
+	"\n"
+	"Settings come from --set, then GATEHOUSE_<NAME> environment variables, then the\n"
+	"config file, then built-in defaults; 'gatehouse check-config --sample' prints\n"
+	"them all with their documentation.\n";
+
+static const char usage_serve[] =
+	"usage: gatehouse serve [--config FILE] [--set name=value]...\n"
+	"\n"
+	"Runs the daemon in the foreground, logging to stderr. With no configuration it\n"
+	"listens on 127.0.0.1:8080 and keeps its database in ./var/. SIGTERM or SIGINT\n"
+	"stop it gracefully (in-flight requests finish, up to shutdown_timeout).\n";
+
+static const char usage_check[] =
+	"usage: gatehouse check-config [--config FILE] [--set name=value]... [--sample]\n"
+	"\n"
+	"Checks the configuration; prints the effective settings and exits 0, or prints\n"
+	"the first problem (with file and line) and exits 2.\n"
+	"  --sample   print the documented sample config file instead\n";
+
+static const char usage_keys[] =
+	"usage: gatehouse keys list|rotate [--config FILE] [--set name=value]...\n"
+	"\n"
+	"  list     show every signing key: kid, use, algorithm, state, activation time\n"
+	"  rotate   create a new access key (signing_alg) and refresh key that sign from\n"
+	"           now on; the old keys stay published until no token they signed can\n"
+	"           be live. A running daemon picks the new keys up within 2 seconds.\n";
+
+static const char usage_version[] = "usage: gatehouse version\n\nPrints the version.\n";
+
+static int parse_cli(int argc, char **argv, struct cli *cli)
+{
+	memset(cli, 0, sizeof *cli);
+	cli->sets = calloc((size_t)argc, sizeof *cli->sets);
+	if (!cli->sets)
+		return -1;
+	cli->config_file = getenv("GATEHOUSE_CONFIG");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+			if (++i == argc)
+				return -1;
+			cli->config_file = argv[i];
+		} else if (!strncmp(a, "--config=", 9)) {
+			cli->config_file = a + 9;
+		} else if (!strcmp(a, "--set")) {
+			if (++i == argc)
+				return -1;
+			cli->sets[cli->nsets++] = argv[i];
+		} else if (!strncmp(a, "--set=", 6)) {
+			cli->sets[cli->nsets++] = (char *)a + 6;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			cli->help = true;
+		} else if (!strcmp(a, "--sample")) {
+			cli->sample = true;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "gatehouse: unknown option '%s'\n", a);
+			return -1;
+		} else if (cli->nwords < (int)GH_ARRAY_SIZE(cli->words)) {
+			cli->words[cli->nwords++] = a;
+		} else {
+			return -1;
+		}
+	}
+	if (cli->config_file && !*cli->config_file)
+		cli->config_file = NULL;
+	return 0;
+}
+
+static int load_config(const struct cli *cli, struct config *cfg)
+{
+	char err[512];
+	if (config_load(cfg, cli->config_file, cli->sets, cli->nsets, err, sizeof err)) {
+		fprintf(stderr, "gatehouse: configuration error: %s\n", err);
+		config_release(cfg);
+		return -1;
+	}
+	log_configure(cfg->log_level, cfg->log_format);
+	return 0;
+}
+
+static int open_store(const struct config *cfg, bool operator_mode, int readers,
+		      struct store **st)
+{
+	struct store_options so = {
+		.path = cfg->database_path,
+		.sync_full = cfg->sqlite_synchronous == SYNC_FULL,
+		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
+		.readers = readers,
+		.operator_mode = operator_mode,
+	};
+	char err[512];
+	if (store_open(&so, st, err, sizeof err)) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void key_policy_from(const struct config *cfg, struct key_policy *p)
+{
+	p->access_alg = cfg->signing_alg == ALG_ES256 ? KEY_ES256 : KEY_RS256;
+	p->rotation_interval = cfg->key_rotation_interval;
+	p->prepublish = cfg->key_prepublish;
+	p->access_token_ttl = cfg->access_token_ttl;
+	p->refresh_token_ttl = cfg->refresh_token_ttl;
+}
+
+/* ---- keys ---- */
+
+static int cmd_keys(const struct cli *cli, const struct config *cfg)
+{
+	const char *sub = cli->nwords > 1 ? cli->words[1] : NULL;
+	if (!sub || (strcmp(sub, "list") && strcmp(sub, "rotate"))) {
+		fputs(usage_keys, stderr);
+		return EXIT_USAGE;
+	}
+	struct store *st;
+	if (open_store(cfg, true, 1, &st))
+		return EXIT_FAIL;
+	struct key_policy pol;
+	key_policy_from(cfg, &pol);
+	struct keyring *kr = keyring_new(st, &pol);
+	int rc = keyring_reload(kr);
+	int64_t now = gh_now();
+	if (!rc && !strcmp(sub, "rotate")) {
+		rc = keyring_rotate_now(kr, now);
+		if (!rc) {
+			struct keyset *ks = keyring_get(kr);
+			const struct signing_key *k = NULL;
+			for (size_t i = 0; i < ks->n; i++)
+				if (ks->keys[i].use == KEY_USE_ACCESS &&
+				    (!k || ks->keys[i].activate_at >= k->activate_at))
+					k = &ks->keys[i];
+			printf("rotated: access key %s (%s) signs from now on; a running daemon "
+			       "picks it up within 2 seconds\n", k ? k->kid : "?",
+			       k ? key_alg_name(k->alg) : "?");
+			keyset_put(ks);
+		}
+	} else if (!rc) {
+		struct keyset *ks = keyring_get(kr);
+		printf("%-36s  %-7s  %-5s  %-8s  %-20s  %s\n", "KID", "USE", "ALG", "STATE",
+		       "SIGNS FROM", "CREATED");
+		for (size_t i = 0; i < ks->n; i++) {
+			const struct signing_key *k = &ks->keys[i];
+			const struct signing_key *cur = keyset_signing_key(ks, k->use, now);
+			const char *state = k == cur ? "current" : k->activate_at > now ? "next" :
+					    "previous";
+			char act[32], created[32];
+			gh_format_time(k->activate_at, act, sizeof act);
+			gh_format_time(k->created_at, created, sizeof created);
+			printf("%-36s  %-7s  %-5s  %-8s  %-20s  %s\n", k->kid,
+			       k->use == KEY_USE_ACCESS ? "access" : "refresh",
+			       key_alg_name(k->alg), state, act, created);
+		}
+		if (ks->n == 0)
+			printf("(no keys yet: the daemon creates them at its first start)\n");
+		keyset_put(ks);
+	}
+	keyring_free(kr);
+	store_close(st);
+	if (rc) {
+		log_error("keys %s failed: %s", sub, gh_strerror(rc));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* ---- serve ---- */
+
+static unsigned int auto_threads(const struct config *cfg)
+{
+	if (cfg->http_threads > 0)
+		return (unsigned int)cfg->http_threads;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = (cpus > 0 ? cpus : 1) * 4;
+	return (unsigned int)(n < 4 ? 4 : n > 64 ? 64 : n);
+}
+
+/* Lets max_connections sockets exist: raise the soft file limit to the hard one. */
+static void raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t want = (rlim_t)cfg->max_connections + 256;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		log_warn("open file limit %llu is below max_connections + 256",
+			 (unsigned long long)rl.rlim_cur);
+}
+
+/* Waits for requests in flight to finish, up to the shutdown timeout. */
+static void drain(struct http_server *srv, int64_t timeout)
+{
+	uint64_t deadline = gh_mono_ns() + (uint64_t)timeout * 1000000000ull;
+	while (http_in_flight(srv) > 0 && gh_mono_ns() < deadline) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (http_in_flight(srv) > 0)
+		log_warn("shutdown timeout: %u requests still in flight", http_in_flight(srv));
+}
+
+static int cmd_serve(const struct config *cfg)
+{
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	/* Every thread started from here on inherits the blocked set. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	raise_fd_limit(cfg);
+
+	unsigned int threads = auto_threads(cfg);
+	int ret = EXIT_FAIL;
+	struct app app = { .cfg = cfg };
+	struct rotator *rot = NULL;
+	struct http_server *srv = NULL;
+	if (open_store(cfg, false, (int)threads + 2, &app.store))
+		return EXIT_FAIL;
+	struct key_policy pol;
+	key_policy_from(cfg, &pol);
+	app.keyring = keyring_new(app.store, &pol);
+	token_config_init(&app.tokens, cfg->issuer_url, cfg->access_token_ttl);
+	int rc = keyring_reload(app.keyring);
+	if (!rc)
+		rc = keyring_maintain(app.keyring, gh_now(), NULL);
+	if (rc) {
+		log_error("cannot prepare signing keys: %s", gh_strerror(rc));
+		goto out;
+	}
+	rot = rotator_start(app.keyring, app.store, SESSION_RETENTION);
+	if (!rot) {
+		log_error("cannot start the key rotation thread");
+		goto out;
+	}
+	struct http_options ho = {
+		.listen_address = cfg->listen_address,
+		.port = (int)cfg->listen_port,
+		.base_path = cfg->base_path,
+		.cors_allow_origin = cfg->cors_allow_origin,
+		.max_url_size = (size_t)cfg->max_url_size,
+		.max_header_size = (size_t)cfg->max_header_size,
+		.max_body_size = (size_t)cfg->max_body_size,
+		.max_connections = (unsigned int)cfg->max_connections,
+		.max_connections_per_ip = (unsigned int)cfg->max_connections_per_ip,
+		.idle_timeout = (unsigned int)cfg->idle_timeout,
+		.threads = threads,
+		.access_log = cfg->access_log,
+	};
+	char err[512];
+	if (http_start(&ho, router_dispatch, &app, &srv, err, sizeof err)) {
+		log_error("%s", err);
+		goto out;
+	}
+	log_info("gatehouse %s listening on %s port %lld%s%s, issuer %s, database %s, %u threads",
+		 GATEHOUSE_VERSION, cfg->listen_address, (long long)cfg->listen_port,
+		 *cfg->base_path ? " under " : "", cfg->base_path, cfg->issuer_url,
+		 cfg->database_path, threads);
+
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_warn("SIGHUP: run-time reload is not supported yet; restart to apply "
+				 "configuration changes");
+			continue;
+		}
+		log_info("received %s: draining requests (up to %llds)",
+			 sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)cfg->shutdown_timeout);
+		break;
+	}
+	http_quiesce(srv);
+	drain(srv, cfg->shutdown_timeout);
+	ret = EXIT_OK;
+out:
+	http_stop(srv);
+	rotator_stop(rot);
+	keyring_free(app.keyring);
+	token_config_release(&app.tokens);
+	store_close(app.store);
+	if (ret == EXIT_OK)
+		log_info("stopped");
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	if (parse_cli(argc, argv, &cli)) {
+		fputs(usage_main, stderr);
+		free(cli.sets);
+		return EXIT_USAGE;
+	}
+	const char *cmd = cli.nwords ? cli.words[0] : "serve";
+	const char *help = !strcmp(cmd, "serve") ? usage_serve :
+			   !strcmp(cmd, "check-config") ? usage_check :
+			   !strcmp(cmd, "keys") ? usage_keys :
+			   !strcmp(cmd, "version") ? usage_version :
+			   !strcmp(cmd, "help") ? usage_main : NULL;
+	int ret;
+	if (!help) {
+		fprintf(stderr, "gatehouse: unknown command '%s'\n\n%s", cmd, usage_main);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (cli.help || !strcmp(cmd, "help")) {
+		fputs(help, stdout);
+		ret = EXIT_OK;
+		goto out;
+	}
+	if (!strcmp(cmd, "version")) {
+		printf("gatehouse %s (database schema %d)\n", GATEHOUSE_VERSION,
+		       store_schema_version());
+		ret = EXIT_OK;
+		goto out;
+	}
+	if (!strcmp(cmd, "check-config") && cli.sample) {
+		config_write_sample(stdout);
+		ret = EXIT_OK;
+		goto out;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	json_object_seed(0);
+	struct config cfg;
+	if (load_config(&cli, &cfg)) {
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (!strcmp(cmd, "check-config")) {
+		config_write_effective(&cfg, stdout);
+		fprintf(stderr, "configuration ok%s%s\n", cli.config_file ? ": " : "",
+			cli.config_file ? cli.config_file : "");
+		ret = EXIT_OK;
+	} else if (!strcmp(cmd, "keys")) {
+		ret = cmd_keys(&cli, &cfg);
+	} else {
+		ret = cmd_serve(&cfg);
+	}
+	config_release(&cfg);
+out:
+	free(cli.sets);
+	return ret;
+}

@@ -1,0 +1,99 @@
+/*
+ * rotator.c - the maintenance thread: key reloads after operator commands,
+ * timed key rotation, and session purging, on a one-second tick.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "gatehouse/keyring.h"
+#include "gatehouse/log.h"
+#include "gatehouse/rotator.h"
+#include "gatehouse/store.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+#define PURGE_EVERY 3600
+
+struct rotator {
+	struct keyring *kr;
+	struct store *st;
+	int64_t session_retention;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+};
+
+static void tick(struct rotator *r, uint64_t *seen_gen, int64_t *next_purge)
+{
+	int64_t now = gh_now();
+	uint64_t gen = store_external_generation(r->st);
+	if (gen != *seen_gen) {
+		*seen_gen = gen;
+		if (keyring_reload(r->kr) == 0)
+			log_debug("reloaded keys after an external change");
+	}
+	int rc = keyring_maintain(r->kr, now, NULL);
+	if (rc)
+		log_error("key rotation step failed: %s (retrying)", gh_strerror(rc));
+	if (now >= *next_purge) {
+		int64_t n = 0;
+		if (store_sessions_purge(r->st, now - r->session_retention, &n) == 0 && n)
+			log_info("purged %lld ended sessions", (long long)n);
+		*next_purge = now + PURGE_EVERY;
+	}
+}
+
+static void *rotator_main(void *arg)
+{
+	struct rotator *r = arg;
+	uint64_t seen_gen = store_external_generation(r->st);
+	int64_t next_purge = gh_now() + 60;
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		pthread_mutex_unlock(&r->lock);
+		tick(r, &seen_gen, &next_purge);
+		pthread_mutex_lock(&r->lock);
+		if (r->stop)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+struct rotator *rotator_start(struct keyring *kr, struct store *st, int64_t session_retention)
+{
+	struct rotator *r = xcalloc(1, sizeof *r);
+	r->kr = kr;
+	r->st = st;
+	r->session_retention = session_retention;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	if (pthread_create(&r->thread, NULL, rotator_main, r) != 0) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->wake);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void rotator_stop(struct rotator *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->wake);
+	free(r);
+}

@@ -1,0 +1,201 @@
+/*
+ * router.c - the route table, dispatch and the per-family error replies.
+ * Every route of the daemon is listed here, once.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "gatehouse/handlers.h"
+#include "gatehouse/http.h"
+#include "gatehouse/keyring.h"
+#include "gatehouse/log.h"
+#include "gatehouse/router.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+static const struct route routes[] = {
+	{ "/login-as-guest", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE,
+	  handle_login_as_guest },
+	{ "/refresh-access-token", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE,
+	  handle_refresh },
+	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
+	  handle_set_player_data },
+	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
+	  handle_get_player_data },
+	{ "/.well-known/jwks.json", M_GET, STYLE_JSON, 0, handle_jwks },
+	{ "/.well-known/openid-configuration", M_GET, STYLE_JSON, 0,
+	  handle_openid_configuration },
+	{ "/health", M_GET, STYLE_JSON, 0, handle_health },
+	{ "/ready", M_GET, STYLE_JSON, 0, handle_ready },
+};
+
+const struct route *router_routes(size_t *n)
+{
+	*n = GH_ARRAY_SIZE(routes);
+	return routes;
+}
+
+void reply_error(struct http_request *req, int style, int status, const char *slug,
+		 const char *message)
+{
+	if (style == STYLE_COMPAT) {
+		http_reply_text(req, status, message);
+		return;
+	}
+	json_t *j = style == STYLE_APIGW ? json_pack("{s:s}", "message", message) :
+		    json_pack("{s:s, s:s}", "error", slug, "message", message);
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	http_reply_json(req, status, body ? body : "{}");
+	free(body);
+}
+
+void reply_missing(struct http_request *req, const char *names)
+{
+	char body[512];
+	snprintf(body, sizeof body,
+		 "{\"message\": \"Missing required request parameters: [%s]\"}", names);
+	http_reply_json(req, 400, body);
+}
+
+static unsigned method_bit(const char *m)
+{
+	if (!strcmp(m, "GET"))
+		return M_GET;
+	if (!strcmp(m, "POST"))
+		return M_POST;
+	if (!strcmp(m, "PUT"))
+		return M_PUT;
+	if (!strcmp(m, "DELETE"))
+		return M_DELETE;
+	return 0;
+}
+
+static void methods_list(unsigned methods, char *buf, size_t len)
+{
+	static const char *const names[] = { "GET", "POST", "PUT", "DELETE" };
+	size_t o = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < 4; i++)
+		if (methods & (1u << i))
+			o += (size_t)snprintf(buf + o, len - o, "%s, ", names[i]);
+	snprintf(buf + o, len - o, "OPTIONS");
+}
+
+static const struct route *match(const char *path)
+{
+	if (!path)
+		return NULL;
+	for (size_t i = 0; i < GH_ARRAY_SIZE(routes); i++)
+		if (strcmp(routes[i].path, path) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+static void reply_reject(struct http_request *req, int style)
+{
+	switch (req->reject) {
+	case REJECT_URL_TOO_LONG:
+		reply_error(req, style, 414, "uri_too_long", "Error: Request URL too long");
+		break;
+	case REJECT_HEADERS_TOO_LARGE:
+		reply_error(req, style, 431, "headers_too_large", "Error: Request headers too large");
+		break;
+	case REJECT_BODY_TOO_LARGE:
+		reply_error(req, style, 413, "payload_too_large", "Error: Request body too large");
+		break;
+	default:
+		reply_error(req, style, 400, "invalid_request", "Error: Invalid request");
+	}
+}
+
+/* The token from Authorization: the raw JWT (the SDKs) or "Bearer <JWT>". */
+static const char *bearer_token(struct http_request *req, size_t *len)
+{
+	const char *h = http_header(req, "Authorization");
+	if (!h)
+		return NULL;
+	while (*h == ' ')
+		h++;
+	if (strncasecmp(h, "Bearer ", 7) == 0) {
+		h += 7;
+		while (*h == ' ')
+			h++;
+	}
+	*len = strlen(h);
+	while (*len && h[*len - 1] == ' ')
+		(*len)--;
+	return *len ? h : NULL;
+}
+
+static bool authenticate(struct app *app, struct http_request *req, const struct route *r,
+			 struct route_ctx *rc)
+{
+	size_t len = 0;
+	const char *tok = bearer_token(req, &len);
+	const char *why = "no token";
+	if (tok) {
+		struct keyset *ks = keyring_get(app->keyring);
+		int rcode = token_verify_access(&app->tokens, ks, tok, len, gh_now(), &rc->claims,
+						&why);
+		keyset_put(ks);
+		if (!rcode)
+			return true;
+	}
+	log_debug("access token rejected: %s", why);
+	reply_error(req, r->style, 401, "unauthorized",
+		    r->style == STYLE_APIGW ? "Unauthorized" : "Missing or invalid access token");
+	return false;
+}
+
+void router_dispatch(struct http_request *req, void *ctx)
+{
+	struct app *app = ctx;
+	const struct route *r = match(req->path);
+	int style = r ? r->style : STYLE_JSON;
+	if (r)
+		req->route = r->path;
+	if (req->reject) {
+		reply_reject(req, style);
+		return;
+	}
+	if (!r) {
+		reply_error(req, STYLE_JSON, 404, "not_found", "No such route");
+		return;
+	}
+	char allow[64];
+	methods_list(r->methods, allow, sizeof allow);
+	if (strcmp(req->method, "OPTIONS") == 0) {
+		http_add_header(req, "Access-Control-Allow-Methods", allow);
+		http_add_header(req, "Access-Control-Allow-Headers",
+				"Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id");
+		http_add_header(req, "Access-Control-Max-Age", "600");
+		http_reply(req, 204, NULL, "", 0);
+		return;
+	}
+	if (!(method_bit(req->method) & r->methods)) {
+		http_add_header(req, "Allow", allow);
+		reply_error(req, style, 405, "method_not_allowed", "Error: Method not allowed");
+		return;
+	}
+	if (r->flags & R_PARAMS) {
+		bool unsupported;
+		if (http_parse_params(req, &unsupported)) {
+			if (unsupported)
+				reply_error(req, style, 415, "unsupported_media_type",
+					    "Error: Unsupported content type");
+			else
+				reply_error(req, style, 400, "invalid_request", "Error: Invalid request");
+			return;
+		}
+	}
+	if (r->flags & R_NOSTORE)
+		http_add_header(req, "Cache-Control", "no-store");
+	struct route_ctx rc = { .route = r };
+	if ((r->flags & R_AUTH) && !authenticate(app, req, r, &rc))
+		return;
+	r->handler(app, req, &rc);
+}

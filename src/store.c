@@ -1,0 +1,1041 @@
+/*
+ * store.c - SQLite persistence behind store.h: connection setup, schema
+ * migrations, the writer thread with group commit, a pool of reader
+ * connections with per-connection prepared statements, and the typed
+ * queries the rest of the daemon calls.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+#include "gatehouse/log.h"
+#include "gatehouse/store.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+/* ---- schema ---- */
+
+static const char *const migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE users ("
+	"  user_id TEXT PRIMARY KEY,"
+	"  guest_secret_hash BLOB,"
+	"  created_at INTEGER NOT NULL,"
+	"  last_seen_at INTEGER NOT NULL,"
+	"  banned_until INTEGER"
+	") WITHOUT ROWID;"
+	"CREATE TABLE identities ("
+	"  provider TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (provider, subject),"
+	"  UNIQUE (user_id, provider)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE sessions ("
+	"  session_id INTEGER PRIMARY KEY,"
+	"  user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
+	"  access_scope TEXT NOT NULL,"
+	"  current_jti TEXT NOT NULL,"
+	"  previous_jti TEXT,"
+	"  rotated_at INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  end_reason TEXT"
+	");"
+	"CREATE INDEX sessions_by_user ON sessions(user_id);"
+	"CREATE TABLE signing_keys ("
+	"  kid TEXT PRIMARY KEY,"
+	"  use TEXT NOT NULL CHECK (use IN ('access', 'refresh')),"
+	"  alg TEXT NOT NULL,"
+	"  material BLOB NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  activate_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE player_data ("
+	"  user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"
+	"  value BLOB NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (user_id, key)"
+	") WITHOUT ROWID;",
+};
+
+int store_schema_version(void)
+{
+	return (int)GH_ARRAY_SIZE(migrations);
+}
+
+/* ---- prepared statements ---- */
+
+enum query {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
+	Q_DATA_VERSION, Q_PING,
+	Q_USER_GET, Q_USER_INSERT, Q_USER_SEEN,
+	Q_SESSION_INSERT, Q_SESSION_GET, Q_SESSION_ROTATE, Q_SESSION_REISSUE, Q_SESSION_END,
+	Q_SESSION_PURGE,
+	Q_KEYS_LIST, Q_KEY_INSERT, Q_KEY_DELETE,
+	Q_DOC_GET, Q_DOC_PUT,
+	Q_COUNT
+};
+
+static const char *const query_sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_SAVEPOINT] = "SAVEPOINT w",
+	[Q_RELEASE] = "RELEASE w",
+	[Q_ROLLBACK_TO] = "ROLLBACK TO w",
+	[Q_DATA_VERSION] = "PRAGMA data_version",
+	[Q_PING] = "SELECT 1",
+	[Q_USER_GET] = "SELECT guest_secret_hash, created_at, last_seen_at, banned_until "
+		       "FROM users WHERE user_id = ?1",
+	[Q_USER_INSERT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, last_seen_at) "
+			  "VALUES (?1, ?2, ?3, ?3)",
+	[Q_USER_SEEN] = "UPDATE users SET last_seen_at = ?2 WHERE user_id = ?1",
+	[Q_SESSION_INSERT] = "INSERT INTO sessions (user_id, access_scope, current_jti, created_at, "
+			     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_SESSION_GET] = "SELECT s.user_id, s.access_scope, s.current_jti, s.previous_jti, "
+			  "s.rotated_at, s.expires_at, s.ended_at, u.banned_until "
+			  "FROM sessions s JOIN users u ON u.user_id = s.user_id "
+			  "WHERE s.session_id = ?1",
+	[Q_SESSION_ROTATE] = "UPDATE sessions SET previous_jti = current_jti, current_jti = ?2, "
+			     "rotated_at = ?3 WHERE session_id = ?1",
+	[Q_SESSION_REISSUE] = "UPDATE sessions SET current_jti = ?2 WHERE session_id = ?1",
+	[Q_SESSION_END] = "UPDATE sessions SET ended_at = ?2, end_reason = ?3 "
+			  "WHERE session_id = ?1 AND ended_at IS NULL",
+	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?1 OR ended_at < ?1",
+	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at FROM signing_keys "
+			"ORDER BY use, activate_at, created_at",
+	[Q_KEY_INSERT] = "INSERT INTO signing_keys (kid, use, alg, material, created_at, activate_at) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = ?1",
+	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
+		      "WHERE user_id = ?1 AND key = ?2",
+	[Q_DOC_PUT] = "INSERT INTO player_data (user_id, key, value, version, updated_at) "
+		      "VALUES (?1, ?2, ?3, 1, ?4) "
+		      "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, "
+		      "version = version + 1, updated_at = excluded.updated_at "
+		      "RETURNING version",
+};
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[Q_COUNT];
+};
+
+/* ---- the writer queue ---- */
+
+struct write_op {
+	int (*fn)(struct conn *c, void *arg);
+	void *arg;
+	int rc;
+	bool done;
+	struct write_op *next;
+};
+
+struct store {
+	char *path;
+	struct conn writer;
+	pthread_t writer_thread;
+	pthread_mutex_t lock;
+	pthread_cond_t work;       /* signalled when ops are queued or on stop */
+	pthread_cond_t done;       /* broadcast when a batch finishes */
+	struct write_op *head, *tail;
+	bool stopping;
+	int64_t last_data_version;
+	uint64_t last_version_check_ns;
+	_Atomic uint64_t external_gen;
+
+	/* the reader pool */
+	pthread_mutex_t rlock;
+	pthread_cond_t rfree;
+	struct conn *readers;
+	int nreaders;
+	int *free_idx;             /* stack of free reader slots */
+	int nfree;
+
+	struct store_options opt;
+};
+
+static int map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return GH_ECONFLICT;
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL:
+	case SQLITE_NOMEM:
+		return GH_EUNAVAIL;
+	default:
+		return GH_EINTERNAL;
+	}
+}
+
+static int db_fail(struct conn *c, int rc, const char *what)
+{
+	int err = map_rc(rc);
+	if (err == GH_ECONFLICT)
+		return err;
+	log_error("database error in %s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
+	return err;
+}
+
+static sqlite3_stmt *stmt(struct conn *c, enum query q)
+{
+	if (!c->stmts[q]) {
+		int rc = sqlite3_prepare_v3(c->db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->stmts[q], NULL);
+		if (rc != SQLITE_OK) {
+			log_error("cannot prepare query %d: %s", (int)q, sqlite3_errmsg(c->db));
+			c->stmts[q] = NULL;
+		}
+	}
+	return c->stmts[q];
+}
+
+static void done_stmt(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Runs a statement that returns no rows (or whose rows are ignored). */
+static int exec_q(struct conn *c, enum query q)
+{
+	sqlite3_stmt *s = stmt(c, q);
+	if (!s)
+		return GH_EINTERNAL;
+	int rc = sqlite3_step(s);
+	done_stmt(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_fail(c, rc, query_sql[q]);
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	for (int i = 0; i < Q_COUNT; i++)
+		if (c->stmts[i]) {
+			sqlite3_finalize(c->stmts[i]);
+			c->stmts[i] = NULL;
+		}
+	if (c->db) {
+		sqlite3_close_v2(c->db);
+		c->db = NULL;
+	}
+}
+
+static int conn_open(struct store *st, struct conn *c, bool writer, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof *c);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+	if (writer)
+		flags |= SQLITE_OPEN_CREATE;
+	int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database '%s': %s", st->path,
+			 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		conn_close(c);
+		return GH_EUNAVAIL;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, (int)st->opt.busy_timeout_ms);
+	if (!writer || st->opt.operator_mode) {
+		/* Only the daemon's writer checkpoints (see store.h). */
+		sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	}
+	char pragmas[256];
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
+		 "PRAGMA cache_size=-8192;%s%s",
+		 st->opt.sync_full ? "FULL" : "NORMAL",
+		 writer ? "" : " PRAGMA query_only=1;",
+		 (writer && st->opt.operator_mode) ? " PRAGMA wal_autocheckpoint=0;" : "");
+	char *msg = NULL;
+	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot configure database '%s': %s", st->path,
+			 msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		conn_close(c);
+		return map_rc(rc);
+	}
+	return 0;
+}
+
+/* Creates the directory that will hold the database, like mkdir -p. */
+static int make_parent_dir(const char *path, char *err, size_t errlen)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir) {
+		free(dir);
+		return 0;
+	}
+	*slash = '\0';
+	for (char *p = dir + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+			*p = '\0';
+			if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+				snprintf(err, errlen, "cannot create directory '%s': %s", dir,
+					 strerror(errno));
+				free(dir);
+				return GH_EUNAVAIL;
+			}
+			*p = saved;
+			if (!saved)
+				break;
+		}
+	}
+	if (access(dir, W_OK) != 0) {
+		snprintf(err, errlen, "database directory '%s' is not writable: %s", dir,
+			 strerror(errno));
+		free(dir);
+		return GH_EUNAVAIL;
+	}
+	free(dir);
+	return 0;
+}
+
+static int migrate(struct store *st, char *err, size_t errlen)
+{
+	sqlite3 *db = st->writer.db;
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot enable WAL on '%s': %s", st->path,
+			 msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return map_rc(rc);
+	}
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE; "
+			  "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
+			  NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		goto out_fail;
+	int version = 0;
+	sqlite3_stmt *s = NULL;
+	rc = sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		goto out_fail;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > store_schema_version()) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		snprintf(err, errlen, "database '%s' has schema version %d, newer than this "
+			 "build's %d: use a newer gatehouse", st->path, version,
+			 store_schema_version());
+		return GH_EINTERNAL;
+	}
+	for (int v = version; v < store_schema_version(); v++) {
+		rc = sqlite3_exec(db, migrations[v], NULL, NULL, &msg);
+		if (rc != SQLITE_OK)
+			goto out_fail;
+		char ins[96];
+		snprintf(ins, sizeof ins, "INSERT INTO schema_version (version) VALUES (%d)", v + 1);
+		rc = sqlite3_exec(db, ins, NULL, NULL, &msg);
+		if (rc != SQLITE_OK)
+			goto out_fail;
+		log_info("database schema migrated to version %d", v + 1);
+	}
+	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		goto out_fail;
+	return 0;
+
+out_fail:
+	snprintf(err, errlen, "cannot prepare schema of '%s': %s", st->path,
+		 msg ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return map_rc(rc) ? map_rc(rc) : GH_EINTERNAL;
+}
+
+/* Notices commits by other processes (operator commands), at most once a second. */
+static void check_data_version(struct store *st)
+{
+	uint64_t now = gh_mono_ns();
+	if (now - st->last_version_check_ns < 1000000000ull)
+		return;
+	st->last_version_check_ns = now;
+	sqlite3_stmt *s = stmt(&st->writer, Q_DATA_VERSION);
+	if (!s)
+		return;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(s, 0);
+		if (st->last_data_version && v != st->last_data_version)
+			atomic_fetch_add(&st->external_gen, 1);
+		st->last_data_version = v;
+	}
+	done_stmt(s);
+}
+
+static void run_batch(struct store *st, struct write_op *batch)
+{
+	struct conn *c = &st->writer;
+	int n = 0;
+	for (struct write_op *op = batch; op; op = op->next)
+		n++;
+	int rc = exec_q(c, Q_BEGIN);
+	if (rc) {
+		for (struct write_op *op = batch; op; op = op->next)
+			op->rc = GH_EUNAVAIL;
+		return;
+	}
+	bool aborted = false;
+	for (struct write_op *op = batch; op; op = op->next) {
+		if (aborted) {
+			op->rc = GH_EUNAVAIL;
+			continue;
+		}
+		if (n > 1 && exec_q(c, Q_SAVEPOINT)) {
+			op->rc = GH_EUNAVAIL;
+			continue;
+		}
+		op->rc = op->fn(c, op->arg);
+		if (sqlite3_get_autocommit(c->db)) {
+			/* SQLite rolled the whole transaction back (disk full, I/O). */
+			aborted = true;
+			for (struct write_op *p = batch; p != op->next; p = p->next)
+				p->rc = p->rc < 0 ? p->rc : GH_EUNAVAIL;
+			continue;
+		}
+		if (n > 1) {
+			if (op->rc < 0)
+				exec_q(c, Q_ROLLBACK_TO);
+			exec_q(c, Q_RELEASE);
+		} else if (op->rc < 0) {
+			exec_q(c, Q_ROLLBACK);
+			return;
+		}
+	}
+	if (aborted)
+		return;
+	rc = exec_q(c, Q_COMMIT);
+	if (rc) {
+		exec_q(c, Q_ROLLBACK);
+		for (struct write_op *op = batch; op; op = op->next)
+			if (op->rc >= 0)
+				op->rc = GH_EUNAVAIL;
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *st = arg;
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (!st->head && !st->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&st->work, &st->lock, &ts);
+			if (!st->head && !st->stopping) {
+				pthread_mutex_unlock(&st->lock);
+				check_data_version(st);
+				pthread_mutex_lock(&st->lock);
+			}
+		}
+		if (!st->head && st->stopping)
+			break;
+		struct write_op *batch = st->head;
+		st->head = st->tail = NULL;
+		pthread_mutex_unlock(&st->lock);
+
+		run_batch(st, batch);
+		check_data_version(st);
+
+		pthread_mutex_lock(&st->lock);
+		for (struct write_op *op = batch; op; op = op->next)
+			op->done = true;
+		pthread_cond_broadcast(&st->done);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+/* Queues fn to run in a write transaction and waits for the commit. */
+static int submit(struct store *st, int (*fn)(struct conn *, void *), void *arg)
+{
+	struct write_op op = { .fn = fn, .arg = arg, .rc = GH_EINTERNAL };
+	pthread_mutex_lock(&st->lock);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->lock);
+		return GH_EUNAVAIL;
+	}
+	if (st->tail)
+		st->tail->next = &op;
+	else
+		st->head = &op;
+	st->tail = &op;
+	pthread_cond_signal(&st->work);
+	while (!op.done)
+		pthread_cond_wait(&st->done, &st->lock);
+	pthread_mutex_unlock(&st->lock);
+	return op.rc;
+}
+
+/* ---- the reader pool ---- */
+
+static struct conn *reader_get(struct store *st)
+{
+	pthread_mutex_lock(&st->rlock);
+	while (st->nfree == 0)
+		pthread_cond_wait(&st->rfree, &st->rlock);
+	int idx = st->free_idx[--st->nfree];
+	pthread_mutex_unlock(&st->rlock);
+	struct conn *c = &st->readers[idx];
+	if (!c->db) {
+		char err[256];
+		if (conn_open(st, c, false, err, sizeof err)) {
+			log_error("%s", err);
+			pthread_mutex_lock(&st->rlock);
+			st->free_idx[st->nfree++] = idx;
+			pthread_cond_signal(&st->rfree);
+			pthread_mutex_unlock(&st->rlock);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+static void reader_put(struct store *st, struct conn *c)
+{
+	pthread_mutex_lock(&st->rlock);
+	st->free_idx[st->nfree++] = (int)(c - st->readers);
+	pthread_cond_signal(&st->rfree);
+	pthread_mutex_unlock(&st->rlock);
+}
+
+/* ---- open / close ---- */
+
+int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	int rc = make_parent_dir(opt->path, err, errlen);
+	if (rc)
+		return rc;
+	struct store *st = xcalloc(1, sizeof *st);
+	st->opt = *opt;
+	st->path = xstrdup(opt->path);
+	st->opt.path = st->path;
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->work, NULL);
+	pthread_cond_init(&st->done, NULL);
+	pthread_mutex_init(&st->rlock, NULL);
+	pthread_cond_init(&st->rfree, NULL);
+	st->nreaders = opt->readers > 0 ? opt->readers : 4;
+	st->readers = xcalloc((size_t)st->nreaders, sizeof *st->readers);
+	st->free_idx = xcalloc((size_t)st->nreaders, sizeof *st->free_idx);
+	for (int i = 0; i < st->nreaders; i++)
+		st->free_idx[st->nfree++] = st->nreaders - 1 - i;
+
+	rc = conn_open(st, &st->writer, true, err, errlen);
+	if (rc)
+		goto out_free;
+	rc = migrate(st, err, errlen);
+	if (rc)
+		goto out_close;
+	check_data_version(st);
+	if (pthread_create(&st->writer_thread, NULL, writer_main, st) != 0) {
+		snprintf(err, errlen, "cannot start the database writer thread");
+		rc = GH_EINTERNAL;
+		goto out_close;
+	}
+	*out = st;
+	return 0;
+
+out_close:
+	conn_close(&st->writer);
+out_free:
+	free(st->readers);
+	free(st->free_idx);
+	free(st->path);
+	free(st);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->lock);
+	st->stopping = true;
+	pthread_cond_signal(&st->work);
+	pthread_mutex_unlock(&st->lock);
+	pthread_join(st->writer_thread, NULL);
+	for (int i = 0; i < st->nreaders; i++)
+		conn_close(&st->readers[i]);
+	conn_close(&st->writer);
+	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->work);
+	pthread_cond_destroy(&st->done);
+	pthread_mutex_destroy(&st->rlock);
+	pthread_cond_destroy(&st->rfree);
+	free(st->readers);
+	free(st->free_idx);
+	free(st->path);
+	free(st);
+}
+
+uint64_t store_external_generation(struct store *st)
+{
+	return atomic_load(&st->external_gen);
+}
+
+static int ping_writer(struct conn *c, void *arg)
+{
+	(void)arg;
+	return exec_q(c, Q_PING);
+}
+
+int store_ping(struct store *st)
+{
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int rc = exec_q(c, Q_PING);
+	reader_put(st, c);
+	if (rc)
+		return GH_EUNAVAIL;
+	return submit(st, ping_writer, NULL) ? GH_EUNAVAIL : 0;
+}
+
+/* ---- users ---- */
+
+static void copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+int store_user_get(struct store *st, const char *user_id, struct store_user *out)
+{
+	memset(out, 0, sizeof *out);
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int ret;
+	sqlite3_stmt *s = stmt(c, Q_USER_GET);
+	if (!s) {
+		ret = GH_EINTERNAL;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		snprintf(out->user_id, sizeof out->user_id, "%s", user_id);
+		if (sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 32) {
+			out->has_guest_secret = true;
+			memcpy(out->guest_secret_hash, sqlite3_column_blob(s, 0), 32);
+		}
+		out->created_at = sqlite3_column_int64(s, 1);
+		out->last_seen_at = sqlite3_column_int64(s, 2);
+		out->banned_until = sqlite3_column_int64(s, 3);
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = GH_ENOTFOUND;
+	} else {
+		ret = db_fail(c, rc, "user lookup");
+	}
+	done_stmt(s);
+out:
+	reader_put(st, c);
+	return ret;
+}
+
+/* ---- sessions ---- */
+
+struct session_create_op {
+	const char *user_id;
+	const unsigned char *secret_hash; /* non-NULL: create the guest user too */
+	const struct store_session_new *s;
+	int64_t session_id;
+};
+
+static int do_session_create(struct conn *c, void *arg)
+{
+	struct session_create_op *op = arg;
+	const struct store_session_new *s = op->s;
+	sqlite3_stmt *q;
+	int rc;
+	if (op->secret_hash) {
+		q = stmt(c, Q_USER_INSERT);
+		if (!q)
+			return GH_EINTERNAL;
+		sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 2, op->secret_hash, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, s->now);
+		rc = sqlite3_step(q);
+		done_stmt(q);
+		if (rc != SQLITE_DONE)
+			return db_fail(c, rc, "user insert");
+	} else {
+		q = stmt(c, Q_USER_SEEN);
+		if (!q)
+			return GH_EINTERNAL;
+		sqlite3_bind_text(q, 1, s->user_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, s->now);
+		rc = sqlite3_step(q);
+		done_stmt(q);
+		if (rc != SQLITE_DONE)
+			return db_fail(c, rc, "user update");
+		if (sqlite3_changes(c->db) == 0)
+			return GH_ENOTFOUND;
+	}
+	q = stmt(c, Q_SESSION_INSERT);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, s->user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, s->access_scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, s->jti, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, s->now);
+	sqlite3_bind_int64(q, 5, s->expires_at);
+	rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE) {
+		int err = db_fail(c, rc, "session insert");
+		/* A foreign-key failure means the user vanished meanwhile. */
+		return err == GH_ECONFLICT ? GH_ENOTFOUND : err;
+	}
+	op->session_id = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int store_guest_create(struct store *st, const char *user_id, const unsigned char secret_hash[32],
+		       const struct store_session_new *s, int64_t *out_session_id)
+{
+	struct session_create_op op = { user_id, secret_hash, s, 0 };
+	int rc = submit(st, do_session_create, &op);
+	*out_session_id = op.session_id;
+	return rc;
+}
+
+int store_session_create(struct store *st, const struct store_session_new *s,
+			 int64_t *out_session_id)
+{
+	struct session_create_op op = { s->user_id, NULL, s, 0 };
+	int rc = submit(st, do_session_create, &op);
+	*out_session_id = op.session_id;
+	return rc;
+}
+
+struct refresh_op {
+	const struct store_refresh *r;
+	struct store_refresh_result *out;
+};
+
+static int end_session(struct conn *c, int64_t sid, int64_t now, const char *reason)
+{
+	sqlite3_stmt *q = stmt(c, Q_SESSION_END);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_int64(q, 1, sid);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "session end");
+}
+
+static bool text_eq(sqlite3_stmt *s, int col, const char *want)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	if (!t)
+		return false;
+	size_t n = (size_t)sqlite3_column_bytes(s, col);
+	return n == strlen(want) && CRYPTO_memcmp(t, want, n) == 0;
+}
+
+static int do_refresh(struct conn *c, void *arg)
+{
+	struct refresh_op *op = arg;
+	const struct store_refresh *r = op->r;
+	struct store_refresh_result *out = op->out;
+	sqlite3_stmt *q = stmt(c, Q_SESSION_GET);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_int64(q, 1, r->session_id);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE) {
+		done_stmt(q);
+		out->outcome = REFRESH_INVALID;
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		done_stmt(q);
+		return db_fail(c, rc, "session lookup");
+	}
+	bool user_ok = text_eq(q, 0, r->user_id);
+	copy_text(out->access_scope, sizeof out->access_scope, q, 1);
+	bool is_current = text_eq(q, 2, r->presented_jti);
+	bool is_previous = text_eq(q, 3, r->presented_jti);
+	int64_t rotated_at = sqlite3_column_int64(q, 4);
+	out->expires_at = sqlite3_column_int64(q, 5);
+	bool ended = sqlite3_column_type(q, 6) != SQLITE_NULL;
+	int64_t banned_until = sqlite3_column_int64(q, 7);
+	done_stmt(q);
+
+	if (!user_ok || ended || out->expires_at <= r->now) {
+		out->outcome = REFRESH_INVALID;
+		return 0;
+	}
+	if (banned_until > r->now) {
+		out->outcome = REFRESH_BANNED;
+		return 0;
+	}
+	if (is_current) {
+		q = stmt(c, Q_SESSION_ROTATE);
+		out->outcome = REFRESH_ROTATED;
+	} else if (is_previous && r->now - rotated_at <= r->grace) {
+		/* Lost response: issue a fresh token, spend the one issued last. */
+		q = stmt(c, Q_SESSION_REISSUE);
+		out->outcome = REFRESH_GRACE;
+	} else {
+		out->outcome = REFRESH_REUSED;
+		return end_session(c, r->session_id, r->now, "reuse");
+	}
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_int64(q, 1, r->session_id);
+	sqlite3_bind_text(q, 2, r->new_jti, -1, SQLITE_STATIC);
+	if (out->outcome == REFRESH_ROTATED)
+		sqlite3_bind_int64(q, 3, r->now);
+	rc = sqlite3_step(q);
+	done_stmt(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "session rotate");
+}
+
+int store_session_refresh(struct store *st, const struct store_refresh *r,
+			  struct store_refresh_result *out)
+{
+	memset(out, 0, sizeof *out);
+	struct refresh_op op = { r, out };
+	return submit(st, do_refresh, &op);
+}
+
+struct purge_op {
+	int64_t cutoff;
+	int64_t count;
+};
+
+static int do_purge(struct conn *c, void *arg)
+{
+	struct purge_op *op = arg;
+	sqlite3_stmt *q = stmt(c, Q_SESSION_PURGE);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_int64(q, 1, op->cutoff);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "session purge");
+	op->count = sqlite3_changes(c->db);
+	return 0;
+}
+
+int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count)
+{
+	struct purge_op op = { cutoff, 0 };
+	int rc = submit(st, do_purge, &op);
+	*out_count = op.count;
+	return rc;
+}
+
+/* ---- signing keys ---- */
+
+int store_keys_list(struct store *st, struct store_key **out, size_t *out_n)
+{
+	*out = NULL;
+	*out_n = 0;
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int ret = 0;
+	size_t n = 0, cap = 0;
+	struct store_key *keys = NULL;
+	sqlite3_stmt *s = stmt(c, Q_KEYS_LIST);
+	if (!s) {
+		ret = GH_EINTERNAL;
+		goto out;
+	}
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			keys = xrealloc(keys, cap * sizeof *keys);
+		}
+		struct store_key *k = &keys[n++];
+		memset(k, 0, sizeof *k);
+		copy_text(k->kid, sizeof k->kid, s, 0);
+		copy_text(k->use, sizeof k->use, s, 1);
+		copy_text(k->alg, sizeof k->alg, s, 2);
+		k->material_len = (size_t)sqlite3_column_bytes(s, 3);
+		k->material = xmalloc(k->material_len + 1);
+		if (k->material_len)
+			memcpy(k->material, sqlite3_column_blob(s, 3), k->material_len);
+		k->material[k->material_len] = '\0';
+		k->created_at = sqlite3_column_int64(s, 4);
+		k->activate_at = sqlite3_column_int64(s, 5);
+	}
+	if (rc != SQLITE_DONE)
+		ret = db_fail(c, rc, "key list");
+	done_stmt(s);
+out:
+	reader_put(st, c);
+	if (ret) {
+		store_keys_free(keys, n);
+		return ret;
+	}
+	*out = keys;
+	*out_n = n;
+	return 0;
+}
+
+void store_keys_free(struct store_key *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		OPENSSL_cleanse(keys[i].material, keys[i].material_len);
+		free(keys[i].material);
+	}
+	free(keys);
+}
+
+static int do_key_insert(struct conn *c, void *arg)
+{
+	const struct store_key *k = arg;
+	sqlite3_stmt *q = stmt(c, Q_KEY_INSERT);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, k->kid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, k->use, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, k->alg, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 4, k->material, (int)k->material_len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, k->created_at);
+	sqlite3_bind_int64(q, 6, k->activate_at);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "key insert");
+}
+
+int store_key_insert(struct store *st, const struct store_key *key)
+{
+	return submit(st, do_key_insert, (void *)key);
+}
+
+static int do_key_delete(struct conn *c, void *arg)
+{
+	sqlite3_stmt *q = stmt(c, Q_KEY_DELETE);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, arg, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "key delete");
+}
+
+int store_key_delete(struct store *st, const char *kid)
+{
+	return submit(st, do_key_delete, (void *)kid);
+}
+
+/* ---- player data ---- */
+
+int store_doc_get(struct store *st, const char *user_id, const char *key,
+		  struct store_document *out)
+{
+	memset(out, 0, sizeof *out);
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int ret;
+	sqlite3_stmt *s = stmt(c, Q_DOC_GET);
+	if (!s) {
+		ret = GH_EINTERNAL;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->len = (size_t)sqlite3_column_bytes(s, 0);
+		out->value = xmalloc(out->len + 1);
+		if (out->len)
+			memcpy(out->value, sqlite3_column_blob(s, 0), out->len);
+		out->value[out->len] = '\0';
+		out->version = sqlite3_column_int64(s, 1);
+		out->updated_at = sqlite3_column_int64(s, 2);
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = GH_ENOTFOUND;
+	} else {
+		ret = db_fail(c, rc, "document read");
+	}
+	done_stmt(s);
+out:
+	reader_put(st, c);
+	return ret;
+}
+
+struct doc_put_op {
+	const char *user_id, *key, *value;
+	size_t len;
+	int64_t now;
+	int64_t version;
+};
+
+static int do_doc_put(struct conn *c, void *arg)
+{
+	struct doc_put_op *op = arg;
+	sqlite3_stmt *q = stmt(c, Q_DOC_PUT);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, op->key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, op->value, (int)op->len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, op->now);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		op->version = sqlite3_column_int64(q, 0);
+		rc = sqlite3_step(q);
+	}
+	done_stmt(q);
+	if (rc != SQLITE_DONE) {
+		int err = db_fail(c, rc, "document write");
+		return err == GH_ECONFLICT ? GH_ENOTFOUND : err;
+	}
+	return 0;
+}
+
+int store_doc_put(struct store *st, const char *user_id, const char *key, const char *value,
+		  size_t len, int64_t now, int64_t *out_version)
+{
+	if (len > INT_MAX)
+		return GH_ETOOBIG;
+	struct doc_put_op op = { user_id, key, value, len, now, 0 };
+	int rc = submit(st, do_doc_put, &op);
+	*out_version = op.version;
+	return rc;
+}

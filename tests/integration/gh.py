@@ -1,0 +1,297 @@
+"""Integration-test harness: starts the real gatehouse binary on a free
+loopback port with a temporary config and database, and talks raw HTTP to it
+exactly as the engine SDKs do (the request target is sent byte for byte, so
+'?&user_id=' and '//' reach the daemon unchanged).
+
+Environment:
+  GATEHOUSE_BIN        the binary under test (required)
+  GATEHOUSE_VALGRIND=1 run the daemon under valgrind; any error or leak fails
+  GATEHOUSE_SANITIZER=1 the binary is an ASan/UBSan build; reports fail
+"""
+import base64
+import atexit
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("GATEHOUSE_BIN", "")
+VALGRIND = os.environ.get("GATEHOUSE_VALGRIND") == "1"
+SANITIZER = os.environ.get("GATEHOUSE_SANITIZER") == "1"
+START_TIMEOUT = 120 if VALGRIND else 30
+
+
+_seed = {}
+
+
+def seed_database():
+    """A database holding signing keys, made once per test run with the plain
+    binary (not under valgrind): RSA key generation under valgrind takes
+    many seconds, and most tests need not repeat it."""
+    if "path" not in _seed:
+        d = tempfile.mkdtemp(prefix="gatehouse-seed-")
+        atexit.register(shutil.rmtree, d, True)
+        path = os.path.join(d, "seed.db")
+        r = subprocess.run([BIN, "keys", "rotate", "--set", "database_path=" + path],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise AssertionError("cannot make the seed database: " + r.stderr)
+        _seed["path"] = path
+    return _seed["path"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def b64url_decode(seg):
+    return base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4))
+
+
+def jwt_parts(token):
+    """(header dict, payload dict) of a compact JWT, without verifying."""
+    h, p, _ = token.split(".")
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(p))
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:200])
+
+
+class Daemon:
+    """One gatehouse process with its own temp directory, config and database."""
+
+    def __init__(self, settings=None, keep_dir=None, fresh=False):
+        """settings override the test defaults; fresh=True starts from an
+        empty database (the daemon makes its first keys itself)."""
+        self.dir = keep_dir or tempfile.mkdtemp(prefix="gatehouse-test-")
+        self.port = free_port()
+        self.settings = {
+            "listen_address": "127.0.0.1",
+            "listen_port": str(self.port),
+            "database_path": os.path.join(self.dir, "db", "gatehouse.db"),
+            "log_level": "debug",
+        }
+        if settings:
+            self.settings.update({k: str(v) for k, v in settings.items()})
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.vg_logs = []
+        self.write_config()
+        db = self.settings["database_path"]
+        if not fresh and not keep_dir and not os.path.exists(db):
+            os.makedirs(os.path.dirname(db), exist_ok=True)
+            shutil.copyfile(seed_database(), db)
+
+    @property
+    def config_path(self):
+        return os.path.join(self.dir, "gatehouse.conf")
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            for k, v in self.settings.items():
+                f.write('%s %s\n' % (k, v if v != "" else '""'))
+
+    @property
+    def base_url(self):
+        return "http://127.0.0.1:%d%s" % (self.port, self.settings.get("base_path", ""))
+
+    def command(self, *args):
+        cmd = [BIN] + list(args) + ["--config", self.config_path]
+        if VALGRIND:
+            vg = os.path.join(self.dir, "valgrind-%d.log" % len(self.vg_logs))
+            self.vg_logs.append(vg)
+            cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                   "--show-leak-kinds=definite,indirect",
+                   "--errors-for-leak-kinds=definite,indirect",
+                   "--log-file=" + vg] + cmd
+        return cmd
+
+    def start(self):
+        self.write_config()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command("serve"), stdout=self.log,
+                                     stderr=self.log, cwd=self.dir)
+        deadline = time.time() + START_TIMEOUT
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("daemon exited at start (%s):\n%s"
+                                     % (self.proc.returncode, self.log_text()))
+            try:
+                if self.request("GET", self.path("/health"), timeout=2).status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("daemon did not become healthy:\n" + self.log_text())
+
+    def path(self, p):
+        return self.settings.get("base_path", "") + p
+
+    def stop(self, check=True):
+        """SIGTERM; by default asserts a clean exit (status 0, no leaks)."""
+        if not self.proc:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("daemon did not stop on SIGTERM:\n" + self.log_text())
+        self.proc = None
+        self.log.close()
+        if check:
+            self.check_clean_exit(rc)
+        return rc
+
+    def check_clean_exit(self, rc):
+        problems = []
+        if rc != 0:
+            problems.append("exit status %d" % rc)
+        text = self.log_text()
+        if SANITIZER and ("ERROR: AddressSanitizer" in text or "runtime error:" in text
+                          or "ERROR: LeakSanitizer" in text):
+            problems.append("sanitizer report")
+        if VALGRIND and self.vg_logs:
+            vg = open(self.vg_logs[-1]).read()
+            m = re.search(r"ERROR SUMMARY: (\d+) errors", vg)
+            if not m or m.group(1) != "0":
+                problems.append("valgrind errors:\n" + vg[-6000:])
+        if problems:
+            raise AssertionError("unclean daemon exit: %s\n%s"
+                                 % ("; ".join(problems), text[-4000:]))
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        if self.proc:
+            try:
+                self.stop(check=False)
+            except Exception:
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def cli(self, *args, env=None):
+        """Runs a gatehouse subcommand against this daemon's config."""
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        return subprocess.run(self.command(*args), capture_output=True, text=True,
+                              cwd=self.dir, env=e, timeout=START_TIMEOUT)
+
+    def request(self, method, target, headers=None, body=None, timeout=15):
+        """Sends target verbatim (no re-encoding) and returns a Response."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.putrequest(method, target, skip_accept_encoding=True)
+            hdrs = dict(headers or {})
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                hdrs.setdefault("Content-Type", "application/json")
+            elif isinstance(body, str):
+                body = body.encode()
+            for k, v in hdrs.items():
+                conn.putheader(k, v)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            conn.close()
+
+    def get(self, target, **kw):
+        return self.request("GET", self.path(target), **kw)
+
+    def post(self, target, **kw):
+        return self.request("POST", self.path(target), **kw)
+
+    # --- SDK-shaped helpers ---
+
+    def new_guest(self):
+        r = self.get("/login-as-guest")
+        assert r.status == 200, r
+        return r.json()
+
+    def raw(self, data, read_timeout=5):
+        """Sends raw bytes on a new connection; returns everything read."""
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.settimeout(read_timeout)
+        try:
+            s.sendall(data)
+            out = b""
+            while True:
+                try:
+                    c = s.recv(65536)
+                except socket.timeout:
+                    break
+                except ConnectionResetError:
+                    break
+                if not c:
+                    break
+                out += c
+            return out
+        finally:
+            s.close()
+
+
+class DaemonTest:
+    """Mixin for unittest.TestCase classes sharing one daemon per class.
+    Subclasses may set SETTINGS."""
+    SETTINGS = None
+    daemon = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(cls.SETTINGS).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.daemon and cls.daemon.proc:
+                cls.daemon.stop()
+        finally:
+            cls.daemon.cleanup()
