@@ -649,8 +649,12 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	MHD_stop_daemon(srv->daemon);
-	/* After quiesce the listening socket is ours to close, after the stop. */
-	close(srv->listen_fd);
+	/*
+	 * Quiescing hands the listening socket to us, to close after the stop;
+	 * otherwise libmicrohttpd closed it itself.
+	 */
+	if (srv->quiesced)
+		close(srv->listen_fd);
 	free(srv->base_path);
 	free(srv->cors_origin);
 	free(srv);

@@ -142,8 +142,14 @@ static bool authenticate(struct app *app, struct http_request *req, const struct
 		int rcode = token_verify_access(&app->tokens, ks, tok, len, gh_now(), &rc->claims,
 						&why);
 		keyset_put(ks);
-		if (!rcode)
+		if (!rcode && rc->claims.scope != SCOPE_OTHER)
 			return true;
+		if (!rcode) {
+			/* Genuine, but not a scope these routes allow. */
+			reply_error(req, r->style, 403, "forbidden",
+				    r->style == STYLE_APIGW ? "Forbidden" : "Token scope not allowed");
+			return false;
+		}
 	}
 	log_debug("access token rejected: %s", why);
 	reply_error(req, r->style, 401, "unauthorized",

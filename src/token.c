@@ -350,13 +350,10 @@ int token_verify_access(const struct token_config *cfg, const struct keyset *ks,
 	if (!rc) {
 		json_t *scope = json_object_get(c, "scope");
 		out->scope = json_is_string(scope) ?
-			     token_scope_parse(json_string_value(scope), json_string_length(scope)) : -1;
+			     token_scope_parse(json_string_value(scope), json_string_length(scope)) :
+			     SCOPE_OTHER;
 		get_int(c, "iat", &out->iat);
 		get_int(c, "exp", &out->exp);
-		if (out->scope < 0) {
-			reason = "bad scope";
-			rc = GH_EAUTH;
-		}
 	}
 	json_decref(c);
 	if (why)

@@ -25,7 +25,12 @@ struct keyset;
 #define TOKEN_MAX_LEN 4096
 #define JTI_LEN 22 /* 128 random bits, base64url */
 
-enum token_scope { SCOPE_GUEST = 0, SCOPE_AUTHENTICATED };
+/*
+ * SCOPE_OTHER: a genuine access token whose scope claim is missing or
+ * neither value. Verification still succeeds; each caller decides (the
+ * player routes answer 403, as API Gateway's scope check does).
+ */
+enum token_scope { SCOPE_OTHER = -1, SCOPE_GUEST = 0, SCOPE_AUTHENTICATED };
 
 struct token_config {
 	char *issuer;              /* iss, byte-exact */
@@ -43,7 +48,7 @@ int token_scope_parse(const char *s, size_t len);
 
 struct access_claims {
 	char sub[37];
-	int scope;                 /* enum token_scope */
+	int scope;                 /* enum token_scope, SCOPE_OTHER possible */
 	int64_t iat, exp;
 };
 
