@@ -162,8 +162,9 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 		if (s->type == T_INT) {
 			char *end;
 			errno = 0;
-			long long ll = strtoll(value, &end, 10);
-			rc = (errno || end == value || *end) ? -1 : 0;
+			/* Digits only: strtoll would also take white space and signs. */
+			long long ll = (*value >= '0' && *value <= '9') ? strtoll(value, &end, 10) : 0;
+			rc = (errno || *value < '0' || *value > '9' || *end) ? -1 : 0;
 			v = ll;
 		} else if (s->type == T_DURATION) {
 			rc = gh_parse_duration(value, &v);
@@ -199,15 +200,29 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Strips one pair of surrounding double quotes, so "" spells an empty value. */
-static char *unquote(char *s)
+/*
+ * The value part of a config line: "quoted" (so "" spells an empty value,
+ * and '#' may appear inside), or bare text up to a '#' that follows white
+ * space (a trailing comment). NULL when a quote is not closed or is
+ * followed by anything but a comment.
+ */
+static char *line_value(char *s)
 {
-	size_t n = strlen(s);
-	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-		s[n - 1] = '\0';
-		return s + 1;
+	s = trim(s);
+	if (*s == '"') {
+		char *close = strchr(s + 1, '"');
+		if (!close)
+			return NULL;
+		*close = '\0';
+		char *rest = trim(close + 1);
+		return (*rest && *rest != '#') ? NULL : s + 1;
 	}
-	return s;
+	for (char *p = s + 1; *s && *p; p++)
+		if (*p == '#' && (p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	return trim(s);
 }
 
 static int load_file(struct config *cfg, const char *file, char *err, size_t errlen)
@@ -237,7 +252,13 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 			rc = -1;
 			break;
 		}
-		char *value = unquote(trim(p + nlen));
+		char *value = line_value(p + nlen);
+		if (!value) {
+			snprintf(err, errlen, "%s:%d: bad quoting in the value of '%s'", file, lineno,
+				 s->name);
+			rc = -1;
+			break;
+		}
 		char why[160];
 		if (set_value(cfg, s, value, why, sizeof why)) {
 			snprintf(err, errlen, "%s:%d: bad value for '%s': %s", file, lineno,
@@ -318,8 +339,8 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 		const char *u = cfg->issuer_url;
 		if ((strncmp(u, "https://", 8) && strncmp(u, "http://", 7)) ||
 		    u[strlen(u) - 1] == '/' || strpbrk(u, "?# \"\\")) {
-			snprintf(err, errlen, "issuer_url '%s': must be an http(s) URL without a "
-				 "trailing '/'", u);
+			snprintf(err, errlen, "issuer_url '%s': must be an http(s) URL with no "
+				 "trailing '/', query or fragment", u);
 			return -1;
 		}
 	}
@@ -388,7 +409,8 @@ void config_write_sample(FILE *out)
 {
 	fputs("# gatehouse.conf - settings of the gatehouse daemon.\n"
 	      "#\n"
-	      "# One 'name value' per line; '#' starts a comment; \"\" is an empty value.\n"
+	      "# One 'name value' per line. '#' at the start of a line, or after white space,\n"
+	      "# starts a comment; quote a value to keep a '#' in it; \"\" is an empty value.\n"
 	      "# Durations are seconds, or take a unit: 30s, 15m, 12h, 7d.\n"
 	      "# Sizes are bytes, or take a unit: 64KiB, 1MiB.\n"
 	      "# Any setting can also come from the environment as GATEHOUSE_<NAME>\n"

@@ -46,7 +46,7 @@ static const char *const migrations[] = {
 	"  access_scope TEXT NOT NULL,"
 	"  current_jti TEXT NOT NULL,"
 	"  previous_jti TEXT,"
-	"  rotated_at INTEGER,"
+	"  rotated_at_ms INTEGER,"
 	"  created_at INTEGER NOT NULL,"
 	"  expires_at INTEGER NOT NULL,"
 	"  ended_at INTEGER,"
@@ -106,11 +106,11 @@ static const char *const query_sql[Q_COUNT] = {
 	[Q_SESSION_INSERT] = "INSERT INTO sessions (user_id, access_scope, current_jti, created_at, "
 			     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_SESSION_GET] = "SELECT s.user_id, s.access_scope, s.current_jti, s.previous_jti, "
-			  "s.rotated_at, s.expires_at, s.ended_at, u.banned_until "
+			  "s.rotated_at_ms, s.expires_at, s.ended_at, u.banned_until "
 			  "FROM sessions s JOIN users u ON u.user_id = s.user_id "
 			  "WHERE s.session_id = ?1",
 	[Q_SESSION_ROTATE] = "UPDATE sessions SET previous_jti = current_jti, current_jti = ?2, "
-			     "rotated_at = ?3 WHERE session_id = ?1",
+			     "rotated_at_ms = ?3 WHERE session_id = ?1",
 	[Q_SESSION_REISSUE] = "UPDATE sessions SET current_jti = ?2 WHERE session_id = ?1",
 	[Q_SESSION_END] = "UPDATE sessions SET ended_at = ?2, end_reason = ?3 "
 			  "WHERE session_id = ?1 AND ended_at IS NULL",
@@ -792,7 +792,7 @@ static int do_refresh(struct conn *c, void *arg)
 	copy_text(out->access_scope, sizeof out->access_scope, q, 1);
 	bool is_current = text_eq(q, 2, r->presented_jti);
 	bool is_previous = text_eq(q, 3, r->presented_jti);
-	int64_t rotated_at = sqlite3_column_int64(q, 4);
+	int64_t rotated_at_ms = sqlite3_column_int64(q, 4);
 	out->expires_at = sqlite3_column_int64(q, 5);
 	bool ended = sqlite3_column_type(q, 6) != SQLITE_NULL;
 	int64_t banned_until = sqlite3_column_int64(q, 7);
@@ -809,7 +809,7 @@ static int do_refresh(struct conn *c, void *arg)
 	if (is_current) {
 		q = stmt(c, Q_SESSION_ROTATE);
 		out->outcome = REFRESH_ROTATED;
-	} else if (is_previous && r->now - rotated_at <= r->grace) {
+	} else if (is_previous && r->grace_ms > 0 && r->now_ms - rotated_at_ms <= r->grace_ms) {
 		/* Lost response: issue a fresh token, spend the one issued last. */
 		q = stmt(c, Q_SESSION_REISSUE);
 		out->outcome = REFRESH_GRACE;
@@ -822,7 +822,7 @@ static int do_refresh(struct conn *c, void *arg)
 	sqlite3_bind_int64(q, 1, r->session_id);
 	sqlite3_bind_text(q, 2, r->new_jti, -1, SQLITE_STATIC);
 	if (out->outcome == REFRESH_ROTATED)
-		sqlite3_bind_int64(q, 3, r->now);
+		sqlite3_bind_int64(q, 3, r->now_ms);
 	rc = sqlite3_step(q);
 	done_stmt(q);
 	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "session rotate");

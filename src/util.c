@@ -102,6 +102,13 @@ int64_t gh_now(void)
 	return (int64_t)ts.tv_sec;
 }
 
+int64_t gh_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 uint64_t gh_mono_ns(void)
 {
 	struct timespec ts;
@@ -413,7 +420,8 @@ void sb_release(struct strbuf *sb)
 static int parse_scaled(const char *s, int64_t *out, const char *const *units,
 			const int64_t *scales, size_t nunits)
 {
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* Digits first: strtoll alone would skip white space and take a sign. */
+	if (!s || *s < '0' || *s > '9')
 		return GH_EINVAL;
 	errno = 0;
 	char *end;

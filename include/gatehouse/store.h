@@ -108,8 +108,9 @@ struct store_refresh {
 	const char *user_id;       /* from the token; must match the session */
 	const char *presented_jti;
 	const char *new_jti;       /* becomes the current token on success */
-	int64_t now;
-	int64_t grace;             /* seconds the previous token stays usable */
+	int64_t now;               /* seconds, for expiry and bans */
+	int64_t now_ms;            /* the same instant in milliseconds */
+	int64_t grace_ms;          /* how long the previous token stays usable; 0 = not at all */
 };
 
 struct store_refresh_result {

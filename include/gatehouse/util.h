@@ -48,6 +48,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Wall clock in whole seconds (what JWT claims use). */
 int64_t gh_now(void);
+/* Wall clock in milliseconds. */
+int64_t gh_now_ms(void);
 /* Monotonic clock in nanoseconds, for durations. */
 uint64_t gh_mono_ns(void);
 /* Formats unix seconds as RFC 3339 UTC ("2026-11-24T13:21:20Z"); buf >= 21. */
@@ -108,8 +110,8 @@ char *sb_detach(struct strbuf *sb, size_t *len /* OUT, may be NULL */);
 void sb_release(struct strbuf *sb);
 
 /*
- * Parses a duration: a non-negative integer with an optional unit
- * s, m, h, d (seconds when absent). 0 or GH_EINVAL.
+ * Parses a duration: digits with an optional unit s, m, h, d (seconds when
+ * absent); nothing else, not even white space. 0 or GH_EINVAL.
  */
 int gh_parse_duration(const char *s, int64_t *out);
 /* Parses a size: an integer with an optional B, KiB, MiB, GiB (or K, M, G). */

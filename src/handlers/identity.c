@@ -202,7 +202,7 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 		reply_missing(req, "refresh_token");
 		return;
 	}
-	int64_t now = gh_now();
+	int64_t now_ms = gh_now_ms(), now = now_ms / 1000;
 	struct refresh_claims claims;
 	const char *why = NULL;
 	struct keyset *ks = keyring_get(app->keyring);
@@ -220,7 +220,8 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 	}
 	struct store_refresh r = { .session_id = claims.sid, .user_id = claims.sub,
 				   .presented_jti = claims.jti, .new_jti = new_jti, .now = now,
-				   .grace = app->cfg->refresh_reuse_grace };
+				   .now_ms = now_ms,
+				   .grace_ms = app->cfg->refresh_reuse_grace * 1000 };
 	struct store_refresh_result res;
 	err = store_session_refresh(app->store, &r, &res);
 	if (err) {
