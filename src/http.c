@@ -334,32 +334,6 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_warn("libmicrohttpd: %s", msg);
 }
 
-/*
- * Called with the raw request target as soon as the request line is in:
- * the per-request context starts here, so even a request refused later for
- * its headers is counted, logged and freed.
- */
-static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-	struct http_server *srv = cls;
-	struct http_request *req = xcalloc(1, sizeof *req);
-	req->server = srv;
-	req->conn = conn;
-	req->start_ns = gh_mono_ns();
-	req->route = "-";
-	size_t n = strlen(uri);
-	if (n > srv->opt.max_url_size) {
-		/* Keep the path alone, when it fits, so the refusal has its route. */
-		size_t pn = strcspn(uri, "?#");
-		req->reject = REJECT_URL_TOO_LONG;
-		req->raw_target = pn <= srv->opt.max_url_size ? xstrndup(uri, pn) : xstrdup("/");
-	} else {
-		req->raw_target = xstrndup(uri, n);
-	}
-	atomic_fetch_add(&srv->in_flight, 1);
-	return req;
-}
-
 struct header_tally {
 	size_t bytes;
 	unsigned count;
@@ -375,25 +349,29 @@ static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const ch
 	return MHD_YES;
 }
 
-static void set_request_id(struct http_request *req)
+/* A request id of our own: the boot prefix and a counter. */
+static void new_request_id(struct http_request *req)
 {
-	const char *given = http_header(req, "X-Request-Id");
-	if (given) {
-		size_t n = strlen(given);
-		bool ok = n > 0 && n < sizeof req->request_id && n <= 64;
-		for (size_t i = 0; ok && i < n; i++) {
-			char c = given[i];
-			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':';
-		}
-		if (ok) {
-			snprintf(req->request_id, sizeof req->request_id, "%s", given);
-			return;
-		}
-	}
 	uint64_t n = atomic_fetch_add(&req->server->counter, 1);
 	snprintf(req->request_id, sizeof req->request_id, "%s-%llx", req->server->id_prefix,
 		 (unsigned long long)n);
+}
+
+/* Keeps a client-supplied X-Request-Id when it is short and plain. */
+static void take_client_request_id(struct http_request *req)
+{
+	const char *given = http_header(req, "X-Request-Id");
+	if (!given)
+		return;
+	size_t n = strlen(given);
+	bool ok = n > 0 && n <= 64 && n < sizeof req->request_id;
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = given[i];
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '-' || c == '_' || c == '.' || c == ':';
+	}
+	if (ok)
+		snprintf(req->request_id, sizeof req->request_id, "%s", given);
 }
 
 static void set_client_ip(struct http_request *req)
@@ -412,14 +390,41 @@ static void set_client_ip(struct http_request *req)
 			  req->client_ip, sizeof req->client_ip);
 }
 
+/*
+ * Called with the raw request target as soon as the request line is in:
+ * the per-request context starts here, so even a request refused later for
+ * its headers is counted, logged and freed.
+ */
+static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_server *srv = cls;
+	struct http_request *req = xcalloc(1, sizeof *req);
+	req->server = srv;
+	req->conn = conn;
+	req->start_ns = gh_mono_ns();
+	req->route = "-";
+	new_request_id(req);
+	set_client_ip(req);
+	size_t n = strlen(uri);
+	if (n > srv->opt.max_url_size) {
+		/* Keep the path alone, when it fits, so the refusal has its route. */
+		size_t pn = strcspn(uri, "?#");
+		req->reject = REJECT_URL_TOO_LONG;
+		req->raw_target = pn <= srv->opt.max_url_size ? xstrndup(uri, pn) : xstrdup("/");
+	} else {
+		req->raw_target = xstrndup(uri, n);
+	}
+	atomic_fetch_add(&srv->in_flight, 1);
+	return req;
+}
+
 /* First call for a request: headers are in, the body (if any) is not. */
 static void begin_request(struct http_request *req, const char *method)
 {
 	struct http_server *srv = req->server;
 	snprintf(req->method, sizeof req->method, "%s", strlen(method) < sizeof req->method ?
 		 method : "OTHER");
-	set_request_id(req);
-	set_client_ip(req);
+	take_client_request_id(req);
 	bool outside;
 	req->path = normalize_path(req->raw_target, srv->base_path, &outside);
 	if (req->reject)
@@ -466,7 +471,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
 	if (!req) {
-		/* The URI callback always runs first; be safe if it did not. */
+		/* The URI callback always runs first; be safe if it does not. */
 		req = uri_logger(srv, "/", conn);
 		*con_cls = req;
 	}
