@@ -350,10 +350,12 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 			 (long long)cfg->key_rotation_interval);
 		return -1;
 	}
-	if (cfg->jwks_max_age > cfg->key_prepublish)
-		log_warn("jwks_max_age (%llds) exceeds key_prepublish (%llds): verifiers "
-			 "caching the JWKS may meet a new key before they have seen it",
-			 (long long)cfg->jwks_max_age, (long long)cfg->key_prepublish);
+	if (cfg->jwks_max_age > cfg->key_prepublish) {
+		/* Verifiers caching the JWKS would meet the new key before seeing it. */
+		snprintf(err, errlen, "key_prepublish (%llds) must be at least jwks_max_age "
+			 "(%llds)", (long long)cfg->key_prepublish, (long long)cfg->jwks_max_age);
+		return -1;
+	}
 	return 0;
 }
 

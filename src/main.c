@@ -361,7 +361,9 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *cmd = cli.nwords ? cli.words[0] : "serve";
-	const char *help = !strcmp(cmd, "serve") ? usage_serve :
+	/* Plain 'gatehouse --help' is about gatehouse, not about serve. */
+	const char *help = !cli.nwords ? usage_main :
+			   !strcmp(cmd, "serve") ? usage_serve :
 			   !strcmp(cmd, "check-config") ? usage_check :
 			   !strcmp(cmd, "keys") ? usage_keys :
 			   !strcmp(cmd, "version") ? usage_version :
