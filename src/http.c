@@ -493,14 +493,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		req->body_received += n;
 		if (req->answered)
 			return MHD_YES;
-		if (req->body.len + n > srv->opt.max_body_size) {
-			/* Chunked, no Content-Length: refuse at the end, or drop a flood. */
+		if (!req->reject && req->body.len + n > srv->opt.max_body_size) {
+			/* Chunked, with no Content-Length: keep nothing, refuse at the end. */
 			req->reject = REJECT_BODY_TOO_LARGE;
 			sb_release(&req->body);
+		}
+		if (req->reject) {
+			/* A client that streams on and on is cut off instead. */
 			return req->body_received > 4 * srv->opt.max_body_size ? MHD_NO : MHD_YES;
 		}
-		if (!req->reject)
-			sb_add(&req->body, upload_data, n);
+		sb_add(&req->body, upload_data, n);
 		return MHD_YES;
 	}
 	if (!req->answered)

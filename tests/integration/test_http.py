@@ -182,6 +182,36 @@ class Http(DaemonTest, unittest.TestCase):
                 self.assertEqual(r.header("Connection"), "close", r.headers)
         self.assertEqual(self.daemon.get("/health").status, 200)
 
+    def test_endless_chunked_body_is_cut_off(self):
+        """A chunked body with no Content-Length that goes on far past
+        max_body_size: the daemon stops reading and closes the connection
+        (or answers 413); it never buffers it, and keeps serving others."""
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=15)
+        got = b""
+        try:
+            s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n"
+                       % self.daemon.path("/login-as-guest")).encode())
+            chunk = b"2000\r\n" + b"a" * 0x2000 + b"\r\n"
+            for _ in range(8 * MAX_BODY // 0x2000):  # 8x the limit, never terminated
+                try:
+                    s.sendall(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            try:
+                while True:
+                    c = s.recv(65536)
+                    if not c:
+                        break
+                    got += c
+            except (ConnectionResetError, socket.timeout):
+                pass
+        finally:
+            s.close()
+        if got:
+            self.assertTrue(got.startswith(b"HTTP/1.1 413"), got[:100])
+        self.assertEqual(self.daemon.get("/health").status, 200)
+
     # --- common headers ---
 
     def test_every_response_has_request_id_and_cors(self):
