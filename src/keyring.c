@@ -311,8 +311,8 @@ int keyring_reload(struct keyring *kr)
 	return 0;
 }
 
-/* Serialises a new private key as PKCS#8 PEM into k->material. */
-static int generate_key(int alg, int use, int64_t now, int64_t activate_at, struct store_key *k)
+/* A new key, its private half as PKCS#8 PEM in k->material. */
+static int generate_key(int alg, int use, int64_t now, struct store_key *k)
 {
 	memset(k, 0, sizeof *k);
 	char uuid[37];
@@ -322,7 +322,6 @@ static int generate_key(int alg, int use, int64_t now, int64_t activate_at, stru
 	snprintf(k->use, sizeof k->use, "%s", use_names[use]);
 	snprintf(k->alg, sizeof k->alg, "%s", key_alg_name(alg));
 	k->created_at = now;
-	k->activate_at = activate_at;
 	if (alg == KEY_HS256) {
 		k->material_len = 32;
 		k->material = xmalloc(32);
@@ -352,16 +351,28 @@ static int generate_key(int alg, int use, int64_t now, int64_t activate_at, stru
 	return rc;
 }
 
-static int add_key(struct keyring *kr, int alg, int use, int64_t now, int64_t activate_at)
+/*
+ * Creates and stores a key that signs from floor_at, or, when it must be
+ * published ahead (lead > 0), no sooner than lead seconds after it is
+ * stored: generating an RSA key can take a while (seconds under valgrind),
+ * and that time must not eat into the pre-publication.
+ */
+static int add_key(struct keyring *kr, int alg, int use, int64_t now, int64_t floor_at,
+		   int64_t lead)
 {
 	struct store_key k;
-	int rc = generate_key(alg, use, now, activate_at, &k);
+	uint64_t t0 = gh_mono_ns();
+	int rc = generate_key(alg, use, now, &k);
+	int64_t stored_at = now + (int64_t)((gh_mono_ns() - t0) / 1000000000ull);
+	k.activate_at = floor_at;
+	if (lead > 0 && k.activate_at < stored_at + lead)
+		k.activate_at = stored_at + lead;
 	if (!rc)
 		rc = store_key_insert(kr->st, &k);
 	if (!rc)
 		log_info("created %s key '%s' (%s), signing from %lld%s", use_names[use], k.kid,
-			 k.alg, (long long)activate_at,
-			 activate_at > now ? " (published ahead)" : "");
+			 k.alg, (long long)k.activate_at,
+			 k.activate_at > stored_at ? " (published ahead)" : "");
 	else
 		log_error("cannot create a %s key: %s", use_names[use], gh_strerror(rc));
 	OPENSSL_cleanse(k.material, k.material_len);
@@ -391,22 +402,18 @@ static int maintain_use(struct keyring *kr, const struct keyset *ks, const struc
 
 	if (!cur) {
 		/* First start (or every key was deleted): sign from now. */
-		rc = add_key(kr, alg, use, now, now);
+		rc = add_key(kr, alg, use, now, now, 0);
 		*changed = true;
 	} else if (last == cur && cur->alg != alg) {
 		log_warn("signing_alg is %s but the current key is %s: switching now",
 			 key_alg_name(alg), key_alg_name(cur->alg));
-		rc = add_key(kr, alg, use, now, cur->activate_at >= now ? cur->activate_at + 1 : now);
+		rc = add_key(kr, alg, use, now, cur->activate_at >= now ? cur->activate_at + 1 : now, 0);
 		*changed = true;
 	} else if (last == cur) {
 		int64_t due = cur->activate_at + p->rotation_interval;
 		if (now >= due - prepublish) {
-			int64_t at = due;
-			if (at < now + prepublish)
-				at = now + prepublish;
-			if (at <= cur->activate_at)
-				at = cur->activate_at + 1;
-			rc = add_key(kr, alg, use, now, at);
+			int64_t at = due > cur->activate_at ? due : cur->activate_at + 1;
+			rc = add_key(kr, alg, use, now, at, prepublish);
 			*changed = true;
 		}
 	}
@@ -471,7 +478,7 @@ int keyring_rotate_now(struct keyring *kr, int64_t now)
 			}
 		}
 		if (!rc)
-			rc = add_key(kr, use == KEY_USE_ACCESS ? p.access_alg : KEY_HS256, use, now, at);
+			rc = add_key(kr, use == KEY_USE_ACCESS ? p.access_alg : KEY_HS256, use, now, at, 0);
 	}
 	keyset_put(ks);
 	if (!rc)

@@ -26,6 +26,7 @@ BIN = os.environ.get("GATEHOUSE_BIN", "")
 VALGRIND = os.environ.get("GATEHOUSE_VALGRIND") == "1"
 SANITIZER = os.environ.get("GATEHOUSE_SANITIZER") == "1"
 START_TIMEOUT = 120 if VALGRIND else 30
+VALGRIND_STATUS = 99  # valgrind's exit status when it found errors
 
 
 _seed = {}
@@ -111,6 +112,7 @@ class Daemon:
         self.proc = None
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.vg_logs = []
+        self.serve_vg = None
         self.write_config()
         db = self.settings["database_path"]
         if not fresh and not keep_dir and not os.path.exists(db):
@@ -131,11 +133,13 @@ class Daemon:
         return "http://127.0.0.1:%d%s" % (self.port, self.settings.get("base_path", ""))
 
     def command(self, *args):
+        """The command line for a subcommand, under valgrind when asked;
+        its valgrind log is the last of self.vg_logs."""
         cmd = [BIN] + list(args) + ["--config", self.config_path]
         if VALGRIND:
             vg = os.path.join(self.dir, "valgrind-%d.log" % len(self.vg_logs))
             self.vg_logs.append(vg)
-            cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+            cmd = ["valgrind", "--error-exitcode=%d" % VALGRIND_STATUS, "--leak-check=full",
                    "--show-leak-kinds=definite,indirect",
                    "--errors-for-leak-kinds=definite,indirect",
                    "--log-file=" + vg] + cmd
@@ -146,6 +150,7 @@ class Daemon:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command("serve"), stdout=self.log,
                                      stderr=self.log, cwd=self.dir)
+        self.serve_vg = self.vg_logs[-1] if VALGRIND else None
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -187,8 +192,8 @@ class Daemon:
         if SANITIZER and ("ERROR: AddressSanitizer" in text or "runtime error:" in text
                           or "ERROR: LeakSanitizer" in text):
             problems.append("sanitizer report")
-        if VALGRIND and self.vg_logs:
-            vg = open(self.vg_logs[-1]).read()
+        if VALGRIND and self.serve_vg:
+            vg = open(self.serve_vg).read()
             m = re.search(r"ERROR SUMMARY: (\d+) errors", vg)
             if not m or m.group(1) != "0":
                 problems.append("valgrind errors:\n" + vg[-6000:])
@@ -226,8 +231,15 @@ class Daemon:
         e = dict(os.environ)
         if env:
             e.update(env)
-        return subprocess.run(self.command(*args), capture_output=True, text=True,
-                              cwd=self.dir, env=e, timeout=START_TIMEOUT)
+        r = subprocess.run(self.command(*args), capture_output=True, text=True,
+                           cwd=self.dir, env=e, timeout=START_TIMEOUT)
+        if VALGRIND and r.returncode == VALGRIND_STATUS:
+            raise AssertionError("valgrind errors in 'gatehouse %s':\n%s"
+                                 % (" ".join(args), open(self.vg_logs[-1]).read()[-6000:]))
+        if SANITIZER and ("Sanitizer" in r.stderr or "runtime error:" in r.stderr):
+            raise AssertionError("sanitizer report in 'gatehouse %s':\n%s"
+                                 % (" ".join(args), r.stderr[-6000:]))
+        return r
 
     def request(self, method, target, headers=None, body=None, timeout=15):
         """Sends target verbatim (no re-encoding) and returns a Response."""

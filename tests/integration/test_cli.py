@@ -29,6 +29,8 @@ class CliTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="gatehouse-cli-")
         self.addCleanup(shutil.rmtree, self.dir, True)
+        self.vg_dir = tempfile.mkdtemp(prefix="gatehouse-cli-vg-")
+        self.addCleanup(shutil.rmtree, self.vg_dir, True)
         self.vg_count = 0
 
     def run_cli(self, *args, env=None, cwd=None):
@@ -37,7 +39,7 @@ class CliTest(unittest.TestCase):
         cmd = [BIN] + list(args)
         vg = None
         if VALGRIND:
-            vg = os.path.join(self.dir, "valgrind-%d.log" % self.vg_count)
+            vg = os.path.join(self.vg_dir, "valgrind-%d.log" % self.vg_count)
             self.vg_count += 1
             cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                    "--show-leak-kinds=definite,indirect",
