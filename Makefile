@@ -15,7 +15,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Wvla -Wno-unused-parameter
+           -Wmissing-prototypes -Wvla
 CFLAGS  ?= -O2 -g
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -pthread -Iinclude \
               -DGATEHOUSE_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) -MMD -MP
