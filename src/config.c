@@ -64,6 +64,17 @@ static const struct setting settings[] = {
 	  "Request threads (0 = four per CPU, at least 4)." },
 	{ "shutdown_timeout", T_DURATION, OFF(shutdown_timeout), "10s", 0, 3600, NULL,
 	  "On SIGTERM, how long in-flight requests may take before the daemon exits anyway." },
+	{ "trusted_proxies", T_STRING, OFF(trusted_proxies), "", 0, 4096, NULL,
+	  "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed:\n"
+	  "from such a peer, the client is the right-most address not in this list.\n"
+	  "From any other peer the header is ignored." },
+	{ "rate_limit_login", T_INT, OFF(rate_limit_login), "1000", 0, 1000000000, NULL,
+	  "Requests per rate_limit_window that one client address may make to the login,\n"
+	  "refresh and account routes (one shared token bucket); beyond it 429. 0 = no limit." },
+	{ "rate_limit_window", T_DURATION, OFF(rate_limit_window), "5m", 1, 86400, NULL,
+	  "The period in which a client's bucket refills completely." },
+	{ "rate_limit_max_addresses", T_INT, OFF(rate_limit_max_addresses), "100000", 16, 10000000,
+	  NULL, "Most client addresses tracked at once; the least recently seen is forgotten first." },
 	{ "database_path", T_STRING, OFF(database_path), "./var/gatehouse.db", 1, 4096, NULL,
 	  "The SQLite database file; its directory is created if missing." },
 	{ "sqlite_synchronous", T_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices,
@@ -71,6 +82,9 @@ static const struct setting settings[] = {
 	  "normal: survives a crash of the daemon, may lose the last writes on power loss." },
 	{ "sqlite_busy_timeout", T_DURATION, OFF(sqlite_busy_timeout), "5s", 0, 600, NULL,
 	  "How long to wait for a database lock held by another process (an operator command)." },
+	{ "guest_cleanup_after", T_DURATION, OFF(guest_cleanup_after), "0", 0, 3650 * (int64_t)DAY,
+	  NULL, "Delete guest accounts with no platform link that have not logged in or refreshed\n"
+	  "for this long, a small batch at a time in the background. 0 = never." },
 	{ "signing_alg", T_ENUM, OFF(signing_alg), "RS256", 0, 0, alg_choices,
 	  "Algorithm of new access-token signing keys: RS256 (RSA 2048) or ES256 (P-256)." },
 	{ "access_token_ttl", T_DURATION, OFF(access_token_ttl), "900", 60, DAY, NULL,
@@ -344,6 +358,17 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	char **proxies = gh_list_split(cfg->trusted_proxies, NULL);
+	for (char **p = proxies; *p; p++) {
+		unsigned char a[16];
+		int bits;
+		if (gh_parse_cidr(*p, a, &bits)) {
+			snprintf(err, errlen, "trusted_proxies: '%s' is not an IP address or CIDR", *p);
+			gh_list_free(proxies);
+			return -1;
+		}
+	}
+	gh_list_free(proxies);
 	if (cfg->key_prepublish >= cfg->key_rotation_interval) {
 		snprintf(err, errlen, "key_prepublish (%llds) must be shorter than "
 			 "key_rotation_interval (%llds)", (long long)cfg->key_prepublish,

@@ -37,6 +37,11 @@ struct http_server {
 	atomic_uint in_flight;
 	atomic_uint_fast64_t counter;
 	char id_prefix[9];
+	struct cidr {
+		unsigned char net[16];
+		int bits;
+	} *proxies;
+	size_t nproxies;
 };
 
 /* Most request headers accepted, whatever their total size. */
@@ -374,20 +379,74 @@ static void take_client_request_id(struct http_request *req)
 		snprintf(req->request_id, sizeof req->request_id, "%s", given);
 }
 
+/* The peer's address, as text and as 16 bytes. */
 static void set_client_ip(struct http_request *req)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	snprintf(req->client_ip, sizeof req->client_ip, "-");
+	memset(req->client_addr, 0, sizeof req->client_addr);
 	if (!ci || !ci->client_addr)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			  req->client_ip, sizeof req->client_ip);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			  req->client_ip, sizeof req->client_ip);
+	if (sa->sa_family == AF_INET) {
+		const struct in_addr *a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		inet_ntop(AF_INET, a, req->client_ip, sizeof req->client_ip);
+		req->client_addr[10] = req->client_addr[11] = 0xff;
+		memcpy(req->client_addr + 12, a, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		inet_ntop(AF_INET6, a, req->client_ip, sizeof req->client_ip);
+		memcpy(req->client_addr, a, 16);
+	}
+}
+
+static bool is_trusted_proxy(const struct http_server *srv, const unsigned char addr[16])
+{
+	for (size_t i = 0; i < srv->nproxies; i++)
+		if (gh_addr_in_cidr(addr, srv->proxies[i].net, srv->proxies[i].bits))
+			return true;
+	return false;
+}
+
+/*
+ * Behind trusted proxies the client is the right-most X-Forwarded-For entry
+ * that is not itself a trusted proxy (entries further left are whatever the
+ * client chose to send). An unparsable entry ends the walk at the last
+ * trusted hop.
+ */
+static void resolve_forwarded_client(struct http_request *req)
+{
+	struct http_server *srv = req->server;
+	if (!srv->nproxies || !is_trusted_proxy(srv, req->client_addr))
+		return;
+	const char *xff = http_header(req, "X-Forwarded-For");
+	if (!xff)
+		return;
+	size_t end = strlen(xff);
+	while (end > 0) {
+		size_t start = end;
+		while (start > 0 && xff[start - 1] != ',')
+			start--;
+		size_t a = start, b = end;
+		while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
+			a++;
+		while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
+			b--;
+		char text[64];
+		unsigned char addr[16];
+		if (b - a == 0 || b - a >= sizeof text)
+			return;
+		memcpy(text, xff + a, b - a);
+		text[b - a] = '\0';
+		if (gh_parse_ip(text, addr))
+			return;
+		memcpy(req->client_addr, addr, 16);
+		snprintf(req->client_ip, sizeof req->client_ip, "%s", text);
+		if (!is_trusted_proxy(srv, addr))
+			return;
+		end = start > 0 ? start - 1 : 0;
+	}
 }
 
 /*
@@ -425,6 +484,7 @@ static void begin_request(struct http_request *req, const char *method)
 	snprintf(req->method, sizeof req->method, "%s", strlen(method) < sizeof req->method ?
 		 method : "OTHER");
 	take_client_request_id(req);
+	resolve_forwarded_client(req);
 	bool outside;
 	req->path = normalize_path(req->raw_target, srv->base_path, &outside);
 	if (req->reject)
@@ -587,6 +647,19 @@ static int open_listener(const struct http_options *opt, char *err, size_t errle
 	return fd;
 }
 
+/* The trusted_proxies list, already validated by the configuration. */
+static void parse_proxies(struct http_server *srv, const char *list)
+{
+	size_t n;
+	char **items = gh_list_split(list, &n);
+	srv->proxies = xcalloc(n ? n : 1, sizeof *srv->proxies);
+	for (size_t i = 0; i < n; i++)
+		if (!gh_parse_cidr(items[i], srv->proxies[srv->nproxies].net,
+				   &srv->proxies[srv->nproxies].bits))
+			srv->nproxies++;
+	gh_list_free(items);
+}
+
 int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, void *ctx,
 	       struct http_server **out, char *err, size_t errlen)
 {
@@ -607,6 +680,7 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	if (gh_random(boot, sizeof boot))
 		memset(boot, 0, sizeof boot);
 	gh_hex(boot, sizeof boot, srv->id_prefix);
+	parse_proxies(srv, opt->trusted_proxies);
 
 	/* libmicrohttpd's own per-connection pool must hold target and headers. */
 	size_t pool = opt->max_url_size + opt->max_header_size + 16384;
@@ -628,6 +702,7 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 		snprintf(err, errlen, "cannot start the HTTP server on %s port %d",
 			 opt->listen_address, opt->port);
 		close(fd);
+		free(srv->proxies);
 		free(srv->base_path);
 		free(srv->cors_origin);
 		free(srv);
@@ -662,6 +737,7 @@ void http_stop(struct http_server *srv)
 	 */
 	if (srv->quiesced)
 		close(srv->listen_fd);
+	free(srv->proxies);
 	free(srv->base_path);
 	free(srv->cors_origin);
 	free(srv);

@@ -20,6 +20,7 @@
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
+#include "gatehouse/ratelimit.h"
 #include "gatehouse/rotator.h"
 #include "gatehouse/router.h"
 #include "gatehouse/store.h"
@@ -43,6 +44,8 @@ struct cli {
 	int nwords;
 	bool help;
 	bool sample;
+	const char *until;         /* user ban --until */
+	const char *session;       /* sessions revoke --session */
 };
 
 static const char usage_main[] =
@@ -55,6 +58,11 @@ static const char usage_main[] =
 	"  check-config    check the configuration and print the effective settings\n"
 	"  keys list       list the signing keys and their state\n"
 	"  keys rotate     make a new signing key current now (emergency rotation)\n"
+	"  user show ID    print an account as JSON\n"
+	"  user ban ID [--until TIME]    ban (and log out) a user, for good or until TIME\n"
+	"  user unban ID   lift a ban\n"
+	"  user delete ID  erase a user with all their sessions and data\n"
+	"  sessions revoke ID [--session SID]   end a user's sessions (or one of them)\n"
 	"  version         print the version\n"
 	"\n"
 	"Options (for every command):\n"
@@ -88,6 +96,28 @@ static const char usage_keys[] =
 	"           now on; the old keys stay published until no token they signed can\n"
 	"           be live. A running daemon picks the new keys up within 2 seconds.\n";
 
+static const char usage_user[] =
+	"usage: gatehouse user show|ban|unban|delete ID [--until TIME] [--config FILE]\n"
+	"\n"
+	"Operator commands on the daemon's database; they work while the daemon runs and\n"
+	"count from the next request on.\n"
+	"  show ID      print the account as JSON (the fields of GET /get-user)\n"
+	"  ban ID       refuse the user's logins, refreshes and tokens, and end their\n"
+	"               sessions; --until TIME ends the ban at TIME (RFC 3339, e.g.\n"
+	"               2027-01-31T00:00:00Z) or after a duration (e.g. 7d); without it,\n"
+	"               for good\n"
+	"  unban ID     lift a ban (ended sessions stay ended)\n"
+	"  delete ID    erase the user, identities, sessions and player data\n"
+	"Exit status: 0 done, 1 no such user, 2 usage error.\n";
+
+static const char usage_sessions[] =
+	"usage: gatehouse sessions revoke ID [--session SID] [--config FILE]\n"
+	"\n"
+	"Ends every live session of user ID, or only session SID; their refresh tokens\n"
+	"stop working at once. Access tokens already issued stay valid until they expire\n"
+	"(at most access_token_ttl); ban the user to refuse those too.\n"
+	"Exit status: 0 done, 1 no such user or session, 2 usage error.\n";
+
 static const char usage_version[] = "usage: gatehouse version\n\nPrints the version.\n";
 
 static int parse_cli(int argc, char **argv, struct cli *cli)
@@ -115,6 +145,10 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			cli->help = true;
 		} else if (!strcmp(a, "--sample")) {
 			cli->sample = true;
+		} else if (!strcmp(a, "--until") || !strcmp(a, "--session")) {
+			if (++i == argc)
+				return -1;
+			*(a[2] == 'u' ? &cli->until : &cli->session) = argv[i];
 		} else if (a[0] == '-') {
 			fprintf(stderr, "gatehouse: unknown option '%s'\n", a);
 			return -1;
@@ -228,6 +262,140 @@ static int cmd_keys(const struct cli *cli, const struct config *cfg)
 	return EXIT_OK;
 }
 
+/* ---- user and sessions ---- */
+
+/* "7d"-style durations from now, or an RFC 3339 time. 0 or -1. */
+static int parse_when(const char *s, int64_t now, int64_t *out)
+{
+	int64_t d;
+	if (gh_parse_duration(s, &d) == 0) {
+		*out = now + d;
+		return 0;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	int used = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
+		return -1;
+	const char *p = s + used;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	int64_t offset = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int hh, mm, n = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5)
+			return -1;
+		offset = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*out = (int64_t)timegm(&tm) - offset;
+	return 0;
+}
+
+static int cmd_user(const struct cli *cli, const struct config *cfg)
+{
+	const char *sub = cli->nwords > 1 ? cli->words[1] : NULL;
+	const char *id = cli->nwords > 2 ? cli->words[2] : NULL;
+	bool is_sessions = !strcmp(cli->words[0], "sessions");
+	bool known = sub && (is_sessions ? !strcmp(sub, "revoke") :
+			     (!strcmp(sub, "show") || !strcmp(sub, "ban") || !strcmp(sub, "unban") ||
+			      !strcmp(sub, "delete")));
+	bool extra = known && ((cli->until && (is_sessions || strcmp(sub, "ban"))) ||
+			       (cli->session && !is_sessions));
+	if (!known || !id || cli->nwords > 3 || extra) {
+		fputs(is_sessions ? usage_sessions : usage_user, stderr);
+		return EXIT_USAGE;
+	}
+	int64_t now = gh_now(), until = STORE_BAN_FOREVER, sid = 0;
+	if (cli->until && parse_when(cli->until, now, &until)) {
+		fprintf(stderr, "gatehouse: --until '%s': expected an RFC 3339 time or a duration\n",
+			cli->until);
+		return EXIT_USAGE;
+	}
+	if (cli->session) {
+		char *end;
+		sid = strtoll(cli->session, &end, 10);
+		if (*end || sid <= 0) {
+			fprintf(stderr, "gatehouse: --session '%s': expected a session id\n",
+				cli->session);
+			return EXIT_USAGE;
+		}
+	}
+	if (!gh_is_uuid(id, strlen(id))) {
+		fprintf(stderr, "gatehouse: no such user '%s'\n", id);
+		return EXIT_FAIL;
+	}
+	struct store *st;
+	if (open_store(cfg, true, 1, &st))
+		return EXIT_FAIL;
+	int rc;
+	int64_t n = 0;
+	if (is_sessions) {
+		struct store_user u;
+		rc = store_user_get(st, id, &u);
+		if (!rc && sid)
+			rc = store_session_end(st, sid, id, now, "operator", &n);
+		else if (!rc)
+			rc = store_sessions_end_all(st, id, now, "operator", &n);
+		if (!rc && sid && !n)
+			rc = GH_ENOTFOUND;
+		if (!rc)
+			printf("ended %lld session(s) of user %s\n", (long long)n, id);
+	} else if (!strcmp(sub, "show")) {
+		struct store_account a;
+		rc = store_account_get(st, id, now, false, &a);
+		if (!rc) {
+			json_t *j = account_json(&a, now);
+			char *text = json_dumps(j, JSON_INDENT(2));
+			printf("%s\n", text ? text : "{}");
+			free(text);
+			json_decref(j);
+		}
+		store_account_release(&a);
+	} else if (!strcmp(sub, "ban")) {
+		rc = store_user_set_ban(st, id, until, now, &n);
+		if (!rc) {
+			char when[32];
+			gh_format_time(until, when, sizeof when);
+			printf("banned user %s %s%s (%lld session(s) ended)\n", id,
+			       until == STORE_BAN_FOREVER ? "for good" : "until ",
+			       until == STORE_BAN_FOREVER ? "" : when, (long long)n);
+		}
+	} else if (!strcmp(sub, "unban")) {
+		rc = store_user_set_ban(st, id, 0, now, NULL);
+		if (!rc)
+			printf("lifted any ban of user %s\n", id);
+	} else {
+		rc = store_user_delete(st, id);
+		if (!rc)
+			printf("deleted user %s\n", id);
+	}
+	store_close(st);
+	if (rc == GH_ENOTFOUND) {
+		fprintf(stderr, "gatehouse: no such %s '%s'\n", sid ? "session of user" : "user", id);
+		return EXIT_FAIL;
+	}
+	if (rc) {
+		fprintf(stderr, "gatehouse: %s %s failed: %s\n", cli->words[0], sub, gh_strerror(rc));
+		return EXIT_FAIL;
+	}
+	if (!is_sessions && strcmp(sub, "show"))
+		log_info("operator: user %s %s%s%s", sub, id, cli->until ? " until " : "",
+			 cli->until ? cli->until : "");
+	return EXIT_OK;
+}
+
 /* ---- serve ---- */
 
 static unsigned int auto_threads(const struct config *cfg)
@@ -296,7 +464,12 @@ static int cmd_serve(const struct config *cfg)
 		log_error("cannot prepare signing keys: %s", gh_strerror(rc));
 		goto out;
 	}
-	rot = rotator_start(app.keyring, app.store, SESSION_RETENTION);
+	if (cfg->rate_limit_login > 0)
+		app.limiter = ratelimit_new((uint32_t)cfg->rate_limit_login, cfg->rate_limit_window,
+					    (size_t)cfg->rate_limit_max_addresses);
+	struct rotator_options ro = { .session_retention = SESSION_RETENTION,
+				      .guest_cleanup_after = cfg->guest_cleanup_after };
+	rot = rotator_start(app.keyring, app.store, &ro);
 	if (!rot) {
 		log_error("cannot start the key rotation thread");
 		goto out;
@@ -314,6 +487,7 @@ static int cmd_serve(const struct config *cfg)
 		.idle_timeout = (unsigned int)cfg->idle_timeout,
 		.threads = threads,
 		.access_log = cfg->access_log,
+		.trusted_proxies = cfg->trusted_proxies,
 	};
 	char err[512];
 	if (http_start(&ho, router_dispatch, &app, &srv, err, sizeof err)) {
@@ -344,6 +518,7 @@ static int cmd_serve(const struct config *cfg)
 out:
 	http_stop(srv);
 	rotator_stop(rot);
+	ratelimit_free(app.limiter);
 	keyring_free(app.keyring);
 	token_config_release(&app.tokens);
 	store_close(app.store);
@@ -366,6 +541,8 @@ int main(int argc, char **argv)
 			   !strcmp(cmd, "serve") ? usage_serve :
 			   !strcmp(cmd, "check-config") ? usage_check :
 			   !strcmp(cmd, "keys") ? usage_keys :
+			   !strcmp(cmd, "user") ? usage_user :
+			   !strcmp(cmd, "sessions") ? usage_sessions :
 			   !strcmp(cmd, "version") ? usage_version :
 			   !strcmp(cmd, "help") ? usage_main : NULL;
 	int ret;
@@ -405,6 +582,8 @@ int main(int argc, char **argv)
 		ret = EXIT_OK;
 	} else if (!strcmp(cmd, "keys")) {
 		ret = cmd_keys(&cli, &cfg);
+	} else if (!strcmp(cmd, "user") || !strcmp(cmd, "sessions")) {
+		ret = cmd_user(&cli, &cfg);
 	} else {
 		ret = cmd_serve(&cfg);
 	}

@@ -15,18 +15,33 @@
 #include "gatehouse/banned.h"
 
 #define PURGE_EVERY 3600
+/* Small batches keep each clean-up transaction short for the writer. */
+#define CLEANUP_BATCH 200
 
 struct rotator {
 	struct keyring *kr;
 	struct store *st;
-	int64_t session_retention;
+	struct rotator_options opt;
+	int64_t next_purge, next_cleanup;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
 };
 
-static void tick(struct rotator *r, uint64_t *seen_gen, int64_t *next_purge)
+/* One batch of idle guests; the next batch follows a second later while any remain. */
+static void cleanup_guests(struct rotator *r, int64_t now)
+{
+	int64_t n = 0;
+	int rc = store_guests_cleanup(r->st, now - r->opt.guest_cleanup_after, CLEANUP_BATCH, &n);
+	if (rc)
+		log_error("guest clean-up failed: %s (retrying)", gh_strerror(rc));
+	else if (n)
+		log_info("deleted %lld idle guest accounts", (long long)n);
+	r->next_cleanup = (rc || n == CLEANUP_BATCH) ? now + 1 : now + PURGE_EVERY;
+}
+
+static void tick(struct rotator *r, uint64_t *seen_gen)
 {
 	int64_t now = gh_now();
 	uint64_t gen = store_external_generation(r->st);
@@ -38,23 +53,24 @@ static void tick(struct rotator *r, uint64_t *seen_gen, int64_t *next_purge)
 	int rc = keyring_maintain(r->kr, now, NULL);
 	if (rc)
 		log_error("key rotation step failed: %s (retrying)", gh_strerror(rc));
-	if (now >= *next_purge) {
+	if (now >= r->next_purge) {
 		int64_t n = 0;
-		if (store_sessions_purge(r->st, now - r->session_retention, &n) == 0 && n)
+		if (store_sessions_purge(r->st, now - r->opt.session_retention, &n) == 0 && n)
 			log_info("purged %lld ended sessions", (long long)n);
-		*next_purge = now + PURGE_EVERY;
+		r->next_purge = now + PURGE_EVERY;
 	}
+	if (r->opt.guest_cleanup_after > 0 && now >= r->next_cleanup)
+		cleanup_guests(r, now);
 }
 
 static void *rotator_main(void *arg)
 {
 	struct rotator *r = arg;
 	uint64_t seen_gen = store_external_generation(r->st);
-	int64_t next_purge = gh_now() + 60;
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
 		pthread_mutex_unlock(&r->lock);
-		tick(r, &seen_gen, &next_purge);
+		tick(r, &seen_gen);
 		pthread_mutex_lock(&r->lock);
 		if (r->stop)
 			break;
@@ -67,12 +83,15 @@ static void *rotator_main(void *arg)
 	return NULL;
 }
 
-struct rotator *rotator_start(struct keyring *kr, struct store *st, int64_t session_retention)
+struct rotator *rotator_start(struct keyring *kr, struct store *st,
+			      const struct rotator_options *opt)
 {
 	struct rotator *r = xcalloc(1, sizeof *r);
 	r->kr = kr;
 	r->st = st;
-	r->session_retention = session_retention;
+	r->opt = *opt;
+	r->next_purge = gh_now() + 60;
+	r->next_cleanup = gh_now();
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	if (pthread_create(&r->thread, NULL, rotator_main, r) != 0) {

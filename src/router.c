@@ -12,15 +12,22 @@
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
+#include "gatehouse/ratelimit.h"
 #include "gatehouse/router.h"
 #include "gatehouse/util.h"
 #include "gatehouse/banned.h"
 
 static const struct route routes[] = {
-	{ "/login-as-guest", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE,
+	{ "/login-as-guest", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
 	  handle_login_as_guest },
-	{ "/refresh-access-token", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE,
+	{ "/refresh-access-token", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
 	  handle_refresh },
+	{ "/logout", M_POST, STYLE_JSON, R_PARAMS | R_LIMIT, handle_logout },
+	{ "/logout-all", M_POST, STYLE_JSON, R_AUTH | R_LIMIT, handle_logout_all },
+	{ "/get-user", M_GET, STYLE_JSON, R_AUTH | R_LIMIT | R_NOSTORE, handle_get_user },
+	{ "/delete-user", M_POST, STYLE_JSON, R_AUTH | R_LIMIT, handle_delete_user },
+	{ "/export-user-data", M_GET, STYLE_JSON, R_AUTH | R_LIMIT | R_NOSTORE,
+	  handle_export_user_data },
 	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
 	  handle_set_player_data },
 	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
@@ -45,6 +52,9 @@ void reply_error(struct http_request *req, int style, int status, const char *sl
 		http_reply_text(req, status, message);
 		return;
 	}
+	/* The compat wording "Error: ..." reads as plain "..." inside JSON. */
+	if (strncmp(message, "Error: ", 7) == 0)
+		message += 7;
 	json_t *j = style == STYLE_APIGW ? json_pack("{s:s}", "message", message) :
 		    json_pack("{s:s, s:s}", "error", slug, "message", message);
 	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -53,11 +63,15 @@ void reply_error(struct http_request *req, int style, int status, const char *sl
 	free(body);
 }
 
-void reply_missing(struct http_request *req, const char *names)
+void reply_missing(struct http_request *req, int style, const char *names)
 {
 	char body[512];
-	snprintf(body, sizeof body,
-		 "{\"message\": \"Missing required request parameters: [%s]\"}", names);
+	if (style == STYLE_JSON)
+		snprintf(body, sizeof body, "{\"error\":\"missing_parameter\",\"message\":"
+			 "\"Missing required request parameters: [%s]\"}", names);
+	else
+		snprintf(body, sizeof body,
+			 "{\"message\": \"Missing required request parameters: [%s]\"}", names);
 	http_reply_json(req, 400, body);
 }
 
@@ -131,6 +145,50 @@ static const char *bearer_token(struct http_request *req, size_t *len)
 	return *len ? h : NULL;
 }
 
+/*
+ * A valid token is not enough: its user must still exist and not be banned.
+ * Checking the store on each request (a point read, see README) makes a
+ * delete or a ban by another process count from the next request on.
+ */
+static bool check_user(struct app *app, struct http_request *req, const struct route *r,
+		       struct route_ctx *rc)
+{
+	int err = store_user_get(app->store, rc->claims.sub, &rc->user);
+	if (err == GH_ENOTFOUND) {
+		reply_error(req, r->style, 401, "unauthorized",
+			    r->style == STYLE_APIGW ? "Unauthorized" : "No such user");
+		return false;
+	}
+	if (err) {
+		http_add_header(req, "Retry-After", "1");
+		reply_error(req, r->style, 503, "unavailable",
+			    r->style == STYLE_APIGW ? "Service Unavailable" : "Try again shortly");
+		return false;
+	}
+	if (rc->user.banned_until > gh_now()) {
+		reply_error(req, r->style, 403, "banned",
+			    r->style == STYLE_APIGW ? "Forbidden" : "User is banned");
+		return false;
+	}
+	return true;
+}
+
+/* Takes a token from the client's bucket; false (429 answered) when empty. */
+static bool within_rate_limit(struct app *app, struct http_request *req, const struct route *r)
+{
+	if (!app->limiter)
+		return true;
+	int64_t wait = ratelimit_take(app->limiter, req->client_addr, gh_mono_ns());
+	if (!wait)
+		return true;
+	char secs[24];
+	snprintf(secs, sizeof secs, "%lld", (long long)wait);
+	http_add_header(req, "Retry-After", secs);
+	log_debug("rate limit: client %s waits %llds", req->client_ip, (long long)wait);
+	reply_error(req, r->style, 429, "rate_limited", "Error: Too many requests");
+	return false;
+}
+
 static bool authenticate(struct app *app, struct http_request *req, const struct route *r,
 			 struct route_ctx *rc)
 {
@@ -142,14 +200,14 @@ static bool authenticate(struct app *app, struct http_request *req, const struct
 		int rcode = token_verify_access(&app->tokens, ks, tok, len, gh_now(), &rc->claims,
 						&why);
 		keyset_put(ks);
-		if (!rcode && rc->claims.scope != SCOPE_OTHER)
-			return true;
-		if (!rcode) {
+		if (!rcode && rc->claims.scope == SCOPE_OTHER) {
 			/* Genuine, but not a scope these routes allow. */
 			reply_error(req, r->style, 403, "forbidden",
 				    r->style == STYLE_APIGW ? "Forbidden" : "Token scope not allowed");
 			return false;
 		}
+		if (!rcode)
+			return check_user(app, req, r, rc);
 	}
 	log_debug("access token rejected: %s", why);
 	reply_error(req, r->style, 401, "unauthorized",
@@ -187,6 +245,9 @@ void router_dispatch(struct http_request *req, void *ctx)
 		reply_error(req, style, 405, "method_not_allowed", "Error: Method not allowed");
 		return;
 	}
+	/* Before anything else: a refused request must not spend its refresh token. */
+	if ((r->flags & R_LIMIT) && !within_rate_limit(app, req, r))
+		return;
 	if (r->flags & R_PARAMS) {
 		bool unsupported;
 		if (http_parse_params(req, &unsupported)) {

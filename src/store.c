@@ -69,6 +69,9 @@ static const char *const migrations[] = {
 	"  updated_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (user_id, key)"
 	") WITHOUT ROWID;",
+	/* 2: guest clean-up walks idle guests in last_seen_at order */
+	"CREATE INDEX users_idle_guests ON users(last_seen_at) "
+	"WHERE guest_secret_hash IS NOT NULL;",
 };
 
 int store_schema_version(void)
@@ -83,7 +86,9 @@ enum query {
 	Q_DATA_VERSION, Q_PING,
 	Q_USER_GET, Q_USER_INSERT, Q_USER_SEEN,
 	Q_SESSION_INSERT, Q_SESSION_GET, Q_SESSION_ROTATE, Q_SESSION_REISSUE, Q_SESSION_END,
-	Q_SESSION_PURGE,
+	Q_SESSION_PURGE, Q_SESSIONS_END_ALL, Q_SESSIONS_LIVE, Q_SESSIONS_OF,
+	Q_USER_DELETE, Q_USER_BAN, Q_IDENTITIES_OF, Q_DOCS_OF, Q_GUEST_CLEANUP,
+	Q_READ_BEGIN, Q_READ_END,
 	Q_KEYS_LIST, Q_KEY_INSERT, Q_KEY_DELETE,
 	Q_DOC_GET, Q_DOC_PUT,
 	Q_COUNT
@@ -102,7 +107,9 @@ static const char *const query_sql[Q_COUNT] = {
 		       "FROM users WHERE user_id = ?1",
 	[Q_USER_INSERT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, last_seen_at) "
 			  "VALUES (?1, ?2, ?3, ?3)",
-	[Q_USER_SEEN] = "UPDATE users SET last_seen_at = ?2 WHERE user_id = ?1",
+	/* Activity is kept to the hour: most logins and refreshes then write nothing here. */
+	[Q_USER_SEEN] = "UPDATE users SET last_seen_at = ?2 "
+			"WHERE user_id = ?1 AND last_seen_at < ?2 - 3600",
 	[Q_SESSION_INSERT] = "INSERT INTO sessions (user_id, access_scope, current_jti, created_at, "
 			     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_SESSION_GET] = "SELECT s.user_id, s.access_scope, s.current_jti, s.previous_jti, "
@@ -113,7 +120,27 @@ static const char *const query_sql[Q_COUNT] = {
 			     "rotated_at_ms = ?3 WHERE session_id = ?1",
 	[Q_SESSION_REISSUE] = "UPDATE sessions SET current_jti = ?2 WHERE session_id = ?1",
 	[Q_SESSION_END] = "UPDATE sessions SET ended_at = ?2, end_reason = ?3 "
-			  "WHERE session_id = ?1 AND ended_at IS NULL",
+			  "WHERE session_id = ?1 AND user_id = ?4 AND ended_at IS NULL "
+			  "AND expires_at > ?2",
+	[Q_SESSIONS_END_ALL] = "UPDATE sessions SET ended_at = ?2, end_reason = ?3 "
+			       "WHERE user_id = ?1 AND ended_at IS NULL AND expires_at > ?2",
+	[Q_SESSIONS_LIVE] = "SELECT count(*) FROM sessions "
+			    "WHERE user_id = ?1 AND ended_at IS NULL AND expires_at > ?2",
+	[Q_SESSIONS_OF] = "SELECT session_id, created_at, expires_at, ended_at FROM sessions "
+			  "WHERE user_id = ?1 ORDER BY session_id",
+	[Q_USER_DELETE] = "DELETE FROM users WHERE user_id = ?1",
+	[Q_USER_BAN] = "UPDATE users SET banned_until = ?2 WHERE user_id = ?1",
+	[Q_IDENTITIES_OF] = "SELECT provider, subject FROM identities WHERE user_id = ?1 "
+			    "ORDER BY provider",
+	[Q_DOCS_OF] = "SELECT key, version, updated_at, value FROM player_data "
+		      "WHERE user_id = ?1 ORDER BY key",
+	[Q_GUEST_CLEANUP] = "DELETE FROM users WHERE user_id IN ("
+			    "SELECT u.user_id FROM users u "
+			    "WHERE u.guest_secret_hash IS NOT NULL AND u.last_seen_at < ?1 "
+			    "AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.user_id) "
+			    "ORDER BY u.last_seen_at LIMIT ?2)",
+	[Q_READ_BEGIN] = "BEGIN",
+	[Q_READ_END] = "COMMIT",
 	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?1 OR ended_at < ?1",
 	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at FROM signing_keys "
 			"ORDER BY use, activate_at, created_at",
@@ -631,6 +658,19 @@ static void copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
 	snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
+/* A row of Q_USER_GET into out. */
+static void read_user_row(sqlite3_stmt *s, const char *user_id, struct store_user *out)
+{
+	snprintf(out->user_id, sizeof out->user_id, "%s", user_id);
+	if (sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 32) {
+		out->has_guest_secret = true;
+		memcpy(out->guest_secret_hash, sqlite3_column_blob(s, 0), 32);
+	}
+	out->created_at = sqlite3_column_int64(s, 1);
+	out->last_seen_at = sqlite3_column_int64(s, 2);
+	out->banned_until = sqlite3_column_int64(s, 3);
+}
+
 int store_user_get(struct store *st, const char *user_id, struct store_user *out)
 {
 	memset(out, 0, sizeof *out);
@@ -646,14 +686,7 @@ int store_user_get(struct store *st, const char *user_id, struct store_user *out
 	sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		snprintf(out->user_id, sizeof out->user_id, "%s", user_id);
-		if (sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 32) {
-			out->has_guest_secret = true;
-			memcpy(out->guest_secret_hash, sqlite3_column_blob(s, 0), 32);
-		}
-		out->created_at = sqlite3_column_int64(s, 1);
-		out->last_seen_at = sqlite3_column_int64(s, 2);
-		out->banned_until = sqlite3_column_int64(s, 3);
+		read_user_row(s, user_id, out);
 		ret = 0;
 	} else if (rc == SQLITE_DONE) {
 		ret = GH_ENOTFOUND;
@@ -667,6 +700,19 @@ out:
 }
 
 /* ---- sessions ---- */
+
+/* Records activity (login, refresh) for guest clean-up, to the hour. */
+static int touch_user(struct conn *c, const char *user_id, int64_t now)
+{
+	sqlite3_stmt *q = stmt(c, Q_USER_SEEN);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "user update");
+}
 
 struct session_create_op {
 	const char *user_id;
@@ -693,17 +739,10 @@ static int do_session_create(struct conn *c, void *arg)
 		if (rc != SQLITE_DONE)
 			return db_fail(c, rc, "user insert");
 	} else {
-		q = stmt(c, Q_USER_SEEN);
-		if (!q)
-			return GH_EINTERNAL;
-		sqlite3_bind_text(q, 1, s->user_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, s->now);
-		rc = sqlite3_step(q);
-		done_stmt(q);
-		if (rc != SQLITE_DONE)
-			return db_fail(c, rc, "user update");
-		if (sqlite3_changes(c->db) == 0)
-			return GH_ENOTFOUND;
+		/* A vanished user shows up as the session's foreign-key failure below. */
+		rc = touch_user(c, s->user_id, s->now);
+		if (rc)
+			return rc;
 	}
 	q = stmt(c, Q_SESSION_INSERT);
 	if (!q)
@@ -747,7 +786,9 @@ struct refresh_op {
 	struct store_refresh_result *out;
 };
 
-static int end_session(struct conn *c, int64_t sid, int64_t now, const char *reason)
+/* Ends one live session of user_id; *ended is 1, or 0 when it was not live. */
+static int end_session(struct conn *c, int64_t sid, const char *user_id, int64_t now,
+		       const char *reason, int64_t *ended)
 {
 	sqlite3_stmt *q = stmt(c, Q_SESSION_END);
 	if (!q)
@@ -755,9 +796,33 @@ static int end_session(struct conn *c, int64_t sid, int64_t now, const char *rea
 	sqlite3_bind_int64(q, 1, sid);
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, user_id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
 	done_stmt(q);
-	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "session end");
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "session end");
+	if (ended)
+		*ended = sqlite3_changes(c->db);
+	return 0;
+}
+
+/* Ends every live session of user_id; *ended counts them. */
+static int end_all_sessions(struct conn *c, const char *user_id, int64_t now, const char *reason,
+			    int64_t *ended)
+{
+	sqlite3_stmt *q = stmt(c, Q_SESSIONS_END_ALL);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "session end");
+	if (ended)
+		*ended = sqlite3_changes(c->db);
+	return 0;
 }
 
 static bool text_eq(sqlite3_stmt *s, int col, const char *want)
@@ -815,7 +880,7 @@ static int do_refresh(struct conn *c, void *arg)
 		out->outcome = REFRESH_GRACE;
 	} else {
 		out->outcome = REFRESH_REUSED;
-		return end_session(c, r->session_id, r->now, "reuse");
+		return end_session(c, r->session_id, r->user_id, r->now, "reuse", NULL);
 	}
 	if (!q)
 		return GH_EINTERNAL;
@@ -825,7 +890,9 @@ static int do_refresh(struct conn *c, void *arg)
 		sqlite3_bind_int64(q, 3, r->now_ms);
 	rc = sqlite3_step(q);
 	done_stmt(q);
-	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "session rotate");
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "session rotate");
+	return touch_user(c, r->user_id, r->now);
 }
 
 int store_session_refresh(struct store *st, const struct store_refresh *r,
@@ -861,6 +928,253 @@ int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count)
 	struct purge_op op = { cutoff, 0 };
 	int rc = submit(st, do_purge, &op);
 	*out_count = op.count;
+	return rc;
+}
+
+/* ---- accounts ---- */
+
+struct end_op {
+	int64_t session_id;        /* 0: every session of the user */
+	const char *user_id;
+	int64_t now;
+	const char *reason;
+	int64_t ended;
+};
+
+static int do_end(struct conn *c, void *arg)
+{
+	struct end_op *op = arg;
+	if (op->session_id)
+		return end_session(c, op->session_id, op->user_id, op->now, op->reason, &op->ended);
+	return end_all_sessions(c, op->user_id, op->now, op->reason, &op->ended);
+}
+
+int store_session_end(struct store *st, int64_t session_id, const char *user_id, int64_t now,
+		      const char *reason, int64_t *out_ended)
+{
+	struct end_op op = { session_id > 0 ? session_id : -1, user_id, now, reason, 0 };
+	int rc = submit(st, do_end, &op);
+	*out_ended = op.ended;
+	return rc;
+}
+
+int store_sessions_end_all(struct store *st, const char *user_id, int64_t now,
+			   const char *reason, int64_t *out_ended)
+{
+	struct end_op op = { 0, user_id, now, reason, 0 };
+	int rc = submit(st, do_end, &op);
+	*out_ended = op.ended;
+	return rc;
+}
+
+static int do_user_delete(struct conn *c, void *arg)
+{
+	sqlite3_stmt *q = stmt(c, Q_USER_DELETE);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, arg, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "user delete");
+	return sqlite3_changes(c->db) ? 0 : GH_ENOTFOUND;
+}
+
+int store_user_delete(struct store *st, const char *user_id)
+{
+	return submit(st, do_user_delete, (void *)user_id);
+}
+
+struct ban_op {
+	const char *user_id;
+	int64_t banned_until, now;
+	int64_t ended;
+};
+
+static int do_ban(struct conn *c, void *arg)
+{
+	struct ban_op *op = arg;
+	sqlite3_stmt *q = stmt(c, Q_USER_BAN);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
+	if (op->banned_until > 0)
+		sqlite3_bind_int64(q, 2, op->banned_until);
+	else
+		sqlite3_bind_null(q, 2);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "user ban");
+	if (sqlite3_changes(c->db) == 0)
+		return GH_ENOTFOUND;
+	if (op->banned_until > op->now)
+		return end_all_sessions(c, op->user_id, op->now, "ban", &op->ended);
+	return 0;
+}
+
+int store_user_set_ban(struct store *st, const char *user_id, int64_t banned_until, int64_t now,
+		       int64_t *out_sessions_ended)
+{
+	struct ban_op op = { user_id, banned_until, now, 0 };
+	int rc = submit(st, do_ban, &op);
+	if (out_sessions_ended)
+		*out_sessions_ended = op.ended;
+	return rc;
+}
+
+void store_account_release(struct store_account *a)
+{
+	free(a->identities);
+	free(a->sessions);
+	for (size_t i = 0; i < a->ndocs; i++)
+		free(a->docs[i].value);
+	free(a->docs);
+	memset(a, 0, sizeof *a);
+}
+
+/* The user's identities, and with full its sessions and documents too. */
+static int read_account_rows(struct conn *c, const char *user_id, bool full,
+			     struct store_account *a)
+{
+	sqlite3_stmt *q = stmt(c, Q_IDENTITIES_OF);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	int rc;
+	size_t cap = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (a->nidentities == cap) {
+			cap = cap ? cap * 2 : 4;
+			a->identities = xrealloc(a->identities, cap * sizeof *a->identities);
+		}
+		struct store_identity *id = &a->identities[a->nidentities++];
+		copy_text(id->provider, sizeof id->provider, q, 0);
+		copy_text(id->subject, sizeof id->subject, q, 1);
+	}
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "identity list");
+	if (!full)
+		return 0;
+
+	q = stmt(c, Q_SESSIONS_OF);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	cap = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (a->nsessions == cap) {
+			cap = cap ? cap * 2 : 8;
+			a->sessions = xrealloc(a->sessions, cap * sizeof *a->sessions);
+		}
+		struct store_session_info *si = &a->sessions[a->nsessions++];
+		si->session_id = sqlite3_column_int64(q, 0);
+		si->created_at = sqlite3_column_int64(q, 1);
+		si->expires_at = sqlite3_column_int64(q, 2);
+		si->ended_at = sqlite3_column_int64(q, 3);
+	}
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "session list");
+
+	q = stmt(c, Q_DOCS_OF);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	cap = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (a->ndocs == cap) {
+			cap = cap ? cap * 2 : 8;
+			a->docs = xrealloc(a->docs, cap * sizeof *a->docs);
+		}
+		struct store_doc_entry *d = &a->docs[a->ndocs++];
+		copy_text(d->key, sizeof d->key, q, 0);
+		d->version = sqlite3_column_int64(q, 1);
+		d->updated_at = sqlite3_column_int64(q, 2);
+		d->len = (size_t)sqlite3_column_bytes(q, 3);
+		d->value = xmalloc(d->len + 1);
+		if (d->len)
+			memcpy(d->value, sqlite3_column_blob(q, 3), d->len);
+		d->value[d->len] = '\0';
+	}
+	done_stmt(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "document list");
+}
+
+int store_account_get(struct store *st, const char *user_id, int64_t now, bool full,
+		      struct store_account *out)
+{
+	memset(out, 0, sizeof *out);
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	/* One read transaction: the parts agree with each other. */
+	int ret = exec_q(c, Q_READ_BEGIN);
+	if (ret)
+		goto out;
+	sqlite3_stmt *q = stmt(c, Q_USER_GET);
+	if (!q) {
+		ret = GH_EINTERNAL;
+		goto out_end;
+	}
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		read_user_row(q, user_id, &out->user);
+	done_stmt(q);
+	if (rc != SQLITE_ROW) {
+		ret = rc == SQLITE_DONE ? GH_ENOTFOUND : db_fail(c, rc, "user lookup");
+		goto out_end;
+	}
+	q = stmt(c, Q_SESSIONS_LIVE);
+	if (!q) {
+		ret = GH_EINTERNAL;
+		goto out_end;
+	}
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	rc = sqlite3_step(q);
+	out->live_sessions = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	done_stmt(q);
+	ret = rc == SQLITE_ROW ? read_account_rows(c, user_id, full, out)
+			       : db_fail(c, rc, "session count");
+out_end:
+	exec_q(c, Q_READ_END);
+out:
+	reader_put(st, c);
+	if (ret)
+		store_account_release(out);
+	return ret;
+}
+
+struct cleanup_op {
+	int64_t idle_before;
+	int limit;
+	int64_t deleted;
+};
+
+static int do_cleanup(struct conn *c, void *arg)
+{
+	struct cleanup_op *op = arg;
+	sqlite3_stmt *q = stmt(c, Q_GUEST_CLEANUP);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_int64(q, 1, op->idle_before);
+	sqlite3_bind_int(q, 2, op->limit);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "guest clean-up");
+	op->deleted = sqlite3_changes(c->db);
+	return 0;
+}
+
+int store_guests_cleanup(struct store *st, int64_t idle_before, int limit, int64_t *out_deleted)
+{
+	struct cleanup_op op = { idle_before, limit, 0 };
+	int rc = submit(st, do_cleanup, &op);
+	*out_deleted = op.deleted;
 	return rc;
 }
 

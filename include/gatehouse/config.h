@@ -33,10 +33,15 @@ struct config {
 	int64_t idle_timeout;
 	int64_t http_threads;     /* 0 = automatic */
 	int64_t shutdown_timeout;
+	char *trusted_proxies;    /* comma-separated IPs or CIDRs, validated */
+	int64_t rate_limit_login;  /* tokens per window per address; 0 = off */
+	int64_t rate_limit_window;
+	int64_t rate_limit_max_addresses;
 	/* store */
 	char *database_path;
 	int sqlite_synchronous;   /* enum sync_mode */
 	int64_t sqlite_busy_timeout;
+	int64_t guest_cleanup_after; /* 0 = never */
 	/* tokens and keys */
 	int signing_alg;          /* enum signing_alg */
 	int64_t access_token_ttl;

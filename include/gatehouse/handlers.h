@@ -11,14 +11,19 @@
 #include "gatehouse/router.h"
 #include "gatehouse/token.h"
 
+#include <jansson.h>
+
 struct http_request;
 struct store;
+struct store_account;
 struct keyring;
+struct ratelimit;
 
 struct app {
 	const struct config *cfg;
 	struct store *store;
 	struct keyring *keyring;
+	struct ratelimit *limiter;  /* NULL when rate_limit_login is 0 */
 	struct token_config tokens;
 };
 
@@ -29,6 +34,18 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 /* player.c */
 void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_get_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc);
+
+/* account.c */
+void handle_logout(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_logout_all(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_get_user(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_delete_user(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_export_user_data(struct app *app, struct http_request *req,
+			     const struct route_ctx *rc);
+/* The get-user document of an account (also `gatehouse user show`); a new reference. */
+json_t *account_json(const struct store_account *a, int64_t now);
+/* The export-user-data document of a full account read; a new reference. */
+json_t *account_export_json(const struct store_account *a, int64_t now);
 
 /* wellknown.c */
 void handle_jwks(struct app *app, struct http_request *req, const struct route_ctx *rc);

@@ -51,7 +51,8 @@ struct http_request {
 	const char *route;         /* route template for logs and metrics */
 	uint64_t start_ns;
 	char request_id[40];
-	char client_ip[64];
+	char client_ip[64];        /* the client: the peer, or X-Forwarded-For from a trusted proxy */
+	unsigned char client_addr[16]; /* the same, as an IPv6 or IPv4-mapped address */
 
 	/* parameters, filled by http_parse_params */
 	struct http_param params[HTTP_MAX_PARAMS];
@@ -75,6 +76,7 @@ struct http_options {
 	unsigned int idle_timeout;
 	unsigned int threads;
 	bool access_log;
+	const char *trusted_proxies; /* comma-separated IPs or CIDRs (validated by config) */
 };
 
 /*

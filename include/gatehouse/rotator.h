@@ -1,8 +1,10 @@
 /*
- * rotator.h - the background thread that keeps keys and sessions tidy: once
+ * rotator.h - the background thread that keeps keys and accounts tidy: once
  * a second it reloads the key set when an operator command changed the
  * database, and runs one step of timed key rotation (keyring_maintain);
- * once an hour it purges long-dead sessions. It wakes at once to stop.
+ * once an hour it purges long-dead sessions; and, when guest clean-up is
+ * on, it deletes idle guests one small batch per second until none are
+ * left, then looks again an hour later. It wakes at once to stop.
  */
 #ifndef GATEHOUSE_ROTATOR_H
 #define GATEHOUSE_ROTATOR_H
@@ -13,8 +15,14 @@ struct keyring;
 struct store;
 struct rotator;
 
+struct rotator_options {
+	int64_t session_retention;   /* ended sessions are kept this long */
+	int64_t guest_cleanup_after; /* idle guests are deleted after this long; 0 = never */
+};
+
 /* Starts the thread; NULL when it cannot be started. */
-struct rotator *rotator_start(struct keyring *kr, struct store *st, int64_t session_retention);
+struct rotator *rotator_start(struct keyring *kr, struct store *st,
+			      const struct rotator_options *opt);
 /* Stops and joins the thread (NULL is fine). */
 void rotator_stop(struct rotator *r);
 

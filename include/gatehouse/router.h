@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gatehouse/store.h"
 #include "gatehouse/token.h"
 
 struct http_request;
@@ -35,11 +36,13 @@ enum route_flags {
 	R_PARAMS = 1 << 0,         /* parse query/form/JSON parameters first */
 	R_AUTH = 1 << 1,           /* needs an access token (guest or authenticated) */
 	R_NOSTORE = 1 << 2,        /* answers carry tokens: Cache-Control: no-store */
+	R_LIMIT = 1 << 3,          /* takes a token from the client's rate-limit bucket */
 };
 
 struct route_ctx {
 	const struct route *route;
 	struct access_claims claims; /* set for R_AUTH routes */
+	struct store_user user;      /* the token's user, for R_AUTH routes */
 };
 
 struct route {
@@ -63,9 +66,10 @@ const struct route *router_routes(size_t *n /* OUT */);
 void reply_error(struct http_request *req, int style, int status, const char *slug,
 		 const char *message);
 /*
- * 400 for missing required parameters, as API Gateway's request validator
- * words it: {"message": "Missing required request parameters: [a, b]"}.
+ * 400 for missing required parameters, worded as API Gateway's request
+ * validator does: {"message": "Missing required request parameters: [a, b]"}
+ * on compat and apigw routes, with "error":"missing_parameter" on JSON ones.
  */
-void reply_missing(struct http_request *req, const char *names);
+void reply_missing(struct http_request *req, int style, const char *names);
 
 #endif

@@ -130,6 +130,78 @@ int store_session_refresh(struct store *st, const struct store_refresh *r,
 /* Deletes sessions that ended or expired before cutoff. Returns the count. */
 int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count /* OUT */);
 
+/* ---- accounts ---- */
+
+/* banned_until of a ban without end (9999-12-31T23:59:59Z). */
+#define STORE_BAN_FOREVER 253402300799LL
+
+/*
+ * Ends one live session of user_id (logout). *out_ended is 1, or 0 when it
+ * had already ended, expired, or is not that user's.
+ */
+int store_session_end(struct store *st, int64_t session_id, const char *user_id, int64_t now,
+		      const char *reason, int64_t *out_ended /* OUT */);
+/* Ends every live session of user_id; *out_ended counts them. */
+int store_sessions_end_all(struct store *st, const char *user_id, int64_t now,
+			   const char *reason, int64_t *out_ended /* OUT */);
+/*
+ * Erases the user with its identities, sessions and player data, in one
+ * transaction. GH_ENOTFOUND when there is no such user.
+ */
+int store_user_delete(struct store *st, const char *user_id);
+/*
+ * Bans until banned_until (STORE_BAN_FOREVER for good), ending every
+ * session in the same transaction; banned_until 0 lifts a ban.
+ * GH_ENOTFOUND when there is no such user.
+ */
+int store_user_set_ban(struct store *st, const char *user_id, int64_t banned_until, int64_t now,
+		       int64_t *out_sessions_ended /* OUT, may be NULL */);
+
+struct store_identity {
+	char provider[64];         /* "steam", "apple", "google_play", "facebook", "oidc:<name>" */
+	char subject[256];
+};
+
+struct store_session_info {
+	int64_t session_id, created_at, expires_at;
+	int64_t ended_at;          /* 0 while live */
+};
+
+struct store_doc_entry {
+	char key[129];
+	int64_t version, updated_at;
+	char *value;               /* the stored JSON text */
+	size_t len;
+};
+
+struct store_account {
+	struct store_user user;
+	int64_t live_sessions;
+	struct store_identity *identities;
+	size_t nidentities;
+	struct store_session_info *sessions; /* full reads only */
+	size_t nsessions;
+	struct store_doc_entry *docs;        /* full reads only */
+	size_t ndocs;
+};
+
+/*
+ * Everything about a user, read in one transaction: the user, its live
+ * session count and identities, and with full all its sessions and player
+ * documents. GH_ENOTFOUND when there is no such user. Release with
+ * store_account_release (also after a failure).
+ */
+int store_account_get(struct store *st, const char *user_id, int64_t now, bool full,
+		      struct store_account *out /* OUT */);
+void store_account_release(struct store_account *a);
+
+/*
+ * Deletes up to limit guest accounts (a guest secret and no platform
+ * identity) idle since before idle_before. *out_deleted counts them.
+ */
+int store_guests_cleanup(struct store *st, int64_t idle_before, int limit,
+			 int64_t *out_deleted /* OUT */);
+
 /* ---- signing keys ---- */
 
 struct store_key {

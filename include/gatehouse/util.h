@@ -85,6 +85,22 @@ void gh_b64url_encode(const void *in, size_t n, char *out);
 int gh_b64url_decode(const char *in, size_t n, unsigned char *out,
 		     size_t *out_len /* IN: capacity, OUT: bytes written */);
 
+/*
+ * Splits a comma-separated list into trimmed, non-empty items: a NULL-
+ * terminated array, *n items (may be NULL). Free with gh_list_free.
+ */
+char **gh_list_split(const char *s, size_t *n /* OUT */);
+void gh_list_free(char **items);
+
+/*
+ * Network addresses as 16 bytes: IPv6, or IPv4 mapped (::ffff:a.b.c.d).
+ * gh_parse_ip: 0 or GH_EINVAL. gh_parse_cidr: "addr" or "addr/bits" (an
+ * IPv4 prefix counts within the mapped range). gh_addr_in_cidr: prefix test.
+ */
+int gh_parse_ip(const char *s, unsigned char out[16]);
+int gh_parse_cidr(const char *s, unsigned char addr[16], int *bits /* OUT */);
+bool gh_addr_in_cidr(const unsigned char addr[16], const unsigned char net[16], int bits);
+
 /* True when the bytes are valid UTF-8 with no NUL and no surrogates. */
 bool gh_utf8_valid(const char *s, size_t n);
 

@@ -199,7 +199,7 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 	(void)rc;
 	const char *tok = param(req, "refresh_token");
 	if (!tok) {
-		reply_missing(req, "refresh_token");
+		reply_missing(req, STYLE_COMPAT, "refresh_token");
 		return;
 	}
 	int64_t now_ms = gh_now_ms(), now = now_ms / 1000;

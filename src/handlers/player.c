@@ -32,7 +32,7 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 {
 	const char *name = http_param(req, "player_name");
 	if (!name || !*name) {
-		reply_missing(req, "player_name");
+		reply_missing(req, STYLE_APIGW, "player_name");
 		return;
 	}
 	json_t *s = json_string(name);

@@ -218,8 +218,15 @@ TEST(session_create)
 	CHECK(sid > 0 && sid != first);
 	struct store_user u;
 	CHECK_INT(store_user_get(st, uid, &u), 0);
-	CHECK_INT(u.last_seen_at, T0 + 100); /* the login is recorded */
+	/* Activity is kept to the hour: a login within it writes nothing. */
+	CHECK_INT(u.last_seen_at, T0);
 	CHECK_INT(u.created_at, T0);
+	s.now = T0 + 3601;
+	s.jti = "jti-x";
+	int64_t later;
+	CHECK_INT(store_session_create(st, &s, &later), 0);
+	CHECK_INT(store_user_get(st, uid, &u), 0);
+	CHECK_INT(u.last_seen_at, T0 + 3601); /* this login is recorded */
 
 	/* The new session has its own scope and refreshes on its own. */
 	struct store_refresh_result res;

@@ -1,0 +1,188 @@
+/*
+ * ratelimit.c - token buckets per client address in sharded hash tables,
+ * each shard with its own LRU list so that its memory never grows past its
+ * share of max_addresses. The hash is keyed with a random seed, so nobody
+ * can pick addresses that pile into one chain.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gatehouse/ratelimit.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+#define SHARDS 16
+
+struct bucket {
+	unsigned char addr[16];
+	double tokens;
+	uint64_t last_ns;
+	struct bucket *chain;      /* next in the hash chain */
+	struct bucket *newer, *older; /* LRU list */
+};
+
+struct shard {
+	pthread_mutex_t lock;
+	struct bucket **table;
+	size_t mask;
+	size_t count, max;
+	struct bucket *newest, *oldest;
+};
+
+struct ratelimit {
+	double capacity;
+	double per_ns;             /* tokens added per nanosecond */
+	uint64_t seed[2];
+	struct shard shards[SHARDS];
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t hash_addr(const struct ratelimit *rl, const unsigned char a[16])
+{
+	uint64_t hi, lo;
+	memcpy(&hi, a, 8);
+	memcpy(&lo, a + 8, 8);
+	return mix(mix(hi ^ rl->seed[0]) ^ lo ^ rl->seed[1]);
+}
+
+struct ratelimit *ratelimit_new(uint32_t capacity, int64_t window, size_t max_addresses)
+{
+	struct ratelimit *rl = xcalloc(1, sizeof *rl);
+	rl->capacity = capacity;
+	rl->per_ns = (double)capacity / ((double)window * 1e9);
+	if (gh_random(rl->seed, sizeof rl->seed))
+		rl->seed[0] = gh_mono_ns(); /* still fine: only chain lengths depend on it */
+	size_t per = max_addresses / SHARDS;
+	if (per < 1)
+		per = 1;
+	size_t slots = 16;
+	while (slots < per * 2)
+		slots *= 2;
+	for (int i = 0; i < SHARDS; i++) {
+		struct shard *s = &rl->shards[i];
+		pthread_mutex_init(&s->lock, NULL);
+		s->table = xcalloc(slots, sizeof *s->table);
+		s->mask = slots - 1;
+		s->max = per;
+	}
+	return rl;
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+	if (!rl)
+		return;
+	for (int i = 0; i < SHARDS; i++) {
+		struct shard *s = &rl->shards[i];
+		for (struct bucket *b = s->newest; b;) {
+			struct bucket *next = b->older;
+			free(b);
+			b = next;
+		}
+		free(s->table);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(rl);
+}
+
+static void lru_unlink(struct shard *s, struct bucket *b)
+{
+	if (b->newer)
+		b->newer->older = b->older;
+	else
+		s->newest = b->older;
+	if (b->older)
+		b->older->newer = b->newer;
+	else
+		s->oldest = b->newer;
+	b->newer = b->older = NULL;
+}
+
+static void lru_push(struct shard *s, struct bucket *b)
+{
+	b->older = s->newest;
+	b->newer = NULL;
+	if (s->newest)
+		s->newest->newer = b;
+	s->newest = b;
+	if (!s->oldest)
+		s->oldest = b;
+}
+
+static void chain_remove(struct shard *s, struct bucket *b, size_t slot)
+{
+	for (struct bucket **p = &s->table[slot]; *p; p = &(*p)->chain)
+		if (*p == b) {
+			*p = b->chain;
+			return;
+		}
+}
+
+int64_t ratelimit_take(struct ratelimit *rl, const unsigned char addr[16], uint64_t now_ns)
+{
+	uint64_t h = hash_addr(rl, addr);
+	struct shard *s = &rl->shards[h % SHARDS];
+	size_t slot = (size_t)(h >> 8) & s->mask;
+	pthread_mutex_lock(&s->lock);
+	struct bucket *b = s->table[slot];
+	while (b && memcmp(b->addr, addr, 16) != 0)
+		b = b->chain;
+	if (b) {
+		lru_unlink(s, b);
+		if (now_ns > b->last_ns) {
+			b->tokens += (double)(now_ns - b->last_ns) * rl->per_ns;
+			if (b->tokens > rl->capacity)
+				b->tokens = rl->capacity;
+			b->last_ns = now_ns;
+		}
+	} else {
+		if (s->count < s->max) {
+			b = xmalloc(sizeof *b);
+			s->count++;
+		} else {
+			/* Full: the least recently seen address gives up its bucket. */
+			b = s->oldest;
+			lru_unlink(s, b);
+			chain_remove(s, b, (size_t)(hash_addr(rl, b->addr) >> 8) & s->mask);
+		}
+		memcpy(b->addr, addr, 16);
+		b->tokens = rl->capacity;
+		b->last_ns = now_ns;
+		b->chain = s->table[slot];
+		s->table[slot] = b;
+	}
+	lru_push(s, b);
+	int64_t wait = 0;
+	if (b->tokens >= 1.0) {
+		b->tokens -= 1.0;
+	} else {
+		double secs = (1.0 - b->tokens) / (rl->per_ns * 1e9);
+		wait = (int64_t)ceil(secs);
+		if (wait < 1)
+			wait = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return wait;
+}
+
+size_t ratelimit_count(struct ratelimit *rl)
+{
+	size_t n = 0;
+	for (int i = 0; i < SHARDS; i++) {
+		pthread_mutex_lock(&rl->shards[i].lock);
+		n += rl->shards[i].count;
+		pthread_mutex_unlock(&rl->shards[i].lock);
+	}
+	return n;
+}
