@@ -80,11 +80,23 @@ static const struct setting settings[] = {
 	{ "sqlite_synchronous", T_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices,
 	  "full: every acknowledged write survives power loss (default).\n"
 	  "normal: survives a crash of the daemon, may lose the last writes on power loss." },
+	{ "group_commit", T_BOOL, OFF(group_commit), "on", 0, 0, NULL,
+	  "Commit the writes that arrive together in one transaction (one fsync for all).\n"
+	  "off: one transaction per write (slower with sqlite_synchronous full; for measuring)." },
 	{ "sqlite_busy_timeout", T_DURATION, OFF(sqlite_busy_timeout), "5s", 0, 600, NULL,
 	  "How long to wait for a database lock held by another process (an operator command)." },
 	{ "guest_cleanup_after", T_DURATION, OFF(guest_cleanup_after), "0", 0, 3650 * (int64_t)DAY,
 	  NULL, "Delete guest accounts with no platform link that have not logged in or refreshed\n"
 	  "for this long, a small batch at a time in the background. 0 = never." },
+	{ "player_data_max_document", T_SIZE, OFF(player_data_max_document), "64KiB", 16, 16777216,
+	  NULL, "Largest player-data document (the JSON as sent); larger gets 413. A request\n"
+	  "body is also bounded by max_body_size." },
+	{ "player_data_max_keys", T_INT, OFF(player_data_max_keys), "1000", 1, 1000000, NULL,
+	  "Most player-data keys one user may hold; a write beyond it gets 413." },
+	{ "player_data_max_bytes", T_SIZE, OFF(player_data_max_bytes), "1MiB", 1024, 1073741824,
+	  NULL, "Most player-data bytes one user may hold, all documents together; beyond it 413." },
+	{ "player_data_max_depth", T_INT, OFF(player_data_max_depth), "32", 1, 1000, NULL,
+	  "Deepest nesting of arrays and objects in a player-data document; deeper gets 400." },
 	{ "signing_alg", T_ENUM, OFF(signing_alg), "RS256", 0, 0, alg_choices,
 	  "Algorithm of new access-token signing keys: RS256 (RSA 2048) or ES256 (P-256)." },
 	{ "access_token_ttl", T_DURATION, OFF(access_token_ttl), "900", 60, DAY, NULL,

@@ -183,6 +183,7 @@ static int open_store(const struct config *cfg, bool operator_mode, int readers,
 		.sync_full = cfg->sqlite_synchronous == SYNC_FULL,
 		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
 		.readers = readers,
+		.group_commit = cfg->group_commit,
 		.operator_mode = operator_mode,
 	};
 	char err[512];
@@ -448,7 +449,10 @@ static int cmd_serve(const struct config *cfg)
 
 	unsigned int threads = auto_threads(cfg);
 	int ret = EXIT_FAIL;
-	struct app app = { .cfg = cfg };
+	struct app app = {
+		.cfg = cfg,
+		.doc_limits = { cfg->player_data_max_keys, cfg->player_data_max_bytes },
+	};
 	struct rotator *rot = NULL;
 	struct http_server *srv = NULL;
 	if (open_store(cfg, false, (int)threads + 2, &app.store))

@@ -32,6 +32,9 @@ static const struct route routes[] = {
 	  handle_set_player_data },
 	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
 	  handle_get_player_data },
+	{ "/player-data", M_GET, STYLE_JSON, R_PARAMS | R_AUTH, handle_player_doc_list },
+	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH, handle_player_doc },
+	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH, handle_player_doc_batch },
 	{ "/.well-known/jwks.json", M_GET, STYLE_JSON, 0, handle_jwks },
 	{ "/.well-known/openid-configuration", M_GET, STYLE_JSON, 0,
 	  handle_openid_configuration },
@@ -99,13 +102,24 @@ static void methods_list(unsigned methods, char *buf, size_t len)
 	snprintf(buf + o, len - o, "OPTIONS");
 }
 
-static const struct route *match(const char *path)
+static const struct route *match(const char *path, const char **key)
 {
+	*key = NULL;
 	if (!path)
 		return NULL;
-	for (size_t i = 0; i < GH_ARRAY_SIZE(routes); i++)
-		if (strcmp(routes[i].path, path) == 0)
+	for (size_t i = 0; i < GH_ARRAY_SIZE(routes); i++) {
+		const char *tmpl = routes[i].path, *brace = strchr(tmpl, '{');
+		if (!brace) {
+			if (strcmp(tmpl, path) == 0)
+				return &routes[i];
+			continue;
+		}
+		size_t prefix = (size_t)(brace - tmpl);
+		if (strncmp(tmpl, path, prefix) == 0 && path[prefix]) {
+			*key = path + prefix;
 			return &routes[i];
+		}
+	}
 	return NULL;
 }
 
@@ -218,7 +232,8 @@ static bool authenticate(struct app *app, struct http_request *req, const struct
 void router_dispatch(struct http_request *req, void *ctx)
 {
 	struct app *app = ctx;
-	const struct route *r = match(req->path);
+	const char *key;
+	const struct route *r = match(req->path, &key);
 	int style = r ? r->style : STYLE_JSON;
 	if (r)
 		req->route = r->path;
@@ -261,7 +276,7 @@ void router_dispatch(struct http_request *req, void *ctx)
 	}
 	if (r->flags & R_NOSTORE)
 		http_add_header(req, "Cache-Control", "no-store");
-	struct route_ctx rc = { .route = r };
+	struct route_ctx rc = { .route = r, .key = key };
 	if ((r->flags & R_AUTH) && !authenticate(app, req, r, &rc))
 		return;
 	r->handler(app, req, &rc);

@@ -72,6 +72,20 @@ static const char *const migrations[] = {
 	/* 2: guest clean-up walks idle guests in last_seen_at order */
 	"CREATE INDEX users_idle_guests ON users(last_seen_at) "
 	"WHERE guest_secret_hash IS NOT NULL;",
+	/*
+	 * 3: versioned player storage. Versions come from a per-user sequence,
+	 * so a key's versions keep rising even across a delete; the user's key
+	 * count and bytes are kept beside it for the quotas.
+	 */
+	"ALTER TABLE users ADD COLUMN data_seq INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE users ADD COLUMN data_keys INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE users ADD COLUMN data_bytes INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE users SET"
+	"  data_seq = coalesce((SELECT max(version) FROM player_data p"
+	"                       WHERE p.user_id = users.user_id), 0),"
+	"  data_keys = (SELECT count(*) FROM player_data p WHERE p.user_id = users.user_id),"
+	"  data_bytes = coalesce((SELECT sum(length(value)) FROM player_data p"
+	"                         WHERE p.user_id = users.user_id), 0);",
 };
 
 int store_schema_version(void)
@@ -90,7 +104,7 @@ enum query {
 	Q_USER_DELETE, Q_USER_BAN, Q_IDENTITIES_OF, Q_DOCS_OF, Q_GUEST_CLEANUP,
 	Q_READ_BEGIN, Q_READ_END,
 	Q_KEYS_LIST, Q_KEY_INSERT, Q_KEY_DELETE,
-	Q_DOC_GET, Q_DOC_PUT,
+	Q_DOC_GET, Q_DOC_UPSERT, Q_DOC_DELETE, Q_DOC_USAGE, Q_DOC_USAGE_SET, Q_DOC_LIST,
 	Q_COUNT
 };
 
@@ -149,11 +163,16 @@ static const char *const query_sql[Q_COUNT] = {
 	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = ?1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
 		      "WHERE user_id = ?1 AND key = ?2",
-	[Q_DOC_PUT] = "INSERT INTO player_data (user_id, key, value, version, updated_at) "
-		      "VALUES (?1, ?2, ?3, 1, ?4) "
-		      "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, "
-		      "version = version + 1, updated_at = excluded.updated_at "
-		      "RETURNING version",
+	[Q_DOC_UPSERT] = "INSERT INTO player_data (user_id, key, value, version, updated_at) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5) "
+			 "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, "
+			 "version = excluded.version, updated_at = excluded.updated_at",
+	[Q_DOC_DELETE] = "DELETE FROM player_data WHERE user_id = ?1 AND key = ?2",
+	[Q_DOC_USAGE] = "SELECT data_seq, data_keys, data_bytes FROM users WHERE user_id = ?1",
+	[Q_DOC_USAGE_SET] = "UPDATE users SET data_seq = ?2, data_keys = ?3, data_bytes = ?4 "
+			    "WHERE user_id = ?1",
+	[Q_DOC_LIST] = "SELECT key, version, length(value), updated_at FROM player_data "
+		       "WHERE user_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
 };
 
 struct conn {
@@ -488,7 +507,14 @@ static void *writer_main(void *arg)
 		if (!st->head && st->stopping)
 			break;
 		struct write_op *batch = st->head;
-		st->head = st->tail = NULL;
+		if (st->opt.group_commit) {
+			st->head = st->tail = NULL;
+		} else {
+			st->head = batch->next;
+			if (!st->head)
+				st->tail = NULL;
+			batch->next = NULL;
+		}
 		pthread_mutex_unlock(&st->lock);
 
 		run_batch(st, batch);
@@ -1313,43 +1339,236 @@ out:
 	return ret;
 }
 
-struct doc_put_op {
-	const char *user_id, *key, *value;
-	size_t len;
-	int64_t now;
-	int64_t version;
+/* The version and size of a stored document; *found false when absent. */
+static int doc_head(struct conn *c, const char *user_id, const char *key, bool *found,
+		    int64_t *version, int64_t *len)
+{
+	sqlite3_stmt *q = stmt(c, Q_DOC_GET);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	*found = rc == SQLITE_ROW;
+	if (*found) {
+		*len = sqlite3_column_bytes(q, 0);
+		*version = sqlite3_column_int64(q, 1);
+	} else {
+		*len = *version = 0;
+	}
+	done_stmt(q);
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_fail(c, rc, "document read");
+}
+
+struct usage {
+	int64_t seq, keys, bytes;
 };
 
-static int do_doc_put(struct conn *c, void *arg)
+static int usage_get(struct conn *c, const char *user_id, struct usage *u)
 {
-	struct doc_put_op *op = arg;
-	sqlite3_stmt *q = stmt(c, Q_DOC_PUT);
+	sqlite3_stmt *q = stmt(c, Q_DOC_USAGE);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		u->seq = sqlite3_column_int64(q, 0);
+		u->keys = sqlite3_column_int64(q, 1);
+		u->bytes = sqlite3_column_int64(q, 2);
+	}
+	done_stmt(q);
+	if (rc == SQLITE_DONE)
+		return GH_ENOTFOUND;
+	return rc == SQLITE_ROW ? 0 : db_fail(c, rc, "usage read");
+}
+
+static int usage_set(struct conn *c, const char *user_id, const struct usage *u)
+{
+	sqlite3_stmt *q = stmt(c, Q_DOC_USAGE_SET);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, u->seq);
+	sqlite3_bind_int64(q, 3, u->keys);
+	sqlite3_bind_int64(q, 4, u->bytes);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, rc, "usage update");
+}
+
+/* Whether a precondition holds for a document in this state. */
+static bool cond_holds(const struct store_doc_write *w, bool found, int64_t version)
+{
+	switch (w->cond) {
+	case DOC_IF_MATCH:
+		return found && (w->version == 0 || w->version == version);
+	case DOC_IF_NONE_MATCH:
+		return !found;
+	default:
+		return true;
+	}
+}
+
+struct doc_write_op {
+	const char *user_id;
+	const struct store_doc_write *w;
+	size_t n;
+	int64_t now;
+	struct store_doc_limits lim;
+	struct store_doc_result *out;
+	size_t failed;
+};
+
+/*
+ * All the writes, or (returning an error, so the savepoint rolls back)
+ * none: each precondition checked against the current state, versions
+ * taken from the user's sequence, quotas checked as the batch goes.
+ */
+static int do_doc_write(struct conn *c, void *arg)
+{
+	struct doc_write_op *op = arg;
+	struct usage u;
+	int rc = usage_get(c, op->user_id, &u);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < op->n; i++) {
+		const struct store_doc_write *w = &op->w[i];
+		struct store_doc_result *r = &op->out[i];
+		op->failed = i;
+		bool found;
+		int64_t version, len;
+		rc = doc_head(c, op->user_id, w->key, &found, &version, &len);
+		if (rc)
+			return rc;
+		r->current_version = found ? version : 0;
+		if (!cond_holds(w, found, version))
+			return GH_EPRECOND;
+		int64_t keys = u.keys + (found ? 0 : 1);
+		int64_t bytes = u.bytes - len + (int64_t)w->len;
+		if ((op->lim.max_keys && keys > op->lim.max_keys) ||
+		    (op->lim.max_bytes && bytes > op->lim.max_bytes))
+			return GH_ETOOBIG;
+		u.keys = keys;
+		u.bytes = bytes;
+		sqlite3_stmt *q = stmt(c, Q_DOC_UPSERT);
+		if (!q)
+			return GH_EINTERNAL;
+		sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, w->key, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 3, w->value, (int)w->len, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, ++u.seq);
+		sqlite3_bind_int64(q, 5, op->now);
+		rc = sqlite3_step(q);
+		done_stmt(q);
+		if (rc != SQLITE_DONE)
+			return db_fail(c, rc, "document write");
+		r->version = u.seq;
+		r->updated_at = op->now;
+		r->created = !found;
+	}
+	return usage_set(c, op->user_id, &u);
+}
+
+int store_doc_write(struct store *st, const char *user_id, const struct store_doc_write *w,
+		    size_t n, int64_t now, const struct store_doc_limits *lim,
+		    struct store_doc_result *out, size_t *out_failed)
+{
+	memset(out, 0, n * sizeof *out);
+	for (size_t i = 0; i < n; i++)
+		if (w[i].len > INT_MAX)
+			return GH_ETOOBIG;
+	struct doc_write_op op = { user_id, w, n, now, { 0, 0 }, out, 0 };
+	if (lim)
+		op.lim = *lim;
+	int rc = submit(st, do_doc_write, &op);
+	if (out_failed)
+		*out_failed = op.failed;
+	return rc;
+}
+
+struct doc_delete_op {
+	const char *user_id, *key;
+	int64_t if_version;        /* -1: unconditional; 0: any version; else exact */
+	int64_t current;
+};
+
+static int do_doc_delete(struct conn *c, void *arg)
+{
+	struct doc_delete_op *op = arg;
+	bool found;
+	int64_t version, len;
+	int rc = doc_head(c, op->user_id, op->key, &found, &version, &len);
+	if (rc)
+		return rc;
+	op->current = found ? version : 0;
+	if (op->if_version >= 0 && (!found || (op->if_version && op->if_version != version)))
+		return GH_EPRECOND;
+	if (!found)
+		return GH_ENOTFOUND;
+	struct usage u;
+	rc = usage_get(c, op->user_id, &u);
+	if (rc)
+		return rc;
+	sqlite3_stmt *q = stmt(c, Q_DOC_DELETE);
 	if (!q)
 		return GH_EINTERNAL;
 	sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, op->key, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 3, op->value, (int)op->len, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, op->now);
-	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		op->version = sqlite3_column_int64(q, 0);
-		rc = sqlite3_step(q);
-	}
+	rc = sqlite3_step(q);
 	done_stmt(q);
-	if (rc != SQLITE_DONE) {
-		int err = db_fail(c, rc, "document write");
-		return err == GH_ECONFLICT ? GH_ENOTFOUND : err;
-	}
-	return 0;
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "document delete");
+	u.keys--;
+	u.bytes -= len;
+	return usage_set(c, op->user_id, &u);
 }
 
-int store_doc_put(struct store *st, const char *user_id, const char *key, const char *value,
-		  size_t len, int64_t now, int64_t *out_version)
+int store_doc_delete(struct store *st, const char *user_id, const char *key, int64_t if_version,
+		     int64_t *out_current)
 {
-	if (len > INT_MAX)
-		return GH_ETOOBIG;
-	struct doc_put_op op = { user_id, key, value, len, now, 0 };
-	int rc = submit(st, do_doc_put, &op);
-	*out_version = op.version;
+	struct doc_delete_op op = { user_id, key, if_version, 0 };
+	int rc = submit(st, do_doc_delete, &op);
+	if (out_current)
+		*out_current = op.current;
 	return rc;
+}
+
+int store_doc_list(struct store *st, const char *user_id, const char *after, int limit,
+		   struct store_doc_info **out, size_t *out_n)
+{
+	*out = NULL;
+	*out_n = 0;
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int ret = 0;
+	sqlite3_stmt *q = stmt(c, Q_DOC_LIST);
+	if (!q) {
+		ret = GH_EINTERNAL;
+		goto out;
+	}
+	struct store_doc_info *items = xcalloc((size_t)(limit > 0 ? limit : 1), sizeof *items);
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, after ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 3, limit);
+	int rc;
+	size_t n = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && n < (size_t)limit) {
+		copy_text(items[n].key, sizeof items[n].key, q, 0);
+		items[n].version = sqlite3_column_int64(q, 1);
+		items[n].size = sqlite3_column_int64(q, 2);
+		items[n].updated_at = sqlite3_column_int64(q, 3);
+		n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		ret = db_fail(c, rc, "document list");
+		free(items);
+	} else {
+		*out = items;
+		*out_n = n;
+	}
+	done_stmt(q);
+out:
+	reader_put(st, c);
+	return ret;
 }

@@ -41,7 +41,12 @@ struct config {
 	char *database_path;
 	int sqlite_synchronous;   /* enum sync_mode */
 	int64_t sqlite_busy_timeout;
+	bool group_commit;
 	int64_t guest_cleanup_after; /* 0 = never */
+	int64_t player_data_max_document;
+	int64_t player_data_max_keys;
+	int64_t player_data_max_bytes;
+	int64_t player_data_max_depth;
 	/* tokens and keys */
 	int signing_alg;          /* enum signing_alg */
 	int64_t access_token_ttl;

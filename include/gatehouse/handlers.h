@@ -9,6 +9,7 @@
 
 #include "gatehouse/config.h"
 #include "gatehouse/router.h"
+#include "gatehouse/store.h"
 #include "gatehouse/token.h"
 
 #include <jansson.h>
@@ -25,6 +26,7 @@ struct app {
 	struct keyring *keyring;
 	struct ratelimit *limiter;  /* NULL when rate_limit_login is 0 */
 	struct token_config tokens;
+	struct store_doc_limits doc_limits; /* per-user player-data quotas */
 };
 
 /* identity.c */
@@ -46,6 +48,13 @@ void handle_export_user_data(struct app *app, struct http_request *req,
 json_t *account_json(const struct store_account *a, int64_t now);
 /* The export-user-data document of a full account read; a new reference. */
 json_t *account_export_json(const struct store_account *a, int64_t now);
+
+/* storage.c */
+void handle_player_doc(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_player_doc_list(struct app *app, struct http_request *req,
+			    const struct route_ctx *rc);
+void handle_player_doc_batch(struct app *app, struct http_request *req,
+			     const struct route_ctx *rc);
 
 /* wellknown.c */
 void handle_jwks(struct app *app, struct http_request *req, const struct route_ctx *rc);

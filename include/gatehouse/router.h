@@ -43,10 +43,15 @@ struct route_ctx {
 	const struct route *route;
 	struct access_claims claims; /* set for R_AUTH routes */
 	struct store_user user;      /* the token's user, for R_AUTH routes */
+	const char *key;             /* the {key} of the path, decoded */
 };
 
 struct route {
-	const char *path;          /* as served under base_path; also the log/metrics label */
+	/*
+	 * As served under base_path; also the log and metrics label. A path
+	 * ending in "{key}" matches any non-empty rest, given as route_ctx.key.
+	 */
+	const char *path;
 	unsigned methods;          /* enum route_method bits */
 	int style;                 /* enum route_style */
 	unsigned flags;            /* enum route_flags bits */

@@ -28,6 +28,7 @@ struct store_options {
 	bool sync_full;            /* synchronous=FULL, else NORMAL */
 	int64_t busy_timeout_ms;
 	int readers;               /* size of the read pool */
+	bool group_commit;         /* queued writes share a transaction; else one each */
 	/*
 	 * For operator commands run beside a live daemon: never checkpoint,
 	 * so only the daemon's writer ever does (SQLite 3.40 WAL-reset bug).
@@ -235,11 +236,64 @@ struct store_document {
 /* GH_ENOTFOUND when absent. */
 int store_doc_get(struct store *st, const char *user_id, const char *key,
 		  struct store_document *out /* OUT */);
+enum store_doc_cond {
+	DOC_ANY = 0,               /* write whatever is there */
+	DOC_IF_MATCH,              /* only over version (0: over any existing version) */
+	DOC_IF_NONE_MATCH,         /* only when absent */
+};
+
+struct store_doc_write {
+	const char *key;
+	const char *value;         /* JSON text, stored byte for byte */
+	size_t len;
+	int cond;                  /* enum store_doc_cond */
+	int64_t version;           /* for DOC_IF_MATCH */
+};
+
+struct store_doc_result {
+	int64_t version;           /* the new version */
+	int64_t updated_at;
+	bool created;              /* the key did not exist before */
+	int64_t current_version;   /* the version found before (0: absent); set on GH_EPRECOND */
+};
+
+/* Per-user quotas; 0 means no limit. */
+struct store_doc_limits {
+	int64_t max_keys;
+	int64_t max_bytes;
+};
+
 /*
- * Writes a document unconditionally, bumping its version.
- * GH_ENOTFOUND when the user no longer exists.
+ * Writes n documents of user_id in one transaction, all or none. Versions
+ * are positive, strictly increasing per user (so per key too), and never
+ * reused, even after a delete. On failure *out_failed is the index of the
+ * write that failed and out[*out_failed].current_version what was found:
+ * GH_EPRECOND (its precondition), GH_ETOOBIG (a quota), GH_ENOTFOUND (the
+ * user no longer exists), GH_EUNAVAIL. Keys must be unique within a call.
  */
-int store_doc_put(struct store *st, const char *user_id, const char *key, const char *value,
-		  size_t len, int64_t now, int64_t *out_version /* OUT */);
+int store_doc_write(struct store *st, const char *user_id, const struct store_doc_write *w,
+		    size_t n, int64_t now, const struct store_doc_limits *lim,
+		    struct store_doc_result *out /* OUT: n results */,
+		    size_t *out_failed /* OUT, may be NULL */);
+
+/*
+ * Deletes a document. if_version: -1 unconditionally, 0 when it exists
+ * (If-Match: *), else only over that version. GH_ENOTFOUND when absent and
+ * unconditional; GH_EPRECOND (with *out_current, 0 when absent) otherwise.
+ */
+int store_doc_delete(struct store *st, const char *user_id, const char *key, int64_t if_version,
+		     int64_t *out_current /* OUT, may be NULL */);
+
+struct store_doc_info {
+	char key[129];
+	int64_t version, size, updated_at;
+};
+
+/*
+ * Up to limit documents of user_id with keys after `after` ("" for the
+ * first page), ordered bytewise by key. The caller frees *out.
+ */
+int store_doc_list(struct store *st, const char *user_id, const char *after, int limit,
+		   struct store_doc_info **out /* OUT */, size_t *out_n /* OUT */);
 
 #endif

@@ -24,6 +24,10 @@ static void reply_store_error(struct http_request *req, int err)
 		http_reply_json(req, 401, "{\"message\":\"Unauthorized\"}");
 		return;
 	}
+	if (err == GH_ETOOBIG) {
+		http_reply_json(req, 413, "{\"message\":\"Player data limit exceeded\"}");
+		return;
+	}
 	http_add_header(req, "Retry-After", "1");
 	http_reply_json(req, 503, "{\"message\":\"Service Unavailable\"}");
 }
@@ -42,9 +46,11 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 		reply_error(req, STYLE_APIGW, 400, "invalid_request", "Invalid player_name");
 		return;
 	}
-	int64_t version;
-	int err = store_doc_put(app->store, rc->claims.sub, PLAYER_NAME_KEY, doc, strlen(doc),
-				gh_now(), &version);
+	struct store_doc_write w = { .key = PLAYER_NAME_KEY, .value = doc, .len = strlen(doc) };
+	struct store_doc_result res;
+	int err = strlen(doc) > (size_t)app->cfg->player_data_max_document ? GH_ETOOBIG :
+		  store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(),
+				  &app->doc_limits, &res, NULL);
 	free(doc);
 	if (err) {
 		reply_store_error(req, err);

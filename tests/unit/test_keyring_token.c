@@ -36,6 +36,7 @@ static struct store *open_store(void)
 	snprintf(path, sizeof path, "%s/s%d/gatehouse.db", tmp_dir, ++store_seq);
 	struct store_options opt = {
 		.path = path, .sync_full = false, .busy_timeout_ms = 5000, .readers = 2,
+		.group_commit = true,
 	};
 	struct store *st = NULL;
 	if (store_open(&opt, &st, err, sizeof err)) {

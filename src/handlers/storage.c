@@ -1,0 +1,573 @@
+/*
+ * storage.c - versioned player storage (API.md B, D.4): JSON documents per
+ * user and key with HTTP-native optimistic concurrency (ETag, If-Match,
+ * If-None-Match, 412 with the current version), listing with an opaque
+ * cursor, deletes, and all-or-nothing batches. A document is stored as the
+ * exact bytes the client sent, so GET returns what PUT accepted.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "gatehouse/handlers.h"
+#include "gatehouse/http.h"
+#include "gatehouse/log.h"
+#include "gatehouse/store.h"
+#include "gatehouse/util.h"
+#include "gatehouse/banned.h"
+
+#define KEY_MAX 128
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define BATCH_MAX 25
+
+/* ---- small helpers ---- */
+
+/* Keys are [A-Za-z0-9_.-]{1,128}, after percent-decoding. */
+static bool key_valid(const char *k, size_t n)
+{
+	if (n == 0 || n > KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = k[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static void reply_json_doc(struct http_request *req, int status, json_t *j)
+{
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (body)
+		http_reply_json(req, status, body);
+	else
+		reply_error(req, STYLE_JSON, 500, "internal", "Cannot render the answer");
+	free(body);
+}
+
+static void set_etag(struct http_request *req, int64_t version)
+{
+	char etag[32];
+	snprintf(etag, sizeof etag, "\"%lld\"", (long long)version);
+	http_add_header(req, "ETag", etag);
+}
+
+/*
+ * An entity tag as this API writes them, "<version>", or * (*out 0).
+ * -1 when the header is anything else.
+ */
+static int parse_etag(const char *s, int64_t *out)
+{
+	while (*s == ' ')
+		s++;
+	size_t n = strlen(s);
+	while (n && s[n - 1] == ' ')
+		n--;
+	if (n == 1 && s[0] == '*') {
+		*out = 0;
+		return 0;
+	}
+	if (n < 3 || s[0] != '"' || s[n - 1] != '"' || n > 22)
+		return -1;
+	int64_t v = 0;
+	for (size_t i = 1; i + 1 < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void reply_store_error(struct http_request *req, int err, const char *key,
+			      int64_t current, long index)
+{
+	json_t *j;
+	switch (err) {
+	case GH_EPRECOND:
+		if (current > 0)
+			set_etag(req, current);
+		j = json_pack("{s:s, s:s, s:o}", "error", "precondition_failed", "message",
+			      "The document changed or does not exist", "version",
+			      current > 0 ? json_integer(current) : json_null());
+		if (index >= 0) {
+			json_object_set_new(j, "index", json_integer(index));
+			json_object_set_new(j, "key", json_string(key));
+		}
+		reply_json_doc(req, 412, j);
+		return;
+	case GH_ETOOBIG:
+		j = json_pack("{s:s, s:s}", "error", "quota_exceeded", "message",
+			      "Player data keys or bytes of this user exceed the limit");
+		if (index >= 0)
+			json_object_set_new(j, "index", json_integer(index));
+		reply_json_doc(req, 413, j);
+		return;
+	case GH_ENOTFOUND:
+		reply_error(req, STYLE_JSON, 401, "unauthorized", "No such user");
+		return;
+	default:
+		http_add_header(req, "Retry-After", "1");
+		reply_error(req, STYLE_JSON, 503, "unavailable", "Try again shortly");
+	}
+}
+
+/* True when the request body is declared as JSON; otherwise answers 415. */
+static bool require_json_body(struct http_request *req)
+{
+	const char *ct = http_header(req, "Content-Type");
+	size_t n = strlen("application/json");
+	if (ct) {
+		while (*ct == ' ')
+			ct++;
+		if (strncasecmp(ct, "application/json", n) == 0 &&
+		    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+			return true;
+	}
+	reply_error(req, STYLE_JSON, 415, "unsupported_media_type",
+		    "The body must be application/json");
+	return false;
+}
+
+/*
+ * Deepest nesting of arrays and objects in JSON text, counted without
+ * parsing, so that a hostile 10,000-deep document costs one linear scan.
+ * Stops counting once past limit.
+ */
+static int json_depth(const char *p, size_t n, int limit)
+{
+	int depth = 0, max = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max && (max = depth) > limit)
+				return max;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return max;
+}
+
+/*
+ * Checks one document: size, nesting, and that it is one JSON value in
+ * valid UTF-8 without duplicate members, lone surrogates or \u0000.
+ * Returns 0, or the HTTP status to answer, with *why set.
+ */
+static int check_document(const struct app *app, const char *p, size_t n, const char **why)
+{
+	if ((int64_t)n > app->cfg->player_data_max_document) {
+		*why = "The document is larger than player_data_max_document";
+		return 413;
+	}
+	if (json_depth(p, n, (int)app->cfg->player_data_max_depth) >
+	    app->cfg->player_data_max_depth) {
+		*why = "The document nests deeper than player_data_max_depth";
+		return 400;
+	}
+	json_error_t jerr;
+	json_t *j = json_loadb(p, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		*why = "The document is not valid JSON (or has duplicate members, invalid "
+		       "UTF-8, a lone surrogate or \\u0000)";
+		return 400;
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* ---- a byte-exact scanner for the batch body (already valid JSON) ---- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* The end of the JSON value starting at p (which jansson has accepted). */
+static const char *skip_value(const char *p, const char *end)
+{
+	if (p >= end)
+		return end;
+	if (*p == '"') {
+		for (p++; p < end && *p != '"'; p++)
+			if (*p == '\\')
+				p++;
+		return p < end ? p + 1 : end;
+	}
+	if (*p == '{' || *p == '[') {
+		int depth = 0;
+		bool in_string = false;
+		for (; p < end; p++) {
+			if (in_string) {
+				if (*p == '\\')
+					p++;
+				else if (*p == '"')
+					in_string = false;
+			} else if (*p == '"') {
+				in_string = true;
+			} else if (*p == '{' || *p == '[') {
+				depth++;
+			} else if (*p == '}' || *p == ']') {
+				if (--depth == 0)
+					return p + 1;
+			}
+		}
+		return end;
+	}
+	while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+	       *p != '\n' && *p != '\r')
+		p++;
+	return p;
+}
+
+/*
+ * Finds member name of the object at p; sets [*vs, *ve) to its value's
+ * bytes. The name is compared after unescaping ("\u0076alue" is "value").
+ */
+static bool find_member(const char *p, const char *end, const char *name, const char **vs,
+			const char **ve)
+{
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return false;
+	p++;
+	for (;;) {
+		p = skip_ws(p, end);
+		if (p >= end || *p != '"')
+			return false;
+		const char *ks = p, *ke = skip_value(p, end);
+		json_t *k = json_loadb(ks, (size_t)(ke - ks), JSON_DECODE_ANY, NULL);
+		bool match = json_is_string(k) && strcmp(json_string_value(k), name) == 0;
+		json_decref(k);
+		p = skip_ws(ke, end);
+		if (p >= end || *p != ':')
+			return false;
+		p = skip_ws(p + 1, end);
+		const char *e = skip_value(p, end);
+		if (match) {
+			*vs = p;
+			*ve = e;
+			return true;
+		}
+		p = skip_ws(e, end);
+		if (p >= end || *p != ',')
+			return false;
+		p++;
+	}
+}
+
+/* The start of each element of the array at [p, end); up to max. */
+static size_t array_elements(const char *p, const char *end, const char **starts, size_t max)
+{
+	p = skip_ws(p, end);
+	if (p >= end || *p != '[')
+		return 0;
+	p = skip_ws(p + 1, end);
+	size_t n = 0;
+	while (p < end && *p != ']') {
+		if (n < max)
+			starts[n] = p;
+		n++;
+		p = skip_ws(skip_value(p, end), end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	return n;
+}
+
+/* ---- the routes ---- */
+
+static void put_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	if (!require_json_body(req))
+		return;
+	const char *why = NULL;
+	int status = check_document(app, req->body.buf ? req->body.buf : "", req->body.len, &why);
+	if (status) {
+		reply_error(req, STYLE_JSON, status, status == 413 ? "payload_too_large" :
+			    "invalid_json", why);
+		return;
+	}
+	struct store_doc_write w = { .key = rc->key, .value = req->body.buf, .len = req->body.len };
+	const char *im = http_header(req, "If-Match"), *inm = http_header(req, "If-None-Match");
+	if (im && inm) {
+		reply_error(req, STYLE_JSON, 400, "invalid_request",
+			    "Send If-Match or If-None-Match, not both");
+		return;
+	}
+	if (im) {
+		w.cond = DOC_IF_MATCH;
+		if (parse_etag(im, &w.version)) {
+			reply_error(req, STYLE_JSON, 400, "invalid_request",
+				    "If-Match must be \"<version>\" or *");
+			return;
+		}
+	} else if (inm) {
+		int64_t v;
+		w.cond = DOC_IF_NONE_MATCH;
+		if (parse_etag(inm, &v) || v != 0) {
+			reply_error(req, STYLE_JSON, 400, "invalid_request",
+				    "If-None-Match on a write must be *");
+			return;
+		}
+	}
+	struct store_doc_result res;
+	int err = store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(), &app->doc_limits,
+				  &res, NULL);
+	if (err) {
+		reply_store_error(req, err, rc->key, res.current_version, -1);
+		return;
+	}
+	set_etag(req, res.version);
+	reply_json_doc(req, res.created ? 201 : 200,
+		       json_pack("{s:s, s:I, s:I}", "key", rc->key, "version",
+				 (json_int_t)res.version, "updated_at", (json_int_t)res.updated_at));
+}
+
+/* True when an If-None-Match list names version (or is *). */
+static bool none_match_hits(const char *h, int64_t version)
+{
+	char *list = xstrdup(h);
+	bool hit = false;
+	for (char *item = list, *next; item && !hit; item = next) {
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		int64_t v;
+		if (parse_etag(item, &v) == 0 && (v == 0 || v == version))
+			hit = true;
+	}
+	free(list);
+	return hit;
+}
+
+static void get_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	struct store_document d;
+	int err = store_doc_get(app->store, rc->claims.sub, rc->key, &d);
+	if (err == GH_ENOTFOUND) {
+		reply_error(req, STYLE_JSON, 404, "not_found", "No document under this key");
+		return;
+	}
+	if (err) {
+		reply_store_error(req, err, rc->key, 0, -1);
+		return;
+	}
+	set_etag(req, d.version);
+	http_add_header(req, "Cache-Control", "private, no-cache");
+	const char *inm = http_header(req, "If-None-Match");
+	if (inm && none_match_hits(inm, d.version))
+		http_reply(req, 304, NULL, "", 0);
+	else
+		http_reply(req, 200, "application/json", d.value, d.len);
+	free(d.value);
+}
+
+static void delete_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	int64_t if_version = -1, current = 0;
+	const char *im = http_header(req, "If-Match");
+	if (im && parse_etag(im, &if_version)) {
+		reply_error(req, STYLE_JSON, 400, "invalid_request",
+			    "If-Match must be \"<version>\" or *");
+		return;
+	}
+	int err = store_doc_delete(app->store, rc->claims.sub, rc->key, if_version, &current);
+	if (err == GH_ENOTFOUND) {
+		reply_error(req, STYLE_JSON, 404, "not_found", "No document under this key");
+		return;
+	}
+	if (err) {
+		reply_store_error(req, err, rc->key, current, -1);
+		return;
+	}
+	http_reply(req, 204, NULL, "", 0);
+}
+
+void handle_player_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	if (!key_valid(rc->key, strlen(rc->key))) {
+		reply_error(req, STYLE_JSON, 400, "invalid_key",
+			    "Keys are 1 to 128 of A-Z a-z 0-9 _ . -");
+		return;
+	}
+	if (!strcmp(req->method, "PUT"))
+		put_doc(app, req, rc);
+	else if (!strcmp(req->method, "DELETE"))
+		delete_doc(app, req, rc);
+	else
+		get_doc(app, req, rc);
+}
+
+void handle_player_doc_list(struct app *app, struct http_request *req,
+			    const struct route_ctx *rc)
+{
+	const char *cursor = http_param(req, "cursor"), *limit_s = http_param(req, "limit");
+	long limit = LIST_DEFAULT;
+	if (limit_s && *limit_s) {
+		char *end;
+		limit = strtol(limit_s, &end, 10);
+		if (*end || limit < 1 || limit > LIST_MAX) {
+			reply_error(req, STYLE_JSON, 400, "invalid_request",
+				    "limit must be 1 to 1000");
+			return;
+		}
+	}
+	char after[KEY_MAX + 1] = "";
+	if (cursor && *cursor) {
+		size_t n = KEY_MAX;
+		if (gh_b64url_decode(cursor, strlen(cursor), (unsigned char *)after, &n) ||
+		    !key_valid(after, n)) {
+			reply_error(req, STYLE_JSON, 400, "invalid_cursor", "Unknown cursor");
+			return;
+		}
+		after[n] = '\0';
+	}
+	struct store_doc_info *items;
+	size_t n;
+	int err = store_doc_list(app->store, rc->claims.sub, after, (int)limit + 1, &items, &n);
+	if (err) {
+		reply_store_error(req, err, NULL, 0, -1);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I}", "key", items[i].key,
+						     "version", (json_int_t)items[i].version, "size",
+						     (json_int_t)items[i].size, "updated_at",
+						     (json_int_t)items[i].updated_at));
+	json_t *next = json_null();
+	if (n > (size_t)limit) {
+		/* The cursor is the last key returned, opaque to clients. */
+		const char *last = items[limit - 1].key;
+		char enc[KEY_MAX * 2];
+		gh_b64url_encode(last, strlen(last), enc);
+		json_decref(next);
+		next = json_string(enc);
+	}
+	free(items);
+	http_add_header(req, "Cache-Control", "private, no-cache");
+	reply_json_doc(req, 200, json_pack("{s:o, s:o}", "items", arr, "next_cursor", next));
+}
+
+/* One write of a batch, checked; 0, or the status to answer with *why. */
+static int parse_batch_item(const struct app *app, const char *p, const char *end,
+			    struct store_doc_write *w, char *key, const char **why)
+{
+	json_t *item = json_loadb(p, (size_t)(skip_value(p, end) - p), JSON_DECODE_ANY, NULL);
+	int status = 400;
+	*why = "Each write is an object with key, value and at most one precondition";
+	if (!json_is_object(item))
+		goto out;
+	const char *k = NULL, *im = NULL, *inm = NULL;
+	json_t *value = NULL;
+	if (json_unpack(item, "{s:s, s:o, s?s, s?s !}", "key", &k, "value", &value, "if_match",
+			&im, "if_none_match", &inm) != 0 || (im && inm))
+		goto out;
+	if (!key_valid(k, strlen(k))) {
+		*why = "Keys are 1 to 128 of A-Z a-z 0-9 _ . -";
+		goto out;
+	}
+	snprintf(key, KEY_MAX + 1, "%s", k);
+	w->key = key;
+	if (im) {
+		w->cond = DOC_IF_MATCH;
+		if (parse_etag(im, &w->version)) {
+			*why = "if_match must be \"\\\"<version>\\\"\" or *";
+			goto out;
+		}
+	} else if (inm) {
+		int64_t v;
+		w->cond = DOC_IF_NONE_MATCH;
+		if (parse_etag(inm, &v) || v != 0) {
+			*why = "if_none_match must be *";
+			goto out;
+		}
+	}
+	const char *vs, *ve;
+	if (!find_member(p, end, "value", &vs, &ve))
+		goto out;
+	w->value = vs;
+	w->len = (size_t)(ve - vs);
+	status = check_document(app, vs, w->len, why);
+out:
+	json_decref(item);
+	return status;
+}
+
+void handle_player_doc_batch(struct app *app, struct http_request *req,
+			     const struct route_ctx *rc)
+{
+	if (!require_json_body(req))
+		return;
+	const char *body = req->body.buf ? req->body.buf : "", *end = body + req->body.len;
+	json_t *root = json_loadb(body, req->body.len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *writes = json_object_get(root, "writes");
+	bool shape = json_is_object(root) && json_is_array(writes) && json_object_size(root) == 1;
+	size_t n = shape ? json_array_size(writes) : 0;
+	json_decref(root);
+	if (!shape || n < 1 || n > BATCH_MAX) {
+		reply_error(req, STYLE_JSON, 400, "invalid_request",
+			    "The body is {\"writes\": [...]} with 1 to 25 writes");
+		return;
+	}
+	const char *ws, *we, *starts[BATCH_MAX];
+	struct store_doc_write w[BATCH_MAX];
+	char keys[BATCH_MAX][KEY_MAX + 1];
+	memset(w, 0, sizeof w);
+	if (!find_member(body, end, "writes", &ws, &we) ||
+	    array_elements(ws, we, starts, BATCH_MAX) != n) {
+		reply_error(req, STYLE_JSON, 400, "invalid_request", "Cannot read the writes");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *why;
+		int status = parse_batch_item(app, starts[i], we, &w[i], keys[i], &why);
+		for (size_t k = 0; !status && k < i; k++)
+			if (!strcmp(keys[k], keys[i])) {
+				status = 400;
+				why = "Keys in a batch must be unique";
+			}
+		if (status) {
+			json_t *j = json_pack("{s:s, s:s, s:I}", "error",
+					      status == 413 ? "payload_too_large" : "invalid_request",
+					      "message", why, "index", (json_int_t)i);
+			reply_json_doc(req, status, j);
+			return;
+		}
+	}
+	struct store_doc_result res[BATCH_MAX];
+	size_t failed = 0;
+	int err = store_doc_write(app->store, rc->claims.sub, w, n, gh_now(), &app->doc_limits,
+				  res, &failed);
+	if (err) {
+		reply_store_error(req, err, w[failed].key, res[failed].current_version,
+				  (long)failed);
+		return;
+	}
+	json_t *results = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(results, json_pack("{s:s, s:I, s:I}", "key", w[i].key,
+							 "version", (json_int_t)res[i].version,
+							 "updated_at",
+							 (json_int_t)res[i].updated_at));
+	reply_json_doc(req, 200, json_pack("{s:o}", "results", results));
+}
