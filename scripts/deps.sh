@@ -2,14 +2,17 @@
 # Installs the Debian 12 packages gatehouse needs, when they are missing.
 #   scripts/deps.sh          what building and running the daemon needs
 #   scripts/deps.sh test     that plus what the test suite needs
+#   scripts/deps.sh bench    that plus what bench/ needs
 # Needs root (or sudo) only when something is missing.
 set -eu
 
 BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev"
 TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl"
+BENCH="wrk curl python3"
 
 want="$BUILD"
 [ "${1:-}" = test ] && want="$BUILD $TEST"
+[ "${1:-}" = bench ] && want="$BUILD $BENCH"
 
 missing=""
 for p in $want; do

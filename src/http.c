@@ -115,32 +115,30 @@ static char *pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out
 }
 
 /*
- * The route path of a raw request target: the part before '?', decoded,
- * with runs of '/' collapsed and a trailing '/' dropped, and base_path
- * removed. Sets *outside when the path is not under base_path. NULL with
- * *outside false when the path cannot be decoded.
+ * The route path of a raw request target: the part before '?', with runs
+ * of '/' collapsed, then decoded, and base_path removed. Collapsing comes
+ * first, so an encoded slash (%2F) is never merged away: it stays in the
+ * path, where no route or key accepts it. Sets *outside when the path is
+ * not under base_path. NULL with *outside false when it cannot be decoded.
  */
 static char *normalize_path(const char *target, const char *base_path, bool *outside)
 {
 	*outside = false;
 	size_t n = strcspn(target, "?#");
-	size_t len;
-	char *p = pct_decode(target, n, false, &len);
-	if (!p)
-		return NULL;
 	/* Collapse repeated slashes; make sure the path starts with one. */
-	char *out = xmalloc(len + 2);
-	size_t o = 0;
-	out[o++] = '/';
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '/' && out[o - 1] == '/')
+	char *raw = xmalloc(n + 2);
+	size_t r = 0;
+	raw[r++] = '/';
+	for (size_t i = 0; i < n; i++) {
+		if (target[i] == '/' && raw[r - 1] == '/')
 			continue;
-		out[o++] = p[i];
+		raw[r++] = target[i];
 	}
-	if (o > 1 && out[o - 1] == '/')
-		o--;
-	out[o] = '\0';
-	free(p);
+	size_t o;
+	char *out = pct_decode(raw, r, false, &o);
+	free(raw);
+	if (!out)
+		return NULL;
 	size_t bl = strlen(base_path);
 	if (bl) {
 		if (strncmp(out, base_path, bl) != 0 || (out[bl] != '\0' && out[bl] != '/')) {

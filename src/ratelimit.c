@@ -1,10 +1,12 @@
 /*
- * ratelimit.c - token buckets per client address in sharded hash tables,
- * each shard with its own LRU list so that its memory never grows past its
- * share of max_addresses. The hash is keyed with a random seed, so nobody
- * can pick addresses that pile into one chain.
+ * ratelimit.c - token buckets per client address, kept as GCRA (the
+ * "theoretical arrival time" form of a token bucket): one integer per
+ * address and exact integer arithmetic, so waiting the announced
+ * Retry-After is always enough. Sharded hash tables, each shard with its
+ * own LRU list so that its memory never grows past its share of
+ * max_addresses. The hash is keyed with a random seed, so nobody can pick
+ * addresses that pile into one chain.
  */
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +16,16 @@
 #include "gatehouse/banned.h"
 
 #define SHARDS 16
+#define NS 1000000000ull
 
 struct bucket {
 	unsigned char addr[16];
-	double tokens;
-	uint64_t last_ns;
+	/*
+	 * When the bucket would be full again: each request moves it on by one
+	 * emission interval; a request is refused while it lies more than
+	 * (capacity - 1) intervals ahead of now.
+	 */
+	uint64_t tat;
 	struct bucket *chain;      /* next in the hash chain */
 	struct bucket *newer, *older; /* LRU list */
 };
@@ -32,8 +39,8 @@ struct shard {
 };
 
 struct ratelimit {
-	double capacity;
-	double per_ns;             /* tokens added per nanosecond */
+	uint64_t interval;         /* ns per token: window / capacity */
+	uint64_t tolerance;        /* (capacity - 1) intervals: the burst beyond one */
 	uint64_t seed[2];
 	struct shard shards[SHARDS];
 };
@@ -59,8 +66,12 @@ static uint64_t hash_addr(const struct ratelimit *rl, const unsigned char a[16])
 struct ratelimit *ratelimit_new(uint32_t capacity, int64_t window, size_t max_addresses)
 {
 	struct ratelimit *rl = xcalloc(1, sizeof *rl);
-	rl->capacity = capacity;
-	rl->per_ns = (double)capacity / ((double)window * 1e9);
+	if (capacity < 1)
+		capacity = 1;
+	rl->interval = (uint64_t)window * NS / capacity;
+	if (rl->interval < 1)
+		rl->interval = 1;
+	rl->tolerance = rl->interval * (capacity - 1);
 	if (gh_random(rl->seed, sizeof rl->seed))
 		rl->seed[0] = gh_mono_ns(); /* still fine: only chain lengths depend on it */
 	size_t per = max_addresses / SHARDS;
@@ -140,12 +151,6 @@ int64_t ratelimit_take(struct ratelimit *rl, const unsigned char addr[16], uint6
 		b = b->chain;
 	if (b) {
 		lru_unlink(s, b);
-		if (now_ns > b->last_ns) {
-			b->tokens += (double)(now_ns - b->last_ns) * rl->per_ns;
-			if (b->tokens > rl->capacity)
-				b->tokens = rl->capacity;
-			b->last_ns = now_ns;
-		}
 	} else {
 		if (s->count < s->max) {
 			b = xmalloc(sizeof *b);
@@ -157,20 +162,19 @@ int64_t ratelimit_take(struct ratelimit *rl, const unsigned char addr[16], uint6
 			chain_remove(s, b, (size_t)(hash_addr(rl, b->addr) >> 8) & s->mask);
 		}
 		memcpy(b->addr, addr, 16);
-		b->tokens = rl->capacity;
-		b->last_ns = now_ns;
+		b->tat = now_ns; /* a full bucket */
 		b->chain = s->table[slot];
 		s->table[slot] = b;
 	}
 	lru_push(s, b);
+	if (b->tat < now_ns)
+		b->tat = now_ns;
 	int64_t wait = 0;
-	if (b->tokens >= 1.0) {
-		b->tokens -= 1.0;
+	if (b->tat - now_ns <= rl->tolerance) {
+		b->tat += rl->interval;
 	} else {
-		double secs = (1.0 - b->tokens) / (rl->per_ns * 1e9);
-		wait = (int64_t)ceil(secs);
-		if (wait < 1)
-			wait = 1;
+		uint64_t ns = b->tat - now_ns - rl->tolerance;
+		wait = (int64_t)((ns + NS - 1) / NS);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return wait;

@@ -73,13 +73,15 @@ static int parse_etag(const char *s, int64_t *out)
 		*out = 0;
 		return 0;
 	}
-	if (n < 3 || s[0] != '"' || s[n - 1] != '"' || n > 22)
+	if (n < 3 || s[0] != '"' || s[n - 1] != '"')
 		return -1;
 	int64_t v = 0;
 	for (size_t i = 1; i + 1 < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
+		int d = s[i] - '0';
+		/* No version reaches 2^63: a longer number is not one of ours. */
+		if (d < 0 || d > 9 || v > (INT64_MAX - d) / 10)
 			return -1;
-		v = v * 10 + (s[i] - '0');
+		v = v * 10 + d;
 	}
 	if (v <= 0)
 		return -1;
@@ -521,21 +523,30 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 	const char *body = req->body.buf ? req->body.buf : "", *end = body + req->body.len;
 	json_t *root = json_loadb(body, req->body.len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *writes = json_object_get(root, "writes");
+	bool parsed = root != NULL;
 	bool shape = json_is_object(root) && json_is_array(writes) && json_object_size(root) == 1;
 	size_t n = shape ? json_array_size(writes) : 0;
 	json_decref(root);
-	if (!shape || n < 1 || n > BATCH_MAX) {
-		reply_error(req, STYLE_JSON, 400, "invalid_request",
-			    "The body is {\"writes\": [...]} with 1 to 25 writes");
-		return;
-	}
 	const char *ws, *we, *starts[BATCH_MAX];
 	struct store_doc_write w[BATCH_MAX];
 	char keys[BATCH_MAX][KEY_MAX + 1];
 	memset(w, 0, sizeof w);
-	if (!find_member(body, end, "writes", &ws, &we) ||
-	    array_elements(ws, we, starts, BATCH_MAX) != n) {
-		reply_error(req, STYLE_JSON, 400, "invalid_request", "Cannot read the writes");
+	if (!parsed && find_member(body, end, "writes", &ws, &we)) {
+		/*
+		 * The body did not parse: when the fault lies in one item's value
+		 * (a duplicate member, a lone surrogate, 1e400, ...), say which
+		 * item, as for any other bad item. Each piece is parsed again on
+		 * its own, so the scan needs no trust in the text.
+		 */
+		n = array_elements(ws, we, starts, BATCH_MAX);
+		shape = n >= 1 && n <= BATCH_MAX;
+	} else if (shape && (!find_member(body, end, "writes", &ws, &we) ||
+			     array_elements(ws, we, starts, BATCH_MAX) != n)) {
+		shape = false;
+	}
+	if (!shape || n < 1 || n > BATCH_MAX) {
+		reply_error(req, STYLE_JSON, 400, "invalid_request",
+			    "The body is {\"writes\": [...]} with 1 to 25 writes");
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -553,6 +564,12 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 			reply_json_doc(req, status, j);
 			return;
 		}
+	}
+	if (!parsed) {
+		/* Every item passed on its own: the fault is in the frame. */
+		reply_error(req, STYLE_JSON, 400, "invalid_request",
+			    "The body is {\"writes\": [...]} with 1 to 25 writes");
+		return;
 	}
 	struct store_doc_result res[BATCH_MAX];
 	size_t failed = 0;

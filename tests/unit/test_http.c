@@ -27,16 +27,17 @@ TEST(normalize_root)
 {
 	CHECK_STR(norm("/login-as-guest", ""), "/login-as-guest");
 	CHECK_STR(norm("//login-as-guest", ""), "/login-as-guest");
-	CHECK_STR(norm("///login-as-guest//", ""), "/login-as-guest");
-	CHECK_STR(norm("/login-as-guest/", ""), "/login-as-guest");
-	CHECK_STR(norm("/a//b///c/", ""), "/a/b/c");
+	/* A trailing slash stays: /x/ is not /x (a player-data key never ends in '/'). */
+	CHECK_STR(norm("///login-as-guest//", ""), "/login-as-guest/");
+	CHECK_STR(norm("/login-as-guest/", ""), "/login-as-guest/");
+	CHECK_STR(norm("/a//b///c/", ""), "/a/b/c/");
 	CHECK_STR(norm("/", ""), "/");
 	CHECK_STR(norm("//", ""), "/");
 	CHECK_STR(norm("", ""), "/");
 	CHECK_STR(norm("login", ""), "/login");
 	/* The query and fragment are not part of the path. */
 	CHECK_STR(norm("/refresh?token=a/b", ""), "/refresh");
-	CHECK_STR(norm("/refresh/?x=%zz", ""), "/refresh");
+	CHECK_STR(norm("/refresh/?x=%zz", ""), "/refresh/");
 	CHECK_STR(norm("/refresh#frag", ""), "/refresh");
 	CHECK_STR(norm("/?a=1", ""), "/");
 }
@@ -45,7 +46,7 @@ TEST(normalize_base_path)
 {
 	CHECK_STR(norm("/prod/login-as-guest", "/prod"), "/login-as-guest");
 	CHECK_STR(norm("/prod//x", "/prod"), "/x");
-	CHECK_STR(norm("//prod//x//", "/prod"), "/x");
+	CHECK_STR(norm("//prod//x//", "/prod"), "/x/");
 	CHECK_STR(norm("/prod/", "/prod"), "/");
 	CHECK_STR(norm("/prod", "/prod"), "/");
 	CHECK_STR(norm("/prod?x=1", "/prod"), "/");
@@ -66,7 +67,10 @@ TEST(normalize_percent_decoding)
 {
 	CHECK_STR(norm("/a%2Fb", ""), "/a/b");
 	CHECK_STR(norm("/a%2fb", ""), "/a/b");
-	CHECK_STR(norm("/%2F%2Flogin", ""), "/login");
+	/* Encoded slashes are data, never merged: "/%2Fx" is not "/x". */
+	CHECK_STR(norm("/%2F%2Flogin", ""), "///login");
+	CHECK_STR(norm("/player-data/%2Fx", ""), "/player-data//x");
+	CHECK_STR(norm("/player-data/x%2F", ""), "/player-data/x/");
 	CHECK_STR(norm("/%70rod/x", "/prod"), "/x");
 	CHECK_STR(norm("/caf%C3%A9", ""), "/caf\xc3\xa9");
 	CHECK_STR(norm("/a%20b", ""), "/a b");
