@@ -10,7 +10,7 @@ VERSION := 0.1.0
 BUILD   := build
 PYTHON  := /usr/bin/python3
 
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -28,10 +28,12 @@ SRCS    := $(wildcard src/*.c src/handlers/*.c)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
-OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIBOBJS  := $(LIBSRCS:src/%.c=$(BUILD)/obj/%.o)
-SOBJS    := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o)
-SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o)
+# docs/openapi.json is compiled in (GET /openapi.json serves exactly the file).
+GEN      := $(BUILD)/gen/openapi_json.c
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o
+LIBOBJS  := $(LIBSRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o
+SOBJS    := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o
+SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
@@ -51,6 +53,17 @@ run: deps
 	exec ./$(BUILD)/gatehouse serve
 
 # ---- the daemon ----
+
+$(GEN): docs/openapi.json scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh docs/openapi.json openapi_json > $@
+
+$(BUILD)/obj/openapi_json.o: $(GEN)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/obj/openapi_json.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)

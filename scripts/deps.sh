@@ -6,8 +6,8 @@
 # Needs root (or sudo) only when something is missing.
 set -eu
 
-BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev"
-TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl"
+BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsystemd-dev"
+TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db"
 BENCH="wrk curl python3"
 
 want="$BUILD"

@@ -24,6 +24,7 @@ struct setting {
 	int64_t min, max;         /* bounds for numbers; max length for strings */
 	const char *const *choices; /* T_ENUM: NULL-terminated */
 	const char *help;
+	bool reloadable;          /* SIGHUP applies it to a running daemon */
 };
 
 static const char *const alg_choices[] = { "RS256", "ES256", NULL };
@@ -36,90 +37,125 @@ static const char *const format_choices[] = { "text", "json", NULL };
 
 static const struct setting settings[] = {
 	{ "listen_address", T_STRING, OFF(listen_address), "127.0.0.1", 0, 255, NULL,
-	  "IPv4 or IPv6 address to listen on (0.0.0.0 or :: for all)." },
+	  "IPv4 or IPv6 address to listen on (0.0.0.0 or :: for all).", false },
 	{ "listen_port", T_INT, OFF(listen_port), "8080", 1, 65535, NULL,
-	  "TCP port to listen on." },
+	  "TCP port to listen on.", false },
 	{ "base_path", T_STRING, OFF(base_path), "", 0, 255, NULL,
 	  "Path prefix for every route, e.g. /prod (the SDKs' login endpoint ends in /prod/).\n"
-	  "Empty serves the routes at the root." },
+	  "Empty serves the routes at the root.", false },
 	{ "issuer_url", T_STRING, OFF(issuer_url), "", 0, 1024, NULL,
 	  "Public URL under which /.well-known/* is reachable; the exact 'iss' of every token.\n"
-	  "No trailing slash. Empty derives http://<listen_address>:<listen_port><base_path>." },
+	  "No trailing slash. Empty derives http://<listen_address>:<listen_port><base_path>.", false },
 	{ "cors_allow_origin", T_STRING, OFF(cors_allow_origin), "*", 1, 1024, NULL,
-	  "Value of Access-Control-Allow-Origin on every response." },
+	  "Value of Access-Control-Allow-Origin on every response.", false },
 	{ "max_url_size", T_SIZE, OFF(max_url_size), "8KiB", 256, 1048576, NULL,
-	  "Longest request target (path and query) accepted; longer gets 414." },
+	  "Longest request target (path and query) accepted; longer gets 414.", false },
 	{ "max_header_size", T_SIZE, OFF(max_header_size), "16KiB", 1024, 1048576, NULL,
-	  "Largest total size of the request headers; larger gets 431." },
+	  "Largest total size of the request headers; larger gets 431.", false },
 	{ "max_body_size", T_SIZE, OFF(max_body_size), "64KiB", 1024, 16777216, NULL,
-	  "Largest request body; larger gets 413." },
+	  "Largest request body; larger gets 413.", false },
 	{ "max_connections", T_INT, OFF(max_connections), "10000", 16, 1000000, NULL,
-	  "Most simultaneous client connections; further ones are refused." },
+	  "Most simultaneous client connections; further ones are refused.", false },
 	{ "max_connections_per_ip", T_INT, OFF(max_connections_per_ip), "256", 0, 1000000, NULL,
 	  "Most simultaneous connections from one address (0 = no limit).\n"
-	  "Behind a load balancer every connection comes from its address: set 0 there." },
+	  "Behind a load balancer every connection comes from its address: set 0 there.", false },
 	{ "idle_timeout", T_DURATION, OFF(idle_timeout), "30s", 1, 3600, NULL,
-	  "A connection with no traffic for this long is closed." },
+	  "A connection with no traffic for this long is closed.", false },
 	{ "http_threads", T_INT, OFF(http_threads), "0", 0, 1024, NULL,
-	  "Request threads (0 = four per CPU, at least 4)." },
+	  "Request threads (0 = four per CPU, at least 4).", false },
 	{ "shutdown_timeout", T_DURATION, OFF(shutdown_timeout), "10s", 0, 3600, NULL,
-	  "On SIGTERM, how long in-flight requests may take before the daemon exits anyway." },
+	  "On SIGTERM, how long in-flight requests may take before the daemon exits anyway.", false },
+	{ "metrics_listen_address", T_STRING, OFF(metrics_listen_address), "", 0, 64, NULL,
+	  "An admin address (ip:port, [ipv6]:port) serving /metrics and /health only; then\n"
+	  "/metrics is not on the main listener. Empty: /metrics is on the main listener.", false },
 	{ "trusted_proxies", T_STRING, OFF(trusted_proxies), "", 0, 4096, NULL,
 	  "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed:\n"
 	  "from such a peer, the client is the right-most address not in this list.\n"
-	  "From any other peer the header is ignored." },
+	  "From any other peer the header is ignored.", false },
 	{ "rate_limit_login", T_INT, OFF(rate_limit_login), "1000", 0, 1000000000, NULL,
 	  "Requests per rate_limit_window that one client address may make to the login,\n"
-	  "refresh and account routes (one shared token bucket); beyond it 429. 0 = no limit." },
+	  "refresh and account routes (one shared token bucket); beyond it 429. 0 = no limit.", true },
 	{ "rate_limit_window", T_DURATION, OFF(rate_limit_window), "5m", 1, 86400, NULL,
-	  "The period in which a client's bucket refills completely." },
+	  "The period in which a client's bucket refills completely.", true },
 	{ "rate_limit_max_addresses", T_INT, OFF(rate_limit_max_addresses), "100000", 16, 10000000,
-	  NULL, "Most client addresses tracked at once; the least recently seen is forgotten first." },
+	  NULL, "Most client addresses tracked at once; the least recently seen is forgotten first.", false },
 	{ "database_path", T_STRING, OFF(database_path), "./var/gatehouse.db", 1, 4096, NULL,
-	  "The SQLite database file; its directory is created if missing." },
+	  "The SQLite database file; its directory is created if missing.", false },
 	{ "sqlite_synchronous", T_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices,
 	  "full: every acknowledged write survives power loss (default).\n"
-	  "normal: survives a crash of the daemon, may lose the last writes on power loss." },
+	  "normal: survives a crash of the daemon, may lose the last writes on power loss.", false },
 	{ "group_commit", T_BOOL, OFF(group_commit), "on", 0, 0, NULL,
 	  "Commit the writes that arrive together in one transaction (one fsync for all).\n"
-	  "off: one transaction per write (slower with sqlite_synchronous full; for measuring)." },
+	  "off: one transaction per write (slower with sqlite_synchronous full; for measuring).", false },
 	{ "sqlite_busy_timeout", T_DURATION, OFF(sqlite_busy_timeout), "5s", 0, 600, NULL,
-	  "How long to wait for a database lock held by another process (an operator command)." },
+	  "How long to wait for a database lock held by another process (an operator command).", false },
 	{ "guest_cleanup_after", T_DURATION, OFF(guest_cleanup_after), "0", 0, 3650 * (int64_t)DAY,
 	  NULL, "Delete guest accounts with no platform link that have not logged in or refreshed\n"
-	  "for this long, a small batch at a time in the background. 0 = never." },
+	  "for this long, a small batch at a time in the background. 0 = never.", true },
 	{ "player_data_max_document", T_SIZE, OFF(player_data_max_document), "64KiB", 16, 16777216,
 	  NULL, "Largest player-data document (the JSON as sent); larger gets 413. A request\n"
-	  "body is also bounded by max_body_size." },
+	  "body is also bounded by max_body_size.", true },
 	{ "player_data_max_keys", T_INT, OFF(player_data_max_keys), "1000", 1, 1000000, NULL,
-	  "Most player-data keys one user may hold; a write beyond it gets 413." },
+	  "Most player-data keys one user may hold; a write beyond it gets 413.", true },
 	{ "player_data_max_bytes", T_SIZE, OFF(player_data_max_bytes), "1MiB", 1024, 1073741824,
-	  NULL, "Most player-data bytes one user may hold, all documents together; beyond it 413." },
+	  NULL, "Most player-data bytes one user may hold, all documents together; beyond it 413.", true },
 	{ "player_data_max_depth", T_INT, OFF(player_data_max_depth), "32", 1, 1000, NULL,
-	  "Deepest nesting of arrays and objects in a player-data document; deeper gets 400." },
+	  "Deepest nesting of arrays and objects in a player-data document; deeper gets 400.", true },
 	{ "signing_alg", T_ENUM, OFF(signing_alg), "RS256", 0, 0, alg_choices,
-	  "Algorithm of new access-token signing keys: RS256 (RSA 2048) or ES256 (P-256)." },
+	  "Algorithm of new access-token signing keys: RS256 (RSA 2048) or ES256 (P-256).", false },
 	{ "access_token_ttl", T_DURATION, OFF(access_token_ttl), "900", 60, DAY, NULL,
-	  "Lifetime of access tokens (auth_token)." },
+	  "Lifetime of access tokens (auth_token).", false },
 	{ "refresh_token_ttl", T_DURATION, OFF(refresh_token_ttl), "6d", 60, 365 * (int64_t)DAY, NULL,
-	  "Lifetime of a session: refreshing never extends it." },
+	  "Lifetime of a session: refreshing never extends it.", false },
 	{ "refresh_reuse_grace", T_DURATION, OFF(refresh_reuse_grace), "10s", 0, 300, NULL,
 	  "How long the refresh token spent last may be used again (lost response) without\n"
-	  "the reuse revoking the session." },
+	  "the reuse revoking the session.", true },
 	{ "key_rotation_interval", T_DURATION, OFF(key_rotation_interval), "7d", 10, 365 * (int64_t)DAY, NULL,
-	  "A new signing key takes over after this long." },
+	  "A new signing key takes over after this long.", false },
 	{ "key_prepublish", T_DURATION, OFF(key_prepublish), "1d", 0, 365 * (int64_t)DAY, NULL,
 	  "The next key appears in the JWKS this long before it signs (must be shorter than\n"
-	  "key_rotation_interval and at least jwks_max_age)." },
+	  "key_rotation_interval and at least jwks_max_age).", false },
 	{ "jwks_max_age", T_DURATION, OFF(jwks_max_age), "1h", 0, DAY, NULL,
-	  "Cache-Control max-age of /.well-known/jwks.json." },
+	  "Cache-Control max-age of /.well-known/jwks.json.", false },
 	{ "log_level", T_ENUM, OFF(log_level), "info", 0, 0, level_choices,
-	  "Lowest level logged: debug, info, warn or error." },
+	  "Lowest level logged: debug, info, warn or error.", true },
 	{ "log_format", T_ENUM, OFF(log_format), "text", 0, 0, format_choices,
-	  "text (logfmt) or json (one object per line)." },
+	  "text (logfmt) or json (one object per line).", true },
 	{ "access_log", T_BOOL, OFF(access_log), "on", 0, 0, NULL,
-	  "One line per request: method, route, status, duration, request id (never the query)." },
+	  "One line per request: method, route, status, duration, request id (never the query).", true },
 };
+
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon, *h = s;
+	size_t hn;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		h = s + 1;
+		hn = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			return -1; /* none, or a bare IPv6 address */
+		hn = (size_t)(colon - s);
+	}
+	if (hn == 0 || hn >= hostlen)
+		return -1;
+	memcpy(host, h, hn);
+	host[hn] = '\0';
+	unsigned char a[16];
+	if (gh_parse_ip(host, a))
+		return -1;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || p < 1 || p > 65535 || colon[1] < '0' || colon[1] > '9')
+		return -1;
+	*port = (int)p;
+	return 0;
+}
 
 const char *config_alg_name(int alg)
 {
@@ -370,6 +406,15 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (*cfg->metrics_listen_address) {
+		char host[64];
+		int port;
+		if (config_split_hostport(cfg->metrics_listen_address, host, sizeof host, &port)) {
+			snprintf(err, errlen, "metrics_listen_address '%s': expected ip:port or "
+				 "[ipv6]:port", cfg->metrics_listen_address);
+			return -1;
+		}
+	}
 	char **proxies = gh_list_split(cfg->trusted_proxies, NULL);
 	for (char **p = proxies; *p; p++) {
 		unsigned char a[16];
@@ -456,6 +501,8 @@ void config_write_sample(FILE *out)
 	      "# (GATEHOUSE_LISTEN_PORT=9000) or from the command line as\n"
 	      "# --set name=value; the command line wins over the environment, which wins\n"
 	      "# over this file, which wins over the built-in defaults shown here.\n"
+	      "# SIGHUP makes a running daemon read its configuration again: the settings\n"
+	      "# marked below apply at once; others need a restart (the log says which).\n"
 	      "# This file is generated by 'gatehouse check-config --sample'.\n", out);
 	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
 		const struct setting *s = &settings[i];
@@ -469,7 +516,53 @@ void config_write_sample(FILE *out)
 		if (s->type == T_INT || s->type == T_DURATION || s->type == T_SIZE)
 			fprintf(out, "# Range: %lld..%lld%s.\n", (long long)s->min, (long long)s->max,
 				s->type == T_DURATION ? " seconds" : s->type == T_SIZE ? " bytes" : "");
+		if (s->reloadable)
+			fputs("# A running daemon applies a change on SIGHUP.\n", out);
 		fprintf(out, "#%s %s\n", s->name, *s->def ? s->def : "\"\"");
+	}
+}
+
+struct config *config_dup(const struct config *cfg)
+{
+	struct config *c = xmalloc(sizeof *c);
+	*c = *cfg;
+	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++)
+		if (settings[i].type == T_STRING) {
+			char **p = (char **)((char *)c + settings[i].offset);
+			*p = xstrdup(*p ? *p : "");
+		}
+	return c;
+}
+
+/* The value of setting s in cfg as text, for comparing. */
+static char *value_text(const struct setting *s, const struct config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return xstrdup("");
+	write_value(s, cfg, f);
+	fclose(f);
+	return buf;
+}
+
+void config_merge_reloadable(struct config *dst, const struct config *src,
+			     struct strbuf *applied, struct strbuf *restart)
+{
+	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
+		const struct setting *s = &settings[i];
+		char *a = value_text(s, dst), *b = value_text(s, src);
+		if (strcmp(a, b) != 0) {
+			struct strbuf *list = s->reloadable ? applied : restart;
+			sb_addf(list, "%s%s", list->len ? ", " : "", s->name);
+			if (s->reloadable) {
+				char why[160];
+				set_value(dst, s, b, why, sizeof why);
+			}
+		}
+		free(a);
+		free(b);
 	}
 }
 

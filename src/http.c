@@ -22,6 +22,7 @@
 
 #include "gatehouse/http.h"
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/util.h"
 #include "gatehouse/banned.h"
 
@@ -30,6 +31,7 @@ struct http_server {
 	int listen_fd;
 	bool quiesced;
 	atomic_bool closing;
+	atomic_bool access_log;
 	http_dispatch_fn dispatch;
 	void *ctx;
 	struct http_options opt;
@@ -577,11 +579,13 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	if (!req)
 		return;
 	*con_cls = NULL;
-	if (srv->opt.access_log && log_min_level <= LOG_INFO) {
+	uint64_t elapsed = gh_mono_ns() - req->start_ns;
+	if (req->status)
+		metrics_http_request(req->route, req->status, elapsed);
+	if (atomic_load(&srv->access_log) && log_min_level <= LOG_INFO) {
 		char status[8], dur[32];
 		snprintf(status, sizeof status, "%d", req->status);
-		snprintf(dur, sizeof dur, "%.3f",
-			 (double)(gh_mono_ns() - req->start_ns) / 1e6);
+		snprintf(dur, sizeof dur, "%.3f", (double)elapsed / 1e6);
 		log_fields(LOG_INFO, "access", "method", req->method[0] ? req->method : "-",
 			   "route", req->route, "status", req->status ? status : "-",
 			   "duration_ms", dur, "client", req->client_ip[0] ? req->client_ip : "-",
@@ -672,6 +676,7 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	srv->opt.base_path = srv->base_path;
 	srv->opt.cors_allow_origin = srv->cors_origin;
 	srv->dispatch = dispatch_fn;
+	atomic_init(&srv->access_log, opt->access_log);
 	srv->ctx = ctx;
 	srv->listen_fd = fd;
 	unsigned char boot[4];
@@ -717,6 +722,12 @@ void http_quiesce(struct http_server *srv)
 		MHD_quiesce_daemon(srv->daemon);
 		srv->quiesced = true;
 	}
+}
+
+void http_set_access_log(struct http_server *srv, bool on)
+{
+	if (srv)
+		atomic_store(&srv->access_log, on);
 }
 
 unsigned int http_in_flight(struct http_server *srv)

@@ -197,9 +197,14 @@ static EVP_PKEY *parse_private_pem(const unsigned char *pem, size_t len)
 	return pk;
 }
 
-/* Builds a key set from stored keys, reusing parsed keys of old (may be NULL). */
-static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct keyset *old)
+/*
+ * Builds a key set from stored keys, reusing parsed keys of old (may be
+ * NULL). *unusable counts stored keys that could not be used (skipped).
+ */
+static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct keyset *old,
+				   size_t *unusable)
 {
+	*unusable = 0;
 	struct keyset *ks = xcalloc(1, sizeof *ks);
 	atomic_init(&ks->refs, 1);
 	ks->keys = xcalloc(n ? n : 1, sizeof *ks->keys);
@@ -207,7 +212,8 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 		struct signing_key *k = &ks->keys[ks->n];
 		int alg = key_alg_parse(sk[i].alg), use = use_parse(sk[i].use);
 		if (alg < 0 || use < 0 || (use == KEY_USE_REFRESH) != (alg == KEY_HS256)) {
-			log_error("ignoring stored key '%s': unknown use or algorithm", sk[i].kid);
+			log_error("stored key '%s': unknown use or algorithm", sk[i].kid);
+			(*unusable)++;
 			continue;
 		}
 		snprintf(k->kid, sizeof k->kid, "%s", sk[i].kid);
@@ -217,7 +223,8 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 		k->activate_at = sk[i].activate_at;
 		if (alg == KEY_HS256) {
 			if (sk[i].material_len != sizeof k->secret) {
-				log_error("ignoring stored key '%s': bad length", sk[i].kid);
+				log_error("stored key '%s': bad length", sk[i].kid);
+				(*unusable)++;
 				continue;
 			}
 			memcpy(k->secret, sk[i].material, sizeof k->secret);
@@ -229,18 +236,19 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 			} else {
 				k->pkey = parse_private_pem(sk[i].material, sk[i].material_len);
 				if (!k->pkey) {
-					log_error("ignoring stored key '%s': unreadable key material",
-						  sk[i].kid);
+					log_error("stored key '%s': unreadable key material", sk[i].kid);
+					(*unusable)++;
 					continue;
 				}
 			}
 			bool type_ok = alg == KEY_RS256 ? EVP_PKEY_is_a(k->pkey, "RSA") :
 							  EVP_PKEY_is_a(k->pkey, "EC");
 			if (!type_ok) {
-				log_error("ignoring stored key '%s': key type does not match %s",
-					  sk[i].kid, key_alg_name(alg));
+				log_error("stored key '%s': key type does not match %s", sk[i].kid,
+					  key_alg_name(alg));
 				EVP_PKEY_free(k->pkey);
 				k->pkey = NULL;
+				(*unusable)++;
 				continue;
 			}
 		}
@@ -264,7 +272,8 @@ struct keyring *keyring_new(struct store *st, const struct key_policy *policy)
 	kr->st = st;
 	kr->policy = *policy;
 	pthread_mutex_init(&kr->lock, NULL);
-	kr->cur = keyset_build(NULL, 0, NULL);
+	size_t unusable;
+	kr->cur = keyset_build(NULL, 0, NULL, &unusable);
 	return kr;
 }
 
@@ -300,9 +309,20 @@ int keyring_reload(struct keyring *kr)
 	if (rc)
 		return rc;
 	struct keyset *old = keyring_get(kr);
-	struct keyset *ks = keyset_build(sk, n, old);
+	size_t unusable;
+	struct keyset *ks = keyset_build(sk, n, old, &unusable);
 	keyset_put(old);
 	store_keys_free(sk, n);
+	if (unusable) {
+		/*
+		 * Never carry on without a key the store holds: tokens it signed
+		 * would fail, and a first start would make new keys over it.
+		 */
+		log_error("%zu stored signing key(s) cannot be used: keeping the keys in use",
+			  unusable);
+		keyset_put(ks);
+		return GH_EINTERNAL;
+	}
 	pthread_mutex_lock(&kr->lock);
 	old = kr->cur;
 	kr->cur = ks;

@@ -14,8 +14,8 @@
 #include "gatehouse/util.h"
 #include "gatehouse/banned.h"
 
-int log_min_level = LOG_INFO;
-static int log_format = LOG_FORMAT_TEXT;
+_Atomic int log_min_level = LOG_INFO;
+static _Atomic int log_format = LOG_FORMAT_TEXT;
 static _Thread_local const char *current_request_id;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };

@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <systemd/sd-daemon.h>
 
 #include "gatehouse/config.h"
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/ratelimit.h"
 #include "gatehouse/rotator.h"
 #include "gatehouse/router.h"
@@ -63,6 +65,9 @@ static const char usage_main[] =
 	"  user unban ID   lift a ban\n"
 	"  user delete ID  erase a user with all their sessions and data\n"
 	"  sessions revoke ID [--session SID]   end a user's sessions (or one of them)\n"
+	"  backup FILE     write a consistent, checked copy of the database (online)\n"
+	"  check-db [FILE] check a database file (default: the configured one)\n"
+	"  routes          list the HTTP routes (method and path)\n"
 	"  version         print the version\n"
 	"\n"
 	"Options (for every command):\n"
@@ -117,6 +122,27 @@ static const char usage_sessions[] =
 	"stop working at once. Access tokens already issued stay valid until they expire\n"
 	"(at most access_token_ttl); ban the user to refuse those too.\n"
 	"Exit status: 0 done, 1 no such user or session, 2 usage error.\n";
+
+static const char usage_backup[] =
+	"usage: gatehouse backup FILE [--config FILE] [--set name=value]...\n"
+	"\n"
+	"Writes a consistent copy of the database to FILE while the daemon serves\n"
+	"(SQLite VACUUM INTO), fsyncs it, checks its integrity and only then gives it its\n"
+	"name. FILE must not exist. Exit status: 0 done, 1 failed, 2 usage error.\n"
+	"To restore: stop the daemon, check the copy with 'gatehouse check-db FILE',\n"
+	"remove the database and its -wal and -shm files, copy FILE to database_path,\n"
+	"start the daemon.\n";
+
+static const char usage_check_db[] =
+	"usage: gatehouse check-db [FILE] [--config FILE] [--set name=value]...\n"
+	"\n"
+	"Opens a database file read-only (default: database_path) and checks its\n"
+	"integrity and foreign keys; prints what it holds. Exit status: 0 healthy,\n"
+	"1 damaged, unreadable or not a gatehouse database, 2 usage error.\n";
+
+static const char usage_routes[] =
+	"usage: gatehouse routes\n\nLists every route of the HTTP router as METHOD PATH (without\n"
+	"base_path); openapi.json documents exactly these.\n";
 
 static const char usage_version[] = "usage: gatehouse version\n\nPrints the version.\n";
 
@@ -397,6 +423,57 @@ static int cmd_user(const struct cli *cli, const struct config *cfg)
 	return EXIT_OK;
 }
 
+/* ---- backup, check-db, routes ---- */
+
+static int cmd_backup(const struct cli *cli, const struct config *cfg)
+{
+	if (cli->nwords != 2) {
+		fputs(usage_backup, stderr);
+		return EXIT_USAGE;
+	}
+	struct store *st;
+	if (open_store(cfg, true, 1, &st))
+		return EXIT_FAIL;
+	char err[512];
+	int rc = store_backup(st, cli->words[1], err, sizeof err);
+	store_close(st);
+	if (rc) {
+		fprintf(stderr, "gatehouse: backup failed: %s\n", err);
+		return EXIT_FAIL;
+	}
+	struct strbuf report = STRBUF_INIT;
+	store_check_file(cli->words[1], &report);
+	printf("backup written to %s (%s)\n", cli->words[1], report.buf ? report.buf : "");
+	sb_release(&report);
+	return EXIT_OK;
+}
+
+static int cmd_check_db(const struct cli *cli, const struct config *cfg)
+{
+	if (cli->nwords > 2) {
+		fputs(usage_check_db, stderr);
+		return EXIT_USAGE;
+	}
+	const char *path = cli->nwords == 2 ? cli->words[1] : cfg->database_path;
+	struct strbuf report = STRBUF_INIT;
+	int rc = store_check_file(path, &report);
+	printf("%s: %s\n", path, report.buf ? report.buf : "");
+	sb_release(&report);
+	return rc ? EXIT_FAIL : EXIT_OK;
+}
+
+static int cmd_routes(void)
+{
+	static const char *const names[] = { "GET", "POST", "PUT", "DELETE" };
+	size_t n;
+	const struct route *routes = router_routes(&n);
+	for (size_t i = 0; i < n; i++)
+		for (int m = 0; m < 4; m++)
+			if (routes[i].methods & (1u << m))
+				printf("%s %s\n", names[m], routes[i].path);
+	return EXIT_OK;
+}
+
 /* ---- serve ---- */
 
 static unsigned int auto_threads(const struct config *cfg)
@@ -424,6 +501,19 @@ static void raise_fd_limit(const struct config *cfg)
 			 (unsigned long long)rl.rlim_cur);
 }
 
+/* The metrics are labelled by the routes of the router's table. */
+static void init_metrics(void)
+{
+	static const char *names[64];
+	size_t n;
+	const struct route *routes = router_routes(&n);
+	if (n > GH_ARRAY_SIZE(names))
+		n = GH_ARRAY_SIZE(names);
+	for (size_t i = 0; i < n; i++)
+		names[i] = routes[i].path;
+	metrics_init(names, n);
+}
+
 /* Waits for requests in flight to finish, up to the shutdown timeout. */
 static void drain(struct http_server *srv, int64_t timeout)
 {
@@ -436,48 +526,24 @@ static void drain(struct http_server *srv, int64_t timeout)
 		log_warn("shutdown timeout: %u requests still in flight", http_in_flight(srv));
 }
 
-static int cmd_serve(const struct config *cfg)
-{
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	/* Every thread started from here on inherits the blocked set. */
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	raise_fd_limit(cfg);
+/* Everything a running daemon holds, in start-up order. */
+struct daemon {
+	const struct cli *cli;
+	struct app app;
+	struct config *cfg;        /* the snapshot app.cfg points at */
+	struct config **retired;   /* earlier snapshots (a reload), freed at exit */
+	size_t nretired;
+	struct ratelimit **old_limiters;
+	size_t nold_limiters;
+	struct rotator *rotator;
+	struct http_server *http, *admin;
+	unsigned int threads;
+};
 
-	unsigned int threads = auto_threads(cfg);
-	int ret = EXIT_FAIL;
-	struct app app = {
-		.cfg = cfg,
-		.doc_limits = { cfg->player_data_max_keys, cfg->player_data_max_bytes },
-	};
-	struct rotator *rot = NULL;
-	struct http_server *srv = NULL;
-	if (open_store(cfg, false, (int)threads + 2, &app.store))
-		return EXIT_FAIL;
-	struct key_policy pol;
-	key_policy_from(cfg, &pol);
-	app.keyring = keyring_new(app.store, &pol);
-	token_config_init(&app.tokens, cfg->issuer_url, cfg->access_token_ttl);
-	int rc = keyring_reload(app.keyring);
-	if (!rc)
-		rc = keyring_maintain(app.keyring, gh_now(), NULL);
-	if (rc) {
-		log_error("cannot prepare signing keys: %s", gh_strerror(rc));
-		goto out;
-	}
-	if (cfg->rate_limit_login > 0)
-		app.limiter = ratelimit_new((uint32_t)cfg->rate_limit_login, cfg->rate_limit_window,
-					    (size_t)cfg->rate_limit_max_addresses);
-	struct rotator_options ro = { .session_retention = SESSION_RETENTION,
-				      .guest_cleanup_after = cfg->guest_cleanup_after };
-	rot = rotator_start(app.keyring, app.store, &ro);
-	if (!rot) {
-		log_error("cannot start the key rotation thread");
-		goto out;
-	}
+/* The HTTP servers: the main listener, and the admin one when configured. */
+static int start_http(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
 	struct http_options ho = {
 		.listen_address = cfg->listen_address,
 		.port = (int)cfg->listen_port,
@@ -489,46 +555,211 @@ static int cmd_serve(const struct config *cfg)
 		.max_connections = (unsigned int)cfg->max_connections,
 		.max_connections_per_ip = (unsigned int)cfg->max_connections_per_ip,
 		.idle_timeout = (unsigned int)cfg->idle_timeout,
-		.threads = threads,
+		.threads = d->threads,
 		.access_log = cfg->access_log,
 		.trusted_proxies = cfg->trusted_proxies,
 	};
 	char err[512];
-	if (http_start(&ho, router_dispatch, &app, &srv, err, sizeof err)) {
+	if (http_start(&ho, router_dispatch, &d->app, &d->http, err, sizeof err)) {
 		log_error("%s", err);
-		goto out;
+		return -1;
 	}
+	if (!*cfg->metrics_listen_address)
+		return 0;
+	char host[64];
+	struct http_options ao = ho;
+	config_split_hostport(cfg->metrics_listen_address, host, sizeof host, &ao.port);
+	ao.listen_address = host;
+	ao.base_path = "";
+	ao.threads = 1;
+	ao.max_connections = 64;
+	ao.max_connections_per_ip = 0;
+	if (http_start(&ao, router_dispatch_admin, &d->app, &d->admin, err, sizeof err)) {
+		log_error("metrics listener: %s", err);
+		return -1;
+	}
+	log_info("metrics on http://%s/metrics", cfg->metrics_listen_address);
+	return 0;
+}
+
+/* Store, keys, limiter, rotator and listeners; -1 (logged) on failure. */
+static int start_daemon(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	d->threads = auto_threads(cfg);
+	d->app.cfg = cfg;
+	init_metrics();
+	if (open_store(cfg, false, (int)d->threads + 2, &d->app.store))
+		return -1;
+	struct key_policy pol;
+	key_policy_from(cfg, &pol);
+	d->app.keyring = keyring_new(d->app.store, &pol);
+	token_config_init(&d->app.tokens, cfg->issuer_url, cfg->access_token_ttl);
+	int rc = keyring_reload(d->app.keyring);
+	if (!rc)
+		rc = keyring_maintain(d->app.keyring, gh_now(), NULL);
+	if (rc) {
+		log_error("cannot prepare signing keys: %s; refusing to start (restore the "
+			  "database, or delete the key named above)", gh_strerror(rc));
+		return -1;
+	}
+	if (cfg->rate_limit_login > 0)
+		d->app.limiter = ratelimit_new((uint32_t)cfg->rate_limit_login,
+					       cfg->rate_limit_window,
+					       (size_t)cfg->rate_limit_max_addresses);
+	struct rotator_options ro = { .session_retention = SESSION_RETENTION,
+				      .guest_cleanup_after = cfg->guest_cleanup_after };
+	d->rotator = rotator_start(d->app.keyring, d->app.store, &ro);
+	if (!d->rotator) {
+		log_error("cannot start the key rotation thread");
+		return -1;
+	}
+	if (start_http(d))
+		return -1;
 	log_info("gatehouse %s listening on %s port %lld%s%s, issuer %s, database %s, %u threads",
 		 GATEHOUSE_VERSION, cfg->listen_address, (long long)cfg->listen_port,
 		 *cfg->base_path ? " under " : "", cfg->base_path, cfg->issuer_url,
-		 cfg->database_path, threads);
+		 cfg->database_path, d->threads);
+	return 0;
+}
 
+static void stop_daemon(struct daemon *d)
+{
+	http_stop(d->http);
+	http_stop(d->admin);
+	rotator_stop(d->rotator);
+	ratelimit_free(d->app.limiter);
+	for (size_t i = 0; i < d->nold_limiters; i++)
+		ratelimit_free(d->old_limiters[i]);
+	free(d->old_limiters);
+	keyring_free(d->app.keyring);
+	token_config_release(&d->app.tokens);
+	store_close(d->app.store);
+	for (size_t i = 0; i < d->nretired; i++) {
+		config_release(d->retired[i]);
+		free(d->retired[i]);
+	}
+	free(d->retired);
+	config_release(d->cfg);
+	free(d->cfg);
+}
+
+/*
+ * SIGHUP: reads the configuration again from the same sources, applies the
+ * reloadable settings (a new snapshot for app.cfg, plus the limiter, the
+ * access log, the log level and guest clean-up), and says in the log what
+ * it applied and what needs a restart. A bad configuration changes nothing.
+ */
+static void reload(struct daemon *d)
+{
+	struct config fresh;
+	char err[512];
+	if (config_load(&fresh, d->cli->config_file, d->cli->sets, d->cli->nsets, err,
+			sizeof err)) {
+		log_error("reload: configuration error, nothing changed: %s", err);
+		config_release(&fresh);
+		return;
+	}
+	struct config *next = config_dup(d->cfg);
+	struct strbuf applied = STRBUF_INIT, restart = STRBUF_INIT;
+	config_merge_reloadable(next, &fresh, &applied, &restart);
+	config_release(&fresh);
+	/* Said before applying: a new log_level must not hide it. */
+	log_info("reload: applied: %s; needs a restart: %s", applied.len ? applied.buf : "nothing",
+		 restart.len ? restart.buf : "nothing");
+	if (!applied.len) {
+		config_release(next);
+		free(next);
+	} else {
+		/* Requests may still read the old snapshot: keep it until exit. */
+		d->retired = xrealloc(d->retired, (d->nretired + 1) * sizeof *d->retired);
+		d->retired[d->nretired++] = d->cfg;
+		d->cfg = next;
+		d->app.cfg = next;
+		log_configure(next->log_level, next->log_format);
+		http_set_access_log(d->http, next->access_log);
+		rotator_set_guest_cleanup(d->rotator, next->guest_cleanup_after);
+		struct ratelimit *rl = d->app.limiter;
+		if (next->rate_limit_login > 0 && rl) {
+			ratelimit_reconfigure(rl, (uint32_t)next->rate_limit_login,
+					      next->rate_limit_window);
+		} else if (next->rate_limit_login > 0) {
+			d->app.limiter = ratelimit_new((uint32_t)next->rate_limit_login,
+						       next->rate_limit_window,
+						       (size_t)next->rate_limit_max_addresses);
+		} else if (rl) {
+			/* Requests may still hold it: free it at exit. */
+			d->app.limiter = NULL;
+			d->old_limiters = xrealloc(d->old_limiters,
+						   (d->nold_limiters + 1) * sizeof *d->old_limiters);
+			d->old_limiters[d->nold_limiters++] = rl;
+		}
+	}
+	sb_release(&applied);
+	sb_release(&restart);
+}
+
+/* Tells systemd the daemon is alive, when it watches; only when healthy. */
+static void watchdog_ping(struct daemon *d)
+{
+	if (store_ping(d->app.store) == 0)
+		sd_notify(0, "WATCHDOG=1");
+	else
+		log_warn("watchdog: the database does not answer; not reassuring systemd");
+}
+
+static int cmd_serve(const struct cli *cli, struct config *cfg)
+{
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	/* Every thread started from here on inherits the blocked set. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	raise_fd_limit(cfg);
+
+	/* The daemon's own copy: a reload retires it, and it is freed at exit. */
+	struct daemon d = { .cli = cli, .cfg = config_dup(cfg) };
+	if (start_daemon(&d)) {
+		stop_daemon(&d);
+		return EXIT_FAIL;
+	}
+	/* /health answers from here on (systemd Type=notify). */
+	sd_notifyf(0, "READY=1\nSTATUS=serving on %s port %lld", cfg->listen_address,
+		   (long long)cfg->listen_port);
+	uint64_t watchdog_usec = 0;
+	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
+		watchdog_usec = 0;
 	for (;;) {
-		int sig = 0;
-		if (sigwait(&sigs, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			log_warn("SIGHUP: run-time reload is not supported yet; restart to apply "
-				 "configuration changes");
+		int sig;
+		if (watchdog_usec) {
+			uint64_t half = watchdog_usec / 2;
+			struct timespec ts = { (time_t)(half / 1000000), (long)(half % 1000000) * 1000 };
+			sig = sigtimedwait(&sigs, NULL, &ts);
+			if (sig < 0) {
+				if (errno == EAGAIN)
+					watchdog_ping(&d);
+				continue;
+			}
+		} else if (sigwait(&sigs, &sig) != 0) {
 			continue;
 		}
-		log_info("received %s: draining requests (up to %llds)",
-			 sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)cfg->shutdown_timeout);
+		if (sig == SIGHUP) {
+			sd_notify(0, "RELOADING=1");
+			reload(&d);
+			sd_notify(0, "READY=1");
+			continue;
+		}
 		break;
 	}
-	http_quiesce(srv);
-	drain(srv, cfg->shutdown_timeout);
-	ret = EXIT_OK;
-out:
-	http_stop(srv);
-	rotator_stop(rot);
-	ratelimit_free(app.limiter);
-	keyring_free(app.keyring);
-	token_config_release(&app.tokens);
-	store_close(app.store);
-	if (ret == EXIT_OK)
-		log_info("stopped");
-	return ret;
+	sd_notify(0, "STOPPING=1");
+	log_info("stopping: draining requests (up to %llds)", (long long)d.cfg->shutdown_timeout);
+	http_quiesce(d.http);
+	drain(d.http, d.cfg->shutdown_timeout);
+	stop_daemon(&d);
+	log_info("stopped");
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -547,6 +778,9 @@ int main(int argc, char **argv)
 			   !strcmp(cmd, "keys") ? usage_keys :
 			   !strcmp(cmd, "user") ? usage_user :
 			   !strcmp(cmd, "sessions") ? usage_sessions :
+			   !strcmp(cmd, "backup") ? usage_backup :
+			   !strcmp(cmd, "check-db") ? usage_check_db :
+			   !strcmp(cmd, "routes") ? usage_routes :
 			   !strcmp(cmd, "version") ? usage_version :
 			   !strcmp(cmd, "help") ? usage_main : NULL;
 	int ret;
@@ -571,6 +805,10 @@ int main(int argc, char **argv)
 		ret = EXIT_OK;
 		goto out;
 	}
+	if (!strcmp(cmd, "routes")) {
+		ret = cmd_routes();
+		goto out;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	json_object_seed(0);
@@ -588,8 +826,12 @@ int main(int argc, char **argv)
 		ret = cmd_keys(&cli, &cfg);
 	} else if (!strcmp(cmd, "user") || !strcmp(cmd, "sessions")) {
 		ret = cmd_user(&cli, &cfg);
+	} else if (!strcmp(cmd, "backup")) {
+		ret = cmd_backup(&cli, &cfg);
+	} else if (!strcmp(cmd, "check-db")) {
+		ret = cmd_check_db(&cli, &cfg);
 	} else {
-		ret = cmd_serve(&cfg);
+		ret = cmd_serve(&cli, &cfg);
 	}
 	config_release(&cfg);
 out:

@@ -39,8 +39,8 @@ struct shard {
 };
 
 struct ratelimit {
-	uint64_t interval;         /* ns per token: window / capacity */
-	uint64_t tolerance;        /* (capacity - 1) intervals: the burst beyond one */
+	_Atomic uint64_t interval;  /* ns per token: window / capacity */
+	_Atomic uint64_t tolerance; /* (capacity - 1) intervals: the burst beyond one */
 	uint64_t seed[2];
 	struct shard shards[SHARDS];
 };
@@ -63,15 +63,21 @@ static uint64_t hash_addr(const struct ratelimit *rl, const unsigned char a[16])
 	return mix(mix(hi ^ rl->seed[0]) ^ lo ^ rl->seed[1]);
 }
 
+void ratelimit_reconfigure(struct ratelimit *rl, uint32_t capacity, int64_t window)
+{
+	if (capacity < 1)
+		capacity = 1;
+	uint64_t interval = (uint64_t)window * NS / capacity;
+	if (interval < 1)
+		interval = 1;
+	rl->interval = interval;
+	rl->tolerance = interval * (capacity - 1);
+}
+
 struct ratelimit *ratelimit_new(uint32_t capacity, int64_t window, size_t max_addresses)
 {
 	struct ratelimit *rl = xcalloc(1, sizeof *rl);
-	if (capacity < 1)
-		capacity = 1;
-	rl->interval = (uint64_t)window * NS / capacity;
-	if (rl->interval < 1)
-		rl->interval = 1;
-	rl->tolerance = rl->interval * (capacity - 1);
+	ratelimit_reconfigure(rl, capacity, window);
 	if (gh_random(rl->seed, sizeof rl->seed))
 		rl->seed[0] = gh_mono_ns(); /* still fine: only chain lengths depend on it */
 	size_t per = max_addresses / SHARDS;
@@ -170,10 +176,11 @@ int64_t ratelimit_take(struct ratelimit *rl, const unsigned char addr[16], uint6
 	if (b->tat < now_ns)
 		b->tat = now_ns;
 	int64_t wait = 0;
-	if (b->tat - now_ns <= rl->tolerance) {
+	uint64_t tolerance = rl->tolerance;
+	if (b->tat - now_ns <= tolerance) {
 		b->tat += rl->interval;
 	} else {
-		uint64_t ns = b->tat - now_ns - rl->tolerance;
+		uint64_t ns = b->tat - now_ns - tolerance;
 		wait = (int64_t)((ns + NS - 1) / NS);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -3,26 +3,30 @@
  * timed key rotation, and session purging, on a one-second tick.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/rotator.h"
 #include "gatehouse/store.h"
 #include "gatehouse/util.h"
 #include "gatehouse/banned.h"
 
 #define PURGE_EVERY 3600
+#define COUNT_EVERY 60
 /* Small batches keep each clean-up transaction short for the writer. */
 #define CLEANUP_BATCH 200
 
 struct rotator {
 	struct keyring *kr;
 	struct store *st;
-	struct rotator_options opt;
-	int64_t next_purge, next_cleanup;
+	int64_t session_retention;
+	_Atomic int64_t guest_cleanup_after;
+	int64_t next_purge, next_cleanup, next_count;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -33,7 +37,7 @@ struct rotator {
 static void cleanup_guests(struct rotator *r, int64_t now)
 {
 	int64_t n = 0;
-	int rc = store_guests_cleanup(r->st, now - r->opt.guest_cleanup_after, CLEANUP_BATCH, &n);
+	int rc = store_guests_cleanup(r->st, now - r->guest_cleanup_after, CLEANUP_BATCH, &n);
 	if (rc)
 		log_error("guest clean-up failed: %s (retrying)", gh_strerror(rc));
 	else if (n)
@@ -55,12 +59,21 @@ static void tick(struct rotator *r, uint64_t *seen_gen)
 		log_error("key rotation step failed: %s (retrying)", gh_strerror(rc));
 	if (now >= r->next_purge) {
 		int64_t n = 0;
-		if (store_sessions_purge(r->st, now - r->opt.session_retention, &n) == 0 && n)
+		if (store_sessions_purge(r->st, now - r->session_retention, &n) == 0 && n)
 			log_info("purged %lld ended sessions", (long long)n);
 		r->next_purge = now + PURGE_EVERY;
 	}
-	if (r->opt.guest_cleanup_after > 0 && now >= r->next_cleanup)
+	if (r->guest_cleanup_after > 0 && now >= r->next_cleanup)
 		cleanup_guests(r, now);
+	if (now >= r->next_count) {
+		/* Two full scans a minute, off the request threads, for the gauges. */
+		int64_t users = 0, sessions = 0;
+		if (store_counts(r->st, now, &users, &sessions) == 0) {
+			metrics_set(G_USERS, users);
+			metrics_set(G_SESSIONS_ACTIVE, sessions);
+		}
+		r->next_count = now + COUNT_EVERY;
+	}
 }
 
 static void *rotator_main(void *arg)
@@ -89,7 +102,8 @@ struct rotator *rotator_start(struct keyring *kr, struct store *st,
 	struct rotator *r = xcalloc(1, sizeof *r);
 	r->kr = kr;
 	r->st = st;
-	r->opt = *opt;
+	r->session_retention = opt->session_retention;
+	atomic_init(&r->guest_cleanup_after, opt->guest_cleanup_after);
 	r->next_purge = gh_now() + 60;
 	r->next_cleanup = gh_now();
 	pthread_mutex_init(&r->lock, NULL);
@@ -101,6 +115,12 @@ struct rotator *rotator_start(struct keyring *kr, struct store *st,
 		return NULL;
 	}
 	return r;
+}
+
+void rotator_set_guest_cleanup(struct rotator *r, int64_t after)
+{
+	if (r)
+		atomic_store(&r->guest_cleanup_after, after);
 }
 
 void rotator_stop(struct rotator *r)

@@ -12,6 +12,7 @@
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/ratelimit.h"
 #include "gatehouse/router.h"
 #include "gatehouse/util.h"
@@ -40,6 +41,14 @@ static const struct route routes[] = {
 	  handle_openid_configuration },
 	{ "/health", M_GET, STYLE_JSON, 0, handle_health },
 	{ "/ready", M_GET, STYLE_JSON, 0, handle_ready },
+	{ "/metrics", M_GET, STYLE_JSON, R_MAIN_METRICS, handle_metrics },
+	{ "/openapi.json", M_GET, STYLE_JSON, 0, handle_openapi },
+};
+
+/* The admin listener (metrics_listen_address) serves only these. */
+static const struct route admin_routes[] = {
+	{ "/metrics", M_GET, STYLE_JSON, 0, handle_metrics },
+	{ "/health", M_GET, STYLE_JSON, 0, handle_health },
 };
 
 const struct route *router_routes(size_t *n)
@@ -102,22 +111,23 @@ static void methods_list(unsigned methods, char *buf, size_t len)
 	snprintf(buf + o, len - o, "OPTIONS");
 }
 
-static const struct route *match(const char *path, const char **key)
+static const struct route *match(const struct route *table, size_t n, const char *path,
+				 const char **key)
 {
 	*key = NULL;
 	if (!path)
 		return NULL;
-	for (size_t i = 0; i < GH_ARRAY_SIZE(routes); i++) {
-		const char *tmpl = routes[i].path, *brace = strchr(tmpl, '{');
+	for (size_t i = 0; i < n; i++) {
+		const char *tmpl = table[i].path, *brace = strchr(tmpl, '{');
 		if (!brace) {
 			if (strcmp(tmpl, path) == 0)
-				return &routes[i];
+				return &table[i];
 			continue;
 		}
 		size_t prefix = (size_t)(brace - tmpl);
 		if (strncmp(tmpl, path, prefix) == 0 && path[prefix]) {
 			*key = path + prefix;
-			return &routes[i];
+			return &table[i];
 		}
 	}
 	return NULL;
@@ -190,11 +200,13 @@ static bool check_user(struct app *app, struct http_request *req, const struct r
 /* Takes a token from the client's bucket; false (429 answered) when empty. */
 static bool within_rate_limit(struct app *app, struct http_request *req, const struct route *r)
 {
-	if (!app->limiter)
+	struct ratelimit *limiter = app->limiter;
+	if (!limiter)
 		return true;
-	int64_t wait = ratelimit_take(app->limiter, req->client_addr, gh_mono_ns());
+	int64_t wait = ratelimit_take(limiter, req->client_addr, gh_mono_ns());
 	if (!wait)
 		return true;
+	metrics_inc(M_RATE_LIMITED);
 	char secs[24];
 	snprintf(secs, sizeof secs, "%lld", (long long)wait);
 	http_add_header(req, "Retry-After", secs);
@@ -214,6 +226,7 @@ static bool authenticate(struct app *app, struct http_request *req, const struct
 		int rcode = token_verify_access(&app->tokens, ks, tok, len, gh_now(), &rc->claims,
 						&why);
 		keyset_put(ks);
+		metrics_token_verification(TOKEN_ACCESS, !rcode);
 		if (!rcode && rc->claims.scope == SCOPE_OTHER) {
 			/* Genuine, but not a scope these routes allow. */
 			reply_error(req, r->style, 403, "forbidden",
@@ -229,11 +242,14 @@ static bool authenticate(struct app *app, struct http_request *req, const struct
 	return false;
 }
 
-void router_dispatch(struct http_request *req, void *ctx)
+static void dispatch_in(const struct route *table, size_t n, struct http_request *req,
+			struct app *app)
 {
-	struct app *app = ctx;
 	const char *key;
-	const struct route *r = match(req->path, &key);
+	const struct route *r = match(table, n, req->path, &key);
+	/* With an admin listener, the metrics are served there only. */
+	if (r && (r->flags & R_MAIN_METRICS) && *app->cfg->metrics_listen_address)
+		r = NULL;
 	int style = r ? r->style : STYLE_JSON;
 	if (r)
 		req->route = r->path;
@@ -280,4 +296,14 @@ void router_dispatch(struct http_request *req, void *ctx)
 	if ((r->flags & R_AUTH) && !authenticate(app, req, r, &rc))
 		return;
 	r->handler(app, req, &rc);
+}
+
+void router_dispatch(struct http_request *req, void *ctx)
+{
+	dispatch_in(routes, GH_ARRAY_SIZE(routes), req, ctx);
+}
+
+void router_dispatch_admin(struct http_request *req, void *ctx)
+{
+	dispatch_in(admin_routes, GH_ARRAY_SIZE(admin_routes), req, ctx);
 }

@@ -10,13 +10,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
 #include "gatehouse/util.h"
 #include "gatehouse/banned.h"
@@ -102,7 +105,7 @@ enum query {
 	Q_SESSION_INSERT, Q_SESSION_GET, Q_SESSION_ROTATE, Q_SESSION_REISSUE, Q_SESSION_END,
 	Q_SESSION_PURGE, Q_SESSIONS_END_ALL, Q_SESSIONS_LIVE, Q_SESSIONS_OF,
 	Q_USER_DELETE, Q_USER_BAN, Q_IDENTITIES_OF, Q_DOCS_OF, Q_GUEST_CLEANUP,
-	Q_READ_BEGIN, Q_READ_END,
+	Q_READ_BEGIN, Q_READ_END, Q_COUNT_USERS, Q_COUNT_SESSIONS,
 	Q_KEYS_LIST, Q_KEY_INSERT, Q_KEY_DELETE,
 	Q_DOC_GET, Q_DOC_UPSERT, Q_DOC_DELETE, Q_DOC_USAGE, Q_DOC_USAGE_SET, Q_DOC_LIST,
 	Q_COUNT
@@ -153,6 +156,8 @@ static const char *const query_sql[Q_COUNT] = {
 			    "WHERE u.guest_secret_hash IS NOT NULL AND u.last_seen_at < ?1 "
 			    "AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.user_id) "
 			    "ORDER BY u.last_seen_at LIMIT ?2)",
+	[Q_COUNT_USERS] = "SELECT count(*) FROM users",
+	[Q_COUNT_SESSIONS] = "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?1",
 	[Q_READ_BEGIN] = "BEGIN",
 	[Q_READ_END] = "COMMIT",
 	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?1 OR ended_at < ?1",
@@ -242,6 +247,9 @@ static int db_fail(struct conn *c, int rc, const char *what)
 	int err = map_rc(rc);
 	if (err == GH_ECONFLICT)
 		return err;
+	int primary = rc & 0xff;
+	metrics_inc(primary == SQLITE_BUSY || primary == SQLITE_LOCKED ? M_STORE_BUSY :
+		    M_STORE_ERRORS);
 	log_error("database error in %s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
 	return err;
 }
@@ -329,6 +337,45 @@ static int conn_open(struct store *st, struct conn *c, bool writer, char *err, s
 	return 0;
 }
 
+bool store_fs_is_network(unsigned long f_type)
+{
+	switch (f_type) {
+	case 0x6969:     /* NFS */
+	case 0x517b:     /* SMB */
+	case 0xff534d42: /* CIFS */
+	case 0xfe534d42: /* SMB2 */
+	case 0x00c36400: /* Ceph */
+	case 0x5346414f: /* AFS */
+	case 0x73757245: /* Coda */
+	case 0x564c:     /* NCP */
+	case 0x01021997: /* 9p */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * SQLite's WAL needs shared memory and POSIX locks that network file
+ * systems do not provide reliably (sqlite.org/wal.html): refuse them.
+ */
+static int check_filesystem(const char *dir, char *err, size_t errlen)
+{
+	struct statfs fs;
+	if (statfs(dir, &fs) != 0)
+		return 0;
+	if (store_fs_is_network((unsigned long)fs.f_type)) {
+		snprintf(err, errlen, "database directory '%s' is on a network file system "
+			 "(type 0x%lx): SQLite's WAL needs a local one", dir,
+			 (unsigned long)fs.f_type);
+		return GH_EUNAVAIL;
+	}
+	if ((unsigned long)fs.f_type == 0x65735546)
+		log_warn("database directory '%s' is on a FUSE file system: make sure it "
+			 "is local and honours fsync and POSIX locks", dir);
+	return 0;
+}
+
 /* Creates the directory that will hold the database, like mkdir -p. */
 static int make_parent_dir(const char *path, char *err, size_t errlen)
 {
@@ -360,8 +407,9 @@ static int make_parent_dir(const char *path, char *err, size_t errlen)
 		free(dir);
 		return GH_EUNAVAIL;
 	}
+	int rc = check_filesystem(dir, err, errlen);
 	free(dir);
-	return 0;
+	return rc;
 }
 
 static int migrate(struct store *st, char *err, size_t errlen)
@@ -438,12 +486,10 @@ static void check_data_version(struct store *st)
 	done_stmt(s);
 }
 
-static void run_batch(struct store *st, struct write_op *batch)
+/* BEGIN IMMEDIATE, each write in its savepoint (when several), COMMIT. */
+static void run_transaction(struct store *st, struct write_op *batch, int n)
 {
 	struct conn *c = &st->writer;
-	int n = 0;
-	for (struct write_op *op = batch; op; op = op->next)
-		n++;
 	int rc = exec_q(c, Q_BEGIN);
 	if (rc) {
 		for (struct write_op *op = batch; op; op = op->next)
@@ -486,6 +532,17 @@ static void run_batch(struct store *st, struct write_op *batch)
 			if (op->rc >= 0)
 				op->rc = GH_EUNAVAIL;
 	}
+}
+
+/* One writer batch: its transaction, timed for the metrics. */
+static void run_batch(struct store *st, struct write_op *batch)
+{
+	int n = 0;
+	for (struct write_op *op = batch; op; op = op->next)
+		n++;
+	uint64_t t0 = gh_mono_ns();
+	run_transaction(st, batch, n);
+	metrics_store_commit(gh_mono_ns() - t0, n);
 }
 
 static void *writer_main(void *arg)
@@ -1174,6 +1231,33 @@ out:
 	return ret;
 }
 
+int store_counts(struct store *st, int64_t now, int64_t *out_users, int64_t *out_sessions)
+{
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int ret = 0;
+	sqlite3_stmt *q = stmt(c, Q_COUNT_USERS);
+	if (!q || sqlite3_step(q) != SQLITE_ROW) {
+		ret = GH_EUNAVAIL;
+	} else {
+		*out_users = sqlite3_column_int64(q, 0);
+	}
+	if (q)
+		done_stmt(q);
+	q = ret ? NULL : stmt(c, Q_COUNT_SESSIONS);
+	if (q) {
+		sqlite3_bind_int64(q, 1, now);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			*out_sessions = sqlite3_column_int64(q, 0);
+		else
+			ret = GH_EUNAVAIL;
+		done_stmt(q);
+	}
+	reader_put(st, c);
+	return ret;
+}
+
 struct cleanup_op {
 	int64_t idle_before;
 	int limit;
@@ -1570,5 +1654,152 @@ int store_doc_list(struct store *st, const char *user_id, const char *after, int
 	done_stmt(q);
 out:
 	reader_put(st, c);
+	return ret;
+}
+
+/* ---- backups and checks ---- */
+
+/* fsyncs a file or directory by path. */
+static int fsync_path(const char *path, bool dir)
+{
+	int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* PRAGMA integrity_check on db: 0 when "ok", else the first problem in err. */
+static int integrity(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int ret = GH_EINTERNAL;
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+		return GH_EUNAVAIL;
+	}
+	int rc = sqlite3_step(q);
+	const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+	if (t && strcmp((const char *)t, "ok") == 0)
+		ret = 0;
+	else
+		snprintf(err, errlen, "integrity check: %s",
+			 t ? (const char *)t : sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	return ret;
+}
+
+int store_backup(struct store *st, const char *dest, char *err, size_t errlen)
+{
+	if (access(dest, F_OK) == 0) {
+		snprintf(err, errlen, "'%s' exists: a backup never overwrites a file", dest);
+		return GH_ECONFLICT;
+	}
+	char *tmp = xasprintf("%s.tmp-%ld", dest, (long)getpid());
+	unlink(tmp);
+	sqlite3 *db = NULL, *copy = NULL;
+	sqlite3_stmt *q = NULL;
+	int ret = GH_EUNAVAIL;
+	/* A connection of its own, outside any transaction, that never checkpoints. */
+	if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open '%s': %s", st->path, sqlite3_errmsg(db));
+		goto out;
+	}
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_busy_timeout(db, (int)st->opt.busy_timeout_ms);
+	/* VACUUM INTO copies one consistent snapshot, however busy the writer. */
+	if (sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, tmp, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot copy the database to '%s': %s", tmp,
+			 sqlite3_errmsg(db));
+		goto out;
+	}
+	if (fsync_path(tmp, false) != 0) {
+		snprintf(err, errlen, "cannot fsync '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (sqlite3_open_v2(tmp, &copy, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open the copy '%s'", tmp);
+		goto out;
+	}
+	ret = integrity(copy, err, errlen);
+	if (ret)
+		goto out;
+	if (rename(tmp, dest) != 0) {
+		snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp, dest, strerror(errno));
+		ret = GH_EUNAVAIL;
+		goto out;
+	}
+	char *dir = xstrdup(dest);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	fsync_path(slash ? dir : ".", true);
+	free(dir);
+out:
+	sqlite3_finalize(q);
+	sqlite3_close_v2(db);
+	sqlite3_close_v2(copy);
+	if (ret)
+		unlink(tmp);
+	free(tmp);
+	return ret;
+}
+
+int store_check_file(const char *path, struct strbuf *report)
+{
+	sqlite3 *db = NULL;
+	char err[512];
+	int ret = GH_EUNAVAIL;
+	if (access(path, R_OK) != 0) {
+		sb_addf(report, "cannot read '%s': %s", path, strerror(errno));
+		return GH_EUNAVAIL;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sb_addf(report, "cannot open '%s': %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	ret = integrity(db, err, sizeof err);
+	if (ret) {
+		sb_addf(report, "%s", err);
+		goto out;
+	}
+	static const char *const checks[][2] = {
+		{ "schema version", "SELECT max(version) FROM schema_version" },
+		{ "users", "SELECT count(*) FROM users" },
+		{ "sessions", "SELECT count(*) FROM sessions" },
+		{ "player documents", "SELECT count(*) FROM player_data" },
+		{ "signing keys", "SELECT count(*) FROM signing_keys" },
+		{ "foreign-key problems", "SELECT count(*) FROM pragma_foreign_key_check" },
+	};
+	sb_addf(report, "ok: integrity check passed");
+	for (size_t i = 0; i < GH_ARRAY_SIZE(checks); i++) {
+		sqlite3_stmt *q = NULL;
+		if (sqlite3_prepare_v2(db, checks[i][1], -1, &q, NULL) != SQLITE_OK ||
+		    sqlite3_step(q) != SQLITE_ROW) {
+			sb_reset(report);
+			sb_addf(report, "not a gatehouse database (%s): %s", checks[i][0],
+				sqlite3_errmsg(db));
+			sqlite3_finalize(q);
+			ret = GH_EINTERNAL;
+			goto out;
+		}
+		long long v = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+		if (i == GH_ARRAY_SIZE(checks) - 1 && v) {
+			sb_reset(report);
+			sb_addf(report, "%lld foreign-key problems", v);
+			ret = GH_EINTERNAL;
+			goto out;
+		}
+		if (i + 1 < GH_ARRAY_SIZE(checks))
+			sb_addf(report, ", %s %lld", checks[i][0], v);
+	}
+out:
+	sqlite3_close_v2(db);
 	return ret;
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gatehouse/util.h"
+
 enum signing_alg { ALG_RS256 = 0, ALG_ES256 };
 enum sync_mode { SYNC_FULL = 0, SYNC_NORMAL };
 
@@ -34,6 +36,7 @@ struct config {
 	int64_t http_threads;     /* 0 = automatic */
 	int64_t shutdown_timeout;
 	char *trusted_proxies;    /* comma-separated IPs or CIDRs, validated */
+	char *metrics_listen_address; /* "" or "ip:port" / "[ipv6]:port" */
 	int64_t rate_limit_login;  /* tokens per window per address; 0 = off */
 	int64_t rate_limit_window;
 	int64_t rate_limit_max_addresses;
@@ -71,10 +74,23 @@ int config_load(struct config *cfg, const char *file, char *const *sets, int nse
 		char *err, size_t errlen);
 void config_release(struct config *cfg);
 
+/* A deep copy (release with config_release, then free). */
+struct config *config_dup(const struct config *cfg);
+/*
+ * For a reload: copies into dst every reloadable setting whose value
+ * differs in src, naming it in applied; names the other differing
+ * settings in restart (comma-separated lists).
+ */
+void config_merge_reloadable(struct config *dst, const struct config *src,
+			     struct strbuf *applied, struct strbuf *restart);
+
 /* Writes the documented sample config file (config/gatehouse.conf). */
 void config_write_sample(FILE *out);
 /* Writes the effective settings, one "name value" per line. */
 void config_write_effective(const struct config *cfg, FILE *out);
+
+/* Splits "ip:port" or "[ipv6]:port"; 0 or -1. */
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port /* OUT */);
 
 /* "RS256" or "ES256". */
 const char *config_alg_name(int alg);

@@ -20,14 +20,24 @@ struct store_account;
 struct keyring;
 struct ratelimit;
 
+/*
+ * cfg is an immutable snapshot: a reload (SIGHUP) swaps in a new one, and
+ * old ones live until exit, so a request may read it without a lock.
+ */
 struct app {
-	const struct config *cfg;
+	const struct config *_Atomic cfg;
 	struct store *store;
 	struct keyring *keyring;
-	struct ratelimit *limiter;  /* NULL when rate_limit_login is 0 */
+	struct ratelimit *_Atomic limiter; /* NULL when rate_limit_login is 0 */
 	struct token_config tokens;
-	struct store_doc_limits doc_limits; /* per-user player-data quotas */
 };
+
+/* The per-user player-data quotas of a configuration. */
+static inline struct store_doc_limits doc_limits_of(const struct config *cfg)
+{
+	struct store_doc_limits l = { cfg->player_data_max_keys, cfg->player_data_max_bytes };
+	return l;
+}
 
 /* identity.c */
 void handle_login_as_guest(struct app *app, struct http_request *req, const struct route_ctx *rc);
@@ -61,8 +71,11 @@ void handle_jwks(struct app *app, struct http_request *req, const struct route_c
 void handle_openid_configuration(struct app *app, struct http_request *req,
 				 const struct route_ctx *rc);
 
+void handle_openapi(struct app *app, struct http_request *req, const struct route_ctx *rc);
+
 /* ops.c */
 void handle_health(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_ready(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_metrics(struct app *app, struct http_request *req, const struct route_ctx *rc);
 
 #endif

@@ -87,6 +87,8 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch, void *
 	       struct http_server **out, char *err, size_t errlen);
 /* Stops accepting new connections; requests in flight carry on. */
 void http_quiesce(struct http_server *srv);
+/* Turns the access log on or off (a reload). */
+void http_set_access_log(struct http_server *srv, bool on);
 /* Requests received but not yet fully answered. */
 unsigned int http_in_flight(struct http_server *srv);
 /* Closes every connection and frees the server. */

@@ -67,7 +67,9 @@ void keyring_set_policy(struct keyring *kr, const struct key_policy *policy);
 
 /*
  * Reads the keys from the store and publishes a new key set, reusing the
- * parsed form of keys it already holds. 0 or a gh_err.
+ * parsed form of keys it already holds. 0 or a gh_err: GH_EINTERNAL when a
+ * stored key cannot be used (unreadable, mislabelled; each is logged), and
+ * then the key set in use stays as it was.
  */
 int keyring_reload(struct keyring *kr);
 

@@ -15,7 +15,7 @@
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
-extern int log_min_level;
+extern _Atomic int log_min_level;
 
 /* Sets the minimum level and output format; safe to call at run time. */
 void log_configure(int level, int format);

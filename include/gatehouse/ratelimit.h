@@ -16,6 +16,8 @@ struct ratelimit;
 /* capacity > 0; window in seconds > 0; max_addresses >= 16. */
 struct ratelimit *ratelimit_new(uint32_t capacity, int64_t window, size_t max_addresses);
 void ratelimit_free(struct ratelimit *rl);
+/* New capacity and window (a reload); buckets keep their state. */
+void ratelimit_reconfigure(struct ratelimit *rl, uint32_t capacity, int64_t window);
 
 /*
  * Takes a token for addr (an IPv6 address, or an IPv4 address mapped into

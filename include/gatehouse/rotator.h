@@ -4,7 +4,8 @@
  * database, and runs one step of timed key rotation (keyring_maintain);
  * once an hour it purges long-dead sessions; and, when guest clean-up is
  * on, it deletes idle guests one small batch per second until none are
- * left, then looks again an hour later. It wakes at once to stop.
+ * left, then looks again an hour later; once a minute it counts users and
+ * live sessions for the metrics. It wakes at once to stop.
  */
 #ifndef GATEHOUSE_ROTATOR_H
 #define GATEHOUSE_ROTATOR_H
@@ -23,6 +24,8 @@ struct rotator_options {
 /* Starts the thread; NULL when it cannot be started. */
 struct rotator *rotator_start(struct keyring *kr, struct store *st,
 			      const struct rotator_options *opt);
+/* Changes guest_cleanup_after of a running rotator (a reload). */
+void rotator_set_guest_cleanup(struct rotator *r, int64_t after);
 /* Stops and joins the thread (NULL is fine). */
 void rotator_stop(struct rotator *r);
 

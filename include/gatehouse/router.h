@@ -37,6 +37,7 @@ enum route_flags {
 	R_AUTH = 1 << 1,           /* needs an access token (guest or authenticated) */
 	R_NOSTORE = 1 << 2,        /* answers carry tokens: Cache-Control: no-store */
 	R_LIMIT = 1 << 3,          /* takes a token from the client's rate-limit bucket */
+	R_MAIN_METRICS = 1 << 4,   /* served here unless an admin listener is configured */
 };
 
 struct route_ctx {
@@ -60,6 +61,8 @@ struct route {
 
 /* The http dispatch callback; ctx is the struct app. */
 void router_dispatch(struct http_request *req, void *ctx);
+/* The same for the admin listener: /metrics and /health only. */
+void router_dispatch_admin(struct http_request *req, void *ctx);
 
 /* The route table, for documentation checks. */
 const struct route *router_routes(size_t *n /* OUT */);

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gatehouse/util.h"
+
 struct store;
 
 struct store_options {
@@ -196,6 +198,10 @@ int store_account_get(struct store *st, const char *user_id, int64_t now, bool f
 		      struct store_account *out /* OUT */);
 void store_account_release(struct store_account *a);
 
+/* How many users there are, and how many sessions are live (full scans: seldom). */
+int store_counts(struct store *st, int64_t now, int64_t *out_users /* OUT */,
+		 int64_t *out_sessions /* OUT */);
+
 /*
  * Deletes up to limit guest accounts (a guest secret and no platform
  * identity) idle since before idle_before. *out_deleted counts them.
@@ -295,5 +301,26 @@ struct store_doc_info {
  */
 int store_doc_list(struct store *st, const char *user_id, const char *after, int limit,
 		   struct store_doc_info **out /* OUT */, size_t *out_n /* OUT */);
+
+/* ---- backups and checks ---- */
+
+/*
+ * A consistent online copy of the database into dest, which must not
+ * exist: VACUUM INTO a temporary file beside it, fsync, integrity check,
+ * rename, fsync the directory. On failure err says why and nothing is left
+ * behind. Safe while a daemon writes the database.
+ */
+int store_backup(struct store *st, const char *dest, char *err, size_t errlen);
+
+/*
+ * Opens a database file read-only and checks it: integrity, foreign keys,
+ * that it is a gatehouse database. 0 (report says what it holds), or
+ * GH_EINTERNAL (damaged or foreign: report says how), or GH_EUNAVAIL
+ * (unreadable).
+ */
+int store_check_file(const char *path, struct strbuf *report);
+
+/* True for the f_type of network file systems (NFS, SMB/CIFS, Ceph, AFS, 9p...). */
+bool store_fs_is_network(unsigned long f_type);
 
 #endif

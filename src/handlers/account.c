@@ -13,6 +13,7 @@
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
 #include "gatehouse/token.h"
 #include "gatehouse/util.h"
@@ -96,6 +97,7 @@ void handle_logout(struct app *app, struct http_request *req, const struct route
 	struct keyset *ks = keyring_get(app->keyring);
 	int err = token_verify_refresh(&app->tokens, ks, tok, strlen(tok), now, &claims, &why);
 	keyset_put(ks);
+	metrics_token_verification(TOKEN_REFRESH, !err);
 	if (err) {
 		log_debug("logout with a bad refresh token: %s", why);
 		reply_error(req, STYLE_JSON, 401, "unauthorized", "Invalid or expired refresh token");

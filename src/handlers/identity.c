@@ -12,6 +12,7 @@
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
 #include "gatehouse/token.h"
 #include "gatehouse/util.h"
@@ -137,20 +138,17 @@ static void create_guest(struct app *app, struct http_request *req, int64_t now)
 	OPENSSL_cleanse(secret, sizeof secret);
 }
 
-void handle_login_as_guest(struct app *app, struct http_request *req, const struct route_ctx *rc)
+/* The login outcome an answer stands for, for gatehouse_logins_total. */
+static void count_login(struct http_request *req, int method)
 {
-	(void)rc;
-	int64_t now = gh_now();
-	const char *user_id = param(req, "user_id");
-	const char *secret = param(req, "guest_secret");
-	if (!user_id) {
-		create_guest(app, req, now);
-		return;
-	}
-	if (!secret) {
-		http_reply_text(req, 400, "Error: No guest_secret in query string");
-		return;
-	}
+	int s = req->status;
+	metrics_login(method, s < 300 ? OUTCOME_SUCCESS : s == 403 ? OUTCOME_BANNED :
+		      s >= 500 ? OUTCOME_ERROR : OUTCOME_REJECTED);
+}
+
+static void guest_login(struct app *app, struct http_request *req, const char *user_id,
+			const char *secret, int64_t now)
+{
 	unsigned char digest[32];
 	gh_sha256(secret, strlen(secret), digest);
 	struct store_user u;
@@ -194,20 +192,34 @@ void handle_login_as_guest(struct app *app, struct http_request *req, const stru
 	reply_tokens(app, req, &p, now);
 }
 
-void handle_refresh(struct app *app, struct http_request *req, const struct route_ctx *rc)
+void handle_login_as_guest(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	(void)rc;
-	const char *tok = param(req, "refresh_token");
-	if (!tok) {
-		reply_missing(req, STYLE_COMPAT, "refresh_token");
+	int64_t now = gh_now();
+	const char *user_id = param(req, "user_id");
+	const char *secret = param(req, "guest_secret");
+	if (!user_id) {
+		create_guest(app, req, now);
+		count_login(req, LOGIN_GUEST_NEW);
 		return;
 	}
+	if (!secret) {
+		http_reply_text(req, 400, "Error: No guest_secret in query string");
+		return;
+	}
+	guest_login(app, req, user_id, secret, now);
+	count_login(req, LOGIN_GUEST);
+}
+
+static void refresh(struct app *app, struct http_request *req, const char *tok)
+{
 	int64_t now_ms = gh_now_ms(), now = now_ms / 1000;
 	struct refresh_claims claims;
 	const char *why = NULL;
 	struct keyset *ks = keyring_get(app->keyring);
 	int err = token_verify_refresh(&app->tokens, ks, tok, strlen(tok), now, &claims, &why);
 	keyset_put(ks);
+	metrics_token_verification(TOKEN_REFRESH, !err);
 	if (err) {
 		log_debug("refresh token rejected: %s", why);
 		http_reply_text(req, 401, ERR_REFRESH);
@@ -237,6 +249,7 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 		return;
 	}
 	case REFRESH_REUSED:
+		metrics_inc(M_REFRESH_REUSE);
 		log_warn("refresh token reuse: session %lld of user '%s' revoked",
 			 (long long)claims.sid, claims.sub);
 		break;
@@ -247,4 +260,16 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 		break;
 	}
 	http_reply_text(req, 401, ERR_REFRESH);
+}
+
+void handle_refresh(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	(void)rc;
+	const char *tok = param(req, "refresh_token");
+	if (!tok) {
+		reply_missing(req, STYLE_COMPAT, "refresh_token");
+		return;
+	}
+	refresh(app, req, tok);
+	count_login(req, LOGIN_REFRESH);
 }

@@ -1,9 +1,14 @@
 /*
- * ops.c - liveness and readiness for load balancers and systemd.
+ * ops.c - liveness and readiness for load balancers and systemd, and the
+ * Prometheus metrics (on the main listener, or on the admin listener when
+ * metrics_listen_address is set).
  */
+#include <string.h>
+
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
 #include "gatehouse/util.h"
 #include "gatehouse/banned.h"
@@ -32,4 +37,50 @@ void handle_ready(struct app *app, struct http_request *req, const struct route_
 		return;
 	}
 	http_reply_json(req, 200, "{\"status\":\"ready\"}");
+}
+
+/* The signing keys by use and state, and the age of the signing key. */
+static void render_key_metrics(struct app *app, struct strbuf *sb, int64_t now)
+{
+	struct keyset *ks = keyring_get(app->keyring);
+	static const char *const uses[] = { "access", "refresh" };
+	metrics_family(sb, "gatehouse_signing_keys", "gauge",
+		       "Signing keys by use and state (next, current, previous).");
+	for (int use = KEY_USE_ACCESS; use <= KEY_USE_REFRESH; use++) {
+		const struct signing_key *cur = keyset_signing_key(ks, use, now);
+		int next = 0, previous = 0;
+		for (size_t i = 0; i < ks->n; i++) {
+			const struct signing_key *k = &ks->keys[i];
+			if (k->use != use || k == cur)
+				continue;
+			if (k->activate_at > now)
+				next++;
+			else
+				previous++;
+		}
+		sb_addf(sb, "gatehouse_signing_keys{use=\"%s\",state=\"current\"} %d\n", uses[use],
+			cur != NULL);
+		sb_addf(sb, "gatehouse_signing_keys{use=\"%s\",state=\"next\"} %d\n", uses[use], next);
+		sb_addf(sb, "gatehouse_signing_keys{use=\"%s\",state=\"previous\"} %d\n", uses[use],
+			previous);
+	}
+	metrics_family(sb, "gatehouse_signing_key_age_seconds", "gauge",
+		       "Time since the signing key of each use started signing.");
+	for (int use = KEY_USE_ACCESS; use <= KEY_USE_REFRESH; use++) {
+		const struct signing_key *cur = keyset_signing_key(ks, use, now);
+		if (cur)
+			sb_addf(sb, "gatehouse_signing_key_age_seconds{use=\"%s\"} %lld\n", uses[use],
+				(long long)(now - cur->activate_at));
+	}
+	keyset_put(ks);
+}
+
+void handle_metrics(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	(void)rc;
+	struct strbuf sb = STRBUF_INIT;
+	metrics_render(&sb, GATEHOUSE_VERSION);
+	render_key_metrics(app, &sb, gh_now());
+	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", sb.buf, sb.len);
+	sb_release(&sb);
 }

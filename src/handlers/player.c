@@ -47,10 +47,11 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 		return;
 	}
 	struct store_doc_write w = { .key = PLAYER_NAME_KEY, .value = doc, .len = strlen(doc) };
+	struct store_doc_limits lim = doc_limits_of(app->cfg);
 	struct store_doc_result res;
 	int err = strlen(doc) > (size_t)app->cfg->player_data_max_document ? GH_ETOOBIG :
 		  store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(),
-				  &app->doc_limits, &res, NULL);
+				  &lim, &res, NULL);
 	free(doc);
 	if (err) {
 		reply_store_error(req, err);

@@ -332,7 +332,8 @@ static void put_doc(struct app *app, struct http_request *req, const struct rout
 		}
 	}
 	struct store_doc_result res;
-	int err = store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(), &app->doc_limits,
+	struct store_doc_limits lim = doc_limits_of(app->cfg);
+	int err = store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(), &lim,
 				  &res, NULL);
 	if (err) {
 		reply_store_error(req, err, rc->key, res.current_version, -1);
@@ -573,7 +574,8 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 	}
 	struct store_doc_result res[BATCH_MAX];
 	size_t failed = 0;
-	int err = store_doc_write(app->store, rc->claims.sub, w, n, gh_now(), &app->doc_limits,
+	struct store_doc_limits lim = doc_limits_of(app->cfg);
+	int err = store_doc_write(app->store, rc->claims.sub, w, n, gh_now(), &lim,
 				  res, &failed);
 	if (err) {
 		reply_store_error(req, err, w[failed].key, res[failed].current_version,

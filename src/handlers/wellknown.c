@@ -1,6 +1,7 @@
 /*
- * wellknown.c - the issuer documents (API.md A.4): the JWKS, served from the
- * key set's pre-rendered text, and the OpenID discovery document.
+ * wellknown.c - the published documents: the JWKS (API.md A.4), served from
+ * the key set's pre-rendered text, the OpenID discovery document, and the
+ * OpenAPI description of every route (docs/openapi.json, compiled in).
  */
 #include <stdio.h>
 
@@ -43,4 +44,16 @@ void handle_openid_configuration(struct app *app, struct http_request *req,
 	http_add_header(req, "Cache-Control", cc);
 	http_reply_json(req, body ? 200 : 500, body ? body : "{\"error\":\"internal\"}");
 	free(body);
+}
+
+/* Generated from docs/openapi.json by scripts/embed.sh. */
+extern const char openapi_json[];
+extern const unsigned long openapi_json_len;
+
+void handle_openapi(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	(void)app;
+	(void)rc;
+	http_add_header(req, "Cache-Control", "public, max-age=3600");
+	http_reply(req, 200, "application/json", openapi_json, openapi_json_len);
 }

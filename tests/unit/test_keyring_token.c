@@ -1098,9 +1098,12 @@ TEST(signing_alg_change_switches_at_once)
 	store_close(st);
 }
 
-TEST(reload_ignores_unusable_keys)
+TEST(reload_refuses_unusable_keys)
 {
-	/* A damaged or mislabelled row must not stop the good keys from working. */
+	/*
+	 * A damaged or mislabelled row makes the reload fail (the daemon then
+	 * refuses to start), and the key set in use stays as it was.
+	 */
 	struct store *st = open_store();
 	struct key_policy p = policy(KEY_ES256);
 	struct keyring *kr = keyring_new(st, &p);
@@ -1137,7 +1140,7 @@ TEST(reload_ignores_unusable_keys)
 	};
 	for (size_t i = 0; i < GH_ARRAY_SIZE(bad); i++)
 		CHECK_INT(store_key_insert(st, &bad[i]), 0);
-	CHECK_INT(keyring_reload(kr), 0);
+	CHECK_INT(keyring_reload(kr), GH_EINTERNAL);
 	ks = keyring_get(kr);
 	CHECK_INT(ks->n, 2);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0 + 20);
@@ -1354,7 +1357,7 @@ int main(void)
 	RUN(rotate_now_keeps_old_key_verifiable);
 	RUN(es256_policy);
 	RUN(signing_alg_change_switches_at_once);
-	RUN(reload_ignores_unusable_keys);
+	RUN(reload_refuses_unusable_keys);
 	RUN(timed_rotation);
 	RUN(rotate_now_drops_pending_key);
 

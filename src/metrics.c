@@ -1,0 +1,233 @@
+/*
+ * metrics.c - fixed arrays of atomic counters indexed by route, status,
+ * method and outcome, so that recording is one atomic add and rendering
+ * walks them in a fixed order. No label set is created at run time.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gatehouse/metrics.h"
+#include "gatehouse/banned.h"
+
+#define MAX_ROUTES 48
+/* Histogram upper bounds, seconds (the +Inf bucket is implicit). */
+static const double bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+				 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define NBUCKETS (sizeof bounds / sizeof bounds[0])
+/* The statuses the daemon answers; anything else counts as "other". */
+static const int statuses[] = { 200, 201, 204, 304, 400, 401, 403, 404, 405, 409,
+				412, 413, 414, 415, 429, 431, 500, 503 };
+#define NSTATUS (sizeof statuses / sizeof statuses[0])
+
+struct histogram {
+	atomic_uint_fast64_t buckets[NBUCKETS + 1]; /* non-cumulative; last is +Inf */
+	atomic_uint_fast64_t sum_ns;
+	atomic_uint_fast64_t count;
+};
+
+static const char *const *route_names;
+static size_t nroutes;
+
+static atomic_uint_fast64_t requests[MAX_ROUTES + 1][NSTATUS + 1];
+static struct histogram durations[MAX_ROUTES + 1];
+static atomic_uint_fast64_t logins[LOGIN_METHOD_COUNT][LOGIN_OUTCOME_COUNT];
+static atomic_uint_fast64_t verifications[2][2];
+static atomic_uint_fast64_t counters[M_COUNTER_COUNT];
+static struct histogram commits;
+static atomic_int_fast64_t gauges[G_GAUGE_COUNT];
+
+static const char *const method_names[LOGIN_METHOD_COUNT] = {
+	"guest_new", "guest", "refresh", "steam", "apple", "google_play", "facebook", "oidc",
+};
+static const char *const outcome_names[LOGIN_OUTCOME_COUNT] = {
+	"success", "rejected", "banned", "provider_error", "error",
+};
+
+void metrics_init(const char *const *routes, size_t n)
+{
+	route_names = routes;
+	nroutes = n < MAX_ROUTES ? n : MAX_ROUTES;
+}
+
+static size_t route_index(const char *route)
+{
+	for (size_t i = 0; i < nroutes; i++)
+		if (route == route_names[i] || (route && !strcmp(route, route_names[i])))
+			return i;
+	return nroutes; /* "unmatched" */
+}
+
+static size_t status_index(int status)
+{
+	for (size_t i = 0; i < NSTATUS; i++)
+		if (statuses[i] == status)
+			return i;
+	return NSTATUS;
+}
+
+static void observe(struct histogram *h, uint64_t ns)
+{
+	double s = (double)ns / 1e9;
+	size_t b = 0;
+	while (b < NBUCKETS && s > bounds[b])
+		b++;
+	atomic_fetch_add_explicit(&h->buckets[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+void metrics_http_request(const char *route, int status, uint64_t duration_ns)
+{
+	size_t r = route_index(route);
+	atomic_fetch_add_explicit(&requests[r][status_index(status)], 1, memory_order_relaxed);
+	observe(&durations[r], duration_ns);
+}
+
+void metrics_login(int method, int outcome)
+{
+	if (method >= 0 && method < LOGIN_METHOD_COUNT && outcome >= 0 &&
+	    outcome < LOGIN_OUTCOME_COUNT)
+		atomic_fetch_add_explicit(&logins[method][outcome], 1, memory_order_relaxed);
+}
+
+void metrics_token_verification(int kind, bool valid)
+{
+	atomic_fetch_add_explicit(&verifications[kind == TOKEN_REFRESH][valid ? 0 : 1], 1,
+				  memory_order_relaxed);
+}
+
+void metrics_inc(int counter)
+{
+	if (counter >= 0 && counter < M_COUNTER_COUNT)
+		atomic_fetch_add_explicit(&counters[counter], 1, memory_order_relaxed);
+}
+
+void metrics_store_commit(uint64_t duration_ns, int writes)
+{
+	observe(&commits, duration_ns);
+	atomic_fetch_add_explicit(&counters[M_STORE_WRITES], (uint64_t)writes,
+				  memory_order_relaxed);
+}
+
+void metrics_set(int gauge, int64_t value)
+{
+	if (gauge >= 0 && gauge < G_GAUGE_COUNT)
+		atomic_store_explicit(&gauges[gauge], value, memory_order_relaxed);
+}
+
+void metrics_family(struct strbuf *sb, const char *name, const char *type, const char *help)
+{
+	sb_addf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static uint64_t get(atomic_uint_fast64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void render_histogram(struct strbuf *sb, const char *name, const char *labels,
+			     struct histogram *h)
+{
+	uint64_t cum = 0;
+	const char *sep = *labels ? "," : "";
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		cum += get(&h->buckets[b]);
+		sb_addf(sb, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[b],
+			(unsigned long long)cum);
+	}
+	cum += get(&h->buckets[NBUCKETS]);
+	sb_addf(sb, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+		(unsigned long long)cum);
+	const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+	sb_addf(sb, "%s_sum%s%s%s %.9f\n", name, open, labels, close,
+		(double)get(&h->sum_ns) / 1e9);
+	sb_addf(sb, "%s_count%s%s%s %llu\n", name, open, labels, close,
+		(unsigned long long)get(&h->count));
+}
+
+static const char *route_label(size_t r)
+{
+	return r < nroutes ? route_names[r] : "unmatched";
+}
+
+static void render_counter(struct strbuf *sb, const char *name, const char *help, int c)
+{
+	metrics_family(sb, name, "counter", help);
+	sb_addf(sb, "%s %llu\n", name, (unsigned long long)get(&counters[c]));
+}
+
+void metrics_render(struct strbuf *sb, const char *version)
+{
+	metrics_family(sb, "gatehouse_build_info", "gauge", "Build of the running daemon.");
+	sb_adds(sb, "gatehouse_build_info{version=");
+	sb_add_json_str(sb, version);
+	sb_adds(sb, "} 1\n");
+
+	metrics_family(sb, "gatehouse_http_requests_total", "counter",
+		       "HTTP requests answered, by route template and status.");
+	for (size_t r = 0; r <= nroutes; r++)
+		for (size_t s = 0; s <= NSTATUS; s++) {
+			uint64_t v = get(&requests[r][s]);
+			if (!v)
+				continue;
+			char status[8];
+			if (s < NSTATUS)
+				snprintf(status, sizeof status, "%d", statuses[s]);
+			else
+				snprintf(status, sizeof status, "other");
+			sb_addf(sb, "gatehouse_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+				route_label(r), status, (unsigned long long)v);
+		}
+
+	metrics_family(sb, "gatehouse_http_request_duration_seconds", "histogram",
+		       "Time from the request line to the end of the answer, by route template.");
+	for (size_t r = 0; r <= nroutes; r++) {
+		if (!get(&durations[r].count))
+			continue;
+		char labels[160];
+		snprintf(labels, sizeof labels, "route=\"%s\"", route_label(r));
+		render_histogram(sb, "gatehouse_http_request_duration_seconds", labels,
+				 &durations[r]);
+	}
+
+	metrics_family(sb, "gatehouse_logins_total", "counter",
+		       "Logins and refreshes by method and outcome.");
+	for (int m = 0; m < LOGIN_METHOD_COUNT; m++)
+		for (int o = 0; o < LOGIN_OUTCOME_COUNT; o++)
+			sb_addf(sb, "gatehouse_logins_total{method=\"%s\",outcome=\"%s\"} %llu\n",
+				method_names[m], outcome_names[o],
+				(unsigned long long)get(&logins[m][o]));
+
+	metrics_family(sb, "gatehouse_token_verifications_total", "counter",
+		       "Tokens presented to the daemon, by type and outcome.");
+	for (int k = 0; k < 2; k++)
+		for (int v = 0; v < 2; v++)
+			sb_addf(sb, "gatehouse_token_verifications_total{type=\"%s\",outcome=\"%s\"} "
+				"%llu\n", k ? "refresh" : "access", v ? "invalid" : "valid",
+				(unsigned long long)get(&verifications[k][v]));
+
+	render_counter(sb, "gatehouse_refresh_reuse_detected_total",
+		       "Spent refresh tokens presented again; each revoked its session.",
+		       M_REFRESH_REUSE);
+	render_counter(sb, "gatehouse_rate_limited_total",
+		       "Requests refused by the per-client rate limit.", M_RATE_LIMITED);
+	render_counter(sb, "gatehouse_store_writes_total",
+		       "Write operations run by the database writer.", M_STORE_WRITES);
+	render_counter(sb, "gatehouse_store_busy_total",
+		       "Times the database was locked by another process.", M_STORE_BUSY);
+	render_counter(sb, "gatehouse_store_errors_total",
+		       "Database operations that failed (disk full, I/O, ...).", M_STORE_ERRORS);
+
+	metrics_family(sb, "gatehouse_store_commit_duration_seconds", "histogram",
+		       "Writer transactions from BEGIN to durable COMMIT (group commits).");
+	render_histogram(sb, "gatehouse_store_commit_duration_seconds", "", &commits);
+
+	metrics_family(sb, "gatehouse_users", "gauge",
+		       "Accounts in the database (counted once a minute).");
+	sb_addf(sb, "gatehouse_users %lld\n", (long long)atomic_load(&gauges[G_USERS]));
+	metrics_family(sb, "gatehouse_sessions_active", "gauge",
+		       "Sessions neither ended nor expired (counted once a minute).");
+	sb_addf(sb, "gatehouse_sessions_active %lld\n",
+		(long long)atomic_load(&gauges[G_SESSIONS_ACTIVE]));
+}
