@@ -8,6 +8,12 @@
 
 VERSION := 0.1.0
 BUILD   := build
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+BINDIR     := $(PREFIX)/bin
+UNITDIR    := $(PREFIX)/lib/systemd/system
+MANDIR     := $(PREFIX)/share/man/man8
 PYTHON  := /usr/bin/python3
 
 PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd
@@ -38,7 +44,7 @@ UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
 .PHONY: all deps test-deps run test unit integration conformance asan valgrind \
-        check-sample clean
+        check-sample clean install uninstall
 
 all: $(BUILD)/gatehouse
 
@@ -133,6 +139,23 @@ asan: $(BUILD)/asan/gatehouse $(SUNITS)
 valgrind: $(BUILD)/gatehouse
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
 	  $(PYTHON) tests/pyrun.py tests/integration
+
+# ---- install (PREFIX, SYSCONFDIR, DESTDIR; never outside DESTDIR, no systemctl) ----
+
+install: $(BUILD)/gatehouse
+	install -D -m 0755 $(BUILD)/gatehouse $(DESTDIR)$(BINDIR)/gatehouse
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/gatehouse|$(BINDIR)/gatehouse|' \
+	    -e 's|/usr/local/etc/gatehouse/|$(SYSCONFDIR)/gatehouse/|' \
+	    config/gatehouse.service > $(DESTDIR)$(UNITDIR)/gatehouse.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/gatehouse.service
+	install -D -m 0644 config/gatehouse.conf $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.conf
+	install -D -m 0644 docs/gatehouse.8 $(DESTDIR)$(MANDIR)/gatehouse.8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gatehouse $(DESTDIR)$(UNITDIR)/gatehouse.service \
+	      $(DESTDIR)$(MANDIR)/gatehouse.8
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.conf"
 
 clean:
 	rm -rf $(BUILD)

@@ -96,9 +96,11 @@ class Response:
 class Daemon:
     """One gatehouse process with its own temp directory, config and database."""
 
-    def __init__(self, settings=None, keep_dir=None, fresh=False):
+    def __init__(self, settings=None, keep_dir=None, fresh=False, env=None):
         """settings override the test defaults; fresh=True starts from an
-        empty database (the daemon makes its first keys itself)."""
+        empty database (the daemon makes its first keys itself); env adds
+        environment variables for `serve` (NOTIFY_SOCKET, ...)."""
+        self.env = dict(env or {})
         self.dir = keep_dir or tempfile.mkdtemp(prefix="gatehouse-test-")
         self.port = free_port()
         self.settings = {
@@ -148,8 +150,10 @@ class Daemon:
     def start(self):
         self.write_config()
         self.log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        env.update(self.env)
         self.proc = subprocess.Popen(self.command("serve"), stdout=self.log,
-                                     stderr=self.log, cwd=self.dir)
+                                     stderr=self.log, cwd=self.dir, env=env)
         self.serve_vg = self.vg_logs[-1] if VALGRIND else None
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
