@@ -14,6 +14,8 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 BINDIR     := $(PREFIX)/bin
 UNITDIR    := $(PREFIX)/lib/systemd/system
 MANDIR     := $(PREFIX)/share/man/man8
+# Where the unit's StateDirectory= puts the database.
+STATEDIR   ?= /var/lib/gatehouse
 PYTHON  := /usr/bin/python3
 
 PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd
@@ -149,7 +151,11 @@ install: $(BUILD)/gatehouse
 	    -e 's|/usr/local/etc/gatehouse/|$(SYSCONFDIR)/gatehouse/|' \
 	    config/gatehouse.service > $(DESTDIR)$(UNITDIR)/gatehouse.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/gatehouse.service
-	install -D -m 0644 config/gatehouse.conf $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.conf
+	install -d $(DESTDIR)$(SYSCONFDIR)/gatehouse
+	@conf=$(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.conf; \
+	if [ -e "$$conf" ]; then echo "kept the existing $$conf"; else \
+	  sed -e 's|^#database_path .*|database_path $(STATEDIR)/gatehouse.db|' \
+	      config/gatehouse.conf > "$$conf" && chmod 0644 "$$conf"; fi
 	install -D -m 0644 docs/gatehouse.8 $(DESTDIR)$(MANDIR)/gatehouse.8
 
 uninstall:
