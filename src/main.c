@@ -296,7 +296,8 @@ static int parse_when(const char *s, int64_t now, int64_t *out)
 {
 	int64_t d;
 	if (gh_parse_duration(s, &d) == 0) {
-		*out = now + d;
+		/* Beyond the end of time is for good. */
+		*out = d >= STORE_BAN_FOREVER - now ? STORE_BAN_FOREVER : now + d;
 		return 0;
 	}
 	struct tm tm;
@@ -314,7 +315,7 @@ static int parse_when(const char *s, int64_t now, int64_t *out)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		int hh, mm, n = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5)
+		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5 || hh > 23 || mm > 59)
 			return -1;
 		offset = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
 		p += 6;
@@ -326,7 +327,14 @@ static int parse_when(const char *s, int64_t now, int64_t *out)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
-	*out = (int64_t)timegm(&tm) - offset;
+	struct tm want = tm, back;
+	time_t t = timegm(&tm);
+	/* timegm normalises 2030-02-31 to March: a date that moved did not exist. */
+	if (!gmtime_r(&t, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
+	    back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour ||
+	    back.tm_min != want.tm_min)
+		return -1;
+	*out = (int64_t)t - offset;
 	return 0;
 }
 

@@ -946,12 +946,13 @@ static int do_refresh(struct conn *c, void *arg)
 	int64_t banned_until = sqlite3_column_int64(q, 7);
 	done_stmt(q);
 
-	if (!user_ok || ended || out->expires_at <= r->now) {
-		out->outcome = REFRESH_INVALID;
+	/* A ban ended the session too: say "banned", the clearer of the two. */
+	if (user_ok && banned_until > r->now) {
+		out->outcome = REFRESH_BANNED;
 		return 0;
 	}
-	if (banned_until > r->now) {
-		out->outcome = REFRESH_BANNED;
+	if (!user_ok || ended || out->expires_at <= r->now) {
+		out->outcome = REFRESH_INVALID;
 		return 0;
 	}
 	if (is_current) {

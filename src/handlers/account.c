@@ -106,6 +106,11 @@ void handle_logout(struct app *app, struct http_request *req, const struct route
 	/* Any token of the session, current or spent, ends it. */
 	int64_t n = 0;
 	err = store_session_end(app->store, claims.sid, claims.sub, now, "logout", &n);
+	if (!err && !n) {
+		/* Nothing ended: already over, or the user was deleted (then unknown). */
+		struct store_user u;
+		err = store_user_get(app->store, claims.sub, &u);
+	}
 	if (err) {
 		reply_store_error(req, err);
 		return;

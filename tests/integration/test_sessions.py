@@ -510,5 +510,105 @@ class GraceZero(NoGraceTests, DurabilityTests, SessionAsserts, DaemonTest, unitt
     SETTINGS = {"refresh_reuse_grace": "0"}
 
 
+# Fifty simultaneous refreshes; under valgrind, which runs the daemon's
+# threads one at a time and signs each token slowly, fewer, so that all of
+# them still land inside the default 10 s grace window.
+MANY = 10 if VALGRIND else 50
+
+from gh import Daemon  # noqa: E402 (the class below starts a second daemon)
+
+
+class ConcurrentRefreshMany(SessionAsserts, DaemonTest, unittest.TestCase):
+    """MANY clients present the same refresh token at once, each on its own
+    connection (API.md B "Sessions", D.1): with the grace window all get 200
+    with distinct tokens and exactly one token chain survives; without it
+    exactly one gets 200 and the reuse by the others revokes the session.
+    Nothing answers 5xx and the daemon stays up (clean exit checked at stop)."""
+
+    def assertNoFailures(self, res):
+        self.assertEqual(len(res), MANY)
+        for x in res:
+            self.assertIsInstance(x, tuple, "request failed: %r" % (x,))
+            self.assertLess(x[0], 500, summary([x]))
+
+    def test_many_within_grace(self):
+        d = self.daemon
+        other, o1, other_sid, other_exp = self.login()
+        g, r1, sid, exp = self.login()
+        uid = g["user_id"]
+        res = concurrent_refresh(d, r1, MANY)
+        self.assertNoFailures(res)
+        self.assertEqual([x[0] for x in res], [200] * MANY, summary(res))
+        bodies = [json.loads(x[1]) for x in res]
+        for b in bodies:
+            self.assertEqual(set(b), REFRESH_FIELDS)
+            self.assertEqual(b["user_id"], uid)
+            p = claims(b["refresh_token"])
+            self.assertEqual(p["sid"], sid, "every reissue stays in the session")
+            self.assertEqual(p["exp"], exp, "and keeps its original exp")
+            self.assertEqual(claims(b["auth_token"])["sub"], uid)
+        tokens = [b["refresh_token"] for b in bodies]
+        jtis = [claims(t)["jti"] for t in tokens]
+        self.assertEqual(len(set(tokens)), MANY, "distinct refresh tokens")
+        self.assertEqual(len(set(jtis)), MANY, "distinct jtis")
+        self.assertNotIn(claims(r1)["jti"], jtis)
+        # Exactly one returned token is the session's current one; R1 stays
+        # the immediately previous token; every other returned token is spent.
+        row = session_row(d, sid)
+        self.assertIsNone(row["ended_at"])
+        self.assertEqual(row["previous_jti"], claims(r1)["jti"])
+        current = [t for t in tokens if claims(t)["jti"] == row["current_jti"]]
+        self.assertEqual(len(current), 1, "exactly one token chain survives")
+        survivor = current[0]
+        spent = [t for t in tokens if t != survivor]
+        self.assertEqual(len(spent), MANY - 1)
+        # The survivor's chain goes on.
+        n1 = self.assertRefreshOk(refresh(d, survivor), uid, sid, exp)["refresh_token"]
+        n2 = self.assertRefreshOk(refresh(d, n1), uid, sid, exp)["refresh_token"]
+        row = session_row(d, sid)
+        self.assertEqual(row["current_jti"], claims(n2)["jti"])
+        self.assertIsNone(row["ended_at"])
+        # Any other of the MANY tokens is spent and not the previous one: a
+        # reuse, which revokes the whole session.
+        self.assertRejected(refresh(d, spent[len(spent) // 2]), "a token spent by a reissue")
+        self.assertRevoked(sid, n2, survivor, r1)
+        # Nobody else was affected, and the daemon still answers.
+        self.assertRefreshOk(refresh(d, o1), other["user_id"], other_sid, other_exp)
+        self.assertEqual(d.get("/health").status, 200)
+
+    def test_many_without_grace(self):
+        # A daemon of its own with refresh_reuse_grace=0 (self.daemon is
+        # shadowed for this test only: the SessionAsserts helpers use it).
+        own = Daemon({"refresh_reuse_grace": "0"})
+        try:
+            own.start()
+            self.daemon = own
+            other, o1, other_sid, other_exp = self.login()
+            g, r1, sid, exp = self.login()
+            res = concurrent_refresh(own, r1, MANY)
+            self.assertNoFailures(res)
+            statuses = sorted(x[0] for x in res)
+            # The first to reach the store rotates; every later one presents
+            # the previous token outside a zero-length window (a reuse that
+            # revokes the session) or finds the session already revoked.
+            self.assertEqual(statuses, [200] + [401] * (MANY - 1), summary(res))
+            for x in res:
+                if x[0] == 401:
+                    self.assertEqual(x[1].decode(), ERR_REFRESH)
+            winner = [json.loads(x[1]) for x in res if x[0] == 200][0]
+            self.assertEqual(winner["user_id"], g["user_id"])
+            self.assertEqual(claims(winner["refresh_token"])["sid"], sid)
+            self.assertEqual(session_row(own, sid)["current_jti"],
+                             claims(winner["refresh_token"])["jti"])
+            # The session ends up revoked: not even the winner's token lives on.
+            self.assertRevoked(sid, winner["refresh_token"], r1)
+            self.assertRefreshOk(refresh(own, o1), other["user_id"], other_sid, other_exp)
+            self.assertEqual(own.get("/health").status, 200)
+            own.stop()  # asserts a clean exit
+        finally:
+            self.__dict__.pop("daemon", None)
+            own.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()
