@@ -279,6 +279,10 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	/* Before anything else: a refused request must not spend its refresh token. */
 	if ((r->flags & R_LIMIT) && !within_rate_limit(app, req, r))
 		return;
+	/* The token first, as API Gateway's authorizer does, then the parameters. */
+	struct route_ctx rc = { .route = r, .key = key };
+	if ((r->flags & R_AUTH) && !authenticate(app, req, r, &rc))
+		return;
 	if (r->flags & R_PARAMS) {
 		bool unsupported;
 		if (http_parse_params(req, &unsupported)) {
@@ -292,9 +296,6 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	}
 	if (r->flags & R_NOSTORE)
 		http_add_header(req, "Cache-Control", "no-store");
-	struct route_ctx rc = { .route = r, .key = key };
-	if ((r->flags & R_AUTH) && !authenticate(app, req, r, &rc))
-		return;
 	r->handler(app, req, &rc);
 }
 

@@ -28,12 +28,10 @@ void handle_ready(struct app *app, struct http_request *req, const struct route_
 	bool keys = keyset_signing_key(ks, KEY_USE_ACCESS, now) &&
 		    keyset_signing_key(ks, KEY_USE_REFRESH, now);
 	keyset_put(ks);
-	if (!keys) {
-		http_reply_json(req, 503, "{\"status\":\"unavailable\",\"reason\":\"no signing key\"}");
-		return;
-	}
-	if (store_ping(app->store)) {
-		http_reply_json(req, 503, "{\"status\":\"unavailable\",\"reason\":\"database\"}");
+	if (!keys || store_ping(app->store)) {
+		http_add_header(req, "Retry-After", "1");
+		http_reply_json(req, 503, keys ? "{\"status\":\"unavailable\",\"reason\":\"database\"}" :
+				"{\"status\":\"unavailable\",\"reason\":\"no signing key\"}");
 		return;
 	}
 	http_reply_json(req, 200, "{\"status\":\"ready\"}");

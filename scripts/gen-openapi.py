@@ -1,0 +1,1211 @@
+"""Generates docs/openapi.json, the OpenAPI 3.1 description of every route:
+
+    python3 scripts/gen-openapi.py [OUT]
+
+Edit this script, not the JSON, when a route changes; tests/integration/
+test_openapi.py fails while the router and the document disagree."""
+import json
+import os
+import sys
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "docs", "openapi.json")
+
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def ref(kind, name):
+    return {"$ref": "#/components/%s/%s" % (kind, name)}
+
+
+def sref(name):
+    return ref("schemas", name)
+
+
+def rref(name):
+    return ref("responses", name)
+
+
+def common_headers(extra=None):
+    h = {
+        "X-Request-Id": ref("headers", "X-Request-Id"),
+        "Access-Control-Allow-Origin": ref("headers", "Access-Control-Allow-Origin"),
+    }
+    if extra:
+        h.update(extra)
+    return h
+
+
+def retry_after():
+    return {"Retry-After": ref("headers", "Retry-After")}
+
+
+def etag_header(required=True):
+    return {"ETag": ref("headers", "ETag") if required else ref("headers", "ETag-If-Exists")}
+
+
+def response(description, content=None, headers=None):
+    r = {"description": description, "headers": common_headers(headers)}
+    if content:
+        r["content"] = content
+    return r
+
+
+def text_response(description, strings, headers=None):
+    schema = {"type": "string", "enum": list(strings)}
+    return response(description, {TEXT: {"schema": schema,
+                                         "example": strings[0]}}, headers)
+
+
+def json_response(description, schema, headers=None, example=None):
+    media = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return response(description, {JSON: media}, headers)
+
+
+def error_schema(slugs, base="Error"):
+    """Error (or a derived shape) with the slugs this response may carry."""
+    return {"allOf": [sref(base),
+                      {"properties": {"error": {"enum": list(slugs)}}}]}
+
+
+def apigw_schema(messages):
+    return {"allOf": [sref("ApiGatewayMessage"),
+                      {"properties": {"message": {"enum": list(messages)}}}]}
+
+
+# ---------------------------------------------------------------- schemas
+
+UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+KEY_PATTERN = "^[A-Za-z0-9_.-]{1,128}$"
+
+schemas = {
+    "UserId": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": UUID_PATTERN,
+        "description": "A lowercase UUIDv4.",
+        "examples": ["4f9b3a7e-2c1d-4e8f-9a6b-0c5d7e1f2a3b"],
+    },
+    "UnixTime": {
+        "type": "integer",
+        "description": "Seconds since the Unix epoch.",
+        "examples": [1795534683],
+    },
+    "GuestSecret": {
+        "type": "string",
+        "minLength": 73,
+        "maxLength": 73,
+        "pattern": "^[0-9a-f-]{73}$",
+        "description": "`<uuid4>-<uuid4>` (73 characters). The same secret logs the guest in "
+                       "for ever; gatehouse stores only its SHA-256 digest.",
+    },
+    "Jwt": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+        "description": "A compact JWS.",
+    },
+    "TokenResponse": {
+        "type": "object",
+        "description": "A token pair of one session (API.md A.2). The access token (`auth_token`) "
+                       "is signed with the published keys (RS256 by default, header `kid`), with "
+                       "claims `sub`, `iss`, `kid`, `aud` `gamebackend`, `scope` (`guest` or "
+                       "`authenticated`), `iat`, `nbf`, `exp`. The refresh token has `aud` and "
+                       "`scope` `refresh`, `access_token_scope`, `jti` and `sid`, is signed with "
+                       "an internal key, and is only ever verified by gatehouse.",
+        "required": ["user_id", "auth_token", "refresh_token", "auth_token_expires_in",
+                     "refresh_token_expires_in"],
+        "properties": {
+            "user_id": sref("UserId"),
+            "auth_token": {"$ref": "#/components/schemas/Jwt",
+                           "description": "The access token (default lifetime 900 s)."},
+            "refresh_token": {"$ref": "#/components/schemas/Jwt",
+                              "description": "The refresh token; each refresh spends it and "
+                                             "issues the next one of the same session."},
+            "auth_token_expires_in": {"type": "integer", "minimum": 1,
+                                      "description": "Seconds until `auth_token` expires."},
+            "refresh_token_expires_in": {"type": "integer", "minimum": 1,
+                                         "description": "Seconds until the refresh token "
+                                                        "expires; refreshing never extends "
+                                                        "the session (default 6 days)."},
+            "guest_secret": sref("GuestSecret"),
+        },
+    },
+    "GuestTokenResponse": {
+        "description": "A guest login: the token pair plus the guest's secret (new, or "
+                       "echoed).",
+        "allOf": [sref("TokenResponse"), {"required": ["guest_secret"]}],
+        "examples": [{
+            "user_id": "4f9b3a7e-2c1d-4e8f-9a6b-0c5d7e1f2a3b",
+            "guest_secret": "0d4c1f7e-9b2a-4c3d-8e5f-6a7b8c9d0e1f-"
+                            "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            "auth_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.e30.c2ln",
+            "refresh_token": "eyJhbGciOiJIUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.e30.c2ln",
+            "auth_token_expires_in": 900,
+            "refresh_token_expires_in": 518400,
+        }],
+    },
+    "GuestLoginParameters": {
+        "type": "object",
+        "description": "No member: create a new guest. `user_id` and `guest_secret`: log "
+                       "that guest in. Values are strings; other members are ignored but "
+                       "must be strings too.",
+        "properties": {
+            "user_id": sref("UserId"),
+            "guest_secret": sref("GuestSecret"),
+        },
+        "additionalProperties": {"type": "string"},
+    },
+    "RefreshParameters": {
+        "type": "object",
+        "required": ["refresh_token"],
+        "properties": {"refresh_token": sref("Jwt")},
+        "additionalProperties": {"type": "string"},
+    },
+    "PlayerNameParameters": {
+        "type": "object",
+        "required": ["player_name"],
+        "properties": {"player_name": {"type": "string", "minLength": 1}},
+        "additionalProperties": {"type": "string"},
+    },
+    "StringParameters": {
+        "type": "object",
+        "description": "Any parameters, as strings (none is needed).",
+        "additionalProperties": {"type": "string"},
+    },
+    "ApiGatewayMessage": {
+        "type": "object",
+        "description": "API Gateway's error shape: its JWT authorizer answers "
+                       "`{\"message\":\"Unauthorized\"}` and `{\"message\":\"Forbidden\"}`, its "
+                       "request validator `{\"message\": \"Missing required request parameters: "
+                       "[name]\"}`.",
+        "required": ["message"],
+        "properties": {"message": {"type": "string"}},
+    },
+    "Error": {
+        "type": "object",
+        "description": "gatehouse's own error shape (API.md B): a stable slug and a human "
+                       "text.",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "A stable, machine-readable slug.",
+                      "examples": ["unauthorized"]},
+            "message": {"type": "string"},
+        },
+    },
+    "ErrorWithIndex": {
+        "description": "An error about one write of a batch names it by `index` (from 0); "
+                       "errors about the whole body have no `index`.",
+        "allOf": [sref("Error"), {
+            "properties": {"index": {"type": "integer", "minimum": 0, "maximum": 24}}}],
+    },
+    "SessionsEnded": {
+        "type": "object",
+        "required": ["user_id", "sessions_ended"],
+        "properties": {
+            "user_id": sref("UserId"),
+            "sessions_ended": {"type": "integer", "minimum": 0},
+        },
+        "examples": [{"user_id": "4f9b3a7e-2c1d-4e8f-9a6b-0c5d7e1f2a3b", "sessions_ended": 1}],
+    },
+    "Account": {
+        "type": "object",
+        "description": "What gatehouse knows about a user (API.md D.2); `gatehouse user show` "
+                       "prints the same object.",
+        "required": ["user_id", "created_at", "has_guest_secret", "steam_id", "apple_id",
+                     "google_play_id", "facebook_id", "oidc", "sessions", "banned_until"],
+        "properties": {
+            "user_id": sref("UserId"),
+            "created_at": sref("UnixTime"),
+            "has_guest_secret": {"type": "boolean"},
+            "steam_id": {"type": ["string", "null"]},
+            "apple_id": {"type": ["string", "null"]},
+            "google_play_id": {"type": ["string", "null"]},
+            "facebook_id": {"type": ["string", "null"]},
+            "oidc": {"type": "object", "description": "Linked OIDC providers: name to subject.",
+                     "additionalProperties": {"type": "string"}},
+            "sessions": {"type": "integer", "minimum": 0,
+                         "description": "Live sessions (refreshable)."},
+            "banned_until": {"type": ["integer", "null"],
+                             "description": "Unix seconds while banned, else null."},
+        },
+    },
+    "DeleteResult": {
+        "type": "object",
+        "required": ["user_id", "deleted"],
+        "properties": {"user_id": sref("UserId"), "deleted": {"const": True}},
+    },
+    "Export": {
+        "type": "object",
+        "description": "Everything stored about the user, never a secret, digest, token or "
+                       "key (API.md D.2).",
+        "required": ["user", "identities", "sessions", "player_data"],
+        "properties": {
+            "user": sref("Account"),
+            "identities": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["provider", "subject"],
+                    "properties": {
+                        "provider": {"type": "string",
+                                     "description": "`steam`, `apple`, `google_play`, "
+                                                    "`facebook` or `oidc:<name>`."},
+                        "subject": {"type": "string"},
+                    },
+                },
+            },
+            "sessions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["session_id", "created_at", "expires_at", "ended_at"],
+                    "properties": {
+                        "session_id": {"type": "integer"},
+                        "created_at": sref("UnixTime"),
+                        "expires_at": sref("UnixTime"),
+                        "ended_at": {"type": ["integer", "null"]},
+                    },
+                },
+            },
+            "player_data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["key", "version", "updated_at", "value"],
+                    "properties": {
+                        "key": sref("DocumentKey"),
+                        "version": sref("DocumentVersion"),
+                        "updated_at": sref("UnixTime"),
+                        "value": {"description": "The stored JSON value."},
+                    },
+                },
+            },
+        },
+    },
+    "PlayerData": {
+        "type": "object",
+        "description": "The sample backend's answer (API.md A.5): `PlayerName` only when the "
+                       "document `player_name` holds a JSON string.",
+        "required": ["UserID"],
+        "properties": {
+            "UserID": sref("UserId"),
+            "PlayerName": {"type": "string"},
+        },
+        "examples": [{"UserID": "4f9b3a7e-2c1d-4e8f-9a6b-0c5d7e1f2a3b",
+                      "PlayerName": "John Doe"}],
+    },
+    "DocumentKey": {
+        "type": "string",
+        "pattern": KEY_PATTERN,
+        "minLength": 1,
+        "maxLength": 128,
+        "description": "1 to 128 of `A-Z a-z 0-9 _ . -` (after percent-decoding).",
+    },
+    "DocumentVersion": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "Positive, strictly increasing per user and key, never reused (even "
+                       "after a delete). The ETag is `\"<version>\"`.",
+    },
+    "DocumentWriteResult": {
+        "type": "object",
+        "required": ["key", "version", "updated_at"],
+        "properties": {
+            "key": sref("DocumentKey"),
+            "version": sref("DocumentVersion"),
+            "updated_at": sref("UnixTime"),
+        },
+        "examples": [{"key": "savegame", "version": 1, "updated_at": 1795534683}],
+    },
+    "DocumentListItem": {
+        "type": "object",
+        "required": ["key", "version", "size", "updated_at"],
+        "properties": {
+            "key": sref("DocumentKey"),
+            "version": sref("DocumentVersion"),
+            "size": {"type": "integer", "minimum": 1, "description": "Bytes stored."},
+            "updated_at": sref("UnixTime"),
+        },
+    },
+    "DocumentList": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": sref("DocumentListItem"),
+                      "description": "By key, bytewise."},
+            "next_cursor": {"type": ["string", "null"],
+                            "description": "Opaque; pass it as `cursor` for the next page. "
+                                           "Null on the last page."},
+        },
+    },
+    "BatchWrite": {
+        "type": "object",
+        "required": ["key", "value"],
+        "properties": {
+            "key": sref("DocumentKey"),
+            "value": {"description": "Any JSON value; stored byte for byte as sent."},
+            "if_match": {"type": "string",
+                         "description": "`\"<version>\"` (quotes included) or `*`: write only "
+                                        "when the document is at that version (exists)."},
+            "if_none_match": {"const": "*",
+                              "description": "Write only when the key is absent."},
+        },
+        "not": {"required": ["if_match", "if_none_match"]},
+        "additionalProperties": False,
+    },
+    "BatchRequest": {
+        "type": "object",
+        "required": ["writes"],
+        "properties": {
+            "writes": {"type": "array", "minItems": 1, "maxItems": 25,
+                       "items": sref("BatchWrite"),
+                       "description": "1 to 25 writes with unique keys."},
+        },
+        "additionalProperties": False,
+        "examples": [{"writes": [
+            {"key": "savegame", "value": {"level": 5}, "if_match": "\"2\""},
+            {"key": "settings", "value": {"music": 0.5}, "if_none_match": "*"}]}],
+    },
+    "BatchResult": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {"type": "array", "items": sref("DocumentWriteResult"),
+                        "description": "One per write, in request order."},
+        },
+    },
+    "PreconditionFailed": {
+        "type": "object",
+        "description": "A failed `If-Match`/`If-None-Match` (API.md D.4): `version` is the "
+                       "current version, or null when the document does not exist.",
+        "required": ["error", "version"],
+        "properties": {
+            "error": {"const": "precondition_failed"},
+            "message": {"type": "string"},
+            "version": {"type": ["integer", "null"], "minimum": 1},
+        },
+        "examples": [{"error": "precondition_failed",
+                      "message": "The document changed or does not exist", "version": 2}],
+    },
+    "BatchPreconditionFailed": {
+        "description": "The first write of a batch whose precondition failed; nothing was "
+                       "written.",
+        "allOf": [sref("PreconditionFailed"), {
+            "required": ["index", "key"],
+            "properties": {
+                "index": {"type": "integer", "minimum": 0, "maximum": 24},
+                "key": sref("DocumentKey"),
+            },
+        }],
+    },
+    "Jwk": {
+        "type": "object",
+        "description": "A public key; never a private member (`d`, `p`, `q`, ...).",
+        "required": ["kty", "kid", "alg", "use"],
+        "properties": {
+            "kty": {"enum": ["RSA", "EC"]},
+            "kid": {"type": "string"},
+            "alg": {"type": "string", "examples": ["RS256", "ES256"]},
+            "use": {"const": "sig"},
+            "n": {"type": "string", "description": "RSA modulus (base64url)."},
+            "e": {"type": "string", "description": "RSA exponent (base64url)."},
+            "crv": {"type": "string", "description": "EC curve (`P-256`)."},
+            "x": {"type": "string"},
+            "y": {"type": "string"},
+        },
+    },
+    "Jwks": {
+        "type": "object",
+        "description": "The signing key, the previous key(s) still needed to verify live "
+                       "tokens, and the next key once pre-published (API.md A.4).",
+        "required": ["keys"],
+        "properties": {"keys": {"type": "array", "items": sref("Jwk"), "minItems": 1}},
+    },
+    "OpenIdConfiguration": {
+        "type": "object",
+        "required": ["issuer", "jwks_uri", "id_token_signing_alg_values_supported",
+                     "scopes_supported"],
+        "properties": {
+            "issuer": {"type": "string", "format": "uri",
+                       "description": "`issuer_url`, byte-exact, no trailing slash: the "
+                                      "tokens' `iss`."},
+            "jwks_uri": {"type": "string", "format": "uri",
+                         "description": "`<issuer>/.well-known/jwks.json`."},
+            "id_token_signing_alg_values_supported": {"type": "array",
+                                                      "items": {"type": "string"}},
+            "scopes_supported": {"type": "array", "items": {"enum": ["guest",
+                                                                      "authenticated"]}},
+        },
+        "examples": [{
+            "issuer": "https://login.example.com",
+            "jwks_uri": "https://login.example.com/.well-known/jwks.json",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["guest", "authenticated"]}],
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"const": "ok"}},
+    },
+    "Ready": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"enum": ["ready", "unavailable"]},
+            "reason": {"enum": ["no signing key", "database"],
+                       "description": "Why it is not ready (503 only)."},
+        },
+    },
+}
+
+# ---------------------------------------------------------------- headers
+
+headers = {
+    "X-Request-Id": {
+        "description": "Sent on every response: the client's own `X-Request-Id` when it is 1 "
+                       "to 64 of `A-Z a-z 0-9 - _ . :`, else one made by gatehouse. Log lines "
+                       "of the request carry it.",
+        "schema": {"type": "string"},
+    },
+    "Access-Control-Allow-Origin": {
+        "description": "Sent on every response: the `cors_origin` setting (default `*`).",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Whole seconds (at least 1) to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "ETag": {
+        "description": "The document's version as an entity tag: `\"<version>\"`.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^\"[1-9][0-9]*\"$"},
+    },
+    "ETag-If-Exists": {
+        "description": "The current version `\"<version>\"`, sent when the document exists.",
+        "schema": {"type": "string", "pattern": "^\"[1-9][0-9]*\"$"},
+    },
+    "Cache-Control-No-Store": {
+        "description": "`no-store`: token and account answers are never cached.",
+        "schema": {"const": "no-store"},
+    },
+}
+
+
+def cache_control(value):
+    return {"Cache-Control": {"description": "`%s`." % value,
+                              "schema": {"const": value}}}
+
+
+NO_STORE = {"Cache-Control": ref("headers", "Cache-Control-No-Store")}
+
+# ---------------------------------------------------------------- shared responses
+
+SIZE_NOTE = (" A request far beyond the limits (more than libmicrohttpd's per-connection "
+             "buffer) is refused by libmicrohttpd itself with its own HTML body, without "
+             "gatehouse's headers, and the connection is closed.")
+
+responses = {
+    # gatehouse's own routes (API.md B)
+    "Unauthorized": json_response(
+        "No access token, an invalid, expired or refresh token (`Missing or invalid access "
+        "token`), or its user no longer exists (`No such user`).",
+        error_schema(["unauthorized"]),
+        example={"error": "unauthorized", "message": "Missing or invalid access token"}),
+    "Forbidden": json_response(
+        "The user is banned (`banned`), or the token is genuine but of a scope these routes "
+        "do not allow (`forbidden`).",
+        error_schema(["banned", "forbidden"]),
+        example={"error": "banned", "message": "User is banned"}),
+    "RateLimited": json_response(
+        "The client's token bucket is empty (`rate_limit_login` per `rate_limit_window`); "
+        "refused before any processing.",
+        error_schema(["rate_limited"]), retry_after(),
+        example={"error": "rate_limited", "message": "Too many requests"}),
+    "Unavailable": json_response(
+        "The database is busy or unusable; try again.",
+        error_schema(["unavailable"]), retry_after(),
+        example={"error": "unavailable", "message": "Try again shortly"}),
+    "PayloadTooLarge": json_response(
+        "The request body is larger than `max_body_size` (64 KiB). A client that keeps "
+        "streaming past it may instead see the connection closed.",
+        error_schema(["payload_too_large"]),
+        example={"error": "payload_too_large", "message": "Request body too large"}),
+    "UriTooLong": json_response(
+        "The request target is longer than `max_url_size` (8 KiB)." + SIZE_NOTE,
+        error_schema(["uri_too_long"]),
+        example={"error": "uri_too_long", "message": "Request URL too long"}),
+    "HeadersTooLarge": json_response(
+        "The request headers are larger than `max_header_size` (16 KiB)." + SIZE_NOTE,
+        error_schema(["headers_too_large"]),
+        example={"error": "headers_too_large", "message": "Request headers too large"}),
+    "UnsupportedMediaType": json_response(
+        "The body is neither `application/json` nor `application/x-www-form-urlencoded`.",
+        error_schema(["unsupported_media_type"]),
+        example={"error": "unsupported_media_type", "message": "Unsupported content type"}),
+    "UnsupportedMediaTypeJson": json_response(
+        "The body must be `application/json`.",
+        error_schema(["unsupported_media_type"]),
+        example={"error": "unsupported_media_type",
+                 "message": "The body must be application/json"}),
+    # compat identity routes (API.md A.2): plain text
+    "CompatBanned": text_response("The user is banned (API.md D.1).", ["Error: User is banned"]),
+    "CompatRateLimited": text_response(
+        "The client's token bucket is empty; refused before any processing (a refresh token "
+        "in the request is not spent).", ["Error: Too many requests"], retry_after()),
+    "CompatUnavailable": text_response(
+        "The database or the signing keys are not usable right now; try again.",
+        ["Error: Service unavailable"], retry_after()),
+    "CompatPayloadTooLarge": text_response(
+        "The request body is larger than `max_body_size` (64 KiB). A client that keeps "
+        "streaming past it may instead see the connection closed.",
+        ["Error: Request body too large"]),
+    "CompatUriTooLong": text_response(
+        "The request target is longer than `max_url_size` (8 KiB)." + SIZE_NOTE,
+        ["Error: Request URL too long"]),
+    "CompatHeadersTooLarge": text_response(
+        "The request headers are larger than `max_header_size` (16 KiB)." + SIZE_NOTE,
+        ["Error: Request headers too large"]),
+    "CompatUnsupportedMediaType": text_response(
+        "The body is neither `application/json` nor `application/x-www-form-urlencoded`.",
+        ["Error: Unsupported content type"]),
+    # sample backend routes (API.md A.5): API Gateway's shapes
+    "ApiGatewayUnauthorized": json_response(
+        "No token, a bad or expired token, a refresh token (wrong `aud`), or a deleted user: "
+        "what API Gateway's JWT authorizer answers.",
+        apigw_schema(["Unauthorized"]), example={"message": "Unauthorized"}),
+    "ApiGatewayForbidden": json_response(
+        "A valid access token whose scope is not allowed, or a banned user.",
+        apigw_schema(["Forbidden"]), example={"message": "Forbidden"}),
+    "ApiGatewayUnavailable": json_response(
+        "The database is busy or unusable; try again.",
+        apigw_schema(["Service Unavailable"]), retry_after(),
+        example={"message": "Service Unavailable"}),
+    "ApiGatewayUriTooLong": json_response(
+        "The request target is longer than `max_url_size` (8 KiB)." + SIZE_NOTE,
+        apigw_schema(["Request URL too long"]), example={"message": "Request URL too long"}),
+    "ApiGatewayHeadersTooLarge": json_response(
+        "The request headers are larger than `max_header_size` (16 KiB)." + SIZE_NOTE,
+        apigw_schema(["Request headers too large"]),
+        example={"message": "Request headers too large"}),
+    "ApiGatewayUnsupportedMediaType": json_response(
+        "The body is neither `application/json` nor `application/x-www-form-urlencoded`.",
+        apigw_schema(["Unsupported content type"]),
+        example={"message": "Unsupported content type"}),
+}
+
+# ---------------------------------------------------------------- parameters
+
+parameters = {
+    "RequestId": {
+        "name": "X-Request-Id", "in": "header", "required": False,
+        "description": "Optional request id to correlate logs; echoed when sane.",
+        "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._:-]+$"},
+    },
+    "DocumentKey": {
+        "name": "key", "in": "path", "required": True,
+        "description": "The document key, 1 to 128 of `A-Z a-z 0-9 _ . -` after "
+                       "percent-decoding; anything else (a `/` included) is 400 "
+                       "`invalid_key`.",
+        "schema": sref("DocumentKey"),
+    },
+}
+
+# ---------------------------------------------------------------- helpers for operations
+
+SEC = [{"accessToken": []}]
+NOSEC = []
+
+COMPAT_PARAM_NOTE = (
+    " Parameters may come percent-encoded (Unreal, Godot) or raw (Unity), after a leading "
+    "empty pair (`?&name=...`). A parameter given twice (also once in the query and once in "
+    "the body), an invalid escape, invalid UTF-8 or a NUL byte is `400 Error: Invalid "
+    "request`.")
+
+
+def qparam(name, description, schema, required=False):
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": schema}
+
+
+def params_body(schema_name, description, required=False):
+    """The identity-style POST body: the same parameters as form or JSON."""
+    return {
+        "required": required,
+        "description": description + " As `application/x-www-form-urlencoded` or as a JSON "
+                       "object of strings (`application/json`, a charset parameter is "
+                       "allowed). Invalid JSON, a JSON value that is not an object of strings, "
+                       "or duplicate members is 400. The query string is read as well.",
+        "content": {
+            FORM: {"schema": sref(schema_name)},
+            JSON: {"schema": sref(schema_name)},
+        },
+    }
+
+
+def op(op_id, summary, tag, description, responses_, parameters_=None, security=None,
+       request_body=None):
+    o = {"operationId": op_id, "summary": summary, "description": description, "tags": [tag]}
+    ps = list(parameters_ or []) + [ref("parameters", "RequestId")]
+    o["parameters"] = ps
+    if request_body:
+        o["requestBody"] = request_body
+    o["security"] = security if security is not None else NOSEC
+    o["responses"] = responses_
+    return o
+
+
+def jsonstyle_limits(post):
+    r = {"414": rref("UriTooLong"), "431": rref("HeadersTooLarge")}
+    if post:
+        r["413"] = rref("PayloadTooLarge")
+    return r
+
+
+def auth_responses():
+    return {"401": rref("Unauthorized"), "403": rref("Forbidden"),
+            "503": rref("Unavailable")}
+
+
+def sorted_responses(d):
+    return dict(sorted(d.items(), key=lambda kv: kv[0]))
+
+
+# ---------------------------------------------------------------- operations
+
+paths = {}
+
+
+def add(path, method, o):
+    paths.setdefault(path, {})[method] = o
+
+
+# --- compat: /login-as-guest
+GUEST_DESC = (
+    "No parameters: create a new guest (a new `user_id` and `guest_secret`). `user_id` and "
+    "`guest_secret`: log that guest in (scope `guest`), echoing the secret. `user_id` "
+    "without `guest_secret` is 400. A wrong secret, an unknown or malformed `user_id`, or a "
+    "user without a guest secret is 401. Errors are plain text (API.md A.2)." +
+    COMPAT_PARAM_NOTE + " Rate limited (API.md D.3).")
+
+
+def guest_responses(post):
+    r = {
+        "200": json_response("Logged in (or created): the token pair and the guest secret.",
+                             sref("GuestTokenResponse"), NO_STORE),
+        "400": text_response("`user_id` without `guest_secret`, or malformed parameters.",
+                             ["Error: No guest_secret in query string",
+                              "Error: Invalid request"]),
+        "401": text_response("Wrong secret, unknown or malformed `user_id`, or a user "
+                             "without a guest secret.", ["Error: Could not validate user"]),
+        "403": rref("CompatBanned"),
+        "414": rref("CompatUriTooLong"),
+        "429": rref("CompatRateLimited"),
+        "431": rref("CompatHeadersTooLarge"),
+        "500": text_response("The new guest could not be stored.",
+                             ["Error: Could not create user"]),
+        "503": rref("CompatUnavailable"),
+    }
+    if post:
+        r["413"] = rref("CompatPayloadTooLarge")
+        r["415"] = rref("CompatUnsupportedMediaType")
+    return sorted_responses(r)
+
+
+GUEST_QUERY = [
+    qparam("user_id", "The guest to log in; omit (with `guest_secret`) to create a new guest.",
+           sref("UserId")),
+    qparam("guest_secret", "The secret returned when the guest was created.",
+           sref("GuestSecret")),
+]
+
+add("/login-as-guest", "get", op(
+    "loginAsGuest", "Create a guest, or log a guest in", "compat",
+    GUEST_DESC + " This is how the Unity, Unreal and Godot SDKs call it.",
+    guest_responses(False), GUEST_QUERY))
+add("/login-as-guest", "post", op(
+    "loginAsGuestPost", "Create a guest, or log a guest in (parameters in the body)", "compat",
+    GUEST_DESC + " POST keeps the secret out of URLs and logs (recommended).",
+    guest_responses(True),
+    request_body=params_body("GuestLoginParameters",
+                             "The same parameters as the GET query string; an empty body "
+                             "creates a new guest.")))
+
+# --- compat: /refresh-access-token
+REFRESH_DESC = (
+    "Spends the refresh token and answers the next token pair of the same session: the new "
+    "access token gets the refresh token's `access_token_scope`; the new refresh token keeps "
+    "the session's original expiry. Reusing a spent token revokes the whole session, except "
+    "the immediately previous token within `refresh_reuse_grace` (10 s), which gets a fresh "
+    "pair of the same session (API.md B, D.1). Any invalid, expired, spent or revoked refresh "
+    "token is 401 `Error: Failed to validate refresh token`." + COMPAT_PARAM_NOTE +
+    " Rate limited (API.md D.3).")
+
+
+def refresh_responses(post):
+    r = {
+        "200": json_response("The next token pair of the session.", sref("TokenResponse"),
+                             NO_STORE),
+        "400": response(
+            "`refresh_token` missing or empty (API Gateway's JSON shape), or malformed "
+            "parameters (plain text).",
+            {JSON: {"schema": apigw_schema(
+                        ["Missing required request parameters: [refresh_token]"]),
+                    "example": {"message":
+                                "Missing required request parameters: [refresh_token]"}},
+             TEXT: {"schema": {"type": "string", "enum": ["Error: Invalid request"]},
+                    "example": "Error: Invalid request"}}),
+        "401": text_response("Invalid, expired, spent or revoked refresh token, or its user "
+                             "was deleted.", ["Error: Failed to validate refresh token"]),
+        "403": rref("CompatBanned"),
+        "414": rref("CompatUriTooLong"),
+        "429": rref("CompatRateLimited"),
+        "431": rref("CompatHeadersTooLarge"),
+        "503": rref("CompatUnavailable"),
+    }
+    if post:
+        r["413"] = rref("CompatPayloadTooLarge")
+        r["415"] = rref("CompatUnsupportedMediaType")
+    return sorted_responses(r)
+
+
+add("/refresh-access-token", "get", op(
+    "refreshAccessToken", "Refresh the token pair", "compat", REFRESH_DESC,
+    refresh_responses(False),
+    [qparam("refresh_token", "The refresh token of the session.", sref("Jwt"), True)]))
+add("/refresh-access-token", "post", op(
+    "refreshAccessTokenPost", "Refresh the token pair (parameters in the body)", "compat",
+    REFRESH_DESC, refresh_responses(True),
+    request_body=params_body("RefreshParameters", "`refresh_token`.", required=True)))
+
+# --- compat: sample backend routes
+APIGW_NOTE = (
+    " Authenticated as API Gateway's JWT authorizer does (scopes `guest` and "
+    "`authenticated`), with its error shapes. Not rate limited.")
+SET_DESC = ("Stores the player's name (the player-data document `player_name`, a JSON "
+            "string) (API.md A.5)." + APIGW_NOTE)
+GET_DESC = ("The player's id and stored name; `PlayerName` is absent when nothing (or no "
+            "JSON string) is stored under `player_name` (API.md A.5)." + APIGW_NOTE)
+
+
+def set_player_responses(post):
+    r = {
+        "200": json_response("Stored.", {"const": "Successfully updated player data"},
+                             example="Successfully updated player data"),
+        "400": json_response(
+            "`player_name` missing or empty, or malformed parameters.",
+            apigw_schema(["Missing required request parameters: [player_name]",
+                          "Invalid request", "Invalid player_name"]),
+            example={"message": "Missing required request parameters: [player_name]"}),
+        "401": rref("ApiGatewayUnauthorized"),
+        "403": rref("ApiGatewayForbidden"),
+        "413": json_response(
+            "The name exceeds `player_data_max_document` or the player's storage quota" +
+            (", or the request body is larger than `max_body_size`." if post else "."),
+            apigw_schema(["Player data limit exceeded"] +
+                         (["Request body too large"] if post else [])),
+            example={"message": "Player data limit exceeded"}),
+        "414": rref("ApiGatewayUriTooLong"),
+        "431": rref("ApiGatewayHeadersTooLarge"),
+        "503": rref("ApiGatewayUnavailable"),
+    }
+    if post:
+        r["415"] = rref("ApiGatewayUnsupportedMediaType")
+    return sorted_responses(r)
+
+
+def get_player_responses(post):
+    r = {
+        "200": json_response("The player's id and name.", sref("PlayerData")),
+        "400": json_response("Malformed parameters.", apigw_schema(["Invalid request"]),
+                             example={"message": "Invalid request"}),
+        "401": rref("ApiGatewayUnauthorized"),
+        "403": rref("ApiGatewayForbidden"),
+        "414": rref("ApiGatewayUriTooLong"),
+        "431": rref("ApiGatewayHeadersTooLarge"),
+        "503": rref("ApiGatewayUnavailable"),
+    }
+    if post:
+        r["413"] = json_response("The request body is larger than `max_body_size`.",
+                                 apigw_schema(["Request body too large"]),
+                                 example={"message": "Request body too large"})
+        r["415"] = rref("ApiGatewayUnsupportedMediaType")
+    return sorted_responses(r)
+
+
+add("/set-player-data", "get", op(
+    "setPlayerData", "Save the player's name (sample backend)", "compat", SET_DESC,
+    set_player_responses(False),
+    [qparam("player_name", "The name to store.", {"type": "string", "minLength": 1}, True)],
+    SEC))
+add("/set-player-data", "post", op(
+    "setPlayerDataPost", "Save the player's name (sample backend, parameters in the body)",
+    "compat", SET_DESC, set_player_responses(True), security=SEC,
+    request_body=params_body("PlayerNameParameters", "`player_name`.", required=True)))
+add("/get-player-data", "get", op(
+    "getPlayerData", "Load the player's name (sample backend)", "compat", GET_DESC,
+    get_player_responses(False), security=SEC))
+add("/get-player-data", "post", op(
+    "getPlayerDataPost", "Load the player's name (sample backend, POST)", "compat", GET_DESC,
+    get_player_responses(True), security=SEC,
+    request_body=params_body("StringParameters", "No parameter is needed.")))
+
+# --- account
+LIMITED = " Rate limited with the login routes (API.md D.3)."
+
+logout_responses = {
+    "200": json_response("The session is over: `sessions_ended` is 1, or 0 when it had "
+                         "already ended.", sref("SessionsEnded")),
+    "400": json_response("`refresh_token` missing or empty (`missing_parameter`), or "
+                         "malformed parameters (`invalid_request`).",
+                         error_schema(["missing_parameter", "invalid_request"]),
+                         example={"error": "missing_parameter",
+                                  "message": "Missing required request parameters: "
+                                             "[refresh_token]"}),
+    "401": json_response("An invalid or expired refresh token (`Invalid or expired refresh "
+                         "token`), or its user no longer exists (`No such user`).",
+                         error_schema(["unauthorized"]),
+                         example={"error": "unauthorized",
+                                  "message": "Invalid or expired refresh token"}),
+    "415": rref("UnsupportedMediaType"),
+    "429": rref("RateLimited"),
+    "503": rref("Unavailable"),
+}
+logout_responses.update(jsonstyle_limits(True))
+add("/logout", "post", op(
+    "logout", "End one session", "account",
+    "Ends the session of the refresh token: any token of the session, current or spent, "
+    "ends it. Access tokens already issued stay valid until they expire (API.md D.1). "
+    "`refresh_token` may come in a JSON or form body or in the query string." + LIMITED,
+    sorted_responses(logout_responses),
+    [qparam("refresh_token", "The refresh token (when not in the body).", sref("Jwt"))],
+    request_body=params_body("RefreshParameters", "`refresh_token`.")))
+
+r = {"200": json_response("Every live session of the user ended.", sref("SessionsEnded")),
+     "429": rref("RateLimited")}
+r.update(auth_responses())
+r.update(jsonstyle_limits(True))
+add("/logout-all", "post", op(
+    "logoutAll", "End every session of the user", "account",
+    "Ends all sessions of the token's user; no body. Access tokens already issued stay "
+    "valid until they expire (API.md D.1)." + LIMITED, sorted_responses(r), security=SEC))
+
+r = {"200": json_response("The account.", sref("Account"), NO_STORE),
+     "429": rref("RateLimited")}
+r.update(auth_responses())
+r.update(jsonstyle_limits(False))
+add("/get-user", "get", op(
+    "getUser", "Show the account", "account",
+    "The token's user: id, creation time, whether it has a guest secret, linked platform "
+    "ids, live sessions and ban (API.md D.2)." + LIMITED, sorted_responses(r), security=SEC))
+
+r = {"200": json_response("The user, its links, sessions and player data are erased.",
+                          sref("DeleteResult")),
+     "429": rref("RateLimited")}
+r.update(auth_responses())
+r.update(jsonstyle_limits(True))
+add("/delete-user", "post", op(
+    "deleteUser", "Delete the account", "account",
+    "Erases the token's user, its platform links, sessions and player data; its access "
+    "tokens stop working at once, and it is unknown from then on (API.md B, D.2)." + LIMITED,
+    sorted_responses(r), security=SEC))
+
+r = {"200": json_response(
+        "Everything stored about the user, as one JSON document.", sref("Export"),
+        dict(NO_STORE, **{"Content-Disposition": {
+            "description": "`attachment; filename=\"user-data.json\"`.",
+            "schema": {"type": "string"}}})),
+     "429": rref("RateLimited")}
+r.update(auth_responses())
+r.update(jsonstyle_limits(False))
+add("/export-user-data", "get", op(
+    "exportUserData", "Export the account's data", "account",
+    "The account, its identities, sessions and player documents; never a secret, digest, "
+    "token or key (API.md D.2)." + LIMITED, sorted_responses(r), security=SEC))
+
+# --- storage
+STORAGE_NOTE = " Not rate limited."
+
+r = {"200": json_response("One page of the player's documents.", sref("DocumentList"),
+                          cache_control("private, no-cache")),
+     "400": json_response("`limit` not 1 to 1000 or malformed parameters "
+                          "(`invalid_request`), or a cursor this API did not issue "
+                          "(`invalid_cursor`).",
+                          error_schema(["invalid_request", "invalid_cursor"]),
+                          example={"error": "invalid_cursor", "message": "Unknown cursor"})}
+r.update(auth_responses())
+r.update(jsonstyle_limits(False))
+add("/player-data", "get", op(
+    "listPlayerData", "List the player's documents", "storage",
+    "Keys with version, size and update time, by key bytewise, a page at a time (API.md "
+    "D.4)." + STORAGE_NOTE, sorted_responses(r),
+    [qparam("cursor", "`next_cursor` of the previous page.", {"type": "string"}),
+     qparam("limit", "Items per page.", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                         "default": 100})],
+    SEC))
+
+KEY_ERR_EXAMPLE = {"error": "invalid_key", "message": "Keys are 1 to 128 of A-Z a-z 0-9 _ . -"}
+NOT_FOUND = json_response("No document under this key.", error_schema(["not_found"]),
+                          example={"error": "not_found",
+                                   "message": "No document under this key"})
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+            "description": "`\"<version>\"` or `*`: act only when the document is at that "
+                           "version (or exists); else 412. Any other form is 400.",
+            "schema": {"type": "string", "examples": ["\"3\"", "*"]}}
+IF_NONE_MATCH_PUT = {"name": "If-None-Match", "in": "header", "required": False,
+                     "description": "`*`: create only, 412 when the key exists. Any other "
+                                    "value is 400; sending it together with `If-Match` is "
+                                    "400.",
+                     "schema": {"const": "*"}}
+IF_NONE_MATCH_GET = {"name": "If-None-Match", "in": "header", "required": False,
+                     "description": "Entity tags (`\"<version>\"`, comma-separated) or `*`: "
+                                    "304 when one matches the current version.",
+                     "schema": {"type": "string"}}
+PRECOND = json_response("The precondition failed; nothing was changed. `ETag` carries the "
+                        "current version when the document exists.",
+                        sref("PreconditionFailed"), etag_header(False))
+
+r = {"200": response("The document, exactly the bytes stored by PUT.",
+                     {JSON: {"schema": {"description": "Any JSON value."}}},
+                     dict(etag_header(), **cache_control("private, no-cache"))),
+     "304": response("`If-None-Match` matched the current version; no body.",
+                     headers=dict(etag_header(), **cache_control("private, no-cache"))),
+     "400": json_response("The key is not valid.", error_schema(["invalid_key"]),
+                          example=KEY_ERR_EXAMPLE),
+     "404": NOT_FOUND}
+r.update(auth_responses())
+r.update(jsonstyle_limits(False))
+add("/player-data/{key}", "get", op(
+    "getPlayerDocument", "Read a document", "storage",
+    "The document under `key`, byte for byte as written, with its version as `ETag` (API.md "
+    "D.4)." + STORAGE_NOTE, sorted_responses(r), [IF_NONE_MATCH_GET], SEC))
+
+r = {"200": json_response("Replaced an existing document.", sref("DocumentWriteResult"),
+                          etag_header()),
+     "201": json_response("Created the document.", sref("DocumentWriteResult"),
+                          etag_header()),
+     "400": json_response(
+         "The key is not valid (`invalid_key`); the body is not one JSON value in valid "
+         "UTF-8, has duplicate members, a lone surrogate or `\\u0000`, or nests deeper than "
+         "`player_data_max_depth` (32) (`invalid_json`); malformed or conflicting "
+         "preconditions (`invalid_request`).",
+         error_schema(["invalid_key", "invalid_json", "invalid_request"]),
+         example=KEY_ERR_EXAMPLE),
+     "412": PRECOND,
+     "413": json_response(
+         "The document is larger than `player_data_max_document` (64 KiB; 65,536 bytes are "
+         "accepted) or the request body than `max_body_size` (`payload_too_large`), or the "
+         "player's keys (`player_data_max_keys`, 1000) or bytes (`player_data_max_bytes`, "
+         "1 MiB) would exceed the quota (`quota_exceeded`).",
+         error_schema(["payload_too_large", "quota_exceeded"]),
+         example={"error": "quota_exceeded",
+                  "message": "Player data keys or bytes of this user exceed the limit"}),
+     "415": rref("UnsupportedMediaTypeJson")}
+r.update(auth_responses())
+r.update(jsonstyle_limits(False))
+add("/player-data/{key}", "put", op(
+    "putPlayerDocument", "Write a document", "storage",
+    "Creates or replaces the document under `key` with the body, stored as the exact bytes "
+    "sent. Optimistic concurrency: `If-Match: \"<version>\"` writes only over that version, "
+    "`If-None-Match: *` only creates (API.md D.4)." + STORAGE_NOTE,
+    sorted_responses(r), [IF_MATCH, IF_NONE_MATCH_PUT], SEC,
+    {"required": True,
+     "description": "Any JSON value (object, array, string, number, true, false, null).",
+     "content": {JSON: {"schema": {"description": "Any JSON value."},
+                        "example": {"level": 3, "gold": 120}}}}))
+
+r = {"204": response("Deleted; no body."),
+     "400": json_response("The key is not valid (`invalid_key`), or a malformed `If-Match` "
+                          "(`invalid_request`).",
+                          error_schema(["invalid_key", "invalid_request"]),
+                          example=KEY_ERR_EXAMPLE),
+     "404": response("No document under this key (and no `If-Match`).",
+                     NOT_FOUND["content"]),
+     "412": PRECOND}
+r.update(auth_responses())
+r.update(jsonstyle_limits(False))
+add("/player-data/{key}", "delete", op(
+    "deletePlayerDocument", "Delete a document", "storage",
+    "Deletes the document under `key`, optionally only at the version named by `If-Match`. "
+    "With `If-Match`, an absent document is 412 (API.md D.4)." + STORAGE_NOTE,
+    sorted_responses(r), [IF_MATCH], SEC))
+
+r = {"200": json_response("Every write done, in one transaction.", sref("BatchResult")),
+     "400": json_response(
+         "The body is not `{\"writes\": [...]}` with 1 to 25 writes, or one write is bad "
+         "(its `index` given): not an object with `key`, `value` and at most one "
+         "precondition, an invalid key, a repeated key, a malformed precondition, or a value "
+         "breaking the JSON rules of PUT. Nothing is written.",
+         error_schema(["invalid_request"], "ErrorWithIndex"),
+         example={"error": "invalid_request", "message": "Keys in a batch must be unique",
+                  "index": 1}),
+     "412": json_response("A write's precondition failed (the first such write is named); "
+                          "nothing is written. `ETag` carries its current version when its "
+                          "document exists.",
+                          sref("BatchPreconditionFailed"), etag_header(False)),
+     "413": json_response(
+         "A value is larger than `player_data_max_document` (`payload_too_large`, with its "
+         "`index`), the request body is larger than `max_body_size` (`payload_too_large`), "
+         "or the writes would exceed the player's quota (`quota_exceeded`, with `index`). "
+         "Nothing is written.",
+         error_schema(["payload_too_large", "quota_exceeded"], "ErrorWithIndex"),
+         example={"error": "payload_too_large",
+                  "message": "The document is larger than player_data_max_document",
+                  "index": 0}),
+     "415": rref("UnsupportedMediaTypeJson")}
+r.update(auth_responses())
+r.update(jsonstyle_limits(False))
+add("/player-data-batch", "post", op(
+    "writePlayerDataBatch", "Write several documents at once", "storage",
+    "1 to 25 writes with unique keys, each with its own optional precondition, all or "
+    "nothing (API.md D.4). Each value is stored as the exact bytes sent." + STORAGE_NOTE,
+    sorted_responses(r), security=SEC,
+    request_body={"required": True,
+                  "content": {JSON: {"schema": sref("BatchRequest")}}}))
+
+# --- issuer
+ISSUER_LIMITS = {"414": rref("UriTooLong"), "431": rref("HeadersTooLarge")}
+PUBLIC_CC = {"Cache-Control": {"description": "`public, max-age=<jwks_max_age>`.",
+                               "schema": {"type": "string"}}}
+r = {"200": json_response("The public signing keys.", sref("Jwks"), PUBLIC_CC)}
+r.update(ISSUER_LIMITS)
+add("/.well-known/jwks.json", "get", op(
+    "getJwks", "Public signing keys (JWKS)", "issuer",
+    "The public keys that verify access tokens, for any JWT library or API Gateway's JWT "
+    "authorizer (API.md A.4). Refresh-token keys are internal and never listed.",
+    sorted_responses(r)))
+r = {"200": json_response("The discovery document.", sref("OpenIdConfiguration"),
+                          PUBLIC_CC)}
+r.update(ISSUER_LIMITS)
+add("/.well-known/openid-configuration", "get", op(
+    "getOpenIdConfiguration", "OpenID discovery document", "issuer",
+    "Issuer, JWKS URL, signing algorithms and scopes (API.md A.4). `issuer_url` is set "
+    "independently of `base_path`: it is the public URL under which `/.well-known/*` is "
+    "reachable.", sorted_responses(r)))
+
+# --- operations
+OPS_LIMITS = {"414": rref("UriTooLong"), "431": rref("HeadersTooLarge")}
+r = {"200": json_response("The daemon is alive.", sref("Health"),
+                          example={"status": "ok"})}
+r.update(OPS_LIMITS)
+add("/health", "get", op(
+    "getHealth", "Liveness", "operations",
+    "Answers as long as the daemon serves requests. Also served on the admin listener "
+    "when `metrics_listen_address` is set.", sorted_responses(r)))
+r = {"200": json_response("The database and the signing keys are usable.", sref("Ready"),
+                          example={"status": "ready"}),
+     "503": json_response("Not ready: no active signing key, or the database does not "
+                          "answer.", sref("Ready"), headers=retry_after(),
+                          example={"status": "unavailable", "reason": "database"})}
+r.update(OPS_LIMITS)
+add("/ready", "get", op(
+    "getReady", "Readiness", "operations",
+    "Whether requests can be served: the database answers and signing keys are active.",
+    sorted_responses(r)))
+r = {"200": response("Prometheus text exposition format 0.0.4.",
+                     {"text/plain; version=0.0.4; charset=utf-8": {"schema": {
+                         "type": "string"}}}),
+     "404": json_response("`metrics_listen_address` is set: the metrics are served on that "
+                          "admin address only.", error_schema(["not_found"]),
+                          example={"error": "not_found", "message": "No such route"})}
+r.update(OPS_LIMITS)
+add("/metrics", "get", op(
+    "getMetrics", "Prometheus metrics", "operations",
+    "Requests by route and status, latencies, logins, token verifications, refresh-token "
+    "reuse, rate-limit refusals, database writes, users, sessions, signing keys, build "
+    "info. With `metrics_listen_address` set it is served there (with `/health`) and not on "
+    "the main listener.", sorted_responses(r)))
+r = {"200": response("This document, byte for byte `docs/openapi.json`.",
+                     {JSON: {"schema": {"type": "object", "required": ["openapi", "paths"]}}},
+                     cache_control("public, max-age=3600"))}
+r.update(OPS_LIMITS)
+add("/openapi.json", "get", op(
+    "getOpenApi", "This OpenAPI description", "operations",
+    "The OpenAPI 3.1 description of every route, compiled into the daemon. Paths in it are "
+    "relative to `base_path`.", sorted_responses(r)))
+
+paths["/player-data/{key}"] = dict([("parameters", [ref("parameters", "DocumentKey")])] +
+                                   list(paths["/player-data/{key}"].items()))
+
+# ---------------------------------------------------------------- document
+
+doc = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "gatehouse",
+        "version": "0.1.0",
+        "description": (
+            "Identity provider and player-data backend for games, in one C daemon on one "
+            "SQLite file. It speaks the HTTP contract of AWS's Guidance for Custom Game "
+            "Backend Hosting, so that guidance's stock Unity, Unreal and Godot SDKs log in "
+            "against it unchanged, and any backend that verifies JWTs the way API Gateway's "
+            "JWT authorizer does accepts its access tokens.\n\n"
+            "Three error families: the compat identity routes (`compat` tag, "
+            "`/login-as-guest`, `/refresh-access-token`) answer `text/plain; charset=utf-8` "
+            "bodies `Error: ...` with the upstream strings, and API Gateway's JSON "
+            "`{\"message\": ...}` for a missing parameter; the sample backend routes "
+            "(`/set-player-data`, `/get-player-data`) answer API Gateway's "
+            "`{\"message\": ...}`; gatehouse's own routes answer "
+            "`{\"error\": \"<slug>\", \"message\": ...}`.\n\n"
+            "Every path lives under the optional `base_path` setting (see the server "
+            "variable); repeated slashes collapse (`/prod//login-as-guest` works). Every "
+            "response carries `X-Request-Id` and `Access-Control-Allow-Origin`. `OPTIONS` "
+            "answers CORS preflights on every route (204, allowing `Authorization`, "
+            "`Content-Type`, `If-Match`, `If-None-Match`, `X-Request-Id`); another method "
+            "not listed here is 405 with `Allow`; an unknown path is 404 "
+            "`{\"error\":\"not_found\",...}`. The wire contract is API.md."),
+        "license": {"name": "MIT", "identifier": "MIT"},
+    },
+    "servers": [{
+        "url": "{origin}{base_path}",
+        "description": "The daemon: `listen_address`:`listen_port` (or the public URL of "
+                       "the proxy in front of it) and the `base_path` setting.",
+        "variables": {
+            "origin": {"default": "http://127.0.0.1:8080"},
+            "base_path": {"default": "",
+                          "description": "The `base_path` setting, e.g. `/prod`; empty by "
+                                         "default."},
+        },
+    }],
+    "tags": [
+        {"name": "compat", "description": "The AWS guidance's identity routes and sample "
+                                          "backend, as its SDKs call them (API.md A)."},
+        {"name": "account", "description": "Sessions and the player's account (API.md B, "
+                                           "D.1, D.2)."},
+        {"name": "storage", "description": "Versioned JSON documents per player and key "
+                                           "(API.md D.4)."},
+        {"name": "issuer", "description": "What verifiers of access tokens fetch (API.md "
+                                          "A.4)."},
+        {"name": "operations", "description": "Health, readiness, metrics and this "
+                                              "document."},
+    ],
+    "paths": paths,
+    "components": {
+        "securitySchemes": {
+            "accessToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "An access token (`auth_token`, scope `guest` or "
+                               "`authenticated`) in `Authorization`. The raw token without "
+                               "`Bearer ` is accepted too, as the SDKs send it "
+                               "(`Authorization: <JWT>`). A refresh token is never accepted "
+                               "as an access token.",
+            },
+        },
+        "schemas": schemas,
+        "responses": responses,
+        "parameters": parameters,
+        "headers": headers,
+    },
+}
+
+text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+assert "??" not in text
+with open(OUT, "w", encoding="utf-8") as f:
+    f.write(text)
+print("wrote", OUT, len(text), "bytes")
