@@ -18,7 +18,7 @@ MANDIR     := $(PREFIX)/share/man/man8
 STATEDIR   ?= /var/lib/gatehouse
 PYTHON  := /usr/bin/python3
 
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -32,7 +32,7 @@ LDLIBS  = $(PKG_LIBS) -pthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 
-SRCS    := $(wildcard src/*.c src/handlers/*.c)
+SRCS    := $(wildcard src/*.c src/handlers/*.c src/platform/*.c)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -108,10 +108,17 @@ $(BUILD)/asan/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/asan/libgate
 unit: $(UNITS)
 	@tests/run-unit.sh $(UNITS)
 
+# ---- the fake platform providers the integration tests talk to ----
+
+$(BUILD)/tests/fakeprovider: tests/fakeprovider/fakeprovider.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(LDLIBS)
+
 # ---- the whole suite ----
 
 test: test-deps
-	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS)
+	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
+	  $(BUILD)/tests/fakeprovider
 	@$(MAKE) --no-print-directory check-sample unit integration conformance asan valgrind
 	@echo "all test suites passed"
 
@@ -123,14 +130,14 @@ check-sample: $(BUILD)/gatehouse
 config/gatehouse.conf: $(BUILD)/gatehouse
 	./$(BUILD)/gatehouse check-config --sample > $@
 
-integration: $(BUILD)/gatehouse
+integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/integration
 
 conformance: $(BUILD)/gatehouse
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
 
 # Unit and integration tests against the sanitizer build.
-asan: $(BUILD)/asan/gatehouse $(SUNITS)
+asan: $(BUILD)/asan/gatehouse $(SUNITS) $(BUILD)/tests/fakeprovider
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-unit.sh $(SUNITS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -138,7 +145,7 @@ asan: $(BUILD)/asan/gatehouse $(SUNITS)
 	  $(PYTHON) tests/pyrun.py tests/integration
 
 # The integration suite with the daemon under valgrind (errors and leaks fail it).
-valgrind: $(BUILD)/gatehouse
+valgrind: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
 	  $(PYTHON) tests/pyrun.py tests/integration
 

@@ -782,6 +782,111 @@ add("/refresh-access-token", "post", op(
     REFRESH_DESC, refresh_responses(True),
     request_body=params_body("RefreshParameters", "`refresh_token`.", required=True)))
 
+# --- compat: platform logins (API.md A.2, C)
+PLATFORM_DESC = (
+    "Verifies the platform credential with the platform (API.md C.1), then: the platform "
+    "id already linked logs in as its owner; else, with `link_to_existing_user=Yes` and a "
+    "valid access token in `auth_token`, links it to that token's user (replacing an "
+    "earlier id of this platform on that user); else creates a user. Scope `authenticated`. "
+    "When `link_conflict` is `reject`, linking an id another user holds is 409. The "
+    "platform call runs on a worker thread and never holds up other requests; a platform "
+    "that is unreachable, slow (past `provider_timeout`), failing or answering nonsense is "
+    "503. Errors are plain text (API.md C.2)." + COMPAT_PARAM_NOTE +
+    " Rate limited (API.md D.3).")
+LINK_PARAMS = [
+    qparam("auth_token", "An access token (scope guest or authenticated) of the user to link "
+           "to, with `link_to_existing_user=Yes`.", sref("Jwt")),
+    qparam("link_to_existing_user", "Exactly `Yes` (with `auth_token`) to link.",
+           {"type": "string"}),
+]
+
+
+def platform_schema(required, extra_props):
+    props = {name: {"type": "string"} for name in required}
+    props.update({"auth_token": sref("Jwt"), "link_to_existing_user": {"type": "string"}})
+    props.update(extra_props)
+    return {"type": "object", "required": list(required), "properties": props,
+            "additionalProperties": {"type": "string"}}
+
+
+def platform_responses(post, missing, rejections, id_field):
+    token_schema = {"allOf": [sref("TokenResponse"), {"required": [id_field]} if id_field
+                              else {"required": ["oidc_provider", "oidc_id"]}]}
+    r = {
+        "200": json_response("Logged in, linked or created: the token pair and the platform "
+                             "id.", token_schema, NO_STORE),
+        "400": response(
+            "A required parameter missing or empty (API Gateway's JSON shape), or malformed "
+            "parameters (plain text).",
+            {JSON: {"schema": apigw_schema(["Missing required request parameters: [%s]"
+                                            % missing]),
+                    "example": {"message": "Missing required request parameters: [%s]"
+                                % missing}},
+             TEXT: {"schema": {"type": "string", "enum": ["Error: Invalid request"]},
+                    "example": "Error: Invalid request"}}),
+        "401": text_response("The platform refused the credential, or the link token is "
+                             "invalid.", rejections +
+                             ["Error: Failed to authenticate with existing identity"]),
+        "403": rref("CompatBanned"),
+        "404": text_response("The platform is not configured.",
+                             ["Error: Platform not enabled"]),
+        "409": text_response("`link_conflict reject`: the platform id belongs to another "
+                             "user.", ["Error: Identity already linked to another user"]),
+        "414": rref("CompatUriTooLong"),
+        "429": rref("CompatRateLimited"),
+        "431": rref("CompatHeadersTooLarge"),
+        "503": text_response("The platform is unreachable, timed out, failed or answered "
+                             "nonsense; or our side is briefly unable.",
+                             ["Error: Platform unavailable", "Error: Service unavailable"],
+                             retry_after()),
+    }
+    if post:
+        r["413"] = rref("CompatPayloadTooLarge")
+        r["415"] = rref("CompatUnsupportedMediaType")
+    return sorted_responses(r)
+
+
+PLATFORMS = [
+    ("/login-with-steam", "Steam", "loginWithSteam", ["steam_auth_token"], "steam_id",
+     ["Error: Failed to validate Steam token"],
+     "The hex ticket of `ISteamUser::GetAuthTicketForWebApi`, checked with "
+     "`ISteamUserAuth/AuthenticateUserTicket` (publisher key, app id, `steam_identity`); "
+     "publisher bans (and VAC bans with `steam_reject_vac_banned`) are refused."),
+    ("/login-with-apple-id", "Sign in with Apple", "loginWithAppleId", ["apple_auth_token"],
+     "apple_id", ["Error: Token validation error"],
+     "The identity token, verified against Apple's JWKS: RS256, issuer "
+     "`https://appleid.apple.com`, an audience among `apple_app_ids`, not expired."),
+    ("/login-with-google-play", "Google Play Games", "loginWithGooglePlay",
+     ["google_play_auth_token"], "google_play_id",
+     ["Error: Failed to generate Google Play bearer token",
+      "Error: Failed to validate Google Play bearer token"],
+     "The one-time server auth code, exchanged for an access token, then checked with the "
+     "application verify call; the platform id is `player_id`."),
+    ("/login-with-facebook", "Facebook", "loginWithFacebook",
+     ["facebook_access_token", "facebook_user_id"], "facebook_id",
+     ["Error: User validation error", "Error: Token not linked to correct app"],
+     "The access token, checked with two Graph calls: the user must be `facebook_user_id` "
+     "and the app `facebook_app_id`."),
+    ("/login-with-oidc", "an OpenID Connect provider", "loginWithOidc",
+     ["provider", "id_token"], None, ["Error: Token validation error"],
+     "An ID token of the configured provider `provider` (`oidc_providers`), verified like "
+     "Apple's against its JWKS, issuer, audiences and algorithms (API.md C.4); the answer "
+     "adds `oidc_provider` and `oidc_id`. An unknown provider is 404."),
+]
+
+for path, title, op_id, required, id_field, rejections, how in PLATFORMS:
+    missing = ", ".join(required)
+    query = [qparam(n, "Required.", {"type": "string"}, True) for n in required] + LINK_PARAMS
+    add(path, "get", op(op_id, "Log in with " + title, "compat", how + " " + PLATFORM_DESC,
+                        platform_responses(False, missing, rejections, id_field), query))
+    add(path, "post", op(op_id + "Post", "Log in with %s (parameters in the body)" % title,
+                         "compat", how + " " + PLATFORM_DESC,
+                         platform_responses(True, missing, rejections, id_field),
+                         request_body=params_body(op_id[0].upper() + op_id[1:] + "Parameters",
+                                                  "The same parameters as the GET query.",
+                                                  required=True)))
+    schemas[op_id[0].upper() + op_id[1:] + "Parameters"] = platform_schema(required, {})
+
 # --- compat: sample backend routes
 APIGW_NOTE = (
     " Authenticated as API Gateway's JWT authorizer does (scopes `guest` and "
@@ -884,6 +989,37 @@ add("/logout", "post", op(
     sorted_responses(logout_responses),
     [qparam("refresh_token", "The refresh token (when not in the body).", sref("Jwt"))],
     request_body=params_body("RefreshParameters", "`refresh_token`.")))
+
+r = {"200": json_response("The link is gone.", {
+         "type": "object", "required": ["user_id", "unlinked"],
+         "properties": {"user_id": sref("UserId"), "unlinked": {"type": "string"}}},
+         example={"user_id": "4f9b3a7e-2c1d-4e8f-9a6b-0c5d7e1f2a3b", "unlinked": "steam"}),
+     "400": json_response("`platform` missing (`missing_parameter`), not one of steam, apple, "
+                          "google_play, facebook or oidc:<configured name> "
+                          "(`invalid_platform`), or malformed parameters.",
+                          error_schema(["missing_parameter", "invalid_platform",
+                                        "invalid_request"])),
+     "404": json_response("Nothing of that platform is linked to the user.",
+                          error_schema(["not_linked"])),
+     "409": json_response("It is the user's last way to log in (no guest secret, no other "
+                          "link).", error_schema(["last_login_method"]),
+                          example={"error": "last_login_method",
+                                   "message": "It is the last way to log in to this account"}),
+     "415": rref("UnsupportedMediaType"),
+     "429": rref("RateLimited")}
+r.update(auth_responses())
+r.update(jsonstyle_limits(True))
+add("/unlink-identity", "post", op(
+    "unlinkIdentity", "Remove a platform link", "account",
+    "Removes the token's user's link to `platform` (`steam`, `apple`, `google_play`, "
+    "`facebook` or `oidc:<name>`), unless it is the last way to log in (API.md C.3). "
+    "`platform` may come in a JSON or form body or in the query string." + LIMITED,
+    sorted_responses(r),
+    [qparam("platform", "The platform to unlink (when not in the body).", {"type": "string"})],
+    security=SEC,
+    request_body=params_body("UnlinkParameters", "`platform`.")))
+schemas["UnlinkParameters"] = {"type": "object", "properties": {"platform": {"type": "string"}},
+                               "additionalProperties": {"type": "string"}}
 
 r = {"200": json_response("Every live session of the user ended.", sref("SessionsEnded")),
      "429": rref("RateLimited")}

@@ -24,6 +24,7 @@
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/util.h"
+#include "gatehouse/workpool.h"
 #include "gatehouse/banned.h"
 
 struct http_server {
@@ -288,8 +289,18 @@ void http_add_header(struct http_request *req, const char *name, const char *val
 void http_reply(struct http_request *req, int status, const char *content_type, const char *body,
 		size_t len)
 {
-	if (req->answered) {
+	if (req->answered || req->pending.ready) {
 		log_error("second reply to one request (status %d)", status);
+		return;
+	}
+	if (req->deferred) {
+		/* On a worker: keep it for the connection's own thread (see http_defer). */
+		req->pending.ready = true;
+		req->pending.status = status;
+		req->pending.content_type = content_type ? xstrdup(content_type) : NULL;
+		req->pending.body = xmalloc(len + 1);
+		memcpy(req->pending.body, body, len);
+		req->pending.len = len;
 		return;
 	}
 	struct MHD_Response *resp =
@@ -514,11 +525,62 @@ static void dispatch(struct http_request *req)
 	struct http_server *srv = req->server;
 	log_set_request_id(req->request_id);
 	srv->dispatch(req, srv->ctx);
-	if (!req->answered) {
+	if (!req->answered && !req->deferred) {
 		log_error("handler for '%s' gave no answer", req->route);
 		http_reply_json(req, 500, "{\"error\":\"internal\",\"message\":\"no answer\"}");
 	}
 	log_set_request_id(NULL);
+}
+
+struct deferred_job {
+	struct http_request *req;
+	void (*fn)(struct http_request *req, void *arg);
+	void *arg;
+};
+
+static void run_deferred(void *arg)
+{
+	struct deferred_job *j = arg;
+	struct http_request *req = j->req;
+	log_set_request_id(req->request_id);
+	j->fn(req, j->arg);
+	if (!req->pending.ready) {
+		log_error("deferred handler for '%s' gave no answer", req->route);
+		http_reply_json(req, 500, "{\"error\":\"internal\",\"message\":\"no answer\"}");
+	}
+	log_set_request_id(NULL);
+	free(j);
+	/* The last touch: from here on the connection's thread owns req again. */
+	MHD_resume_connection(req->conn);
+}
+
+int http_defer(struct http_request *req, struct workpool *pool,
+	       void (*fn)(struct http_request *req, void *arg), void *arg)
+{
+	struct deferred_job *j = xmalloc(sizeof *j);
+	j->req = req;
+	j->fn = fn;
+	j->arg = arg;
+	req->deferred = true;
+	MHD_suspend_connection(req->conn);
+	if (!workpool_submit(pool, run_deferred, j)) {
+		MHD_resume_connection(req->conn);
+		req->deferred = false;
+		free(j);
+		return GH_EUNAVAIL;
+	}
+	return 0;
+}
+
+/* Queues a reply a worker made, now that the connection is resumed. */
+static void flush_pending(struct http_request *req)
+{
+	struct http_pending p = req->pending;
+	memset(&req->pending, 0, sizeof req->pending); /* now owned by p */
+	req->deferred = false;
+	http_reply(req, p.status, p.content_type, p.body, p.len);
+	free(p.content_type);
+	free(p.body);
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -565,6 +627,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		sb_add(&req->body, upload_data, n);
 		return MHD_YES;
 	}
+	if (req->deferred) {
+		/* Called again after http_defer's worker resumed the connection. */
+		if (req->pending.ready)
+			flush_pending(req);
+		return MHD_YES;
+	}
 	if (!req->answered)
 		dispatch(req);
 	return MHD_YES;
@@ -605,6 +673,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 		free(req->extra_values[i]);
 	}
 	sb_release(&req->body);
+	free(req->pending.content_type);
+	free(req->pending.body);
 	free(req->raw_target);
 	free(req->path);
 	free(req);

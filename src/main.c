@@ -19,6 +19,8 @@
 #include "gatehouse/config.h"
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
+#include "gatehouse/httpc.h"
+#include "gatehouse/jwkscache.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
@@ -27,6 +29,7 @@
 #include "gatehouse/router.h"
 #include "gatehouse/store.h"
 #include "gatehouse/util.h"
+#include "gatehouse/workpool.h"
 #include "gatehouse/banned.h"
 
 #ifndef GATEHOUSE_VERSION
@@ -590,6 +593,20 @@ static int start_http(struct daemon *d)
 	return 0;
 }
 
+/* Provider URLs over plain http are for tests against local fakes. */
+static void warn_plain_http(const struct config *cfg)
+{
+	const char *urls[] = { cfg->steam_api_url, cfg->apple_keys_url, cfg->google_oauth_url,
+			       cfg->google_games_url, cfg->facebook_graph_url };
+	for (size_t i = 0; i < GH_ARRAY_SIZE(urls); i++)
+		if (!strncmp(urls[i], "http://", 7))
+			log_warn("a provider URL uses plain http (tests only): %s", urls[i]);
+	for (size_t i = 0; i < cfg->noidc; i++)
+		if (!strncmp(cfg->oidc[i].jwks_url, "http://", 7))
+			log_warn("OIDC provider '%s' keys over plain http (tests only)",
+				 cfg->oidc[i].name);
+}
+
 /* Store, keys, limiter, rotator and listeners; -1 (logged) on failure. */
 static int start_daemon(struct daemon *d)
 {
@@ -615,6 +632,9 @@ static int start_daemon(struct daemon *d)
 		d->app.limiter = ratelimit_new((uint32_t)cfg->rate_limit_login,
 					       cfg->rate_limit_window,
 					       (size_t)cfg->rate_limit_max_addresses);
+	warn_plain_http(cfg);
+	d->app.jwks = jwkscache_new();
+	d->app.platform_workers = workpool_new((int)cfg->provider_workers);
 	struct rotator_options ro = { .session_retention = SESSION_RETENTION,
 				      .guest_cleanup_after = cfg->guest_cleanup_after };
 	d->rotator = rotator_start(d->app.keyring, d->app.store, &ro);
@@ -633,9 +653,12 @@ static int start_daemon(struct daemon *d)
 
 static void stop_daemon(struct daemon *d)
 {
+	/* Workers resume their connections when done: stop them before the server. */
+	workpool_stop(d->app.platform_workers);
 	http_stop(d->http);
 	http_stop(d->admin);
 	rotator_stop(d->rotator);
+	jwkscache_free(d->app.jwks);
 	ratelimit_free(d->app.limiter);
 	for (size_t i = 0; i < d->nold_limiters; i++)
 		ratelimit_free(d->old_limiters[i]);
@@ -765,6 +788,8 @@ static int cmd_serve(const struct cli *cli, struct config *cfg)
 	log_info("stopping: draining requests (up to %llds)", (long long)d.cfg->shutdown_timeout);
 	http_quiesce(d.http);
 	drain(d.http, d.cfg->shutdown_timeout);
+	workpool_stop(d.app.platform_workers);
+	d.app.platform_workers = NULL;
 	stop_daemon(&d);
 	log_info("stopped");
 	return EXIT_OK;
@@ -838,8 +863,12 @@ int main(int argc, char **argv)
 		ret = cmd_backup(&cli, &cfg);
 	} else if (!strcmp(cmd, "check-db")) {
 		ret = cmd_check_db(&cli, &cfg);
+	} else if (httpc_global_init()) {
+		log_error("cannot initialise libcurl");
+		ret = EXIT_FAIL;
 	} else {
 		ret = cmd_serve(&cli, &cfg);
+		httpc_global_cleanup();
 	}
 	config_release(&cfg);
 out:

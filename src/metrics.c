@@ -35,6 +35,10 @@ static atomic_uint_fast64_t logins[LOGIN_METHOD_COUNT][LOGIN_OUTCOME_COUNT];
 static atomic_uint_fast64_t verifications[2][2];
 static atomic_uint_fast64_t counters[M_COUNTER_COUNT];
 static struct histogram commits;
+static const char *const providers[] = { "steam", "apple", "google_play", "facebook", "oidc" };
+#define NPROVIDERS (sizeof providers / sizeof providers[0])
+static atomic_uint_fast64_t provider_requests[NPROVIDERS][2];
+static struct histogram provider_durations[NPROVIDERS];
 static atomic_int_fast64_t gauges[G_GAUGE_COUNT];
 
 static const char *const method_names[LOGIN_METHOD_COUNT] = {
@@ -101,6 +105,16 @@ void metrics_inc(int counter)
 {
 	if (counter >= 0 && counter < M_COUNTER_COUNT)
 		atomic_fetch_add_explicit(&counters[counter], 1, memory_order_relaxed);
+}
+
+void metrics_provider_request(const char *provider, bool ok, uint64_t duration_ns)
+{
+	for (size_t i = 0; i < NPROVIDERS; i++)
+		if (!strcmp(provider, providers[i])) {
+			atomic_fetch_add_explicit(&provider_requests[i][ok ? 0 : 1], 1,
+						  memory_order_relaxed);
+			observe(&provider_durations[i], duration_ns);
+		}
 }
 
 void metrics_store_commit(uint64_t duration_ns, int writes)
@@ -218,6 +232,22 @@ void metrics_render(struct strbuf *sb, const char *version)
 		       "Times the database was locked by another process.", M_STORE_BUSY);
 	render_counter(sb, "gatehouse_store_errors_total",
 		       "Database operations that failed (disk full, I/O, ...).", M_STORE_ERRORS);
+
+	metrics_family(sb, "gatehouse_provider_requests_total", "counter",
+		       "Calls to platforms, by provider and whether a proper answer came.");
+	for (size_t p = 0; p < NPROVIDERS; p++)
+		for (int ok = 0; ok < 2; ok++)
+			sb_addf(sb, "gatehouse_provider_requests_total{provider=\"%s\",outcome=\"%s\"} "
+				"%llu\n", providers[p], ok ? "error" : "ok",
+				(unsigned long long)get(&provider_requests[p][ok]));
+	metrics_family(sb, "gatehouse_provider_request_duration_seconds", "histogram",
+		       "Time of each call to a platform, by provider.");
+	for (size_t p = 0; p < NPROVIDERS; p++) {
+		char labels[64];
+		snprintf(labels, sizeof labels, "provider=\"%s\"", providers[p]);
+		render_histogram(sb, "gatehouse_provider_request_duration_seconds", labels,
+				 &provider_durations[p]);
+	}
 
 	metrics_family(sb, "gatehouse_store_commit_duration_seconds", "histogram",
 		       "Writer transactions from BEGIN to durable COMMIT (group commits).");

@@ -106,6 +106,7 @@ enum query {
 	Q_SESSION_PURGE, Q_SESSIONS_END_ALL, Q_SESSIONS_LIVE, Q_SESSIONS_OF,
 	Q_USER_DELETE, Q_USER_BAN, Q_IDENTITIES_OF, Q_DOCS_OF, Q_GUEST_CLEANUP,
 	Q_READ_BEGIN, Q_READ_END, Q_COUNT_USERS, Q_COUNT_SESSIONS,
+	Q_IDENTITY_GET, Q_IDENTITY_INSERT, Q_IDENTITY_DELETE, Q_IDENTITY_COUNT,
 	Q_KEYS_LIST, Q_KEY_INSERT, Q_KEY_DELETE,
 	Q_DOC_GET, Q_DOC_UPSERT, Q_DOC_DELETE, Q_DOC_USAGE, Q_DOC_USAGE_SET, Q_DOC_LIST,
 	Q_COUNT
@@ -158,6 +159,11 @@ static const char *const query_sql[Q_COUNT] = {
 			    "ORDER BY u.last_seen_at LIMIT ?2)",
 	[Q_COUNT_USERS] = "SELECT count(*) FROM users",
 	[Q_COUNT_SESSIONS] = "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?1",
+	[Q_IDENTITY_GET] = "SELECT user_id FROM identities WHERE provider = ?1 AND subject = ?2",
+	[Q_IDENTITY_INSERT] = "INSERT INTO identities (provider, subject, user_id, created_at) "
+			      "VALUES (?1, ?2, ?3, ?4)",
+	[Q_IDENTITY_DELETE] = "DELETE FROM identities WHERE user_id = ?1 AND provider = ?2",
+	[Q_IDENTITY_COUNT] = "SELECT count(*) FROM identities WHERE user_id = ?1",
 	[Q_READ_BEGIN] = "BEGIN",
 	[Q_READ_END] = "COMMIT",
 	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?1 OR ended_at < ?1",
@@ -1286,6 +1292,202 @@ int store_guests_cleanup(struct store *st, int64_t idle_before, int limit, int64
 	struct cleanup_op op = { idle_before, limit, 0 };
 	int rc = submit(st, do_cleanup, &op);
 	*out_deleted = op.deleted;
+	return rc;
+}
+
+/* ---- platform identities ---- */
+
+struct platform_op {
+	const struct store_platform_login *in;
+	struct store_platform_result *out;
+};
+
+static int identity_owner(struct conn *c, const char *provider, const char *subject,
+			  char owner[37], bool *found)
+{
+	sqlite3_stmt *q = stmt(c, Q_IDENTITY_GET);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	*found = rc == SQLITE_ROW;
+	if (*found)
+		copy_text(owner, 37, q, 0);
+	done_stmt(q);
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_fail(c, rc, "identity lookup");
+}
+
+static int identity_link(struct conn *c, const char *provider, const char *subject,
+			 const char *user_id, int64_t now)
+{
+	/* One id per provider and user: relinking replaces the old mapping. */
+	sqlite3_stmt *q = stmt(c, Q_IDENTITY_DELETE);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, provider, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "identity unlink");
+	q = stmt(c, Q_IDENTITY_INSERT);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, now);
+	rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE) {
+		int err = db_fail(c, rc, "identity link");
+		/* A foreign-key failure: the user to link to is gone. */
+		return err == GH_ECONFLICT ? GH_ENOTFOUND : err;
+	}
+	return 0;
+}
+
+static int do_platform_login(struct conn *c, void *arg)
+{
+	struct platform_op *op = arg;
+	const struct store_platform_login *in = op->in;
+	struct store_platform_result *out = op->out;
+	char owner[37];
+	bool mapped;
+	int rc = identity_owner(c, in->provider, in->subject, owner, &mapped);
+	if (rc)
+		return rc;
+	if (mapped) {
+		/* The platform id already belongs to someone: it logs in as them. */
+		if (in->link_user_id && in->reject_conflict && strcmp(owner, in->link_user_id)) {
+			out->outcome = PLATFORM_LOGIN_CONFLICT;
+			return 0;
+		}
+		snprintf(out->user_id, sizeof out->user_id, "%s", owner);
+	} else if (in->link_requested) {
+		if (!in->link_user_id) {
+			out->outcome = PLATFORM_LOGIN_LINK_FAILED;
+			return 0;
+		}
+		rc = identity_link(c, in->provider, in->subject, in->link_user_id, in->now);
+		if (rc == GH_ENOTFOUND) {
+			out->outcome = PLATFORM_LOGIN_LINK_FAILED;
+			return 0;
+		}
+		if (rc)
+			return rc;
+		snprintf(out->user_id, sizeof out->user_id, "%s", in->link_user_id);
+		out->linked = true;
+	} else {
+		/* A new user known only by this platform id (no guest secret). */
+		sqlite3_stmt *q = stmt(c, Q_USER_INSERT);
+		if (!q)
+			return GH_EINTERNAL;
+		sqlite3_bind_text(q, 1, in->new_user_id, -1, SQLITE_STATIC);
+		sqlite3_bind_null(q, 2);
+		sqlite3_bind_int64(q, 3, in->now);
+		rc = sqlite3_step(q);
+		done_stmt(q);
+		if (rc != SQLITE_DONE)
+			return db_fail(c, rc, "user insert");
+		rc = identity_link(c, in->provider, in->subject, in->new_user_id, in->now);
+		if (rc)
+			return rc;
+		snprintf(out->user_id, sizeof out->user_id, "%s", in->new_user_id);
+		out->created = true;
+	}
+	sqlite3_stmt *q = stmt(c, Q_USER_GET);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, out->user_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	int64_t banned_until = rc == SQLITE_ROW ? sqlite3_column_int64(q, 3) : 0;
+	done_stmt(q);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? GH_ENOTFOUND : db_fail(c, rc, "user lookup");
+	if (banned_until > in->now) {
+		/* Nothing of this attempt stays: the savepoint is rolled back. */
+		out->outcome = PLATFORM_LOGIN_BANNED;
+		return GH_EBANNED;
+	}
+	struct store_session_new s = { .user_id = out->user_id, .access_scope = "authenticated",
+				       .jti = in->jti, .now = in->now,
+				       .expires_at = in->expires_at };
+	struct session_create_op sop = { out->user_id, NULL, &s, 0 };
+	rc = do_session_create(c, &sop);
+	out->session_id = sop.session_id;
+	out->outcome = PLATFORM_LOGIN_OK;
+	return rc;
+}
+
+int store_platform_login(struct store *st, const struct store_platform_login *in,
+			 struct store_platform_result *out)
+{
+	memset(out, 0, sizeof *out);
+	struct platform_op op = { in, out };
+	int rc = submit(st, do_platform_login, &op);
+	if (rc == GH_EBANNED && out->outcome == PLATFORM_LOGIN_BANNED)
+		return 0;
+	return rc;
+}
+
+struct unlink_op {
+	const char *user_id, *provider;
+	int outcome;
+};
+
+static int do_unlink(struct conn *c, void *arg)
+{
+	struct unlink_op *op = arg;
+	sqlite3_stmt *q = stmt(c, Q_USER_GET);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	bool has_secret = rc == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_BLOB;
+	done_stmt(q);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? GH_ENOTFOUND : db_fail(c, rc, "user lookup");
+	q = stmt(c, Q_IDENTITY_COUNT);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	int64_t ids = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	done_stmt(q);
+	if (rc != SQLITE_ROW)
+		return db_fail(c, rc, "identity count");
+	q = stmt(c, Q_IDENTITY_DELETE);
+	if (!q)
+		return GH_EINTERNAL;
+	sqlite3_bind_text(q, 1, op->user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, op->provider, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	done_stmt(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, rc, "identity unlink");
+	if (sqlite3_changes(c->db) == 0) {
+		op->outcome = UNLINK_NOT_LINKED;
+		return 0;
+	}
+	if (ids <= 1 && !has_secret) {
+		/* The last way to log in: keep it (the savepoint undoes the delete). */
+		op->outcome = UNLINK_LAST_METHOD;
+		return GH_ECONFLICT;
+	}
+	op->outcome = UNLINK_DONE;
+	return 0;
+}
+
+int store_identity_unlink(struct store *st, const char *user_id, const char *provider,
+			  int *out_outcome)
+{
+	struct unlink_op op = { user_id, provider, 0 };
+	int rc = submit(st, do_unlink, &op);
+	*out_outcome = op.outcome;
+	if (rc == GH_ECONFLICT && op.outcome == UNLINK_LAST_METHOD)
+		return 0;
 	return rc;
 }
 

@@ -215,32 +215,39 @@ static json_t *decode_json(const char *seg, size_t len, size_t max)
 	return j;
 }
 
-static int verify_signature(const struct signing_key *k, const char *data, size_t len,
-			    const unsigned char *sig, size_t sig_len)
+/* Checks a JWS signature of alg (an asymmetric key, or an HMAC secret). 0 or -1. */
+static int verify_sig(int alg, EVP_PKEY *pkey, const unsigned char *secret, const char *data,
+		      size_t len, const unsigned char *sig, size_t sig_len)
 {
-	if (k->alg == KEY_HS256) {
+	if (alg == KEY_HS256) {
 		unsigned char mac[EVP_MAX_MD_SIZE];
 		unsigned int n = 0;
-		if (sig_len != 32 || !HMAC(gh_sha256_md(), k->secret, sizeof k->secret,
-					   (const unsigned char *)data, len, mac, &n) || n != 32)
+		if (sig_len != 32 || !HMAC(gh_sha256_md(), secret, 32, (const unsigned char *)data,
+					   len, mac, &n) || n != 32)
 			return -1;
 		return CRYPTO_memcmp(mac, sig, 32) == 0 ? 0 : -1;
 	}
 	unsigned char *der = NULL;
 	int der_len = 0;
-	if (k->alg == KEY_ES256) {
+	if (alg == KEY_ES256) {
 		if (sig_len != 64 || raw_to_der(sig, &der, &der_len))
 			return -1;
-	} else if (sig_len != (size_t)EVP_PKEY_get_size(k->pkey)) {
+	} else if (sig_len != (size_t)EVP_PKEY_get_size(pkey)) {
 		return -1;
 	}
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, gh_sha256_md(), NULL, k->pkey) == 1 &&
+	int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, gh_sha256_md(), NULL, pkey) == 1 &&
 		 EVP_DigestVerify(ctx, der ? der : sig, der ? (size_t)der_len : sig_len,
 				  (const unsigned char *)data, len) == 1;
 	EVP_MD_CTX_free(ctx);
 	OPENSSL_free(der);
 	return ok ? 0 : -1;
+}
+
+static int verify_signature(const struct signing_key *k, const char *data, size_t len,
+			    const unsigned char *sig, size_t sig_len)
+{
+	return verify_sig(k->alg, k->pkey, k->secret, data, len, sig, sig_len);
 }
 
 static bool get_int(json_t *obj, const char *name, int64_t *out)
@@ -392,6 +399,129 @@ int token_verify_refresh(const struct token_config *cfg, const struct keyset *ks
 		}
 	}
 	json_decref(c);
+	if (why)
+		*why = reason;
+	return rc;
+}
+
+/* ---- tokens of other issuers (Apple, OIDC providers) ---- */
+
+/* True when the aud claim (a string or an array) names one of the allowed. */
+static bool audience_ok(json_t *aud, char *const *allowed)
+{
+	for (char *const *a = allowed; a && *a; a++) {
+		if (json_is_string(aud) && !strcmp(json_string_value(aud), *a))
+			return true;
+		size_t i;
+		json_t *v;
+		json_array_foreach(aud, i, v)
+			if (json_is_string(v) && !strcmp(json_string_value(v), *a))
+				return true;
+	}
+	return false;
+}
+
+/* The key type an algorithm needs: RSA for RS256, P-256 for ES256. */
+static bool key_fits(EVP_PKEY *pk, int alg)
+{
+	if (alg == KEY_RS256)
+		return EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bits(pk) >= 2048;
+	char group[32] = "";
+	size_t n = 0;
+	return EVP_PKEY_is_a(pk, "EC") &&
+	       EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof group, &n) &&
+	       (!strcmp(group, "prime256v1") || !strcmp(group, "P-256"));
+}
+
+int token_verify_foreign(const char *tok, size_t len, const struct foreign_rules *rules,
+			 token_key_lookup lookup, void *ctx, int64_t now, char *subject,
+			 size_t subject_len, const char **why)
+{
+	json_t *hdr = NULL, *pl = NULL;
+	EVP_PKEY *pk = NULL;
+	const char *reason = NULL;
+	int rc = GH_EAUTH;
+	if (len == 0 || len > TOKEN_MAX_LEN) {
+		reason = "length";
+		goto out;
+	}
+	const char *d1 = memchr(tok, '.', len);
+	const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
+	if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok))) {
+		reason = "not three segments";
+		goto out;
+	}
+	hdr = decode_json(tok, (size_t)(d1 - tok), 1024);
+	const char *alg_name = json_string_value(json_object_get(hdr, "alg"));
+	const char *kid = json_string_value(json_object_get(hdr, "kid"));
+	if (!hdr || !alg_name || !kid || json_object_get(hdr, "crit")) {
+		reason = "bad header";
+		goto out;
+	}
+	/* The algorithm must be one the provider is configured for, exactly. */
+	int alg = -1;
+	for (char *const *a = rules->algs; a && *a; a++)
+		if (!strcmp(*a, alg_name))
+			alg = key_alg_parse(alg_name);
+	if (alg != KEY_RS256 && alg != KEY_ES256) {
+		reason = "algorithm not allowed";
+		goto out;
+	}
+	int key_alg = -1;
+	rc = lookup(ctx, kid, &pk, &key_alg);
+	if (rc) {
+		reason = rc == GH_EUNAVAIL ? "key set unavailable" : "unknown kid";
+		goto out;
+	}
+	rc = GH_EAUTH;
+	if ((key_alg >= 0 && key_alg != alg) || !key_fits(pk, alg)) {
+		reason = "alg does not match key";
+		goto out;
+	}
+	size_t slen = len - (size_t)(d2 + 1 - tok);
+	unsigned char sig[1024];
+	size_t sig_n = sizeof sig;
+	if (!slen || gh_b64url_decode(d2 + 1, slen, sig, &sig_n) ||
+	    verify_sig(alg, pk, NULL, tok, (size_t)(d2 - tok), sig, sig_n)) {
+		reason = "bad signature";
+		goto out;
+	}
+	pl = decode_json(d1 + 1, (size_t)(d2 - d1 - 1), TOKEN_MAX_LEN);
+	int64_t exp, t;
+	if (!pl || !get_int(pl, "exp", &exp)) {
+		reason = "no exp";
+		goto out;
+	}
+	if (now >= exp + rules->leeway) {
+		reason = "expired";
+		goto out;
+	}
+	if ((json_object_get(pl, "nbf") && (!get_int(pl, "nbf", &t) || t > now + rules->leeway)) ||
+	    (json_object_get(pl, "iat") && (!get_int(pl, "iat", &t) || t > now + rules->leeway))) {
+		reason = "not yet valid";
+		goto out;
+	}
+	if (!str_is(pl, "iss", rules->issuer)) {
+		reason = "wrong issuer";
+		goto out;
+	}
+	if (!audience_ok(json_object_get(pl, "aud"), rules->audiences)) {
+		reason = "wrong audience";
+		goto out;
+	}
+	json_t *sub = json_object_get(pl, rules->subject_claim);
+	if (!json_is_string(sub) || !json_string_length(sub) ||
+	    json_string_length(sub) >= subject_len ||
+	    !gh_utf8_valid(json_string_value(sub), json_string_length(sub))) {
+		reason = "bad subject";
+		goto out;
+	}
+	memcpy(subject, json_string_value(sub), json_string_length(sub) + 1);
+	rc = 0;
+out:
+	EVP_PKEY_free(pk);
+	json_decref(hdr);
+	json_decref(pl);
 	if (why)
 		*why = reason;
 	return rc;

@@ -19,6 +19,22 @@
 
 enum signing_alg { ALG_RS256 = 0, ALG_ES256 };
 enum sync_mode { SYNC_FULL = 0, SYNC_NORMAL };
+enum link_conflict { LINK_LOGIN_EXISTING = 0, LINK_REJECT };
+
+/* A generic OIDC provider (API.md C.4), from the oidc_<name>_* settings. */
+struct oidc_provider {
+	char *name;                /* [a-z0-9_]+ */
+	char *issuer;              /* iss, exact */
+	char *jwks_url;
+	char **audiences;          /* NULL-terminated; aud must contain one */
+	char *subject_claim;       /* default "sub" */
+	char **algs;               /* NULL-terminated: RS256 and/or ES256 */
+};
+
+/* An oidc_<name>_<field> value as given, with where it came from. */
+struct oidc_setting {
+	char *key, *value, *origin;
+};
 
 struct config {
 	/* network */
@@ -62,7 +78,52 @@ struct config {
 	int log_level;            /* enum log_level */
 	int log_format;           /* enum log_format */
 	bool access_log;
+	/* platforms (API.md C) */
+	int link_conflict;        /* enum link_conflict */
+	char *steam_app_id;
+	char *steam_web_api_key_file;
+	char *steam_api_url;
+	char *steam_identity;
+	bool steam_reject_vac_banned;
+	char *apple_app_ids;
+	char *apple_keys_url;
+	char *google_play_client_id;
+	char *google_play_client_secret_file;
+	char *google_play_app_id;
+	char *google_oauth_url;
+	char *google_games_url;
+	char *facebook_app_id;
+	char *facebook_graph_url;
+	char *oidc_providers;
+	int64_t provider_connect_timeout;
+	int64_t provider_timeout;
+	int64_t provider_max_response;
+	int64_t provider_workers;
+	int64_t jwks_cache_ttl;
+	int64_t jwks_refetch_interval;
+	int64_t clock_leeway;
+
+	/*
+	 * Derived by config_load, not settings of their own: the secrets read
+	 * from the *_file settings (or GATEHOUSE_STEAM_WEB_API_KEY and
+	 * GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET), never printed; and the OIDC
+	 * providers. NULL / 0 when not configured.
+	 */
+	char *steam_web_api_key;
+	char *google_play_client_secret;
+	struct oidc_provider *oidc;
+	size_t noidc;
+	struct oidc_setting *oidc_settings;
+	size_t noidc_settings;
 };
+
+/* Which platforms a configuration enables. */
+bool config_steam_enabled(const struct config *cfg);
+bool config_apple_enabled(const struct config *cfg);
+bool config_google_play_enabled(const struct config *cfg);
+bool config_facebook_enabled(const struct config *cfg);
+/* The OIDC provider called name, or NULL. */
+const struct oidc_provider *config_oidc(const struct config *cfg, const char *name);
 
 /*
  * Fills cfg from the defaults, then the file (NULL for none), then the

@@ -30,6 +30,8 @@ struct app {
 	struct keyring *keyring;
 	struct ratelimit *_Atomic limiter; /* NULL when rate_limit_login is 0 */
 	struct token_config tokens;
+	struct workpool *platform_workers; /* where platform logins wait on the network */
+	struct jwkscache *jwks;            /* Apple's and OIDC providers' key sets */
 };
 
 /* The per-user player-data quotas of a configuration. */
@@ -40,12 +42,49 @@ static inline struct store_doc_limits doc_limits_of(const struct config *cfg)
 }
 
 /* identity.c */
+
+/* A session's token pair and the fields of the login answer (API.md A.2). */
+struct token_pair {
+	const char *user_id;
+	const char *guest_secret;  /* echoed on guest logins, else NULL */
+	int scope;                 /* enum token_scope */
+	int64_t session_id;
+	const char *jti;
+	int64_t session_expires_at;
+	const char *id_field;      /* "steam_id" etc. on platform logins, else NULL */
+	const char *id_value;      /* the platform id (also oidc_id) */
+	const char *oidc_provider; /* on OIDC logins, else NULL */
+};
+
+/*
+ * Signs the access and refresh tokens of a session and answers 200 with
+ * the reference's field set, or 503 when no key can sign.
+ */
+void reply_tokens(struct app *app, struct http_request *req, const struct token_pair *p,
+		  int64_t now);
+/* True when the keyring can sign both token types right now. */
+bool can_sign(struct app *app, int64_t now);
+
 void handle_login_as_guest(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_refresh(struct app *app, struct http_request *req, const struct route_ctx *rc);
 
 /* player.c */
 void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_get_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc);
+
+/* platform.c */
+void handle_login_with_steam(struct app *app, struct http_request *req,
+			     const struct route_ctx *rc);
+void handle_login_with_apple(struct app *app, struct http_request *req,
+			     const struct route_ctx *rc);
+void handle_login_with_google_play(struct app *app, struct http_request *req,
+				   const struct route_ctx *rc);
+void handle_login_with_facebook(struct app *app, struct http_request *req,
+				const struct route_ctx *rc);
+void handle_login_with_oidc(struct app *app, struct http_request *req,
+			    const struct route_ctx *rc);
+void handle_unlink_identity(struct app *app, struct http_request *req,
+			    const struct route_ctx *rc);
 
 /* account.c */
 void handle_logout(struct app *app, struct http_request *req, const struct route_ctx *rc);

@@ -47,6 +47,14 @@ struct http_request {
 	size_t body_received;      /* all body bytes seen, kept or not */
 	bool started;              /* the handler has been called once */
 	bool answered;
+	bool deferred;             /* suspended while a worker runs its job (http_defer) */
+	struct http_pending {      /* a reply made on a worker, queued on resume */
+		bool ready;
+		int status;
+		char *content_type;
+		char *body;
+		size_t len;
+	} pending;
 	int status;                /* what was answered, for the access log */
 	const char *route;         /* route template for logs and metrics */
 	uint64_t start_ns;
@@ -107,6 +115,17 @@ const char *http_header(struct http_request *req, const char *name);
 int http_parse_params(struct http_request *req, bool *unsupported /* OUT */);
 /* A parsed parameter; NULL when absent. Empty strings are returned as such. */
 const char *http_param(const struct http_request *req, const char *name);
+
+/*
+ * Moves the rest of the request to a worker: suspends the connection and
+ * runs fn(req, arg) on pool; fn answers with the http_reply_* functions as
+ * usual (the reply is queued when the connection resumes, on its own
+ * thread). fn must not touch req after it returns. 0, or GH_EUNAVAIL when
+ * the pool is stopping (then nothing was suspended: answer directly).
+ */
+struct workpool;
+int http_defer(struct http_request *req, struct workpool *pool,
+	       void (*fn)(struct http_request *req, void *arg), void *arg);
 
 /* ---- replies (exactly one per request) ---- */
 

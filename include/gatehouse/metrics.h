@@ -49,6 +49,9 @@ enum metrics_counter {
 };
 void metrics_inc(int counter);
 
+/* One call to a platform (provider "steam", ...): whether a proper answer came, and how long it took. */
+void metrics_provider_request(const char *provider, bool ok, uint64_t duration_ns);
+
 /* One writer transaction: how long BEGIN..COMMIT took, and how many writes it held. */
 void metrics_store_commit(uint64_t duration_ns, int writes);
 

@@ -209,6 +209,54 @@ int store_counts(struct store *st, int64_t now, int64_t *out_users /* OUT */,
 int store_guests_cleanup(struct store *st, int64_t idle_before, int limit,
 			 int64_t *out_deleted /* OUT */);
 
+/* ---- platform identities ---- */
+
+struct store_platform_login {
+	const char *provider;      /* "steam", "apple", "google_play", "facebook", "oidc:<name>" */
+	const char *subject;       /* the platform's id for the player */
+	bool link_requested;       /* link_to_existing_user=Yes with an auth_token */
+	const char *link_user_id;  /* that token's user when it verified, else NULL */
+	bool reject_conflict;      /* link_conflict=reject */
+	const char *new_user_id;   /* a fresh UUID, used when a user must be created */
+	const char *jti;           /* the first refresh token of the new session */
+	int64_t now, expires_at;
+};
+
+enum store_platform_outcome {
+	PLATFORM_LOGIN_OK = 0,
+	PLATFORM_LOGIN_CONFLICT,    /* linking a platform id another user holds (reject) */
+	PLATFORM_LOGIN_LINK_FAILED, /* linking asked, but the auth_token or its user is bad */
+	PLATFORM_LOGIN_BANNED,
+};
+
+struct store_platform_result {
+	int outcome;               /* enum store_platform_outcome */
+	char user_id[37];
+	int64_t session_id;
+	bool created, linked;
+};
+
+/*
+ * One platform login in one transaction (API.md A.2, C.3): the platform id
+ * already mapped logs in as its owner (a conflict when linking elsewhere
+ * under reject); else linking maps it to the link user (replacing that
+ * user's earlier id of the provider); else a new user is created. Then a
+ * session (scope authenticated) starts. Concurrent first logins of one
+ * platform id make one user. 0 with the outcome, or an error.
+ */
+int store_platform_login(struct store *st, const struct store_platform_login *in,
+			 struct store_platform_result *out /* OUT */);
+
+enum store_unlink_outcome { UNLINK_DONE = 0, UNLINK_NOT_LINKED, UNLINK_LAST_METHOD };
+
+/*
+ * Removes the user's identity of provider, unless it is the last way to
+ * log in (no guest secret, no other identity). 0 with the outcome, or
+ * GH_ENOTFOUND for an unknown user, or another error.
+ */
+int store_identity_unlink(struct store *st, const char *user_id, const char *provider,
+			  int *out_outcome /* OUT */);
+
 /* ---- signing keys ---- */
 
 struct store_key {

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 struct keyset;
 
 /* Longest token the verifier looks at; longer ones are rejected unread. */
@@ -85,5 +87,33 @@ int token_verify_access(const struct token_config *cfg, const struct keyset *ks,
 int token_verify_refresh(const struct token_config *cfg, const struct keyset *ks,
 			 const char *token, size_t len, int64_t now,
 			 struct refresh_claims *out /* OUT */, const char **why /* OUT */);
+
+/* ---- tokens of other issuers: Apple, OIDC providers (API.md C.1, C.4) ---- */
+
+struct foreign_rules {
+	const char *issuer;        /* iss, exact */
+	char *const *audiences;    /* NULL-terminated: aud (string or array) must name one */
+	char *const *algs;         /* NULL-terminated: "RS256", "ES256" */
+	const char *subject_claim; /* usually "sub" */
+	int64_t leeway;            /* seconds allowed on exp, nbf and iat */
+};
+
+/*
+ * Finds the issuer's key for kid: 0 with *pkey a new reference and *alg the
+ * JWK's alg (-1 when it names none), GH_EAUTH for an unknown kid,
+ * GH_EUNAVAIL when the key set cannot be had.
+ */
+typedef int (*token_key_lookup)(void *ctx, const char *kid, EVP_PKEY **pkey, int *alg);
+
+/*
+ * Verifies an ID token of another issuer: header alg among rules->algs and
+ * equal to the JWK's, a kid, the key's type fitting the alg, the
+ * signature, exp (required), nbf and iat with leeway, the exact issuer, an
+ * allowed audience, and a non-empty string subject claim copied into
+ * subject. 0, GH_EAUTH (bad token) or GH_EUNAVAIL (keys unavailable).
+ */
+int token_verify_foreign(const char *tok, size_t len, const struct foreign_rules *rules,
+			 token_key_lookup lookup, void *ctx, int64_t now, char *subject,
+			 size_t subject_len, const char **why /* OUT, may be NULL */);
 
 #endif

@@ -36,21 +36,8 @@ static void reply_unavailable(struct http_request *req)
 	http_reply_text(req, 503, ERR_UNAVAILABLE);
 }
 
-struct token_pair {
-	const char *user_id;
-	const char *guest_secret;  /* echoed on guest logins, else NULL */
-	int scope;
-	int64_t session_id;
-	const char *jti;
-	int64_t session_expires_at;
-};
-
-/*
- * Signs the access and refresh tokens of a session and answers with the
- * upstream field set (guest_secret only for guest logins).
- */
-static void reply_tokens(struct app *app, struct http_request *req, const struct token_pair *p,
-			 int64_t now)
+void reply_tokens(struct app *app, struct http_request *req, const struct token_pair *p,
+		  int64_t now)
 {
 	struct keyset *ks = keyring_get(app->keyring);
 	char *access = NULL, *refresh = NULL;
@@ -75,6 +62,12 @@ static void reply_tokens(struct app *app, struct http_request *req, const struct
 	if (p->guest_secret)
 		json_object_set_new(j, "guest_secret", json_string(p->guest_secret));
 	json_object_set_new(j, "user_id", json_string(p->user_id));
+	if (p->id_field)
+		json_object_set_new(j, p->id_field, json_string(p->id_value));
+	if (p->oidc_provider) {
+		json_object_set_new(j, "oidc_provider", json_string(p->oidc_provider));
+		json_object_set_new(j, "oidc_id", json_string(p->id_value));
+	}
 	json_object_set_new(j, "auth_token", json_string(access));
 	json_object_set_new(j, "refresh_token", json_string(refresh));
 	json_object_set_new(j, "auth_token_expires_in", json_integer(access_exp - now));
@@ -85,12 +78,10 @@ static void reply_tokens(struct app *app, struct http_request *req, const struct
 	http_reply_json(req, 200, body);
 	free(body);
 	free(access);
-	OPENSSL_cleanse(refresh, strlen(refresh));
 	free(refresh);
 }
 
-/* True when the keyring can sign both token types right now. */
-static bool can_sign(struct app *app, int64_t now)
+bool can_sign(struct app *app, int64_t now)
 {
 	struct keyset *ks = keyring_get(app->keyring);
 	bool ok = keyset_signing_key(ks, KEY_USE_ACCESS, now) &&
@@ -133,7 +124,8 @@ static void create_guest(struct app *app, struct http_request *req, int64_t now)
 			http_reply_text(req, 500, "Error: Could not create user");
 		return;
 	}
-	struct token_pair p = { user_id, secret, SCOPE_GUEST, sid, jti, s.expires_at };
+	struct token_pair p = { .user_id = user_id, .guest_secret = secret, .scope = SCOPE_GUEST,
+				.session_id = sid, .jti = jti, .session_expires_at = s.expires_at };
 	reply_tokens(app, req, &p, now);
 	OPENSSL_cleanse(secret, sizeof secret);
 }
@@ -188,7 +180,8 @@ static void guest_login(struct app *app, struct http_request *req, const char *u
 		reply_unavailable(req);
 		return;
 	}
-	struct token_pair p = { u.user_id, secret, SCOPE_GUEST, sid, jti, s.expires_at };
+	struct token_pair p = { .user_id = u.user_id, .guest_secret = secret, .scope = SCOPE_GUEST,
+				.session_id = sid, .jti = jti, .session_expires_at = s.expires_at };
 	reply_tokens(app, req, &p, now);
 }
 
@@ -243,8 +236,9 @@ static void refresh(struct app *app, struct http_request *req, const char *tok)
 	switch (res.outcome) {
 	case REFRESH_ROTATED:
 	case REFRESH_GRACE: {
-		struct token_pair p = { claims.sub, NULL, claims.access_scope, claims.sid, new_jti,
-					res.expires_at };
+		struct token_pair p = { .user_id = claims.sub, .scope = claims.access_scope,
+					.session_id = claims.sid, .jti = new_jti,
+					.session_expires_at = res.expires_at };
 		reply_tokens(app, req, &p, now);
 		return;
 	}

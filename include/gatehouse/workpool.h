@@ -1,0 +1,20 @@
+/*
+ * workpool.h - a fixed set of threads for work that waits (calls to
+ * platforms), so that the request threads never do. Jobs run in order of
+ * submission; the queue is bounded only by what submits to it (each job
+ * holds a suspended HTTP connection, bounded by max_connections).
+ */
+#ifndef GATEHOUSE_WORKPOOL_H
+#define GATEHOUSE_WORKPOOL_H
+
+#include <stdbool.h>
+
+struct workpool;
+
+struct workpool *workpool_new(int threads);
+/* Queues fn(arg); false when the pool is stopping (then run it yourself). */
+bool workpool_submit(struct workpool *p, void (*fn)(void *arg), void *arg);
+/* Runs every queued job to its end, then joins the threads and frees the pool. */
+void workpool_stop(struct workpool *p);
+
+#endif
