@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -785,13 +787,30 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	return 0;
 }
 
-void http_quiesce(struct http_server *srv)
+/* Connections the kernel has accepted for us that we have not taken yet. */
+static unsigned int accept_queue_length(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	memset(&ti, 0, sizeof ti);
+	/* On a listening socket, tcpi_unacked is the accept queue's length (Linux). */
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return 0;
+	return ti.tcpi_unacked;
+}
+
+void http_quiesce(struct http_server *srv, int64_t max_wait_ms)
 {
 	atomic_store(&srv->closing, true);
-	if (!srv->quiesced) {
-		MHD_quiesce_daemon(srv->daemon);
-		srv->quiesced = true;
+	if (srv->quiesced)
+		return;
+	uint64_t deadline = gh_mono_ns() + (uint64_t)max_wait_ms * 1000000ull;
+	while (accept_queue_length(srv->listen_fd) > 0 && gh_mono_ns() < deadline) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
 	}
+	MHD_quiesce_daemon(srv->daemon);
+	srv->quiesced = true;
 }
 
 void http_set_access_log(struct http_server *srv, bool on)

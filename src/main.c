@@ -786,7 +786,8 @@ static int cmd_serve(const struct cli *cli, struct config *cfg)
 	}
 	sd_notify(0, "STOPPING=1");
 	log_info("stopping: draining requests (up to %llds)", (long long)d.cfg->shutdown_timeout);
-	http_quiesce(d.http);
+	/* A quarter of the drain time at most for connections still being accepted. */
+	http_quiesce(d.http, d.cfg->shutdown_timeout * 250);
 	drain(d.http, d.cfg->shutdown_timeout);
 	workpool_stop(d.app.platform_workers);
 	d.app.platform_workers = NULL;

@@ -229,7 +229,7 @@ void metrics_render(struct strbuf *sb, const char *version)
 	render_counter(sb, "gatehouse_store_writes_total",
 		       "Write operations run by the database writer.", M_STORE_WRITES);
 	render_counter(sb, "gatehouse_store_busy_total",
-		       "Times the database was locked by another process.", M_STORE_BUSY);
+		       "Waits (retries) for a database lock held by another process.", M_STORE_BUSY);
 	render_counter(sb, "gatehouse_store_errors_total",
 		       "Database operations that failed (disk full, I/O, ...).", M_STORE_ERRORS);
 

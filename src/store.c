@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -253,9 +254,7 @@ static int db_fail(struct conn *c, int rc, const char *what)
 	int err = map_rc(rc);
 	if (err == GH_ECONFLICT)
 		return err;
-	int primary = rc & 0xff;
-	metrics_inc(primary == SQLITE_BUSY || primary == SQLITE_LOCKED ? M_STORE_BUSY :
-		    M_STORE_ERRORS);
+	metrics_inc(M_STORE_ERRORS);
 	log_error("database error in %s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
 	return err;
 }
@@ -305,6 +304,28 @@ static void conn_close(struct conn *c)
 	}
 }
 
+/*
+ * Waits for a lock another process holds (an operator command), like
+ * sqlite3_busy_timeout, but counts each wait for the metrics: 1 ms, then
+ * longer, up to the configured total.
+ */
+static int busy_wait(void *arg, int tries)
+{
+	static const int steps_ms[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+	const int64_t *limit_ms = arg;
+	int64_t waited = 0;
+	for (int i = 0; i < tries; i++)
+		waited += steps_ms[i < (int)GH_ARRAY_SIZE(steps_ms) ? i : (int)GH_ARRAY_SIZE(steps_ms) - 1];
+	if (waited >= *limit_ms)
+		return 0; /* give up: SQLITE_BUSY */
+	int step = steps_ms[tries < (int)GH_ARRAY_SIZE(steps_ms) ? tries :
+			    (int)GH_ARRAY_SIZE(steps_ms) - 1];
+	metrics_inc(M_STORE_BUSY);
+	struct timespec ts = { 0, (long)step * 1000000L };
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 static int conn_open(struct store *st, struct conn *c, bool writer, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof *c);
@@ -319,7 +340,7 @@ static int conn_open(struct store *st, struct conn *c, bool writer, char *err, s
 		return GH_EUNAVAIL;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_busy_timeout(c->db, (int)st->opt.busy_timeout_ms);
+	sqlite3_busy_handler(c->db, busy_wait, &st->opt.busy_timeout_ms);
 	if (!writer || st->opt.operator_mode) {
 		/* Only the daemon's writer checkpoints (see store.h). */
 		sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
@@ -406,6 +427,12 @@ static int make_parent_dir(const char *path, char *err, size_t errlen)
 			if (!saved)
 				break;
 		}
+	}
+	struct stat sb;
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "database directory '%s' is not a directory", dir);
+		free(dir);
+		return GH_EUNAVAIL;
 	}
 	if (access(dir, W_OK) != 0) {
 		snprintf(err, errlen, "database directory '%s' is not writable: %s", dir,

@@ -93,8 +93,13 @@ struct http_options {
  */
 int http_start(const struct http_options *opt, http_dispatch_fn dispatch, void *ctx,
 	       struct http_server **out, char *err, size_t errlen);
-/* Stops accepting new connections; requests in flight carry on. */
-void http_quiesce(struct http_server *srv);
+/*
+ * Stops accepting new connections; requests in flight carry on, and every
+ * answer from now on closes its connection. Connections already waiting in
+ * the kernel's accept queue (their requests reached the server) are still
+ * accepted and answered first, for up to max_wait_ms.
+ */
+void http_quiesce(struct http_server *srv, int64_t max_wait_ms);
 /* Turns the access log on or off (a reload). */
 void http_set_access_log(struct http_server *srv, bool on);
 /* Requests received but not yet fully answered. */

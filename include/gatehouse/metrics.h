@@ -43,7 +43,7 @@ enum metrics_counter {
 	M_REFRESH_REUSE = 0,       /* a spent refresh token came back: session revoked */
 	M_RATE_LIMITED,            /* requests refused with 429 */
 	M_STORE_WRITES,            /* write operations committed or failed */
-	M_STORE_BUSY,              /* SQLITE_BUSY/LOCKED seen (another process held the lock) */
+	M_STORE_BUSY,              /* waits for a lock another process held (operator commands) */
 	M_STORE_ERRORS,            /* other store failures */
 	M_COUNTER_COUNT
 };
