@@ -59,6 +59,19 @@ extern const struct platform platform_google_play;
 extern const struct platform platform_facebook;
 extern const struct platform platform_oidc;
 
+/*
+ * The reading of each platform's answers, apart from the network (so that
+ * tests and fuzzers can feed them anything): status and parsed JSON in,
+ * the verdict out. The google and facebook ones return the value found (an
+ * access token, an id; caller frees), or NULL with out set.
+ */
+void steam_interpret(const struct config *cfg, long status, json_t *answer,
+		     struct platform_result *out);
+char *google_interpret_token(long status, json_t *answer, struct platform_result *out);
+void google_interpret_verify(long status, json_t *answer, struct platform_result *out);
+char *facebook_interpret(long status, json_t *answer, const char *reject,
+			 struct platform_result *out);
+
 /* ---- helpers for the verifiers (platform/common.c) ---- */
 
 struct httpc_options platform_http_options(const struct config *cfg);

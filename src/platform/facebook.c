@@ -45,14 +45,19 @@ static char *graph_id(const struct config *cfg, const char *what, const char *to
 	free(url);
 	if (!j)
 		return NULL;
-	const char *id = json_string_value(json_object_get(j, "id"));
-	char *copy = NULL;
-	if (status != 200 || json_object_get(j, "error") || !id || !*id)
-		platform_reject(out, reject);
-	else
-		copy = xstrdup(id);
+	char *id = facebook_interpret(status, j, reject, out);
 	json_decref(j);
-	return copy;
+	return id;
+}
+
+char *facebook_interpret(long status, json_t *j, const char *reject, struct platform_result *out)
+{
+	const char *id = json_string_value(json_object_get(j, "id"));
+	if (status != 200 || json_object_get(j, "error") || !id || !*id) {
+		platform_reject(out, reject);
+		return NULL;
+	}
+	return xstrdup(id);
 }
 
 static void facebook_verify(const struct platform_env *env,

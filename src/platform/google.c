@@ -42,14 +42,28 @@ static char *exchange_code(const struct config *cfg, const char *code,
 	free(url);
 	if (!j)
 		return NULL;
-	const char *at = json_string_value(json_object_get(j, "access_token"));
-	char *token = NULL;
-	if (status != 200 || !at || !*at || strlen(at) > 4096)
-		platform_reject(out, REJECT_CODE);
-	else
-		token = xstrdup(at);
+	char *token = google_interpret_token(status, j, out);
 	json_decref(j);
 	return token;
+}
+
+char *google_interpret_token(long status, json_t *j, struct platform_result *out)
+{
+	const char *at = json_string_value(json_object_get(j, "access_token"));
+	if (status != 200 || !at || !*at || strlen(at) > 4096 || strpbrk(at, "\r\n")) {
+		platform_reject(out, REJECT_CODE);
+		return NULL;
+	}
+	return xstrdup(at);
+}
+
+void google_interpret_verify(long status, json_t *j, struct platform_result *out)
+{
+	if (status != 200)
+		platform_reject(out, REJECT_VERIFY);
+	else
+		platform_accept(out, json_string_value(json_object_get(j, "player_id")),
+				REJECT_VERIFY);
 }
 
 static void google_verify(const struct platform_env *env, const struct platform_credential *cred,
@@ -72,11 +86,7 @@ static void google_verify(const struct platform_env *env, const struct platform_
 	free(token);
 	if (!j)
 		return;
-	if (status != 200)
-		platform_reject(out, REJECT_VERIFY);
-	else
-		platform_accept(out, json_string_value(json_object_get(j, "player_id")),
-				REJECT_VERIFY);
+	google_interpret_verify(status, j, out);
 	json_decref(j);
 }
 

@@ -43,32 +43,37 @@ static void steam_verify(const struct platform_env *env, const struct platform_c
 	free(url);
 	if (!j)
 		return;
+	steam_interpret(cfg, status, j, out);
+	json_decref(j);
+}
+
+void steam_interpret(const struct config *cfg, long status, json_t *j,
+		     struct platform_result *out)
+{
 	if (status != 200) {
 		/* 401/403 from Steam is about our key or app id, not the player. */
 		log_error("steam answered %ld: check steam_app_id and the Web API key", status);
 		platform_unavailable(out);
-		goto out;
+		return;
 	}
 	json_t *response = json_object_get(j, "response");
 	json_t *params = json_object_get(response, "params");
 	if (!json_is_object(response)) {
 		platform_unavailable(out); /* not Steam's envelope at all */
-		goto out;
+		return;
 	}
 	const char *result = json_string_value(json_object_get(params, "result"));
 	if (json_object_get(response, "error") || !result || strcmp(result, "OK") != 0) {
 		platform_reject(out, REJECT);
-		goto out;
+		return;
 	}
 	if (json_is_true(json_object_get(params, "publisherbanned")) ||
 	    (cfg->steam_reject_vac_banned && json_is_true(json_object_get(params, "vacbanned")))) {
 		platform_reject(out, REJECT);
-		goto out;
+		return;
 	}
 	/* steamid, not ownersteamid: right for family sharing (the reference's choice). */
 	platform_accept(out, json_string_value(json_object_get(params, "steamid")), REJECT);
-out:
-	json_decref(j);
 }
 
 const struct platform platform_steam = {
