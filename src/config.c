@@ -474,11 +474,14 @@ static int build_oidc(struct config *cfg, char *err, size_t errlen)
 					 *a);
 				goto out;
 			}
+		bool claim_ok = *p->subject_claim != '\0';
 		for (const char *c = p->subject_claim; *c; c++)
-			if (!isalnum((unsigned char)*c) && *c != '_') {
-				snprintf(err, errlen, "oidc_%s_subject_claim: not a claim name", p->name);
-				goto out;
-			}
+			if (!isalnum((unsigned char)*c) && *c != '_')
+				claim_ok = false;
+		if (!claim_ok) {
+			snprintf(err, errlen, "oidc_%s_subject_claim: not a claim name", p->name);
+			goto out;
+		}
 	}
 	rc = 0;
 out:

@@ -243,8 +243,13 @@ int jwkscache_key(struct jwkscache *c, const char *url, const char *kid, int64_t
 	*pkey = NULL;
 	struct entry *e = entry_for(c, url);
 	pthread_mutex_lock(&e->lock);
-	/* Expired (or never loaded): fetch again; a failure keeps the old keys working. */
-	if ((!e->loaded || now - e->fetched_at >= policy->ttl) && now != e->attempted_at)
+	/*
+	 * Expired (or never loaded): fetch again; a failure keeps the old keys
+	 * working, and after a failure the set is tried again only once per
+	 * refetch interval, so an outage is not met with a fetch per request.
+	 */
+	bool expired = !e->loaded || now - e->fetched_at >= policy->ttl;
+	if (expired && (!e->last_failed || now - e->attempted_at >= policy->refetch_interval))
 		fetch(e, now, http);
 	const struct jwk *k = find(e, kid);
 	if (!k && now - e->attempted_at >= policy->refetch_interval) {

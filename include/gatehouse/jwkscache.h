@@ -2,8 +2,9 @@
  * jwkscache.h - remote JSON Web Key Sets (Apple's, OIDC providers'): JWK
  * parsing into OpenSSL keys, and a cache per URL that serves keys by kid,
  * fetches the set again after its TTL, and on an unknown kid at most once
- * per refetch interval. When a fetch fails, cached keys keep working; a kid
- * never seen then is "unavailable" (fail closed). Thread-safe.
+ * per refetch interval. When a fetch fails, cached keys keep working, the
+ * set is tried again at most once per refetch interval, and a kid never
+ * seen is "unavailable" (fail closed). Thread-safe.
  */
 #ifndef GATEHOUSE_JWKSCACHE_H
 #define GATEHOUSE_JWKSCACHE_H
