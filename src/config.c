@@ -1002,9 +1002,13 @@ static bool secret_differs(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
-/* The value of setting s in cfg as text, for comparing. */
+/* The value of setting s in cfg as text, as set_value takes it (strings raw). */
 static char *value_text(const struct setting *s, const struct config *cfg)
 {
+	if (s->type == T_STRING) {
+		const char *v = *(char *const *)((const char *)cfg + s->offset);
+		return xstrdup(v ? v : "");
+	}
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
 #include "gatehouse/util.h"
@@ -49,6 +50,13 @@ static char *exchange_code(const struct config *cfg, const char *code,
 
 char *google_interpret_token(long status, json_t *j, struct platform_result *out)
 {
+	const char *error = json_string_value(json_object_get(j, "error"));
+	if (status == 401 || (error && !strcmp(error, "invalid_client"))) {
+		/* Google refuses us, not the player: our client id or secret is wrong. */
+		log_error("google refused the client: check google_play_client_id and its secret");
+		platform_unavailable(out);
+		return NULL;
+	}
 	const char *at = json_string_value(json_object_get(j, "access_token"));
 	if (status != 200 || !at || !*at || strlen(at) > 4096 || strpbrk(at, "\r\n")) {
 		platform_reject(out, REJECT_CODE);
