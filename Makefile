@@ -174,3 +174,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(OBJS:.o=.d) $(SOBJS:.o=.d)
+
+include tests/fuzz/fuzz.mk
+include bench/bench.mk

@@ -7,7 +7,7 @@
 set -eu
 
 BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsystemd-dev"
-TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db"
+TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db clang libclang-rt-14-dev"
 BENCH="wrk curl python3"
 
 want="$BUILD"

@@ -84,11 +84,14 @@ static EVP_PKEY *ec_key(json_t *jwk)
 	unsigned char *x = b64_member(jwk, "x", 32, &xl), *y = b64_member(jwk, "y", 32, &yl);
 	EVP_PKEY *pk = NULL;
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	if (x && y && bld && xl == 32 && yl == 32) {
-		unsigned char point[65];
-		point[0] = 0x04;
-		memcpy(point + 1, x, 32);
-		memcpy(point + 33, y, 32);
+	/* RFC 7518 6.2.1.2 wants both coordinates at the full 32 bytes, but
+	 * common encoders (PyJWT 2.6, Debian 12's) drop leading zero bytes:
+	 * one key in 128. Padding them back is safe, the point is still checked
+	 * to be on the curve. */
+	if (x && y && bld) {
+		unsigned char point[65] = { 0x04 };
+		memcpy(point + 1 + 32 - xl, x, xl);
+		memcpy(point + 33 + 32 - yl, y, yl);
 		if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0) &&
 		    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 65))
 			pk = from_params("EC", bld); /* refuses points not on the curve */

@@ -468,7 +468,7 @@ TEST(jwk_parse_ec_rules)
 	CHECK_INT(kept(EC("\"P-384\"", x, y)), 0);
 	CHECK_INT(kept(EC("\"secp256k1\"", x, y)), 0);
 	CHECK_INT(kept(EC("null", x, y)), 0);
-	CHECK_INT(kept(EC("\"P-256\"", short31, y)), 0);   /* x must be 32 bytes */
+	CHECK_INT(kept(EC("\"P-256\"", short31, y)), 0);   /* padded, still off the curve */
 	CHECK_INT(kept(EC("\"P-256\"", x, short31)), 0);
 	CHECK_INT(kept(EC("\"P-256\"", long33, y)), 0);
 	CHECK_INT(kept(EC("\"P-256\"", x, y2)), 0);        /* not a point of the curve */
@@ -486,6 +486,40 @@ TEST(jwk_parse_ec_rules)
 	free(y2);
 	free(short31);
 	free(long33);
+}
+
+/* A coordinate with a leading zero byte, written without it as PyJWT 2.6
+ * does (one key in 128): kept, and the key is the same point. */
+TEST(jwk_parse_ec_short_coordinate)
+{
+	EVP_PKEY *pk = NULL;
+	for (int i = 0; i < 20000 && !pk; i++) {
+		EVP_PKEY *k = must(EVP_EC_gen("P-256"), "ec");
+		BIGNUM *bx = NULL;
+		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &bx) && BN_num_bytes(bx) < 32)
+			pk = k;
+		else
+			EVP_PKEY_free(k);
+		BN_free(bx);
+	}
+	CHECK(pk != NULL);
+	if (!pk)
+		return;
+	char *x = bn_param_b64(pk, OSSL_PKEY_PARAM_EC_PUB_X, 0);
+	char *y = bn_param_b64(pk, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
+	CHECK(strlen(x) < 43);
+	char *doc = key_set(1, xasprintf("{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"e\","
+					 "\"x\":\"%s\",\"y\":\"%s\"}", x, y));
+	struct jwk_set set;
+	CHECK_INT(parse(doc, &set), 0);
+	CHECK_INT(set.n, 1);
+	if (set.n == 1)
+		CHECK_INT(EVP_PKEY_eq(set.keys[0].pkey, pk), 1);
+	jwk_set_release(&set);
+	free(doc);
+	free(x);
+	free(y);
+	EVP_PKEY_free(pk);
 }
 
 TEST(jwk_parse_kid_use_alg_kty_rules)
@@ -1795,6 +1829,7 @@ int main(void)
 	RUN(jwk_parse_not_a_key_set);
 	RUN(jwk_parse_rsa_size_rules);
 	RUN(jwk_parse_ec_rules);
+	RUN(jwk_parse_ec_short_coordinate);
 	RUN(jwk_parse_kid_use_alg_kty_rules);
 	RUN(jwk_parse_unparseable_keys_skipped);
 	RUN(jwk_parse_at_most_64_keys);

@@ -1,0 +1,1 @@
+# Benchmarks (included by the Makefile): make bench.
