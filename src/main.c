@@ -27,6 +27,7 @@
 #include "gatehouse/ratelimit.h"
 #include "gatehouse/rotator.h"
 #include "gatehouse/router.h"
+#include "gatehouse/tokencache.h"
 #include "gatehouse/store.h"
 #include "gatehouse/util.h"
 #include "gatehouse/workpool.h"
@@ -620,6 +621,7 @@ static int start_daemon(struct daemon *d)
 	key_policy_from(cfg, &pol);
 	d->app.keyring = keyring_new(d->app.store, &pol);
 	token_config_init(&d->app.tokens, cfg->issuer_url, cfg->access_token_ttl);
+	d->app.token_cache = token_cache_new((size_t)cfg->access_token_cache);
 	int rc = keyring_reload(d->app.keyring);
 	if (!rc)
 		rc = keyring_maintain(d->app.keyring, gh_now(), NULL);
@@ -664,6 +666,7 @@ static void stop_daemon(struct daemon *d)
 		ratelimit_free(d->old_limiters[i]);
 	free(d->old_limiters);
 	keyring_free(d->app.keyring);
+	token_cache_free(d->app.token_cache);
 	token_config_release(&d->app.tokens);
 	store_close(d->app.store);
 	for (size_t i = 0; i < d->nretired; i++) {

@@ -224,6 +224,10 @@ void metrics_render(struct strbuf *sb, const char *version)
 	render_counter(sb, "gatehouse_refresh_reuse_detected_total",
 		       "Spent refresh tokens presented again; each revoked its session.",
 		       M_REFRESH_REUSE);
+	render_counter(sb, "gatehouse_access_token_cache_hits_total",
+		       "Access tokens found already verified (no signature check); the rest of "
+		       "gatehouse_token_verifications_total{type=\"access\"} were checked in full.",
+		       M_TOKEN_CACHE_HITS);
 	render_counter(sb, "gatehouse_rate_limited_total",
 		       "Requests refused by the per-client rate limit.", M_RATE_LIMITED);
 	render_counter(sb, "gatehouse_store_writes_total",

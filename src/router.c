@@ -15,6 +15,7 @@
 #include "gatehouse/metrics.h"
 #include "gatehouse/ratelimit.h"
 #include "gatehouse/router.h"
+#include "gatehouse/tokencache.h"
 #include "gatehouse/util.h"
 #include "gatehouse/banned.h"
 
@@ -235,8 +236,8 @@ static bool authenticate(struct app *app, struct http_request *req, const struct
 	const char *why = "no token";
 	if (tok) {
 		struct keyset *ks = keyring_get(app->keyring);
-		int rcode = token_verify_access(&app->tokens, ks, tok, len, gh_now(), &rc->claims,
-						&why);
+		int rcode = token_cache_verify_access(app->token_cache, &app->tokens, ks, tok, len,
+						      gh_now(), &rc->claims, &why);
 		keyset_put(ks);
 		metrics_token_verification(TOKEN_ACCESS, !rcode);
 		if (!rcode && rc->claims.scope == SCOPE_OTHER) {

@@ -69,6 +69,7 @@ struct config {
 	/* tokens and keys */
 	int signing_alg;          /* enum signing_alg */
 	int64_t access_token_ttl;
+	int64_t access_token_cache; /* entries of the verified-token cache */
 	int64_t refresh_token_ttl;
 	int64_t refresh_reuse_grace;
 	int64_t key_rotation_interval;

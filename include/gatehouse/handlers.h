@@ -30,6 +30,7 @@ struct app {
 	struct keyring *keyring;
 	struct ratelimit *_Atomic limiter; /* NULL when rate_limit_login is 0 */
 	struct token_config tokens;
+	struct token_cache *token_cache;   /* verified access tokens (NULL: none) */
 	struct workpool *platform_workers; /* where platform logins wait on the network */
 	struct jwkscache *jwks;            /* Apple's and OIDC providers' key sets */
 };

@@ -45,6 +45,7 @@ enum metrics_counter {
 	M_STORE_WRITES,            /* write operations committed or failed */
 	M_STORE_BUSY,              /* waits for a lock another process held (operator commands) */
 	M_STORE_ERRORS,            /* other store failures */
+	M_TOKEN_CACHE_HITS,        /* access tokens found already verified */
 	M_COUNTER_COUNT
 };
 void metrics_inc(int counter);

@@ -288,6 +288,10 @@ class Operator(OperatorAsserts, DaemonTest, unittest.TestCase):
         b = self.relogin(g)
         other = d.new_guest()
         self.assertEqual(len(live_sessions(d, uid)), 2)
+        # Used before the ban, so the daemon remembers the token as verified:
+        # the ban must still apply to it.
+        for _ in range(2):
+            self.assertEqual(d.get("/get-player-data", headers=auth(g["auth_token"])).status, 200)
         self.cli_ok("user", "ban", uid)
         j = self.show(uid)
         self.assertEqual(j["banned_until"], BAN_FOREVER)

@@ -987,6 +987,7 @@ class Metrics(DaemonTest, unittest.TestCase):
                        "gatehouse_http_request_duration_seconds_sum",
                        "gatehouse_http_request_duration_seconds_count",
                        "gatehouse_logins_total", "gatehouse_token_verifications_total",
+                       "gatehouse_access_token_cache_hits_total",
                        "gatehouse_refresh_reuse_detected_total",
                        "gatehouse_rate_limited_total", "gatehouse_store_writes_total",
                        "gatehouse_store_busy_total",
@@ -1056,6 +1057,8 @@ class Metrics(DaemonTest, unittest.TestCase):
                                       type="refresh", outcome="valid"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_token_verifications_total",
                                       type="access", outcome="valid"), 2)
+        # The read reused the write's token: verified once, remembered.
+        self.assertGreaterEqual(delta(m1, "gatehouse_access_token_cache_hits_total"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_refresh_reuse_detected_total"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_rate_limited_total"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_store_writes_total"), 1)
