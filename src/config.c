@@ -66,6 +66,11 @@ static const struct setting settings[] = {
 	  "Behind a load balancer every connection comes from its address: set 0 there.", false },
 	{ "idle_timeout", T_DURATION, OFF(idle_timeout), "30s", 1, 3600, NULL,
 	  "A connection with no traffic for this long is closed.", false },
+	{ "request_timeout", T_DURATION, OFF(request_timeout), "20s", 1, 3600, NULL,
+	  "Once a request's first bytes have come, all of it (headers and body) must be in\n"
+	  "within this long, or the connection is closed: a client trickling bytes\n"
+	  "(slowloris) is cut off. Idle keep-alive connections are under idle_timeout only.",
+	  false },
 	{ "http_threads", T_INT, OFF(http_threads), "0", 0, 1024, NULL,
 	  "Request threads (0 = four per CPU, at least 4).", false },
 	{ "shutdown_timeout", T_DURATION, OFF(shutdown_timeout), "10s", 0, 3600, NULL,

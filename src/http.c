@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h> /* tcp_info with tcpi_bytes_received (glibc's lacks it) */
+#include <pthread.h>
+#include <stddef.h>
 #include <time.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -47,6 +49,31 @@ struct http_server {
 		int bits;
 	} *proxies;
 	size_t nproxies;
+	/* every open connection, for the request deadline (see watch_main) */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	struct conn_watch *watched;
+	pthread_t watcher;
+	bool watching, watch_stop;
+};
+
+/*
+ * A connection, as the request deadline sees it. libmicrohttpd's only
+ * timeout is for inactivity, which a client that sends one byte a second
+ * ("slowloris") never triggers. The watcher thread reads each connection's
+ * count of received bytes (TCP_INFO) once a second: once bytes of a request
+ * have come, the whole request must be in within request_timeout, or the
+ * socket is shut down (libmicrohttpd then closes it). An idle keep-alive
+ * connection receives nothing and stays under idle_timeout alone; a request
+ * being answered (or waiting on a platform) is not timed.
+ */
+enum { W_WAITING, W_RECEIVING, W_ANSWERING };
+struct conn_watch {
+	int fd;
+	int state;                 /* W_*, under watch_lock */
+	uint64_t base_bytes;       /* bytes received when the wait for a request began */
+	uint64_t since_ns;         /* when the request's bytes were first seen */
+	struct conn_watch *prev, *next;
 };
 
 /* Most request headers accepted, whatever their total size. */
@@ -244,6 +271,13 @@ static bool content_type_is(const char *ct, const char *type)
 
 int http_parse_params(struct http_request *req, bool *unsupported)
 {
+	/* The header is looked up only for a body (tests have no connection). */
+	const char *ct = req->body_received ? http_header(req, "Content-Type") : NULL;
+	return http_parse_params_ct(req, ct, unsupported);
+}
+
+int http_parse_params_ct(struct http_request *req, const char *ct, bool *unsupported)
+{
 	*unsupported = false;
 	const char *q = strchr(req->raw_target, '?');
 	if (q) {
@@ -253,7 +287,6 @@ int http_parse_params(struct http_request *req, bool *unsupported)
 	}
 	if (req->body_received == 0)
 		return 0;
-	const char *ct = http_header(req, "Content-Type");
 	if (ct && content_type_is(ct, "application/json"))
 		return parse_json_object(req);
 	if (ct && content_type_is(ct, "application/x-www-form-urlencoded"))
@@ -355,7 +388,21 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 struct header_tally {
 	size_t bytes;
 	unsigned count;
+	unsigned content_length, transfer_encoding;
+	bool bad_framing;
 };
+
+/* A field name is a token (RFC 9110 5.1): "Transfer-Encoding " is not one. */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
 
 static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
@@ -364,6 +411,15 @@ static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const ch
 	struct header_tally *t = cls;
 	t->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
 	t->count++;
+	if (!is_token(key))
+		t->bad_framing = true;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		t->content_length++;
+	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		t->transfer_encoding++;
+		if (!value || strcasecmp(value, "chunked") != 0)
+			t->bad_framing = true;
+	}
 	return MHD_YES;
 }
 
@@ -467,6 +523,118 @@ static void resolve_forwarded_client(struct http_request *req)
  * the per-request context starts here, so even a request refused later for
  * its headers is counted, logged and freed.
  */
+/* ---- the request deadline ---- */
+
+static uint64_t bytes_received(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	memset(&ti, 0, sizeof ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+		return 0;
+	return ti.tcpi_bytes_received;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	struct conn_watch *w = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci)
+			return;
+		w = xcalloc(1, sizeof *w);
+		w->fd = ci->connect_fd;
+		w->state = W_WAITING;
+		pthread_mutex_lock(&srv->watch_lock);
+		w->next = srv->watched;
+		if (w->next)
+			w->next->prev = w;
+		srv->watched = w;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = w;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+		/* Before libmicrohttpd closes the socket: the watcher never
+		 * touches a descriptor that may already be someone else's. */
+		pthread_mutex_lock(&srv->watch_lock);
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			srv->watched = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&srv->watch_lock);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The request is all in (or refused): its answer is not timed. */
+static void watch_answering(struct http_request *req)
+{
+	struct conn_watch *w = req->conn ? watch_of(req->conn) : NULL;
+	if (!w)
+		return;
+	pthread_mutex_lock(&req->server->watch_lock);
+	w->state = W_ANSWERING;
+	pthread_mutex_unlock(&req->server->watch_lock);
+}
+
+/* The answer went out: the connection waits for its next request. */
+static void watch_waiting(struct http_server *srv, struct MHD_Connection *conn)
+{
+	struct conn_watch *w = watch_of(conn);
+	if (!w)
+		return;
+	uint64_t base = bytes_received(w->fd);
+	pthread_mutex_lock(&srv->watch_lock);
+	w->state = W_WAITING;
+	w->base_bytes = base;
+	pthread_mutex_unlock(&srv->watch_lock);
+}
+
+static void *watch_main(void *arg)
+{
+	struct http_server *srv = arg;
+	uint64_t limit = (uint64_t)srv->opt.request_timeout * 1000000000ull;
+	pthread_mutex_lock(&srv->watch_lock);
+	while (!srv->watch_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&srv->watch_cond, &srv->watch_lock, &ts);
+		if (srv->watch_stop)
+			break;
+		uint64_t now = gh_mono_ns();
+		unsigned cut = 0;
+		for (struct conn_watch *w = srv->watched; w; w = w->next) {
+			if (w->state == W_WAITING && bytes_received(w->fd) > w->base_bytes) {
+				w->state = W_RECEIVING;
+				w->since_ns = now;
+			} else if (w->state == W_RECEIVING && now - w->since_ns > limit) {
+				shutdown(w->fd, SHUT_RDWR);
+				w->state = W_ANSWERING; /* once */
+				cut++;
+			}
+		}
+		if (cut)
+			log_info("closed %u connection(s) that took longer than request_timeout "
+				 "(%us) to send a request", cut, srv->opt.request_timeout);
+	}
+	pthread_mutex_unlock(&srv->watch_lock);
+	return NULL;
+}
+
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_server *srv = cls;
@@ -491,7 +659,7 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 }
 
 /* First call for a request: headers are in, the body (if any) is not. */
-static void begin_request(struct http_request *req, const char *method)
+static void begin_request(struct http_request *req, const char *method, const char *version)
 {
 	struct http_server *srv = req->server;
 	snprintf(req->method, sizeof req->method, "%s", strlen(method) < sizeof req->method ?
@@ -506,10 +674,23 @@ static void begin_request(struct http_request *req, const char *method)
 		req->reject = REJECT_BAD_PATH;
 		return;
 	}
-	struct header_tally t = { 0, 0 };
+	struct header_tally t = { 0 };
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, tally_header, &t);
 	if (t.bytes > srv->opt.max_header_size || t.count > MAX_HEADER_COUNT) {
 		req->reject = REJECT_HEADERS_TOO_LARGE;
+		return;
+	}
+	/*
+	 * Framing that a proxy in front may read otherwise (request smuggling,
+	 * RFC 9112 6.1, 6.3): Content-Length with Transfer-Encoding, repeated
+	 * ones, a coding other than plain "chunked", Transfer-Encoding in
+	 * HTTP/1.0, a field name that is not a token. 400 (REJECT_BAD_PATH is
+	 * the plain 400) before the body, so the connection closes and nothing
+	 * after the headers is parsed.
+	 */
+	if (t.bad_framing || t.content_length > 1 || t.transfer_encoding > 1 ||
+	    (t.transfer_encoding && (t.content_length || strcmp(version, "HTTP/1.1") != 0))) {
+		req->reject = REJECT_BAD_PATH;
 		return;
 	}
 	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -525,6 +706,7 @@ static void begin_request(struct http_request *req, const char *method)
 static void dispatch(struct http_request *req)
 {
 	struct http_server *srv = req->server;
+	watch_answering(req);
 	log_set_request_id(req->request_id);
 	srv->dispatch(req, srv->ctx);
 	if (!req->answered && !req->deferred) {
@@ -591,7 +773,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 				      void **con_cls)
 {
 	(void)url;
-	(void)version;
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
 	if (!req) {
@@ -601,7 +782,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	}
 	if (!req->started) {
 		req->started = true;
-		begin_request(req, method);
+		begin_request(req, method, version);
 		/*
 		 * A request already refused is answered now, before its body:
 		 * libmicrohttpd then closes the connection. Otherwise the answer
@@ -643,9 +824,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
+	watch_waiting(srv, conn);
 	if (!req)
 		return;
 	*con_cls = NULL;
@@ -751,6 +932,8 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	atomic_init(&srv->access_log, opt->access_log);
 	srv->ctx = ctx;
 	srv->listen_fd = fd;
+	pthread_mutex_init(&srv->watch_lock, NULL);
+	pthread_cond_init(&srv->watch_cond, NULL);
 	unsigned char boot[4];
 	if (gh_random(boot, sizeof boot))
 		memset(boot, 0, sizeof boot);
@@ -772,7 +955,14 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
 		MHD_OPTION_END);
+	if (srv->daemon) {
+		srv->watching = pthread_create(&srv->watcher, NULL, watch_main, srv) == 0;
+		if (!srv->watching)
+			log_error("cannot start the request-deadline thread: slow clients are "
+				  "cut off by idle_timeout only");
+	}
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot start the HTTP server on %s port %d",
 			 opt->listen_address, opt->port);
@@ -828,6 +1018,13 @@ void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->watching) {
+		pthread_mutex_lock(&srv->watch_lock);
+		srv->watch_stop = true;
+		pthread_cond_signal(&srv->watch_cond);
+		pthread_mutex_unlock(&srv->watch_lock);
+		pthread_join(srv->watcher, NULL);
+	}
 	MHD_stop_daemon(srv->daemon);
 	/*
 	 * Quiescing hands the listening socket to us, to close after the stop;
@@ -835,6 +1032,8 @@ void http_stop(struct http_server *srv)
 	 */
 	if (srv->quiesced)
 		close(srv->listen_fd);
+	pthread_mutex_destroy(&srv->watch_lock);
+	pthread_cond_destroy(&srv->watch_cond);
 	free(srv->proxies);
 	free(srv->base_path);
 	free(srv->cors_origin);

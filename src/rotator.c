@@ -50,9 +50,11 @@ static void tick(struct rotator *r, uint64_t *seen_gen)
 	int64_t now = gh_now();
 	uint64_t gen = store_external_generation(r->st);
 	if (gen != *seen_gen) {
-		*seen_gen = gen;
-		if (keyring_reload(r->kr) == 0)
+		/* Marked seen only once loaded: a failed reload is tried again next tick. */
+		if (keyring_reload(r->kr) == 0) {
+			*seen_gen = gen;
 			log_debug("reloaded keys after an external change");
+		}
 	}
 	int rc = keyring_maintain(r->kr, now, NULL);
 	if (rc)

@@ -560,7 +560,9 @@ static void run_transaction(struct store *st, struct write_op *batch, int n)
 		return;
 	rc = exec_q(c, Q_COMMIT);
 	if (rc) {
-		exec_q(c, Q_ROLLBACK);
+		/* A failed COMMIT (disk full, I/O) may have rolled back already. */
+		if (!sqlite3_get_autocommit(c->db))
+			exec_q(c, Q_ROLLBACK);
 		for (struct write_op *op = batch; op; op = op->next)
 			if (op->rc >= 0)
 				op->rc = GH_EUNAVAIL;

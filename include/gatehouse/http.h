@@ -82,6 +82,7 @@ struct http_options {
 	size_t max_url_size, max_header_size, max_body_size;
 	unsigned int max_connections, max_connections_per_ip;
 	unsigned int idle_timeout;
+	unsigned int request_timeout; /* seconds from a request's first byte to its last */
 	unsigned int threads;
 	bool access_log;
 	const char *trusted_proxies; /* comma-separated IPs or CIDRs (validated by config) */
@@ -118,6 +119,12 @@ const char *http_header(struct http_request *req, const char *name);
  * *unsupported is set when a body came with any other media type.
  */
 int http_parse_params(struct http_request *req, bool *unsupported /* OUT */);
+/*
+ * The same parsing without the connection: ct is the request's Content-Type
+ * (NULL when absent); req needs raw_target, body and body_received only.
+ * For tests and fuzzing.
+ */
+int http_parse_params_ct(struct http_request *req, const char *ct, bool *unsupported /* OUT */);
 /* A parsed parameter; NULL when absent. Empty strings are returned as such. */
 const char *http_param(const struct http_request *req, const char *name);
 
