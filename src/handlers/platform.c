@@ -32,6 +32,7 @@ struct platform_job {
 	const struct oidc_provider *oidc;
 	char *token, *user_id, *auth_token;
 	bool link;
+	uint64_t queued_ns;        /* when it was handed to the workers */
 };
 
 static void job_free(struct platform_job *j)
@@ -125,7 +126,20 @@ static void run_login(struct http_request *req, void *arg)
 	struct platform_credential cred = { j->token, j->user_id, j->oidc };
 	struct platform_result res;
 	memset(&res, 0, sizeof res);
-	j->platform->verify(&env, &cred, &res);
+	uint64_t waited = gh_mono_ns() - j->queued_ns;
+	if (waited > (uint64_t)j->cfg->provider_timeout * 1000000000ull) {
+		/*
+		 * Every worker was busy for a whole provider_timeout: platforms are
+		 * hanging. Answer at once rather than queue another full timeout
+		 * behind them, so that no client waits much past twice the timeout.
+		 */
+		log_info("%s login waited %.1fs for a platform worker: answered 503",
+			 j->platform->name, (double)waited / 1e9);
+		res.status = PLATFORM_UNAVAILABLE;
+		res.error = "Error: Platform unavailable";
+	} else {
+		j->platform->verify(&env, &cred, &res);
+	}
 	if (res.status == PLATFORM_UNAVAILABLE) {
 		http_add_header(req, "Retry-After", "1");
 		http_reply_text(req, 503, res.error);
@@ -193,6 +207,7 @@ static void login_with(struct app *app, struct http_request *req, const struct p
 	/* Exactly "Yes" with a token links, as in the reference. */
 	j->link = link && !strcmp(link, "Yes") && auth;
 	j->auth_token = j->link ? xstrdup(auth) : NULL;
+	j->queued_ns = gh_mono_ns();
 	if (http_defer(req, app->platform_workers, run_login, j)) {
 		job_free(j);
 		http_add_header(req, "Retry-After", "1");

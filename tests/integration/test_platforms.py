@@ -1761,6 +1761,30 @@ class NoStall(PlatformTest):
                          STEAM, pid)
 
 
+class QueueBound(PlatformTest):
+    """One platform worker and more hanging logins than it can take: a login
+    that waited a whole provider_timeout for the worker is answered 503 at
+    once instead of waiting another timeout behind the others (README
+    "Platform logins and linking"). Without the bound the last of HANGING
+    would be answered after HANGING timeouts."""
+    TIMEOUT = PROVIDER_TIMEOUT
+    EXTRA = {"provider_timeout": TIMEOUT, "provider_workers": 1}
+    HANGING = 5
+    hang_logins = NoStall.hang_logins
+
+    def test_queued_logins_do_not_wait_a_timeout_each(self):
+        results = [None] * self.HANGING
+        for t in self.hang_logins(self.HANGING, results):
+            t.join(self.HANGING * self.TIMEOUT + 90)
+        for r, _ in results:
+            self.assertIsInstance(r, gh.Response, r)
+            self.assertText(r, 503, ERR_UNAVAIL)
+        # A bound, not a timing: the old behaviour needs HANGING timeouts.
+        slowest = max(t for _, t in results)
+        self.assertLess(slowest, (self.HANGING - 1) * self.TIMEOUT, [t for _, t in results])
+        self.assertIn("for a platform worker: answered 503", self.daemon.log_text())
+
+
 class Disconnects(unittest.TestCase):
     """Clients that go away during a platform call, and a stop while calls
     hang: nothing leaks (valgrind, ASan), the daemon keeps serving and stops
