@@ -8,7 +8,7 @@ set -eu
 
 BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsystemd-dev"
 TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db clang libclang-rt-14-dev"
-BENCH="wrk curl python3"
+BENCH="wrk curl python3 openssl"
 
 want="$BUILD"
 [ "${1:-}" = test ] && want="$BUILD $TEST"
