@@ -4,7 +4,8 @@
 #   make test       install missing packages, build, run every test suite
 #   make            just build build/gatehouse
 #
-# Other targets: unit, integration, conformance, asan, valgrind, clean.
+# Other targets: unit, integration, conformance, asan, valgrind, fuzz, fuzz-regress,
+# bench, install, uninstall, clean. TEST_JOBS=N: test modules run at once.
 
 VERSION := 0.1.0
 BUILD   := build
@@ -116,10 +117,15 @@ $(BUILD)/tests/fakeprovider: tests/fakeprovider/fakeprovider.c
 
 # ---- the whole suite ----
 
+# Integration-test modules run this many at a time (each starts its own
+# daemons on free ports); most of a module's time is spent waiting.
+TEST_JOBS ?= 4
+
 test: test-deps
 	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
 	  $(BUILD)/tests/fakeprovider
-	@$(MAKE) --no-print-directory check-sample unit integration conformance asan valgrind
+	@$(MAKE) --no-print-directory check-sample unit fuzz-regress integration conformance \
+	  asan valgrind fuzz
 	@echo "all test suites passed"
 
 check-sample: $(BUILD)/gatehouse
@@ -131,7 +137,8 @@ config/gatehouse.conf: $(BUILD)/gatehouse
 	./$(BUILD)/gatehouse check-config --sample > $@
 
 integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/integration
+	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
+	  tests/integration
 
 conformance: $(BUILD)/gatehouse
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
@@ -142,12 +149,12 @@ asan: $(BUILD)/asan/gatehouse $(SUNITS) $(BUILD)/tests/fakeprovider
 	  tests/run-unit.sh $(SUNITS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GATEHOUSE_SANITIZER=1 \
-	  $(PYTHON) tests/pyrun.py tests/integration
+	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
 # The integration suite with the daemon under valgrind (errors and leaks fail it).
 valgrind: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
-	  $(PYTHON) tests/pyrun.py tests/integration
+	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
 # ---- install (PREFIX, SYSCONFDIR, DESTDIR; never outside DESTDIR, no systemctl) ----
 

@@ -492,7 +492,7 @@ int token_verify_foreign(const char *tok, size_t len, const struct foreign_rules
 		reason = "no exp";
 		goto out;
 	}
-	if (now >= exp + rules->leeway) {
+	if (now - rules->leeway >= exp) { /* exp + leeway could overflow */
 		reason = "expired";
 		goto out;
 	}
