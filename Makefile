@@ -5,7 +5,7 @@
 #   make            just build build/gatehouse
 #
 # Other targets: unit, integration, conformance, asan, valgrind, fuzz, fuzz-regress,
-# bench, install, uninstall, clean. TEST_JOBS=N: test modules run at once.
+# bench, install, uninstall, clean. TEST_JOBS=N: test classes run at once.
 
 VERSION := 0.1.0
 BUILD   := build
@@ -121,9 +121,11 @@ $(BUILD)/tests/fakeprovider: tests/fakeprovider/fakeprovider.c
 # daemons on free ports); most of a module's time is spent waiting.
 TEST_JOBS ?= 4
 
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 test: test-deps
-	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
-	  $(BUILD)/tests/fakeprovider
+	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
+	  $(BUILD)/tests/fakeprovider fuzz-build
 	@$(MAKE) --no-print-directory check-sample unit fuzz-regress integration conformance \
 	  asan valgrind fuzz
 	@echo "all test suites passed"

@@ -290,8 +290,8 @@ machine_line() {
 
 # ---- the routes ----
 
-HEADER=$(printf "%-18s %8s %9s %9s %7s %10s %-20s %6s %7s %7s" route "req/s" p50 p99 errors \
-	"RSS/HWM" ceiling ratio "cpu/req" foreign)
+HEADER=$(printf "%-18s %8s %9s %9s %7s %10s %-20s %6s %7s %7s %10s" route "req/s" p50 p99 errors \
+	"RSS/HWM" ceiling ratio "cpu/req" foreign "p99@half")
 ROWS=()
 
 # ceiling_of ROUTE -> CEIL (number) and CEIL_NAME; the scenarios compare with a baseline
@@ -316,9 +316,9 @@ add_row() { # label route
 	ceiling_of "$2"
 	local ratio=-
 	[ "${CEIL:-0}" -gt 0 ] && ratio=$(awk -v a="$R_RPS" -v b="$CEIL" 'BEGIN { printf "%.2f", a / b }')
-	ROWS+=("$(printf "%-18s %8s %9s %9s %7s %10s %-20s %6s %7s %7s" "$1" "$R_RPS" "$(ms "$R_P50")" \
+	ROWS+=("$(printf "%-18s %8s %9s %9s %7s %10s %-20s %6s %7s %7s %10s" "$1" "$R_RPS" "$(ms "$R_P50")" \
 		"$(ms "$R_P99")" "$((R_STATUS + R_SOCK))" "$R_MEM" "$CEIL_NAME" "$ratio" "${R_CPU}us" \
-		"$R_FOREIGN")")
+		"$R_FOREIGN" "${HALF_P99:--}")")
 	[ "$R_SOCK" -gt 0 ] && log "$1: socket errors connect $R_CONNECT read $R_READ write $R_WRITE timeout $R_TIMEOUT"
 	return 0
 }
@@ -328,10 +328,30 @@ fresh_tokens() { # -> $WORK/tokens.pool: every guest of GUEST_POOL logged in aga
 	$PY bench/bench.py tokens "$PORT" "$GUEST_POOL" "$WORK/tokens.pool"
 }
 
-# run_route ROUTE [label]: prepares what the route needs, measures it, adds its row.
+# run_route ROUTE [label]: prepares what the route needs, measures it at full load,
+# then (in the routes table, unless BENCH_HALF=0) again paced at half that rate for
+# the p99 at half load;
+# adds its row.
 run_route() {
-	local route=$1 label=${2:-$1} url="http://127.0.0.1:$PORT"
+	local route=$1 label=${2:-$1}
 	log "route $label: ${SECS}s, $CONNS connections, $THREADS threads"
+	measure_route "$route" "$label"
+	HALF_P99=- HALF_RPS=-
+	if [ "${HALF_PASS:-0}" = 1 ] && [ "${R_RPS:-0}" -gt 0 ]; then
+		local peak=( "$R_RPS" "$R_P50" "$R_P99" "$R_STATUS" "$R_SOCK" "$R_MEM" "$R_CPU" "$R_FOREIGN" )
+		# Each connection waits so that all of them together ask for half the peak rate.
+		BENCH_DELAY_MS=$(awk -v c="$CONNS" -v r="$R_RPS" 'BEGIN { printf "%d", c * 2000 / r }')
+		log "route $label at half load: ${BENCH_DELAY_MS} ms between a connection's requests"
+		BENCH_DELAY_MS=$BENCH_DELAY_MS measure_route "$route" "$label-half"
+		HALF_P99=$(ms "$R_P99") HALF_RPS=$R_RPS
+		R_RPS=${peak[0]} R_P50=${peak[1]} R_P99=${peak[2]} R_STATUS=${peak[3]} R_SOCK=${peak[4]}
+		R_MEM=${peak[5]} R_CPU=${peak[6]} R_FOREIGN=${peak[7]}
+	fi
+	add_row "$label" "$route"
+}
+
+measure_route() { # route label
+	local route=$1 label=$2 url="http://127.0.0.1:$PORT"
 	TARGET_PID=$DAEMON
 	case "$route" in
 	jwks) BENCH_PATH=/.well-known/jwks.json wrk_run "$label" "$url" static.lua ;;
@@ -359,7 +379,6 @@ run_route() {
 		BENCH_POOL=$WORK/tokens.pool wrk_run "$label" "$url" storage_put_any.lua ;;
 	*) die "unknown route '$route'" ;;
 	esac
-	add_row "$label" "$route"
 }
 
 print_table() { # title
@@ -384,7 +403,8 @@ print_legend() {
 		"$FSYNC_RATE fsync/s; with group commit one fsync covers every write queued meanwhile)"
 	say "req/s = answers < 400 per second; errors = answers >= 400 + socket errors; RSS/HWM =" \
 		"daemon VmRSS/VmHWM in MiB after the run; cpu/req = daemon CPU per request; foreign =" \
-		"cores used by other processes than the daemon and wrk during the run (noise)"
+		"cores used by other processes than the daemon and wrk during the run (noise);" \
+		"p99@half = p99 with every connection paced to ask for half the peak rate"
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -392,6 +412,7 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- modes ----
 
 mode_routes() {
+	HALF_PASS=${BENCH_HALF:-1}
 	start_daemon "$WORK/db"
 	measure_fsync
 	if [ "${BENCH_NO_CEILINGS:-0}" != 1 ]; then

@@ -14,7 +14,7 @@ set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 export BENCH_CONNS="${CONNS:-64}" BENCH_GUESTS="${USERS:-256}"
-export BENCH_HTTP_THREADS="${HTTP_THREADS:-0}" BENCH_NO_CEILINGS=1
+export BENCH_HTTP_THREADS="${HTTP_THREADS:-0}" BENCH_NO_CEILINGS=1 BENCH_HALF="${BENCH_HALF:-0}"
 for mode in "off full" "on full" "on normal"; do
 	set -- $mode
 	routes=storage-put-any,storage-put

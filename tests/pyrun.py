@@ -1,14 +1,15 @@
 """Runs a Python test suite with unittest:
 
-    python3 tests/pyrun.py [-j N] tests/integration [test_module[.Class[.test]] ...]
+    python3 tests/pyrun.py [-j N] [--times FILE] tests/integration [test_module[.Class[.test]] ...]
 
 every test_*.py of the directory, or the names given. With -j N (default:
-$GATEHOUSE_TEST_JOBS, else 1) up to N test modules run at once, each in its
-own Python process (every module starts its own daemons on free ports, so
-they do not meet); a module's output is printed whole when it ends, with its
+$GATEHOUSE_TEST_JOBS, else 1) up to N test classes run at once, each in its
+own Python process (every class starts its own daemons on free ports, so
+they do not meet); a class's output is printed whole when it ends, with its
 time. The harness module (tests/integration/gh.py) is importable from every
 suite. The last line is "N passed, N failed"; the exit status is non-zero on
 any failure."""
+import json
 import os
 import re
 import subprocess
@@ -36,14 +37,45 @@ def run_here(suite_dir, names):
 SUMMARY = re.compile(rb"^(\d+) passed, (\d+) failed$", re.M)
 
 
-def run_parallel(suite_dir, names, jobs):
-    """Each module in its own process, at most `jobs` at once; the biggest
-    files start first so that the last one to end is a short one."""
+def classes_of(suite_dir, modules):
+    """module.Class for every test class of the modules, most tests first
+    (so that the last unit to end is a short one)."""
+    sys.path.insert(0, os.path.join(TESTS, "integration"))
+    sys.path.insert(0, suite_dir)
+    loader = unittest.TestLoader()
+    units = {}
+
+    def walk(suite):
+        for t in suite:
+            if isinstance(t, unittest.TestSuite):
+                walk(t)
+            elif not isinstance(t, unittest.loader._FailedTest):
+                key = "%s.%s" % (type(t).__module__, type(t).__name__)
+                units[key] = units.get(key, 0) + 1
+            else:
+                units[t.id()] = 1  # an import error: let the child report it
+    for m in modules:
+        walk(loader.loadTestsFromName(m))
+    # Seconds each class took in a valgrind run (tests/times.json, refreshed
+    # by hand with --times); a class not listed counts as one second a test.
+    try:
+        with open(os.path.join(TESTS, "times.json")) as f:
+            seen = json.load(f)
+    except (OSError, ValueError):
+        seen = {}
+    return sorted(units, key=lambda u: -seen.get(u, units[u]))
+
+
+def run_parallel(suite_dir, names, jobs, times_out=None):
+    """Each test class in its own process (every class starts its own
+    daemons on free ports), at most `jobs` at once."""
     if not names:
-        names = sorted((n[:-3] for n in os.listdir(suite_dir)
-                        if n.startswith("test_") and n.endswith(".py")),
-                       key=lambda n: -os.path.getsize(os.path.join(suite_dir, n + ".py")))
+        names = sorted(n[:-3] for n in os.listdir(suite_dir)
+                       if n.startswith("test_") and n.endswith(".py"))
+    if all("." not in n for n in names):
+        names = classes_of(suite_dir, names)
     pending = list(names)
+    times = {}
     running = {}
     passed = failed = 0
     start = time.monotonic()
@@ -67,9 +99,13 @@ def run_parallel(suite_dir, names, jobs):
             failed += int(m[-1][1])
         if not m or p.returncode != 0:
             failed += 0 if m and int(m[-1][1]) else 1
-        print("== %s: %.0f s, exit %d" % (name, time.monotonic() - t0, p.returncode),
-              flush=True)
-    print("all modules: %.0f s" % (time.monotonic() - start))
+        took = time.monotonic() - t0
+        times[name] = round(took)
+        print("== %s: %.0f s, exit %d" % (name, took, p.returncode), flush=True)
+    print("all classes: %.0f s" % (time.monotonic() - start))
+    if times_out:
+        with open(times_out, "w") as f:
+            json.dump(times, f, indent=0, sort_keys=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed or passed == 0 else 0
 
@@ -77,8 +113,12 @@ def run_parallel(suite_dir, names, jobs):
 def main():
     args = sys.argv[1:]
     jobs = int(os.environ.get("GATEHOUSE_TEST_JOBS") or 1)
-    if len(args) >= 2 and args[0] == "-j":
-        jobs = int(args[1])
+    times_out = None
+    while len(args) >= 2 and args[0] in ("-j", "--times"):
+        if args[0] == "-j":
+            jobs = int(args[1])
+        else:
+            times_out = args[1]  # where to write each class's seconds (JSON)
         args = args[2:]
     if not args:
         sys.exit(__doc__)
@@ -87,7 +127,7 @@ def main():
     suite_dir = os.path.abspath(args[0])
     names = [n[:-3] if n.endswith(".py") else n for n in args[1:]]
     if jobs > 1 and len(names) != 1:
-        sys.exit(run_parallel(suite_dir, names, jobs))
+        sys.exit(run_parallel(suite_dir, names, jobs, times_out))
     sys.exit(run_here(suite_dir, names))
 
 

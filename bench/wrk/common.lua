@@ -50,3 +50,13 @@ function done(summary, latency, requests)
 		summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
 		e.status, e.connect, e.read, e.write, e.timeout))
 end
+
+-- $BENCH_DELAY_MS: each connection waits this long before each request, so
+-- that the run asks for a fixed rate instead of as much as it can (the p99 at
+-- half the peak rate).
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pause > 0 then
+	function delay()
+		return pause
+	end
+end

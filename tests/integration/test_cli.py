@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
+import gh
 from gh import BIN, Daemon, VALGRIND, SANITIZER, START_TIMEOUT
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -20,6 +21,7 @@ SAMPLE = os.path.join(REPO, "config", "gatehouse.conf")
 def clean_env(extra=None):
     """The caller's environment without any GATEHOUSE_* setting."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    env.update(gh.VALGRIND_ENV)
     env.update(extra or {})
     return env
 

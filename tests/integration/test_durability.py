@@ -247,6 +247,7 @@ class Worker:
 
 # ---------------------------------------------------------------- the tests
 
+@gh.load_test
 class CrashTest(unittest.TestCase):
     """D1/D3/D5: kill -9 at random moments of a mixed load."""
 
@@ -751,6 +752,7 @@ def rotate_keys(d):
                           capture_output=True, text=True, cwd=d.dir, timeout=120)
 
 
+@gh.load_test
 class RotationTest(unittest.TestCase):
     def setUp(self):
         self.d = Daemon(LOAD_SETTINGS)
