@@ -56,8 +56,9 @@ def classes_of(suite_dir, modules):
                 units[t.id()] = 1  # an import error: let the child report it
     for m in modules:
         walk(loader.loadTestsFromName(m))
-    # Seconds each class took in a valgrind run (tests/times.json, refreshed
-    # by hand with --times); a class not listed counts as one second a test.
+    # Seconds each class took in a valgrind run (tests/times.json, written by
+    # --times and edited by hand: the load tests, skipped under valgrind, keep
+    # their plain-run weight); a class not listed counts as one second a test.
     try:
         with open(os.path.join(TESTS, "times.json")) as f:
             seen = json.load(f)
