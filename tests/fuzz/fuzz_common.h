@@ -34,6 +34,16 @@ static inline void fuzz_quiet_logs(void)
 		log_min_level = LOG_ERROR + 1;
 }
 
+/* The whole LLVMFuzzerInitialize of a target that needs nothing but quiet logs. */
+#define FUZZ_QUIET_INITIALIZE                                                  \
+	int LLVMFuzzerInitialize(int *argc, char ***argv)                      \
+	{                                                                      \
+		(void)argc;                                                    \
+		(void)argv;                                                    \
+		fuzz_quiet_logs();                                             \
+		return 0;                                                      \
+	}
+
 static inline void fuzz_die(const char *what)
 {
 	fprintf(stderr, "fuzz set-up failed: %s\n", what);
