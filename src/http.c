@@ -70,9 +70,12 @@ struct http_server {
 enum { W_WAITING, W_RECEIVING, W_ANSWERING };
 struct conn_watch {
 	int fd;
-	int state;                 /* W_*, under watch_lock */
-	uint64_t base_bytes;       /* bytes received when the wait for a request began */
-	uint64_t since_ns;         /* when the request's bytes were first seen */
+	/* Set by the request threads without the lock (which guards the list
+	 * only); the watcher moves the state on by compare-and-swap, so it never
+	 * undoes a request thread's change. */
+	_Atomic int state;         /* W_* */
+	_Atomic uint64_t base_bytes; /* bytes received when the wait for a request began */
+	uint64_t since_ns;         /* the watcher's: when the request's bytes were first seen */
 	struct conn_watch *prev, *next;
 };
 
@@ -548,7 +551,8 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 			return;
 		w = xcalloc(1, sizeof *w);
 		w->fd = ci->connect_fd;
-		w->state = W_WAITING;
+		atomic_init(&w->state, W_WAITING);
+		atomic_init(&w->base_bytes, 0);
 		pthread_mutex_lock(&srv->watch_lock);
 		w->next = srv->watched;
 		if (w->next)
@@ -583,24 +587,18 @@ static struct conn_watch *watch_of(struct MHD_Connection *conn)
 static void watch_answering(struct http_request *req)
 {
 	struct conn_watch *w = req->conn ? watch_of(req->conn) : NULL;
-	if (!w)
-		return;
-	pthread_mutex_lock(&req->server->watch_lock);
-	w->state = W_ANSWERING;
-	pthread_mutex_unlock(&req->server->watch_lock);
+	if (w)
+		atomic_store(&w->state, W_ANSWERING);
 }
 
 /* The answer went out: the connection waits for its next request. */
-static void watch_waiting(struct http_server *srv, struct MHD_Connection *conn)
+static void watch_waiting(struct MHD_Connection *conn)
 {
 	struct conn_watch *w = watch_of(conn);
 	if (!w)
 		return;
-	uint64_t base = bytes_received(w->fd);
-	pthread_mutex_lock(&srv->watch_lock);
-	w->state = W_WAITING;
-	w->base_bytes = base;
-	pthread_mutex_unlock(&srv->watch_lock);
+	atomic_store(&w->base_bytes, bytes_received(w->fd));
+	atomic_store(&w->state, W_WAITING);
 }
 
 static void *watch_main(void *arg)
@@ -618,12 +616,14 @@ static void *watch_main(void *arg)
 		uint64_t now = gh_mono_ns();
 		unsigned cut = 0;
 		for (struct conn_watch *w = srv->watched; w; w = w->next) {
-			if (w->state == W_WAITING && bytes_received(w->fd) > w->base_bytes) {
-				w->state = W_RECEIVING;
+			int st = atomic_load(&w->state);
+			if (st == W_WAITING &&
+			    bytes_received(w->fd) > atomic_load(&w->base_bytes)) {
 				w->since_ns = now;
-			} else if (w->state == W_RECEIVING && now - w->since_ns > limit) {
-				shutdown(w->fd, SHUT_RDWR);
-				w->state = W_ANSWERING; /* once */
+				atomic_compare_exchange_strong(&w->state, &st, W_RECEIVING);
+			} else if (st == W_RECEIVING && now - w->since_ns > limit &&
+				   atomic_compare_exchange_strong(&w->state, &st, W_ANSWERING)) {
+				shutdown(w->fd, SHUT_RDWR); /* once: the state is no longer RECEIVING */
 				cut++;
 			}
 		}
@@ -826,7 +826,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
-	watch_waiting(srv, conn);
+	watch_waiting(conn);
 	if (!req)
 		return;
 	*con_cls = NULL;
