@@ -989,9 +989,6 @@ int main(void)
 	RUN(effective_config_never_prints_secrets);
 	RUN(errors_never_print_secrets);
 
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmp_dir);
+	harness_remove_dir(tmp_dir);
 	return REPORT();
 }

@@ -1364,9 +1364,6 @@ int main(void)
 	keyring_free(rs_kr);
 	store_close(rs_store);
 	token_config_release(&tc);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmp_dir);
+	harness_remove_dir(tmp_dir);
 	return REPORT();
 }

@@ -39,10 +39,7 @@ static void make_tmp_dir(void)
 
 static void remove_tmp_dir(void)
 {
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmp_dir);
+	harness_remove_dir(tmp_dir);
 }
 
 static struct store *open_store(void)

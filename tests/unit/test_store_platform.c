@@ -614,9 +614,6 @@ int main(void)
 	RUN(unlink_outcomes);
 	RUN(unlink_last_identity_of_guest);
 
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmp_dir);
+	harness_remove_dir(tmp_dir);
 	return REPORT();
 }

@@ -236,9 +236,6 @@ int main(void)
 	store_close(st_a);
 	store_close(st_b);
 	token_config_release(&tc);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmp_dir);
+	harness_remove_dir(tmp_dir);
 	return REPORT();
 }
