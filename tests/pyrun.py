@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -83,16 +84,21 @@ def run_parallel(suite_dir, names, jobs, times_out=None):
     while pending or running:
         while pending and len(running) < jobs:
             name = pending.pop(0)
+            # Into a file, not a pipe: a child with more to say than a pipe
+            # holds would block until read, and nothing reads it before it ends.
+            out = tempfile.TemporaryFile()
             p = subprocess.Popen([sys.executable, os.path.abspath(__file__), suite_dir, name],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                 stdout=out, stderr=subprocess.STDOUT)
+            p.out = out
             running[p.pid] = (name, p, time.monotonic())
-        pid, _ = os.wait()
+        pid, status = os.wait()
         if pid not in running:
             continue
         name, p, t0 = running.pop(pid)
-        out = p.stdout.read()
-        p.stdout.close()
-        p.wait()
+        p.out.seek(0)
+        out = p.out.read()
+        p.out.close()
+        p.returncode = os.waitstatus_to_exitcode(status)  # reaped above, not by p
         sys.stdout.buffer.write(out)
         m = SUMMARY.findall(out)
         if m:

@@ -526,6 +526,19 @@ class LoadRequest:
 class ShutdownUnderLoad(unittest.TestCase):
 
     def test_sigterm_during_concurrent_requests(self):
+        # The signal must land while requests are in flight. On a loaded
+        # machine a run can miss that window (all answered before the signal
+        # is handled): such a run checked everything but the drain, so up to
+        # three runs.
+        for _ in range(3):
+            if self.sigterm_scenario() > 0:
+                return
+        self.fail("no request was answered after the SIGTERM in three runs: "
+                  "the drain was not exercised")
+
+    def sigterm_scenario(self):
+        """One run: load, SIGTERM, the checks; returns how many requests sent
+        before the signal were answered after it."""
         shutdown_timeout = 30 if VALGRIND else 10
         d = Daemon({"shutdown_timeout": "%ds" % shutdown_timeout})
         self.addCleanup(d.cleanup)
@@ -658,10 +671,7 @@ class ShutdownUnderLoad(unittest.TestCase):
             if rq.method == "GET":
                 self.assertEqual(json.loads(rq.response[2]), {"user": rq.i % N_USERS},
                                  rq.describe())
-        # The scenario did what it is for: requests were still being served
-        # when the signal came (a setup check, not a timing assertion).
-        self.assertGreater(in_flight, 0, "no request was answered after the SIGTERM: "
-                           "the drain was not exercised")
+        return in_flight
 
 
 def accept_queue(port):
