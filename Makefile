@@ -33,7 +33,7 @@ LDLIBS  = $(PKG_LIBS) -pthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 
-SRCS    := $(wildcard src/*.c src/handlers/*.c src/platform/*.c)
+SRCS    := $(wildcard src/*.c src/base/*.c src/handlers/*.c src/platform/*.c)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -15,7 +15,10 @@
 
 #include "gatehouse/config.h"
 #include "gatehouse/log.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/parse.h"
+#include "gatehouse/netaddr.h"
 #include "gatehouse/banned.h"
 
 enum setting_type { T_STRING, T_INT, T_BOOL, T_DURATION, T_SIZE, T_ENUM };

@@ -11,7 +11,9 @@
 
 #include "gatehouse/httpc.h"
 #include "gatehouse/log.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
 #include "gatehouse/banned.h"
 
 static pthread_key_t handle_key;

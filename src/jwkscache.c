@@ -17,7 +17,9 @@
 #include "gatehouse/jwkscache.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/banned.h"
 
 #define MAX_KEYS 64

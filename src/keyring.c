@@ -21,7 +21,12 @@
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/random.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/banned.h"
 
 struct keyring {

@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "gatehouse/log.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
 #include "gatehouse/banned.h"
 
 _Atomic int log_min_level = LOG_INFO;
@@ -20,10 +21,16 @@ static _Thread_local const char *current_request_id;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
+static void log_oom(size_t n)
+{
+	log_error("out of memory allocating %zu bytes", n);
+}
+
 void log_configure(int level, int format)
 {
 	log_min_level = level;
 	log_format = format;
+	alloc_set_oom_hook(log_oom);
 }
 
 int log_level_parse(const char *s)
@@ -149,11 +156,4 @@ void log_fields(int level, const char *msg, ...)
 	va_end(ap);
 	end_line(&sb);
 	sb_release(&sb);
-}
-
-void log_fingerprint(const void *data, size_t len, char out[9])
-{
-	unsigned char md[32];
-	gh_sha256(data, len, md);
-	gh_hex(md, 4, out);
 }

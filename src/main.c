@@ -29,7 +29,12 @@
 #include "gatehouse/router.h"
 #include "gatehouse/tokencache.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/encoding.h"
+#include "gatehouse/parse.h"
 #include "gatehouse/workpool.h"
 #include "gatehouse/banned.h"
 

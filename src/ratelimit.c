@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "gatehouse/ratelimit.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/random.h"
 #include "gatehouse/banned.h"
 
 #define SHARDS 16

@@ -13,7 +13,9 @@
 #include "gatehouse/metrics.h"
 #include "gatehouse/rotator.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
 #include "gatehouse/banned.h"
 
 #define PURGE_EVERY 3600

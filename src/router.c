@@ -16,7 +16,9 @@
 #include "gatehouse/ratelimit.h"
 #include "gatehouse/router.h"
 #include "gatehouse/tokencache.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
 #include "gatehouse/banned.h"
 
 static const struct route routes[] = {

@@ -22,7 +22,10 @@
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/clock.h"
 #include "gatehouse/banned.h"
 
 /* ---- schema ---- */

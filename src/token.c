@@ -17,7 +17,12 @@
 
 #include "gatehouse/keyring.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/random.h"
+#include "gatehouse/digest.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/banned.h"
 
 static const char *const scope_names[] = { "guest", "authenticated" };

@@ -18,7 +18,8 @@
 #include "gatehouse/keyring.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/tokencache.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/encoding.h"
 
 #define SHARDS 64
 

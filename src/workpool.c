@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "gatehouse/log.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
 #include "gatehouse/workpool.h"
 #include "gatehouse/banned.h"
 

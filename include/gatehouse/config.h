@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gatehouse/util.h"
+#include "gatehouse/strbuf.h"
 
 enum signing_alg { ALG_RS256 = 0, ALG_ES256 };
 enum sync_mode { SYNC_FULL = 0, SYNC_NORMAL };

@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/strbuf.h"
 
 struct MHD_Connection;
 struct http_server;

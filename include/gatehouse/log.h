@@ -4,7 +4,7 @@
  * arguments of a suppressed line are never formatted (Redis serverLog).
  *
  * Never pass a token, secret, key or raw query string to these functions;
- * log a short hash (log_fingerprint) when a value must be correlated.
+ * log a short hash (gh_fingerprint, digest.h) when a value must be correlated.
  */
 #ifndef GATEHOUSE_LOG_H
 #define GATEHOUSE_LOG_H
@@ -36,8 +36,6 @@ void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2,
  */
 void log_fields(int level, const char *msg, ...) __attribute__((sentinel));
 
-/* First 8 hex chars of SHA-256(data): safe to log in place of a secret. */
-void log_fingerprint(const void *data, size_t len, char out[9]);
 
 #define LOG_AT(level, ...)                                                    \
 	do {                                                                  \

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gatehouse/util.h"
+#include "gatehouse/strbuf.h"
 
 /* The route labels, in order; a request's route must be one of these
  * pointers (or anything else, counted as "unmatched"). */

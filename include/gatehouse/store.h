@@ -21,7 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/strbuf.h"
 
 struct store;
 

@@ -16,7 +16,9 @@
 #include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
 #include "gatehouse/banned.h"
 
 /* Providers with a field of their own in the account; others go under "oidc". */

@@ -15,7 +15,11 @@
 #include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/random.h"
+#include "gatehouse/digest.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/banned.h"
 
 #define ERR_UNAVAILABLE "Error: Service unavailable"

@@ -10,7 +10,8 @@
 #include "gatehouse/keyring.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/clock.h"
 #include "gatehouse/banned.h"
 
 void handle_health(struct app *app, struct http_request *req, const struct route_ctx *rc)

@@ -19,7 +19,11 @@
 #include "gatehouse/platform.h"
 #include "gatehouse/store.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/random.h"
 #include "gatehouse/banned.h"
 
 #define ERR_NOT_ENABLED "Error: Platform not enabled"

@@ -11,7 +11,8 @@
 #include "gatehouse/http.h"
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/clock.h"
 #include "gatehouse/banned.h"
 
 /* The document key shared with the player-data routes. */

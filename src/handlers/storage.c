@@ -16,7 +16,10 @@
 #include "gatehouse/http.h"
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/banned.h"
 
 #define KEY_MAX 128

@@ -10,7 +10,7 @@
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
 #include "gatehouse/keyring.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
 #include "gatehouse/banned.h"
 
 void handle_jwks(struct app *app, struct http_request *req, const struct route_ctx *rc)

@@ -5,7 +5,7 @@
  */
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
-#include "gatehouse/util.h"
+#include "gatehouse/parse.h"
 #include "gatehouse/banned.h"
 
 static bool apple_enabled(const struct config *cfg)

@@ -11,7 +11,9 @@
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/banned.h"
 
 struct httpc_options platform_http_options(const struct config *cfg)

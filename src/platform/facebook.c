@@ -8,7 +8,7 @@
 
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
 #include "gatehouse/banned.h"
 
 #define REJECT_USER "Error: User validation error"

@@ -9,7 +9,7 @@
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
 #include "gatehouse/banned.h"
 
 #define REJECT_CODE "Error: Failed to generate Google Play bearer token"

@@ -5,7 +5,6 @@
  */
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
-#include "gatehouse/util.h"
 #include "gatehouse/banned.h"
 
 static bool oidc_enabled(const struct config *cfg)

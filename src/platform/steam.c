@@ -8,7 +8,7 @@
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
 #include "gatehouse/banned.h"
 
 #define REJECT "Error: Failed to validate Steam token"

@@ -22,7 +22,8 @@
 
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/encoding.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 #include "gatehouse/config.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
 #include "fuzz_common.h"
 
 #define MAX_SETS 64

@@ -22,7 +22,9 @@
 #include "gatehouse/jwkscache.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/encoding.h"
 #include "fuzz_common.h"
 
 #define NOW 1800000000LL

@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "gatehouse/http.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
 #include "fuzz_common.h"
 
 static const char *const content_types[] = {

@@ -15,7 +15,8 @@
 
 #include "gatehouse/config.h"
 #include "gatehouse/log.h"
-#include "gatehouse/util.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
 #include "harness.h"
 
 extern char **environ;

@@ -31,7 +31,10 @@
 #include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/encoding.h"
 #include "harness.h"
 
 #define T0 1800000000LL

@@ -20,7 +20,11 @@
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
 #include "gatehouse/token.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/random.h"
+#include "gatehouse/encoding.h"
 #include "harness.h"
 
 #define T0 1800000000LL

@@ -11,7 +11,12 @@
 #include <string.h>
 
 #include "gatehouse/ratelimit.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/parse.h"
+#include "gatehouse/netaddr.h"
 #include "harness.h"
 
 #define SEC 1000000000ull

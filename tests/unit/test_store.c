@@ -17,7 +17,10 @@
 
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/random.h"
+#include "gatehouse/digest.h"
 #include "harness.h"
 
 #define T0 1800000000LL

@@ -15,7 +15,8 @@
 
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/random.h"
 #include "harness.h"
 
 #define T0 1800000000LL

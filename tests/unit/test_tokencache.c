@@ -14,7 +14,8 @@
 #include "gatehouse/store.h"
 #include "gatehouse/token.h"
 #include "gatehouse/tokencache.h"
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
 #include "harness.h"
 
 #define T0 1800000000LL

@@ -9,7 +9,13 @@
 
 #include <jansson.h>
 
-#include "gatehouse/util.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/strbuf.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/random.h"
+#include "gatehouse/encoding.h"
+#include "gatehouse/parse.h"
 #include "harness.h"
 
 /* ---- base64url ---- */
