@@ -33,8 +33,8 @@ LDLIBS  = $(PKG_LIBS) -pthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 
-SRCS    := $(wildcard src/*.c src/base/*.c src/handlers/*.c src/platform/*.c)
-LIBSRCS := $(filter-out src/main.c,$(SRCS))
+SRCS    := $(wildcard src/*.c src/base/*.c src/cmd/*.c src/config/*.c src/http/*.c src/handlers/*.c src/platform/*.c)
+LIBSRCS := $(filter-out src/main.c src/cmd/%,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 # docs/openapi.json is compiled in (GET /openapi.json serves exactly the file).

@@ -1,7 +1,7 @@
 /*
  * bare_mhd.c - the HTTP ceiling of `make bench`: libmicrohttpd answering a
  * small JSON body to every request, with the daemon's threading options
- * (src/http.c: epoll internal thread with a thread pool, connection limits,
+ * (src/http/server.c: epoll internal thread with a thread pool, connection limits,
  * idle timeout, per-connection memory, 512 KiB stacks) and its queuing rule
  * (answer on the second call, so that keep-alive holds).
  *

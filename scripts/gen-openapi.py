@@ -6,6 +6,7 @@ Edit this script, not the JSON, when a route changes; tests/integration/
 test_openapi.py fails while the router and the document disagree."""
 import json
 import os
+import subprocess
 import sys
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
@@ -14,6 +15,33 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+
+
+def _error_table():
+    """The daemon's error table (`gatehouse routes --json`): the one place each
+    error's status and bodies are written (src/reply.c)."""
+    binary = os.environ.get("GATEHOUSE_BIN") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "build", "gatehouse")
+    out = subprocess.run([binary, "routes", "--json"], check=True, capture_output=True).stdout
+    return json.loads(out)["errors"]
+
+
+ERRORS = _error_table()
+
+
+def C(name):
+    """The compat (plain-text) body of an error row."""
+    return ERRORS[name]["compat"]
+
+
+def A(name):
+    """The API Gateway message of an error row."""
+    return ERRORS[name]["apigw"]
+
+
+def J(name):
+    """gatehouse's JSON body of an error row."""
+    return {"error": ERRORS[name]["slug"], "message": ERRORS[name]["message"]}
 
 
 def ref(kind, name):
@@ -515,87 +543,86 @@ responses = {
         "No access token, an invalid, expired or refresh token (`Missing or invalid access "
         "token`), or its user no longer exists (`No such user`).",
         error_schema(["unauthorized"]),
-        example={"error": "unauthorized", "message": "Missing or invalid access token"}),
+        example=J("TOKEN")),
     "Forbidden": json_response(
         "The user is banned (`banned`), or the token is genuine but of a scope these routes "
         "do not allow (`forbidden`).",
         error_schema(["banned", "forbidden"]),
-        example={"error": "banned", "message": "User is banned"}),
+        example=J("BANNED")),
     "RateLimited": json_response(
         "The client's token bucket is empty (`rate_limit_login` per `rate_limit_window`); "
         "refused before any processing.",
         error_schema(["rate_limited"]), retry_after(),
-        example={"error": "rate_limited", "message": "Too many requests"}),
+        example=J("RATE_LIMITED")),
     "Unavailable": json_response(
         "The database is busy or unusable; try again.",
         error_schema(["unavailable"]), retry_after(),
-        example={"error": "unavailable", "message": "Try again shortly"}),
+        example=J("UNAVAILABLE")),
     "PayloadTooLarge": json_response(
         "The request body is larger than `max_body_size` (64 KiB). A client that keeps "
         "streaming past it may instead see the connection closed.",
         error_schema(["payload_too_large"]),
-        example={"error": "payload_too_large", "message": "Request body too large"}),
+        example=J("PAYLOAD_TOO_LARGE")),
     "UriTooLong": json_response(
         "The request target is longer than `max_url_size` (8 KiB)." + SIZE_NOTE,
         error_schema(["uri_too_long"]),
-        example={"error": "uri_too_long", "message": "Request URL too long"}),
+        example=J("URI_TOO_LONG")),
     "HeadersTooLarge": json_response(
         "The request headers are larger than `max_header_size` (16 KiB)." + SIZE_NOTE,
         error_schema(["headers_too_large"]),
-        example={"error": "headers_too_large", "message": "Request headers too large"}),
+        example=J("HEADERS_TOO_LARGE")),
     "UnsupportedMediaType": json_response(
         "The body is neither `application/json` nor `application/x-www-form-urlencoded`.",
         error_schema(["unsupported_media_type"]),
-        example={"error": "unsupported_media_type", "message": "Unsupported content type"}),
+        example=J("UNSUPPORTED_MEDIA")),
     "UnsupportedMediaTypeJson": json_response(
         "The body must be `application/json`.",
         error_schema(["unsupported_media_type"]),
-        example={"error": "unsupported_media_type",
-                 "message": "The body must be application/json"}),
+        example=J("BODY_NOT_JSON")),
     # compat identity routes (API.md A.2): plain text
-    "CompatBanned": text_response("The user is banned (API.md D.1).", ["Error: User is banned"]),
+    "CompatBanned": text_response("The user is banned (API.md D.1).", [C("BANNED")]),
     "CompatRateLimited": text_response(
         "The client's token bucket is empty; refused before any processing (a refresh token "
-        "in the request is not spent).", ["Error: Too many requests"], retry_after()),
+        "in the request is not spent).", [C("RATE_LIMITED")], retry_after()),
     "CompatUnavailable": text_response(
         "The database or the signing keys are not usable right now; try again.",
-        ["Error: Service unavailable"], retry_after()),
+        [C("UNAVAILABLE")], retry_after()),
     "CompatPayloadTooLarge": text_response(
         "The request body is larger than `max_body_size` (64 KiB). A client that keeps "
         "streaming past it may instead see the connection closed.",
-        ["Error: Request body too large"]),
+        [C("PAYLOAD_TOO_LARGE")]),
     "CompatUriTooLong": text_response(
         "The request target is longer than `max_url_size` (8 KiB)." + SIZE_NOTE,
-        ["Error: Request URL too long"]),
+        [C("URI_TOO_LONG")]),
     "CompatHeadersTooLarge": text_response(
         "The request headers are larger than `max_header_size` (16 KiB)." + SIZE_NOTE,
-        ["Error: Request headers too large"]),
+        [C("HEADERS_TOO_LARGE")]),
     "CompatUnsupportedMediaType": text_response(
         "The body is neither `application/json` nor `application/x-www-form-urlencoded`.",
-        ["Error: Unsupported content type"]),
+        [C("UNSUPPORTED_MEDIA")]),
     # sample backend routes (API.md A.5): API Gateway's shapes
     "ApiGatewayUnauthorized": json_response(
         "No token, a bad or expired token, a refresh token (wrong `aud`), or a deleted user: "
         "what API Gateway's JWT authorizer answers.",
-        apigw_schema(["Unauthorized"]), example={"message": "Unauthorized"}),
+        apigw_schema([A("TOKEN")]), example={"message": A("TOKEN")}),
     "ApiGatewayForbidden": json_response(
         "A valid access token whose scope is not allowed, or a banned user.",
-        apigw_schema(["Forbidden"]), example={"message": "Forbidden"}),
+        apigw_schema([A("SCOPE")]), example={"message": A("SCOPE")}),
     "ApiGatewayUnavailable": json_response(
         "The database is busy or unusable; try again.",
-        apigw_schema(["Service Unavailable"]), retry_after(),
-        example={"message": "Service Unavailable"}),
+        apigw_schema([A("UNAVAILABLE")]), retry_after(),
+        example={"message": A("UNAVAILABLE")}),
     "ApiGatewayUriTooLong": json_response(
         "The request target is longer than `max_url_size` (8 KiB)." + SIZE_NOTE,
-        apigw_schema(["Request URL too long"]), example={"message": "Request URL too long"}),
+        apigw_schema([A("URI_TOO_LONG")]), example={"message": A("URI_TOO_LONG")}),
     "ApiGatewayHeadersTooLarge": json_response(
         "The request headers are larger than `max_header_size` (16 KiB)." + SIZE_NOTE,
-        apigw_schema(["Request headers too large"]),
-        example={"message": "Request headers too large"}),
+        apigw_schema([A("HEADERS_TOO_LARGE")]),
+        example={"message": A("HEADERS_TOO_LARGE")}),
     "ApiGatewayUnsupportedMediaType": json_response(
         "The body is neither `application/json` nor `application/x-www-form-urlencoded`.",
-        apigw_schema(["Unsupported content type"]),
-        example={"message": "Unsupported content type"}),
+        apigw_schema([A("UNSUPPORTED_MEDIA")]),
+        example={"message": A("UNSUPPORTED_MEDIA")}),
 }
 
 # ---------------------------------------------------------------- parameters
@@ -698,16 +725,16 @@ def guest_responses(post):
         "200": json_response("Logged in (or created): the token pair and the guest secret.",
                              sref("GuestTokenResponse"), NO_STORE),
         "400": text_response("`user_id` without `guest_secret`, or malformed parameters.",
-                             ["Error: No guest_secret in query string",
-                              "Error: Invalid request"]),
+                             [C("GUEST_NO_SECRET"),
+                              C("INVALID_REQUEST")]),
         "401": text_response("Wrong secret, unknown or malformed `user_id`, or a user "
-                             "without a guest secret.", ["Error: Could not validate user"]),
+                             "without a guest secret.", [C("GUEST_INVALID")]),
         "403": rref("CompatBanned"),
         "414": rref("CompatUriTooLong"),
         "429": rref("CompatRateLimited"),
         "431": rref("CompatHeadersTooLarge"),
         "500": text_response("The new guest could not be stored.",
-                             ["Error: Could not create user"]),
+                             [C("GUEST_CREATE")]),
         "503": rref("CompatUnavailable"),
     }
     if post:
@@ -757,10 +784,10 @@ def refresh_responses(post):
                         ["Missing required request parameters: [refresh_token]"]),
                     "example": {"message":
                                 "Missing required request parameters: [refresh_token]"}},
-             TEXT: {"schema": {"type": "string", "enum": ["Error: Invalid request"]},
-                    "example": "Error: Invalid request"}}),
+             TEXT: {"schema": {"type": "string", "enum": [C("INVALID_REQUEST")]},
+                    "example": C("INVALID_REQUEST")}}),
         "401": text_response("Invalid, expired, spent or revoked refresh token, or its user "
-                             "was deleted.", ["Error: Failed to validate refresh token"]),
+                             "was deleted.", [C("REFRESH_INVALID")]),
         "403": rref("CompatBanned"),
         "414": rref("CompatUriTooLong"),
         "429": rref("CompatRateLimited"),
@@ -822,22 +849,22 @@ def platform_responses(post, missing, rejections, id_field):
                                             % missing]),
                     "example": {"message": "Missing required request parameters: [%s]"
                                 % missing}},
-             TEXT: {"schema": {"type": "string", "enum": ["Error: Invalid request"]},
-                    "example": "Error: Invalid request"}}),
+             TEXT: {"schema": {"type": "string", "enum": [C("INVALID_REQUEST")]},
+                    "example": C("INVALID_REQUEST")}}),
         "401": text_response("The platform refused the credential, or the link token is "
                              "invalid.", rejections +
-                             ["Error: Failed to authenticate with existing identity"]),
+                             [C("LINK_FAILED")]),
         "403": rref("CompatBanned"),
         "404": text_response("The platform is not configured.",
-                             ["Error: Platform not enabled"]),
+                             [C("PLATFORM_DISABLED")]),
         "409": text_response("`link_conflict reject`: the platform id belongs to another "
-                             "user.", ["Error: Identity already linked to another user"]),
+                             "user.", [C("LINK_CONFLICT")]),
         "414": rref("CompatUriTooLong"),
         "429": rref("CompatRateLimited"),
         "431": rref("CompatHeadersTooLarge"),
         "503": text_response("The platform is unreachable, timed out, failed or answered "
                              "nonsense; or our side is briefly unable.",
-                             ["Error: Platform unavailable", "Error: Service unavailable"],
+                             [C("PLATFORM_UNAVAILABLE"), C("UNAVAILABLE")],
                              retry_after()),
     }
     if post:
@@ -913,7 +940,7 @@ def set_player_responses(post):
             (", or the request body is larger than `max_body_size`." if post else "."),
             apigw_schema(["Player data limit exceeded"] +
                          (["Request body too large"] if post else [])),
-            example={"message": "Player data limit exceeded"}),
+            example={"message": A("QUOTA")}),
         "414": rref("ApiGatewayUriTooLong"),
         "431": rref("ApiGatewayHeadersTooLarge"),
         "503": rref("ApiGatewayUnavailable"),
@@ -926,8 +953,8 @@ def set_player_responses(post):
 def get_player_responses(post):
     r = {
         "200": json_response("The player's id and name.", sref("PlayerData")),
-        "400": json_response("Malformed parameters.", apigw_schema(["Invalid request"]),
-                             example={"message": "Invalid request"}),
+        "400": json_response("Malformed parameters.", apigw_schema([A("INVALID_REQUEST")]),
+                             example={"message": A("INVALID_REQUEST")}),
         "401": rref("ApiGatewayUnauthorized"),
         "403": rref("ApiGatewayForbidden"),
         "414": rref("ApiGatewayUriTooLong"),
@@ -936,8 +963,8 @@ def get_player_responses(post):
     }
     if post:
         r["413"] = json_response("The request body is larger than `max_body_size`.",
-                                 apigw_schema(["Request body too large"]),
-                                 example={"message": "Request body too large"})
+                                 apigw_schema([A("PAYLOAD_TOO_LARGE")]),
+                                 example={"message": A("PAYLOAD_TOO_LARGE")})
         r["415"] = rref("ApiGatewayUnsupportedMediaType")
     return sorted_responses(r)
 
@@ -974,8 +1001,7 @@ logout_responses = {
     "401": json_response("An invalid or expired refresh token (`Invalid or expired refresh "
                          "token`), or its user no longer exists (`No such user`).",
                          error_schema(["unauthorized"]),
-                         example={"error": "unauthorized",
-                                  "message": "Invalid or expired refresh token"}),
+                         example=J("REFRESH_INVALID")),
     "415": rref("UnsupportedMediaType"),
     "429": rref("RateLimited"),
     "503": rref("Unavailable"),
@@ -1003,8 +1029,7 @@ r = {"200": json_response("The link is gone.", {
                           error_schema(["not_linked"])),
      "409": json_response("It is the user's last way to log in (no guest secret, no other "
                           "link).", error_schema(["last_login_method"]),
-                          example={"error": "last_login_method",
-                                   "message": "It is the last way to log in to this account"}),
+                          example=J("LAST_METHOD")),
      "415": rref("UnsupportedMediaType"),
      "429": rref("RateLimited")}
 r.update(auth_responses())
@@ -1072,7 +1097,7 @@ r = {"200": json_response("One page of the player's documents.", sref("DocumentL
                           "(`invalid_request`), or a cursor this API did not issue "
                           "(`invalid_cursor`).",
                           error_schema(["invalid_request", "invalid_cursor"]),
-                          example={"error": "invalid_cursor", "message": "Unknown cursor"})}
+                          example=J("INVALID_CURSOR"))}
 r.update(auth_responses())
 r.update(jsonstyle_limits(False))
 add("/player-data", "get", op(
@@ -1084,10 +1109,9 @@ add("/player-data", "get", op(
                                          "default": 100})],
     SEC))
 
-KEY_ERR_EXAMPLE = {"error": "invalid_key", "message": "Keys are 1 to 128 of A-Z a-z 0-9 _ . -"}
+KEY_ERR_EXAMPLE = J("INVALID_KEY")
 NOT_FOUND = json_response("No document under this key.", error_schema(["not_found"]),
-                          example={"error": "not_found",
-                                   "message": "No document under this key"})
+                          example=J("DOC_NOT_FOUND"))
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
             "description": "`\"<version>\"` or `*`: act only when the document is at that "
                            "version (or exists); else 412. Any other form is 400.",
@@ -1138,8 +1162,7 @@ r = {"200": json_response("Replaced an existing document.", sref("DocumentWriteR
          "player's keys (`player_data_max_keys`, 1000) or bytes (`player_data_max_bytes`, "
          "1 MiB) would exceed the quota (`quota_exceeded`).",
          error_schema(["payload_too_large", "quota_exceeded"]),
-         example={"error": "quota_exceeded",
-                  "message": "Player data keys or bytes of this user exceed the limit"}),
+         example=J("QUOTA")),
      "415": rref("UnsupportedMediaTypeJson")}
 r.update(auth_responses())
 r.update(jsonstyle_limits(False))
@@ -1247,7 +1270,7 @@ r = {"200": response("Prometheus text exposition format 0.0.4.",
                          "type": "string"}}}),
      "404": json_response("`metrics_listen_address` is set: the metrics are served on that "
                           "admin address only.", error_schema(["not_found"]),
-                          example={"error": "not_found", "message": "No such route"})}
+                          example=J("NO_ROUTE"))}
 r.update(OPS_LIMITS)
 add("/metrics", "get", op(
     "getMetrics", "Prometheus metrics", "operations",

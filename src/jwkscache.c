@@ -104,7 +104,7 @@ static EVP_PKEY *ec_key(json_t *jwk)
 	return pk;
 }
 
-int jwk_set_parse(const char *json, size_t len, struct jwk_set *out)
+int jwkscache_set_parse(const char *json, size_t len, struct jwk_set *out)
 {
 	memset(out, 0, sizeof *out);
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
@@ -124,7 +124,7 @@ int jwk_set_parse(const char *json, size_t len, struct jwk_set *out)
 		if (!kty || !kid || !*kid || strlen(kid) >= sizeof out->keys[0].kid ||
 		    (use && strcmp(use, "sig") != 0))
 			continue;
-		int a = alg ? key_alg_parse(alg) : -1;
+		int a = alg ? keyring_alg_parse(alg) : -1;
 		bool rsa = !strcmp(kty, "RSA"), ec = !strcmp(kty, "EC");
 		if ((alg && a != (rsa ? KEY_RS256 : KEY_ES256)) || (!rsa && !ec))
 			continue; /* an alg we do not verify, or one the key cannot have */
@@ -140,7 +140,7 @@ int jwk_set_parse(const char *json, size_t len, struct jwk_set *out)
 	return 0;
 }
 
-void jwk_set_release(struct jwk_set *set)
+void jwkscache_set_release(struct jwk_set *set)
 {
 	for (size_t i = 0; i < set->n; i++)
 		EVP_PKEY_free(set->keys[i].pkey);
@@ -179,7 +179,7 @@ void jwkscache_free(struct jwkscache *c)
 		return;
 	for (struct entry *e = c->entries, *next; e; e = next) {
 		next = e->next;
-		jwk_set_release(&e->set);
+		jwkscache_set_release(&e->set);
 		pthread_mutex_destroy(&e->lock);
 		free(e->url);
 		free(e);
@@ -219,13 +219,13 @@ static int fetch(struct entry *e, int64_t now, const struct httpc_options *http)
 		return rc;
 	}
 	struct jwk_set set;
-	if (resp.status != 200 || jwk_set_parse(resp.body, resp.len, &set)) {
+	if (resp.status != 200 || jwkscache_set_parse(resp.body, resp.len, &set)) {
 		log_warn("key set fetch answered %ld without a usable key set", resp.status);
 		httpc_response_release(&resp);
 		return GH_EUNAVAIL;
 	}
 	httpc_response_release(&resp);
-	jwk_set_release(&e->set);
+	jwkscache_set_release(&e->set);
 	e->set = set;
 	e->loaded = true;
 	e->last_failed = false;

@@ -44,12 +44,12 @@ static const char *const use_names[] = { "access", "refresh" };
 /* Margin for clock differences between us and the token's verifiers. */
 #define RETIRE_MARGIN 60
 
-const char *key_alg_name(int alg)
+const char *keyring_alg_name(int alg)
 {
 	return (alg >= 0 && alg <= KEY_HS256) ? alg_names[alg] : "?";
 }
 
-int key_alg_parse(const char *s)
+int keyring_alg_parse(const char *s)
 {
 	for (int i = 0; i <= KEY_HS256; i++)
 		if (strcmp(s, alg_names[i]) == 0)
@@ -82,7 +82,7 @@ void keyset_put(struct keyset *ks)
 		keyset_free(ks);
 }
 
-struct keyset *keyring_get(struct keyring *kr)
+struct keyset *keyset_get(struct keyring *kr)
 {
 	pthread_mutex_lock(&kr->lock);
 	struct keyset *ks = kr->cur;
@@ -175,7 +175,7 @@ static void render_public(struct keyset *ks)
 		if (jwk)
 			json_array_append_new(keys, jwk);
 		if (!seen[k->alg]) {
-			sb_addf(&algs, "%s\"%s\"", algs.len > 1 ? "," : "", key_alg_name(k->alg));
+			sb_addf(&algs, "%s\"%s\"", algs.len > 1 ? "," : "", keyring_alg_name(k->alg));
 			seen[k->alg] = true;
 		}
 	}
@@ -215,7 +215,7 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 	ks->keys = xcalloc(n ? n : 1, sizeof *ks->keys);
 	for (size_t i = 0; i < n; i++) {
 		struct signing_key *k = &ks->keys[ks->n];
-		int alg = key_alg_parse(sk[i].alg), use = use_parse(sk[i].use);
+		int alg = keyring_alg_parse(sk[i].alg), use = use_parse(sk[i].use);
 		if (alg < 0 || use < 0 || (use == KEY_USE_REFRESH) != (alg == KEY_HS256)) {
 			log_error("stored key '%s': unknown use or algorithm", sk[i].kid);
 			(*unusable)++;
@@ -250,7 +250,7 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 							  EVP_PKEY_is_a(k->pkey, "EC");
 			if (!type_ok) {
 				log_error("stored key '%s': key type does not match %s", sk[i].kid,
-					  key_alg_name(alg));
+					  keyring_alg_name(alg));
 				EVP_PKEY_free(k->pkey);
 				k->pkey = NULL;
 				(*unusable)++;
@@ -313,7 +313,7 @@ int keyring_reload(struct keyring *kr)
 	int rc = store_keys_list(kr->st, &sk, &n);
 	if (rc)
 		return rc;
-	struct keyset *old = keyring_get(kr);
+	struct keyset *old = keyset_get(kr);
 	size_t unusable;
 	struct keyset *ks = keyset_build(sk, n, old, &unusable);
 	keyset_put(old);
@@ -345,7 +345,7 @@ static int generate_key(int alg, int use, int64_t now, struct store_key *k)
 		return GH_EUNAVAIL;
 	snprintf(k->kid, sizeof k->kid, "%s", uuid);
 	snprintf(k->use, sizeof k->use, "%s", use_names[use]);
-	snprintf(k->alg, sizeof k->alg, "%s", key_alg_name(alg));
+	snprintf(k->alg, sizeof k->alg, "%s", keyring_alg_name(alg));
 	k->created_at = now;
 	if (alg == KEY_HS256) {
 		k->material_len = 32;
@@ -354,7 +354,7 @@ static int generate_key(int alg, int use, int64_t now, struct store_key *k)
 	}
 	EVP_PKEY *pk = alg == KEY_RS256 ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
 	if (!pk) {
-		log_error("cannot generate a %s key", key_alg_name(alg));
+		log_error("cannot generate a %s key", keyring_alg_name(alg));
 		return GH_EINTERNAL;
 	}
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -372,7 +372,7 @@ static int generate_key(int alg, int use, int64_t now, struct store_key *k)
 	BIO_free(bio);
 	EVP_PKEY_free(pk);
 	if (rc)
-		log_error("cannot serialise a new %s key", key_alg_name(alg));
+		log_error("cannot serialise a new %s key", keyring_alg_name(alg));
 	return rc;
 }
 
@@ -431,7 +431,7 @@ static int maintain_use(struct keyring *kr, const struct keyset *ks, const struc
 		*changed = true;
 	} else if (last == cur && cur->alg != alg) {
 		log_warn("signing_alg is %s but the current key is %s: switching now",
-			 key_alg_name(alg), key_alg_name(cur->alg));
+			 keyring_alg_name(alg), keyring_alg_name(cur->alg));
 		rc = add_key(kr, alg, use, now, cur->activate_at >= now ? cur->activate_at + 1 : now, 0);
 		*changed = true;
 	} else if (last == cur) {
@@ -465,7 +465,7 @@ static int maintain_use(struct keyring *kr, const struct keyset *ks, const struc
 int keyring_maintain(struct keyring *kr, int64_t now, bool *out_changed)
 {
 	struct key_policy p = get_policy(kr);
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	bool changed = false;
 	int rc = maintain_use(kr, ks, &p, KEY_USE_ACCESS, now, &changed);
 	if (!rc)
@@ -484,7 +484,7 @@ int keyring_maintain(struct keyring *kr, int64_t now, bool *out_changed)
 int keyring_rotate_now(struct keyring *kr, int64_t now)
 {
 	struct key_policy p = get_policy(kr);
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	int rc = 0;
 	for (int use = KEY_USE_ACCESS; use <= KEY_USE_REFRESH && !rc; use++) {
 		int64_t at = now;

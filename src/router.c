@@ -1,6 +1,6 @@
 /*
- * router.c - the route table, dispatch and the per-family error replies.
- * Every route of the daemon is listed here, once.
+ * router.c - the route table and dispatch. Every route of the daemon is
+ * listed here, once.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,12 +10,12 @@
 
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
-#include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/ratelimit.h"
 #include "gatehouse/router.h"
-#include "gatehouse/tokencache.h"
+#include "gatehouse/reply.h"
+#include "gatehouse/session.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
 #include "gatehouse/clock.h"
@@ -72,36 +72,6 @@ const struct route *router_routes(size_t *n)
 	return routes;
 }
 
-void reply_error(struct http_request *req, int style, int status, const char *slug,
-		 const char *message)
-{
-	if (style == STYLE_COMPAT) {
-		http_reply_text(req, status, message);
-		return;
-	}
-	/* The compat wording "Error: ..." reads as plain "..." inside JSON. */
-	if (strncmp(message, "Error: ", 7) == 0)
-		message += 7;
-	json_t *j = style == STYLE_APIGW ? json_pack("{s:s}", "message", message) :
-		    json_pack("{s:s, s:s}", "error", slug, "message", message);
-	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	http_reply_json(req, status, body ? body : "{}");
-	free(body);
-}
-
-void reply_missing(struct http_request *req, int style, const char *names)
-{
-	char body[512];
-	if (style == STYLE_JSON)
-		snprintf(body, sizeof body, "{\"error\":\"missing_parameter\",\"message\":"
-			 "\"Missing required request parameters: [%s]\"}", names);
-	else
-		snprintf(body, sizeof body,
-			 "{\"message\": \"Missing required request parameters: [%s]\"}", names);
-	http_reply_json(req, 400, body);
-}
-
 static unsigned method_bit(const char *m)
 {
 	if (!strcmp(m, "GET"))
@@ -148,20 +118,20 @@ static const struct route *match(const struct route *table, size_t n, const char
 	return NULL;
 }
 
-static void reply_reject(struct http_request *req, int style)
+static void reply_reject(struct http_request *req)
 {
 	switch (req->reject) {
 	case REJECT_URL_TOO_LONG:
-		reply_error(req, style, 414, "uri_too_long", "Error: Request URL too long");
+		reply_error(req, ERR_URI_TOO_LONG);
 		break;
 	case REJECT_HEADERS_TOO_LARGE:
-		reply_error(req, style, 431, "headers_too_large", "Error: Request headers too large");
+		reply_error(req, ERR_HEADERS_TOO_LARGE);
 		break;
 	case REJECT_BODY_TOO_LARGE:
-		reply_error(req, style, 413, "payload_too_large", "Error: Request body too large");
+		reply_error(req, ERR_PAYLOAD_TOO_LARGE);
 		break;
 	default:
-		reply_error(req, style, 400, "invalid_request", "Error: Invalid request");
+		reply_error(req, ERR_INVALID_REQUEST);
 	}
 }
 
@@ -184,36 +154,8 @@ static const char *bearer_token(struct http_request *req, size_t *len)
 	return *len ? h : NULL;
 }
 
-/*
- * A valid token is not enough: its user must still exist and not be banned.
- * Checking the store on each request (a point read, see README) makes a
- * delete or a ban by another process count from the next request on.
- */
-static bool check_user(struct app *app, struct http_request *req, const struct route *r,
-		       struct route_ctx *rc)
-{
-	int err = store_user_get(app->store, rc->claims.sub, &rc->user);
-	if (err == GH_ENOTFOUND) {
-		reply_error(req, r->style, 401, "unauthorized",
-			    r->style == STYLE_APIGW ? "Unauthorized" : "No such user");
-		return false;
-	}
-	if (err) {
-		http_add_header(req, "Retry-After", "1");
-		reply_error(req, r->style, 503, "unavailable",
-			    r->style == STYLE_APIGW ? "Service Unavailable" : "Try again shortly");
-		return false;
-	}
-	if (rc->user.banned_until > gh_now()) {
-		reply_error(req, r->style, 403, "banned",
-			    r->style == STYLE_APIGW ? "Forbidden" : "User is banned");
-		return false;
-	}
-	return true;
-}
-
 /* Takes a token from the client's bucket; false (429 answered) when empty. */
-static bool within_rate_limit(struct app *app, struct http_request *req, const struct route *r)
+static bool within_rate_limit(struct app *app, struct http_request *req)
 {
 	struct ratelimit *limiter = app->limiter;
 	if (!limiter)
@@ -226,35 +168,18 @@ static bool within_rate_limit(struct app *app, struct http_request *req, const s
 	snprintf(secs, sizeof secs, "%lld", (long long)wait);
 	http_add_header(req, "Retry-After", secs);
 	log_debug("rate limit: client %s waits %llds", req->client_ip, (long long)wait);
-	reply_error(req, r->style, 429, "rate_limited", "Error: Too many requests");
+	reply_error(req, ERR_RATE_LIMITED);
 	return false;
 }
 
-static bool authenticate(struct app *app, struct http_request *req, const struct route *r,
-			 struct route_ctx *rc)
+static bool authenticate(struct app *app, struct http_request *req, struct route_ctx *rc)
 {
 	size_t len = 0;
 	const char *tok = bearer_token(req, &len);
-	const char *why = "no token";
-	if (tok) {
-		struct keyset *ks = keyring_get(app->keyring);
-		int rcode = token_cache_verify_access(app->token_cache, &app->tokens, ks, tok, len,
-						      gh_now(), &rc->claims, &why);
-		keyset_put(ks);
-		metrics_token_verification(TOKEN_ACCESS, !rcode);
-		if (!rcode && rc->claims.scope == SCOPE_OTHER) {
-			/* Genuine, but not a scope these routes allow. */
-			reply_error(req, r->style, 403, "forbidden",
-				    r->style == STYLE_APIGW ? "Forbidden" : "Token scope not allowed");
-			return false;
-		}
-		if (!rcode)
-			return check_user(app, req, r, rc);
-	}
-	log_debug("access token rejected: %s", why);
-	reply_error(req, r->style, 401, "unauthorized",
-		    r->style == STYLE_APIGW ? "Unauthorized" : "Missing or invalid access token");
-	return false;
+	int err = session_authenticate(app, tok, len, gh_now(), &rc->claims, &rc->user);
+	if (err)
+		reply_failure(req, err);
+	return !err;
 }
 
 static void dispatch_in(const struct route *table, size_t n, struct http_request *req,
@@ -265,15 +190,16 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	/* With an admin listener, the metrics are served there only. */
 	if (r && (r->flags & R_MAIN_METRICS) && *app->cfg->metrics_listen_address)
 		r = NULL;
-	int style = r ? r->style : STYLE_JSON;
-	if (r)
+	if (r) {
 		req->route = r->path;
+		req->style = r->style;
+	}
 	if (req->reject) {
-		reply_reject(req, style);
+		reply_reject(req);
 		return;
 	}
 	if (!r) {
-		reply_error(req, STYLE_JSON, 404, "not_found", "No such route");
+		reply_error(req, ERR_NO_ROUTE);
 		return;
 	}
 	char allow[64];
@@ -288,24 +214,20 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	}
 	if (!(method_bit(req->method) & r->methods)) {
 		http_add_header(req, "Allow", allow);
-		reply_error(req, style, 405, "method_not_allowed", "Error: Method not allowed");
+		reply_error(req, ERR_METHOD);
 		return;
 	}
 	/* Before anything else: a refused request must not spend its refresh token. */
-	if ((r->flags & R_LIMIT) && !within_rate_limit(app, req, r))
+	if ((r->flags & R_LIMIT) && !within_rate_limit(app, req))
 		return;
 	/* The token first, as API Gateway's authorizer does, then the parameters. */
 	struct route_ctx rc = { .route = r, .key = key };
-	if ((r->flags & R_AUTH) && !authenticate(app, req, r, &rc))
+	if ((r->flags & R_AUTH) && !authenticate(app, req, &rc))
 		return;
 	if (r->flags & R_PARAMS) {
 		bool unsupported;
 		if (http_parse_params(req, &unsupported)) {
-			if (unsupported)
-				reply_error(req, style, 415, "unsupported_media_type",
-					    "Error: Unsupported content type");
-			else
-				reply_error(req, style, 400, "invalid_request", "Error: Invalid request");
+			reply_error(req, unsupported ? ERR_UNSUPPORTED_MEDIA : ERR_INVALID_REQUEST);
 			return;
 		}
 	}

@@ -135,7 +135,7 @@ static int assemble(const struct signing_key *k, const char *payload, size_t ple
 {
 	char header[128];
 	int hlen = snprintf(header, sizeof header, "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}",
-			    key_alg_name(k->alg), k->kid);
+			    keyring_alg_name(k->alg), k->kid);
 	if (hlen < 0 || (size_t)hlen >= sizeof header)
 		return GH_EINTERNAL;
 	size_t h64 = gh_b64url_encoded_len((size_t)hlen), p64 = gh_b64url_encoded_len(plen);
@@ -306,7 +306,7 @@ static int verify_common(const struct token_config *cfg, const struct keyset *ks
 	if (!k)
 		FAIL("unknown kid");
 	/* The key decides the algorithm; the header must merely agree, exactly. */
-	if (strcmp(alg, key_alg_name(k->alg)) != 0)
+	if (strcmp(alg, keyring_alg_name(k->alg)) != 0)
 		FAIL("alg does not match key");
 
 	size_t slen = len - (size_t)(d2 + 1 - tok);
@@ -467,7 +467,7 @@ int token_verify_foreign(const char *tok, size_t len, const struct foreign_rules
 	int alg = -1;
 	for (char *const *a = rules->algs; a && *a; a++)
 		if (!strcmp(*a, alg_name))
-			alg = key_alg_parse(alg_name);
+			alg = keyring_alg_parse(alg_name);
 	if (alg != KEY_RS256 && alg != KEY_ES256) {
 		reason = "algorithm not allowed";
 		goto out;

@@ -42,7 +42,7 @@ struct token_cache {
 	atomic_uint_fast64_t hits, misses;
 };
 
-struct token_cache *token_cache_new(size_t entries)
+struct token_cache *tokencache_new(size_t entries)
 {
 	if (!entries)
 		return NULL;
@@ -65,7 +65,7 @@ struct token_cache *token_cache_new(size_t entries)
 	return c;
 }
 
-void token_cache_free(struct token_cache *c)
+void tokencache_free(struct token_cache *c)
 {
 	if (!c)
 		return;
@@ -96,7 +96,7 @@ static bool header_kid(const char *tok, size_t len, char *kid, size_t size)
 	return ok;
 }
 
-int token_cache_verify_access(struct token_cache *c, const struct token_config *cfg,
+int tokencache_verify_access(struct token_cache *c, const struct token_config *cfg,
 			      const struct keyset *ks, const char *token, size_t len,
 			      int64_t now, struct access_claims *out, const char **why)
 {
@@ -138,7 +138,7 @@ int token_cache_verify_access(struct token_cache *c, const struct token_config *
 	return rc;
 }
 
-void token_cache_stats(const struct token_cache *c, uint64_t *hits, uint64_t *misses)
+void tokencache_stats(const struct token_cache *c, uint64_t *hits, uint64_t *misses)
 {
 	*hits = c ? atomic_load(&c->hits) : 0;
 	*misses = c ? atomic_load(&c->misses) : 0;

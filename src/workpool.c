@@ -84,7 +84,7 @@ bool workpool_submit(struct workpool *p, void (*fn)(void *arg), void *arg)
 	return true;
 }
 
-void workpool_stop(struct workpool *p)
+void workpool_free(struct workpool *p)
 {
 	if (!p)
 		return;

@@ -137,8 +137,10 @@ int config_load(struct config *cfg, const char *file, char *const *sets, int nse
 		char *err, size_t errlen);
 void config_release(struct config *cfg);
 
-/* A deep copy (release with config_release, then free). */
+/* A new deep copy; free it with config_free. */
 struct config *config_dup(const struct config *cfg);
+/* Releases and frees a copy made by config_dup (NULL is fine). */
+void config_free(struct config *cfg);
 /*
  * For a reload: copies into dst every reloadable setting whose value
  * differs in src, naming it in applied; names the other differing

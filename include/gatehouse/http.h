@@ -58,6 +58,7 @@ struct http_request {
 	} pending;
 	int status;                /* what was answered, for the access log */
 	const char *route;         /* route template for logs and metrics */
+	int style;                 /* enum reply_style of the route (0: JSON), for error bodies */
 	uint64_t start_ns;
 	char request_id[40];
 	char client_ip[64];        /* the client: the peer, or X-Forwarded-For from a trusted proxy */
@@ -152,7 +153,5 @@ void http_reply_text(struct http_request *req, int status, const char *text);
 /* application/json; body is a complete JSON text */
 void http_reply_json(struct http_request *req, int status, const char *json);
 
-/* The HTTP status for an error code (the one mapping, STYLE.md). */
-int http_status_for(int err);
 
 #endif

@@ -31,10 +31,10 @@ struct jwk_set {
  * Parses {"keys": [...]}: RSA (n, e; 2048 to 8192 bits) and EC P-256 (x, y)
  * keys with a kid; keys of other types, with use other than "sig", or that
  * do not parse are skipped (RFC 7517 section 5). 0, or GH_EINVAL when the
- * document itself is not a key set. Release with jwk_set_release.
+ * document itself is not a key set. Release with jwkscache_set_release.
  */
-int jwk_set_parse(const char *json, size_t len, struct jwk_set *out /* OUT */);
-void jwk_set_release(struct jwk_set *set);
+int jwkscache_set_parse(const char *json, size_t len, struct jwk_set *out /* OUT */);
+void jwkscache_set_release(struct jwk_set *set);
 
 struct jwkscache;
 

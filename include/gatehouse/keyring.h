@@ -1,7 +1,7 @@
 /*
  * keyring.h - the signing keys in memory. Keys live in the store; the
  * keyring parses them once into OpenSSL keys and publishes them as an
- * immutable, refcounted key set: a request takes a reference (keyring_get),
+ * immutable, refcounted key set: a request takes a reference (keyset_get),
  * signs or verifies with it, and drops it (keyset_put) while the rotator may
  * swap in a newer set at any time.
  *
@@ -90,7 +90,7 @@ int keyring_maintain(struct keyring *kr, int64_t now, bool *out_changed /* OUT, 
 int keyring_rotate_now(struct keyring *kr, int64_t now);
 
 /* Takes a reference to the current key set (never NULL after a reload). */
-struct keyset *keyring_get(struct keyring *kr);
+struct keyset *keyset_get(struct keyring *kr);
 /* Drops a reference taken by keyring_get. */
 void keyset_put(struct keyset *ks);
 
@@ -100,8 +100,8 @@ const struct signing_key *keyset_signing_key(const struct keyset *ks, int use, i
 const struct signing_key *keyset_find(const struct keyset *ks, const char *kid, size_t kid_len,
 				      int use);
 
-const char *key_alg_name(int alg);
+const char *keyring_alg_name(int alg);
 /* Parses "RS256", "ES256", "HS256"; -1 when unknown. */
-int key_alg_parse(const char *s);
+int keyring_alg_parse(const char *s);
 
 #endif

@@ -65,11 +65,11 @@ extern const struct platform platform_oidc;
  * the verdict out. The google and facebook ones return the value found (an
  * access token, an id; caller frees), or NULL with out set.
  */
-void steam_interpret(const struct config *cfg, long status, json_t *answer,
+void platform_steam_interpret(const struct config *cfg, long status, json_t *answer,
 		     struct platform_result *out);
-char *google_interpret_token(long status, json_t *answer, struct platform_result *out);
-void google_interpret_verify(long status, json_t *answer, struct platform_result *out);
-char *facebook_interpret(long status, json_t *answer, const char *reject,
+char *platform_google_interpret_token(long status, json_t *answer, struct platform_result *out);
+void platform_google_interpret_verify(long status, json_t *answer, struct platform_result *out);
+char *platform_facebook_interpret(long status, json_t *answer, const char *reject,
 			 struct platform_result *out);
 
 /* ---- helpers for the verifiers (platform/common.c) ---- */

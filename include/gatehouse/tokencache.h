@@ -20,16 +20,16 @@
 struct token_cache;
 
 /* A cache of about `entries` tokens (rounded up to a power of two); NULL for 0. */
-struct token_cache *token_cache_new(size_t entries);
-void token_cache_free(struct token_cache *c);
+struct token_cache *tokencache_new(size_t entries);
+void tokencache_free(struct token_cache *c);
 
 /* token_verify_access through the cache (c may be NULL: no cache). */
-int token_cache_verify_access(struct token_cache *c, const struct token_config *cfg,
+int tokencache_verify_access(struct token_cache *c, const struct token_config *cfg,
 			      const struct keyset *ks, const char *token, size_t len,
 			      int64_t now, struct access_claims *out /* OUT */,
 			      const char **why /* OUT */);
 
 /* Hits and misses so far (for metrics and tests). */
-void token_cache_stats(const struct token_cache *c, uint64_t *hits, uint64_t *misses);
+void tokencache_stats(const struct token_cache *c, uint64_t *hits, uint64_t *misses);
 
 #endif

@@ -15,6 +15,6 @@ struct workpool *workpool_new(int threads);
 /* Queues fn(arg); false when the pool is stopping (then run it yourself). */
 bool workpool_submit(struct workpool *p, void (*fn)(void *arg), void *arg);
 /* Runs every queued job to its end, then joins the threads and frees the pool. */
-void workpool_stop(struct workpool *p);
+void workpool_free(struct workpool *p);
 
 #endif

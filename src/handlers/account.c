@@ -11,11 +11,10 @@
 
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
-#include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
-#include "gatehouse/metrics.h"
 #include "gatehouse/store.h"
-#include "gatehouse/token.h"
+#include "gatehouse/reply.h"
+#include "gatehouse/session.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
 #include "gatehouse/clock.h"
@@ -31,7 +30,7 @@ static const struct {
 	{ "facebook", "facebook_id" },
 };
 
-json_t *account_json(const struct store_account *a, int64_t now)
+json_t *handlers_account_json(const struct store_account *a, int64_t now)
 {
 	const struct store_user *u = &a->user;
 	json_t *j = json_object();
@@ -58,30 +57,9 @@ json_t *account_json(const struct store_account *a, int64_t now)
 	return j;
 }
 
-static void reply_doc(struct http_request *req, int status, json_t *j)
-{
-	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (body)
-		http_reply_json(req, status, body);
-	else
-		reply_error(req, STYLE_JSON, 500, "internal", "Cannot render the answer");
-	free(body);
-}
-
-static void reply_store_error(struct http_request *req, int err)
-{
-	if (err == GH_ENOTFOUND) {
-		reply_error(req, STYLE_JSON, 401, "unauthorized", "No such user");
-		return;
-	}
-	http_add_header(req, "Retry-After", "1");
-	reply_error(req, STYLE_JSON, 503, "unavailable", "Try again shortly");
-}
-
 static void reply_ended(struct http_request *req, const char *user_id, int64_t n)
 {
-	reply_doc(req, 200, json_pack("{s:s, s:I}", "user_id", user_id, "sessions_ended",
+	reply_json(req, 200, json_pack("{s:s, s:I}", "user_id", user_id, "sessions_ended",
 				      (json_int_t)n));
 }
 
@@ -90,31 +68,14 @@ void handle_logout(struct app *app, struct http_request *req, const struct route
 	(void)rc;
 	const char *tok = http_param(req, "refresh_token");
 	if (!tok || !*tok) {
-		reply_missing(req, STYLE_JSON, "refresh_token");
+		reply_missing(req, "refresh_token");
 		return;
 	}
-	int64_t now = gh_now();
 	struct refresh_claims claims;
-	const char *why = NULL;
-	struct keyset *ks = keyring_get(app->keyring);
-	int err = token_verify_refresh(&app->tokens, ks, tok, strlen(tok), now, &claims, &why);
-	keyset_put(ks);
-	metrics_token_verification(TOKEN_REFRESH, !err);
-	if (err) {
-		log_debug("logout with a bad refresh token: %s", why);
-		reply_error(req, STYLE_JSON, 401, "unauthorized", "Invalid or expired refresh token");
-		return;
-	}
-	/* Any token of the session, current or spent, ends it. */
 	int64_t n = 0;
-	err = store_session_end(app->store, claims.sid, claims.sub, now, "logout", &n);
-	if (!err && !n) {
-		/* Nothing ended: already over, or the user was deleted (then unknown). */
-		struct store_user u;
-		err = store_user_get(app->store, claims.sub, &u);
-	}
+	int err = session_logout(app, tok, gh_now(), &claims, &n);
 	if (err) {
-		reply_store_error(req, err);
+		reply_error(req, err == GH_EAUTH ? ERR_REFRESH_INVALID : reply_error_of(err));
 		return;
 	}
 	reply_ended(req, claims.sub, n);
@@ -125,7 +86,7 @@ void handle_logout_all(struct app *app, struct http_request *req, const struct r
 	int64_t n = 0;
 	int err = store_sessions_end_all(app->store, rc->claims.sub, gh_now(), "logout_all", &n);
 	if (err) {
-		reply_store_error(req, err);
+		reply_failure(req, err);
 		return;
 	}
 	reply_ended(req, rc->claims.sub, n);
@@ -137,10 +98,10 @@ void handle_get_user(struct app *app, struct http_request *req, const struct rou
 	struct store_account a;
 	int err = store_account_get(app->store, rc->claims.sub, now, false, &a);
 	if (err) {
-		reply_store_error(req, err);
+		reply_failure(req, err);
 		return;
 	}
-	reply_doc(req, 200, account_json(&a, now));
+	reply_json(req, 200, handlers_account_json(&a, now));
 	store_account_release(&a);
 }
 
@@ -148,14 +109,14 @@ void handle_delete_user(struct app *app, struct http_request *req, const struct 
 {
 	int err = store_user_delete(app->store, rc->claims.sub);
 	if (err) {
-		reply_store_error(req, err);
+		reply_failure(req, err);
 		return;
 	}
 	log_info("user '%s' deleted their account", rc->claims.sub);
-	reply_doc(req, 200, json_pack("{s:s, s:b}", "user_id", rc->claims.sub, "deleted", 1));
+	reply_json(req, 200, json_pack("{s:s, s:b}", "user_id", rc->claims.sub, "deleted", 1));
 }
 
-json_t *account_export_json(const struct store_account *a, int64_t now)
+json_t *handlers_account_export_json(const struct store_account *a, int64_t now)
 {
 	json_t *ids = json_array(), *sessions = json_array(), *docs = json_array();
 	for (size_t i = 0; i < a->nidentities; i++)
@@ -178,7 +139,7 @@ json_t *account_export_json(const struct store_account *a, int64_t now)
 						      "updated_at", (json_int_t)d->updated_at,
 						      "value", v ? v : json_null()));
 	}
-	return json_pack("{s:o, s:o, s:o, s:o}", "user", account_json(a, now), "identities", ids,
+	return json_pack("{s:o, s:o, s:o, s:o}", "user", handlers_account_json(a, now), "identities", ids,
 			 "sessions", sessions, "player_data", docs);
 }
 
@@ -189,10 +150,10 @@ void handle_export_user_data(struct app *app, struct http_request *req,
 	struct store_account a;
 	int err = store_account_get(app->store, rc->claims.sub, now, true, &a);
 	if (err) {
-		reply_store_error(req, err);
+		reply_failure(req, err);
 		return;
 	}
 	http_add_header(req, "Content-Disposition", "attachment; filename=\"user-data.json\"");
-	reply_doc(req, 200, account_export_json(&a, now));
+	reply_json(req, 200, handlers_account_export_json(&a, now));
 	store_account_release(&a);
 }

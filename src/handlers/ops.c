@@ -25,7 +25,7 @@ void handle_ready(struct app *app, struct http_request *req, const struct route_
 {
 	(void)rc;
 	int64_t now = gh_now();
-	struct keyset *ks = keyring_get(app->keyring);
+	struct keyset *ks = keyset_get(app->keyring);
 	bool keys = keyset_signing_key(ks, KEY_USE_ACCESS, now) &&
 		    keyset_signing_key(ks, KEY_USE_REFRESH, now);
 	keyset_put(ks);
@@ -41,7 +41,7 @@ void handle_ready(struct app *app, struct http_request *req, const struct route_
 /* The signing keys by use and state, and the age of the signing key. */
 static void render_key_metrics(struct app *app, struct strbuf *sb, int64_t now)
 {
-	struct keyset *ks = keyring_get(app->keyring);
+	struct keyset *ks = keyset_get(app->keyring);
 	static const char *const uses[] = { "access", "refresh" };
 	metrics_family(sb, "gatehouse_signing_keys", "gauge",
 		       "Signing keys by use and state (next, current, previous).");

@@ -13,21 +13,18 @@
 
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
-#include "gatehouse/keyring.h"
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/platform.h"
 #include "gatehouse/store.h"
-#include "gatehouse/token.h"
+#include "gatehouse/reply.h"
+#include "gatehouse/session.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
 #include "gatehouse/strbuf.h"
 #include "gatehouse/clock.h"
-#include "gatehouse/random.h"
 #include "gatehouse/banned.h"
 
-#define ERR_NOT_ENABLED "Error: Platform not enabled"
-#define ERR_LINK "Error: Failed to authenticate with existing identity"
 
 struct platform_job {
 	struct app *app;
@@ -47,78 +44,45 @@ static void job_free(struct platform_job *j)
 	free(j);
 }
 
-/* The user of a link token (an access token, scope guest or authenticated), or false. */
-static bool link_user(struct app *app, const char *token, char out[37], int64_t now)
-{
-	struct keyset *ks = keyring_get(app->keyring);
-	struct access_claims c;
-	const char *why = NULL;
-	int rc = token_verify_access(&app->tokens, ks, token, strlen(token), now, &c, &why);
-	keyset_put(ks);
-	metrics_token_verification(TOKEN_ACCESS, !rc);
-	if (rc || c.scope == SCOPE_OTHER) {
-		log_debug("link token rejected: %s", why ? why : "scope");
-		return false;
-	}
-	memcpy(out, c.sub, 37);
-	return true;
-}
-
 static void finish_login(struct platform_job *j, struct http_request *req,
 			 const struct platform_result *res, int64_t now)
 {
-	struct app *app = j->app;
-	char link_uid[37], new_uid[37], jti[JTI_LEN + 1];
-	bool link_ok = j->link && link_user(app, j->auth_token, link_uid, now);
-	if (!can_sign(app, now) || gh_uuid4(new_uid) || token_new_jti(jti)) {
-		http_add_header(req, "Retry-After", "1");
-		http_reply_text(req, 503, "Error: Service unavailable");
-		return;
-	}
 	char provider[80];
 	if (j->oidc)
 		snprintf(provider, sizeof provider, "oidc:%s", j->oidc->name);
 	else
 		snprintf(provider, sizeof provider, "%s", j->platform->name);
-	struct store_platform_login in = {
+	struct session_platform_login in = {
 		.provider = provider,
 		.subject = res->subject,
-		.link_requested = j->link,
-		.link_user_id = link_ok ? link_uid : NULL,
+		.link = j->link,
+		.link_token = j->auth_token,
 		.reject_conflict = j->cfg->link_conflict == LINK_REJECT,
-		.new_user_id = new_uid,
-		.jti = jti,
-		.now = now,
-		.expires_at = now + j->cfg->refresh_token_ttl,
+		.session_ttl = j->cfg->refresh_token_ttl,
 	};
 	struct store_platform_result out;
-	int err = store_platform_login(app->store, &in, &out);
-	if (err) {
-		http_add_header(req, "Retry-After", "1");
-		http_reply_text(req, 503, "Error: Service unavailable");
+	struct session_tokens t;
+	if (session_platform_login(j->app, &in, now, &out, &t)) {
+		reply_error(req, ERR_UNAVAILABLE);
 		return;
 	}
 	switch (out.outcome) {
 	case PLATFORM_LOGIN_CONFLICT:
-		http_reply_text(req, 409, "Error: Identity already linked to another user");
+		reply_error(req, ERR_LINK_CONFLICT);
 		return;
 	case PLATFORM_LOGIN_LINK_FAILED:
-		http_reply_text(req, 401, ERR_LINK);
+		reply_error(req, ERR_LINK_FAILED);
 		return;
 	case PLATFORM_LOGIN_BANNED:
-		http_reply_text(req, 403, "Error: User is banned");
+		reply_error(req, ERR_BANNED);
 		return;
 	}
-	if (out.created || out.linked)
-		log_info("%s %s user '%s'", provider, out.created ? "created" : "linked to",
-			 out.user_id);
-	struct token_pair p = {
-		.user_id = out.user_id, .scope = SCOPE_AUTHENTICATED, .session_id = out.session_id,
-		.jti = jti, .session_expires_at = in.expires_at,
+	struct login_fields f = {
 		.id_field = j->platform->id_field, .id_value = res->subject,
 		.oidc_provider = j->oidc ? j->oidc->name : NULL,
 	};
-	reply_tokens(app, req, &p, now);
+	handlers_reply_login(req, &t, &f, now);
+	session_tokens_release(&t);
 }
 
 /* On a platform worker: the network part, then the store, then the answer. */
@@ -140,15 +104,15 @@ static void run_login(struct http_request *req, void *arg)
 		log_info("%s login waited %.1fs for a platform worker: answered 503",
 			 j->platform->name, (double)waited / 1e9);
 		res.status = PLATFORM_UNAVAILABLE;
-		res.error = "Error: Platform unavailable";
+		res.error = reply_row(ERR_PLATFORM_UNAVAILABLE)->compat;
 	} else {
 		j->platform->verify(&env, &cred, &res);
 	}
+	/* The provider module's own wording (the reference's strings). */
 	if (res.status == PLATFORM_UNAVAILABLE) {
-		http_add_header(req, "Retry-After", "1");
-		http_reply_text(req, 503, res.error);
+		reply_error_detail(req, ERR_PLATFORM_UNAVAILABLE, res.error, NULL);
 	} else if (res.status == PLATFORM_REJECTED) {
-		http_reply_text(req, 401, res.error);
+		reply_error_detail(req, ERR_PLATFORM_REJECTED, res.error, NULL);
 	} else {
 		finish_login(j, req, &res, now);
 	}
@@ -176,7 +140,7 @@ static void login_with(struct app *app, struct http_request *req, const struct p
 {
 	const struct config *cfg = app->cfg;
 	if (!p->enabled(cfg)) {
-		http_reply_text(req, 404, ERR_NOT_ENABLED);
+		reply_error(req, ERR_PLATFORM_DISABLED);
 		return;
 	}
 	const char *token = param(req, token_param);
@@ -190,13 +154,13 @@ static void login_with(struct app *app, struct http_request *req, const struct p
 	if (user_param && !user)
 		sb_addf(&missing, "%s%s", missing.len ? ", " : "", user_param);
 	if (missing.len) {
-		reply_missing(req, STYLE_COMPAT, missing.buf);
+		reply_missing(req, missing.buf);
 		sb_release(&missing);
 		return;
 	}
 	const struct oidc_provider *oidc = oidc_name ? config_oidc(cfg, oidc_name) : NULL;
 	if (p == &platform_oidc && !oidc) {
-		http_reply_text(req, 404, ERR_NOT_ENABLED);
+		reply_error(req, ERR_PLATFORM_DISABLED);
 		return;
 	}
 	const char *link = http_param(req, "link_to_existing_user");
@@ -214,8 +178,7 @@ static void login_with(struct app *app, struct http_request *req, const struct p
 	j->queued_ns = gh_mono_ns();
 	if (http_defer(req, app->platform_workers, run_login, j)) {
 		job_free(j);
-		http_add_header(req, "Retry-After", "1");
-		http_reply_text(req, 503, "Error: Platform unavailable");
+		reply_error(req, ERR_PLATFORM_UNAVAILABLE);
 	}
 }
 
@@ -266,37 +229,27 @@ void handle_unlink_identity(struct app *app, struct http_request *req, const str
 {
 	const char *platform = param(req, "platform");
 	if (!platform) {
-		reply_missing(req, STYLE_JSON, "platform");
+		reply_missing(req, "platform");
 		return;
 	}
 	if (!known_platform(app->cfg, platform)) {
-		reply_error(req, STYLE_JSON, 400, "invalid_platform",
-			    "platform is steam, apple, google_play, facebook or oidc:<name>");
+		reply_error(req, ERR_INVALID_PLATFORM);
 		return;
 	}
 	int outcome = 0;
 	int err = store_identity_unlink(app->store, rc->claims.sub, platform, &outcome);
-	if (err == GH_ENOTFOUND) {
-		reply_error(req, STYLE_JSON, 401, "unauthorized", "No such user");
-		return;
-	}
 	if (err) {
-		http_add_header(req, "Retry-After", "1");
-		reply_error(req, STYLE_JSON, 503, "unavailable", "Try again shortly");
+		reply_failure(req, err);
 		return;
 	}
 	if (outcome == UNLINK_NOT_LINKED) {
-		reply_error(req, STYLE_JSON, 404, "not_linked", "Nothing of that platform is linked");
+		reply_error(req, ERR_NOT_LINKED);
 		return;
 	}
 	if (outcome == UNLINK_LAST_METHOD) {
-		reply_error(req, STYLE_JSON, 409, "last_login_method",
-			    "It is the last way to log in to this account");
+		reply_error(req, ERR_LAST_METHOD);
 		return;
 	}
 	json_t *j = json_pack("{s:s, s:s}", "user_id", rc->claims.sub, "unlinked", platform);
-	char *body = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	http_reply_json(req, 200, body);
-	free(body);
+	reply_json(req, 200, j);
 }

@@ -9,7 +9,7 @@
 
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
-#include "gatehouse/log.h"
+#include "gatehouse/reply.h"
 #include "gatehouse/store.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/clock.h"
@@ -18,44 +18,29 @@
 /* The document key shared with the player-data routes. */
 #define PLAYER_NAME_KEY "player_name"
 
-static void reply_store_error(struct http_request *req, int err)
-{
-	if (err == GH_ENOTFOUND) {
-		/* The token's user no longer exists. */
-		http_reply_json(req, 401, "{\"message\":\"Unauthorized\"}");
-		return;
-	}
-	if (err == GH_ETOOBIG) {
-		http_reply_json(req, 413, "{\"message\":\"Player data limit exceeded\"}");
-		return;
-	}
-	http_add_header(req, "Retry-After", "1");
-	http_reply_json(req, 503, "{\"message\":\"Service Unavailable\"}");
-}
-
 void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	const char *name = http_param(req, "player_name");
 	if (!name || !*name) {
-		reply_missing(req, STYLE_APIGW, "player_name");
+		reply_missing(req, "player_name");
 		return;
 	}
 	json_t *s = json_string(name);
 	char *doc = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
 	json_decref(s);
 	if (!doc) {
-		reply_error(req, STYLE_APIGW, 400, "invalid_request", "Invalid player_name");
+		reply_error(req, ERR_INVALID_PLAYER_NAME);
 		return;
 	}
 	struct store_doc_write w = { .key = PLAYER_NAME_KEY, .value = doc, .len = strlen(doc) };
-	struct store_doc_limits lim = doc_limits_of(app->cfg);
+	struct store_doc_limits lim = app_doc_limits(app->cfg);
 	struct store_doc_result res;
 	int err = strlen(doc) > (size_t)app->cfg->player_data_max_document ? GH_ETOOBIG :
 		  store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(),
 				  &lim, &res, NULL);
 	free(doc);
 	if (err) {
-		reply_store_error(req, err);
+		reply_failure(req, err);
 		return;
 	}
 	http_reply_json(req, 200, "\"Successfully updated player data\"");
@@ -66,7 +51,7 @@ void handle_get_player_data(struct app *app, struct http_request *req, const str
 	struct store_document d;
 	int err = store_doc_get(app->store, rc->claims.sub, PLAYER_NAME_KEY, &d);
 	if (err && err != GH_ENOTFOUND) {
-		reply_store_error(req, err);
+		reply_failure(req, err);
 		return;
 	}
 	json_t *out = json_pack("{s:s}", "UserID", rc->claims.sub);

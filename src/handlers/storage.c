@@ -14,7 +14,7 @@
 
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
-#include "gatehouse/log.h"
+#include "gatehouse/reply.h"
 #include "gatehouse/store.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
@@ -41,17 +41,6 @@ static bool key_valid(const char *k, size_t n)
 			return false;
 	}
 	return true;
-}
-
-static void reply_json_doc(struct http_request *req, int status, json_t *j)
-{
-	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (body)
-		http_reply_json(req, status, body);
-	else
-		reply_error(req, STYLE_JSON, 500, "internal", "Cannot render the answer");
-	free(body);
 }
 
 static void set_etag(struct http_request *req, int64_t version)
@@ -92,37 +81,28 @@ static int parse_etag(const char *s, int64_t *out)
 	return 0;
 }
 
-static void reply_store_error(struct http_request *req, int err, const char *key,
-			      int64_t current, long index)
+/*
+ * A failed write or read of the token's user's documents: the table's row
+ * for err, with what a client needs to recover (the current version of a
+ * 412, the index and key of the failing item in a batch).
+ */
+static void reply_store_failure(struct http_request *req, int err, const char *key,
+				int64_t current, long index)
 {
-	json_t *j;
-	switch (err) {
-	case GH_EPRECOND:
+	json_t *extra = json_object();
+	if (err == GH_EPRECOND) {
 		if (current > 0)
 			set_etag(req, current);
-		j = json_pack("{s:s, s:s, s:o}", "error", "precondition_failed", "message",
-			      "The document changed or does not exist", "version",
-			      current > 0 ? json_integer(current) : json_null());
+		json_object_set_new(extra, "version",
+				    current > 0 ? json_integer(current) : json_null());
 		if (index >= 0) {
-			json_object_set_new(j, "index", json_integer(index));
-			json_object_set_new(j, "key", json_string(key));
+			json_object_set_new(extra, "index", json_integer(index));
+			json_object_set_new(extra, "key", json_string(key));
 		}
-		reply_json_doc(req, 412, j);
-		return;
-	case GH_ETOOBIG:
-		j = json_pack("{s:s, s:s}", "error", "quota_exceeded", "message",
-			      "Player data keys or bytes of this user exceed the limit");
-		if (index >= 0)
-			json_object_set_new(j, "index", json_integer(index));
-		reply_json_doc(req, 413, j);
-		return;
-	case GH_ENOTFOUND:
-		reply_error(req, STYLE_JSON, 401, "unauthorized", "No such user");
-		return;
-	default:
-		http_add_header(req, "Retry-After", "1");
-		reply_error(req, STYLE_JSON, 503, "unavailable", "Try again shortly");
+	} else if (err == GH_ETOOBIG && index >= 0) {
+		json_object_set_new(extra, "index", json_integer(index));
 	}
+	reply_error_detail(req, reply_error_of(err), NULL, extra);
 }
 
 /* True when the request body is declared as JSON; otherwise answers 415. */
@@ -137,8 +117,7 @@ static bool require_json_body(struct http_request *req)
 		    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
 			return true;
 	}
-	reply_error(req, STYLE_JSON, 415, "unsupported_media_type",
-		    "The body must be application/json");
+	reply_error(req, ERR_BODY_NOT_JSON);
 	return false;
 }
 
@@ -307,43 +286,43 @@ static void put_doc(struct app *app, struct http_request *req, const struct rout
 	const char *why = NULL;
 	int status = check_document(app, req->body.buf ? req->body.buf : "", req->body.len, &why);
 	if (status) {
-		reply_error(req, STYLE_JSON, status, status == 413 ? "payload_too_large" :
-			    "invalid_json", why);
+		reply_error_detail(req, status == 413 ? ERR_PAYLOAD_TOO_LARGE : ERR_INVALID_JSON,
+				   why, NULL);
 		return;
 	}
 	struct store_doc_write w = { .key = rc->key, .value = req->body.buf, .len = req->body.len };
 	const char *im = http_header(req, "If-Match"), *inm = http_header(req, "If-None-Match");
 	if (im && inm) {
-		reply_error(req, STYLE_JSON, 400, "invalid_request",
-			    "Send If-Match or If-None-Match, not both");
+		reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "Send If-Match or If-None-Match, not both", NULL);
 		return;
 	}
 	if (im) {
 		w.cond = DOC_IF_MATCH;
 		if (parse_etag(im, &w.version)) {
-			reply_error(req, STYLE_JSON, 400, "invalid_request",
-				    "If-Match must be \"<version>\" or *");
+			reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "If-Match must be \"<version>\" or *", NULL);
 			return;
 		}
 	} else if (inm) {
 		int64_t v;
 		w.cond = DOC_IF_NONE_MATCH;
 		if (parse_etag(inm, &v) || v != 0) {
-			reply_error(req, STYLE_JSON, 400, "invalid_request",
-				    "If-None-Match on a write must be *");
+			reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "If-None-Match on a write must be *", NULL);
 			return;
 		}
 	}
 	struct store_doc_result res;
-	struct store_doc_limits lim = doc_limits_of(app->cfg);
+	struct store_doc_limits lim = app_doc_limits(app->cfg);
 	int err = store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(), &lim,
 				  &res, NULL);
 	if (err) {
-		reply_store_error(req, err, rc->key, res.current_version, -1);
+		reply_store_failure(req, err, rc->key, res.current_version, -1);
 		return;
 	}
 	set_etag(req, res.version);
-	reply_json_doc(req, res.created ? 201 : 200,
+	reply_json(req, res.created ? 201 : 200,
 		       json_pack("{s:s, s:I, s:I}", "key", rc->key, "version",
 				 (json_int_t)res.version, "updated_at", (json_int_t)res.updated_at));
 }
@@ -370,11 +349,11 @@ static void get_doc(struct app *app, struct http_request *req, const struct rout
 	struct store_document d;
 	int err = store_doc_get(app->store, rc->claims.sub, rc->key, &d);
 	if (err == GH_ENOTFOUND) {
-		reply_error(req, STYLE_JSON, 404, "not_found", "No document under this key");
+		reply_error(req, ERR_DOC_NOT_FOUND);
 		return;
 	}
 	if (err) {
-		reply_store_error(req, err, rc->key, 0, -1);
+		reply_store_failure(req, err, rc->key, 0, -1);
 		return;
 	}
 	set_etag(req, d.version);
@@ -392,17 +371,17 @@ static void delete_doc(struct app *app, struct http_request *req, const struct r
 	int64_t if_version = -1, current = 0;
 	const char *im = http_header(req, "If-Match");
 	if (im && parse_etag(im, &if_version)) {
-		reply_error(req, STYLE_JSON, 400, "invalid_request",
-			    "If-Match must be \"<version>\" or *");
+		reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "If-Match must be \"<version>\" or *", NULL);
 		return;
 	}
 	int err = store_doc_delete(app->store, rc->claims.sub, rc->key, if_version, &current);
 	if (err == GH_ENOTFOUND) {
-		reply_error(req, STYLE_JSON, 404, "not_found", "No document under this key");
+		reply_error(req, ERR_DOC_NOT_FOUND);
 		return;
 	}
 	if (err) {
-		reply_store_error(req, err, rc->key, current, -1);
+		reply_store_failure(req, err, rc->key, current, -1);
 		return;
 	}
 	http_reply(req, 204, NULL, "", 0);
@@ -411,8 +390,7 @@ static void delete_doc(struct app *app, struct http_request *req, const struct r
 void handle_player_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	if (!key_valid(rc->key, strlen(rc->key))) {
-		reply_error(req, STYLE_JSON, 400, "invalid_key",
-			    "Keys are 1 to 128 of A-Z a-z 0-9 _ . -");
+		reply_error(req, ERR_INVALID_KEY);
 		return;
 	}
 	if (!strcmp(req->method, "PUT"))
@@ -432,8 +410,8 @@ void handle_player_doc_list(struct app *app, struct http_request *req,
 		char *end;
 		limit = strtol(limit_s, &end, 10);
 		if (*end || limit < 1 || limit > LIST_MAX) {
-			reply_error(req, STYLE_JSON, 400, "invalid_request",
-				    "limit must be 1 to 1000");
+			reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "limit must be 1 to 1000", NULL);
 			return;
 		}
 	}
@@ -442,7 +420,7 @@ void handle_player_doc_list(struct app *app, struct http_request *req,
 		size_t n = KEY_MAX;
 		if (gh_b64url_decode(cursor, strlen(cursor), (unsigned char *)after, &n) ||
 		    !key_valid(after, n)) {
-			reply_error(req, STYLE_JSON, 400, "invalid_cursor", "Unknown cursor");
+			reply_error(req, ERR_INVALID_CURSOR);
 			return;
 		}
 		after[n] = '\0';
@@ -451,7 +429,7 @@ void handle_player_doc_list(struct app *app, struct http_request *req,
 	size_t n;
 	int err = store_doc_list(app->store, rc->claims.sub, after, (int)limit + 1, &items, &n);
 	if (err) {
-		reply_store_error(req, err, NULL, 0, -1);
+		reply_store_failure(req, err, NULL, 0, -1);
 		return;
 	}
 	json_t *arr = json_array();
@@ -471,7 +449,7 @@ void handle_player_doc_list(struct app *app, struct http_request *req,
 	}
 	free(items);
 	http_add_header(req, "Cache-Control", "private, no-cache");
-	reply_json_doc(req, 200, json_pack("{s:o, s:o}", "items", arr, "next_cursor", next));
+	reply_json(req, 200, json_pack("{s:o, s:o}", "items", arr, "next_cursor", next));
 }
 
 /* One write of a batch, checked; 0, or the status to answer with *why. */
@@ -549,8 +527,8 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 		shape = false;
 	}
 	if (!shape || n < 1 || n > BATCH_MAX) {
-		reply_error(req, STYLE_JSON, 400, "invalid_request",
-			    "The body is {\"writes\": [...]} with 1 to 25 writes");
+		reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "The body is {\"writes\": [...]} with 1 to 25 writes", NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -562,26 +540,25 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 				why = "Keys in a batch must be unique";
 			}
 		if (status) {
-			json_t *j = json_pack("{s:s, s:s, s:I}", "error",
-					      status == 413 ? "payload_too_large" : "invalid_request",
-					      "message", why, "index", (json_int_t)i);
-			reply_json_doc(req, status, j);
+			reply_error_detail(req, status == 413 ? ERR_PAYLOAD_TOO_LARGE :
+					   ERR_INVALID_REQUEST, why,
+					   json_pack("{s:I}", "index", (json_int_t)i));
 			return;
 		}
 	}
 	if (!parsed) {
 		/* Every item passed on its own: the fault is in the frame. */
-		reply_error(req, STYLE_JSON, 400, "invalid_request",
-			    "The body is {\"writes\": [...]} with 1 to 25 writes");
+		reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "The body is {\"writes\": [...]} with 1 to 25 writes", NULL);
 		return;
 	}
 	struct store_doc_result res[BATCH_MAX];
 	size_t failed = 0;
-	struct store_doc_limits lim = doc_limits_of(app->cfg);
+	struct store_doc_limits lim = app_doc_limits(app->cfg);
 	int err = store_doc_write(app->store, rc->claims.sub, w, n, gh_now(), &lim,
 				  res, &failed);
 	if (err) {
-		reply_store_error(req, err, w[failed].key, res[failed].current_version,
+		reply_store_failure(req, err, w[failed].key, res[failed].current_version,
 				  (long)failed);
 		return;
 	}
@@ -591,5 +568,5 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 							 "version", (json_int_t)res[i].version,
 							 "updated_at",
 							 (json_int_t)res[i].updated_at));
-	reply_json_doc(req, 200, json_pack("{s:o}", "results", results));
+	reply_json(req, 200, json_pack("{s:o}", "results", results));
 }

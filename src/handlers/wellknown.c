@@ -19,7 +19,7 @@ void handle_jwks(struct app *app, struct http_request *req, const struct route_c
 	char cc[64];
 	snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)app->cfg->jwks_max_age);
 	http_add_header(req, "Cache-Control", cc);
-	struct keyset *ks = keyring_get(app->keyring);
+	struct keyset *ks = keyset_get(app->keyring);
 	http_reply(req, 200, "application/json", ks->jwks, ks->jwks_len);
 	keyset_put(ks);
 }
@@ -28,7 +28,7 @@ void handle_openid_configuration(struct app *app, struct http_request *req,
 				 const struct route_ctx *rc)
 {
 	(void)rc;
-	struct keyset *ks = keyring_get(app->keyring);
+	struct keyset *ks = keyset_get(app->keyring);
 	json_t *algs = json_loads(ks->algs_json, 0, NULL);
 	keyset_put(ks);
 	char *jwks_uri = xasprintf("%s/.well-known/jwks.json", app->cfg->issuer_url);

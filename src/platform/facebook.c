@@ -45,12 +45,12 @@ static char *graph_id(const struct config *cfg, const char *what, const char *to
 	free(url);
 	if (!j)
 		return NULL;
-	char *id = facebook_interpret(status, j, reject, out);
+	char *id = platform_facebook_interpret(status, j, reject, out);
 	json_decref(j);
 	return id;
 }
 
-char *facebook_interpret(long status, json_t *j, const char *reject, struct platform_result *out)
+char *platform_facebook_interpret(long status, json_t *j, const char *reject, struct platform_result *out)
 {
 	const char *id = json_string_value(json_object_get(j, "id"));
 	if (status != 200 || json_object_get(j, "error") || !id || !*id) {

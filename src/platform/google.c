@@ -43,12 +43,12 @@ static char *exchange_code(const struct config *cfg, const char *code,
 	free(url);
 	if (!j)
 		return NULL;
-	char *token = google_interpret_token(status, j, out);
+	char *token = platform_google_interpret_token(status, j, out);
 	json_decref(j);
 	return token;
 }
 
-char *google_interpret_token(long status, json_t *j, struct platform_result *out)
+char *platform_google_interpret_token(long status, json_t *j, struct platform_result *out)
 {
 	const char *error = json_string_value(json_object_get(j, "error"));
 	if (status == 401 || (error && !strcmp(error, "invalid_client"))) {
@@ -65,7 +65,7 @@ char *google_interpret_token(long status, json_t *j, struct platform_result *out
 	return xstrdup(at);
 }
 
-void google_interpret_verify(long status, json_t *j, struct platform_result *out)
+void platform_google_interpret_verify(long status, json_t *j, struct platform_result *out)
 {
 	if (status != 200)
 		platform_reject(out, REJECT_VERIFY);
@@ -94,7 +94,7 @@ static void google_verify(const struct platform_env *env, const struct platform_
 	free(token);
 	if (!j)
 		return;
-	google_interpret_verify(status, j, out);
+	platform_google_interpret_verify(status, j, out);
 	json_decref(j);
 }
 

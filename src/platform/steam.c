@@ -43,11 +43,11 @@ static void steam_verify(const struct platform_env *env, const struct platform_c
 	free(url);
 	if (!j)
 		return;
-	steam_interpret(cfg, status, j, out);
+	platform_steam_interpret(cfg, status, j, out);
 	json_decref(j);
 }
 
-void steam_interpret(const struct config *cfg, long status, json_t *j,
+void platform_steam_interpret(const struct config *cfg, long status, json_t *j,
 		     struct platform_result *out)
 {
 	if (status != 200) {

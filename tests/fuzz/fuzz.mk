@@ -22,7 +22,7 @@ FUZZ_SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 # _FORTIFY_SOURCE would route string functions around ASan's checks. clang's
 # -Wformat=2 also flags vsnprintf with the format of a va_list logger
-# (http.c mhd_logger, whose callback type carries no format attribute).
+# (http/server.c mhd_logger, whose callback type carries no format attribute).
 FUZZ_CFLAGS = $(filter-out -D_FORTIFY_SOURCE=2,$(BASE_CFLAGS)) $(FUZZ_SAN) \
               -Wno-format-nonliteral
 FUZZ_LIBOBJS := $(LIBSRCS:src/%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/openapi_json.o

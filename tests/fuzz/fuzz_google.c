@@ -1,7 +1,7 @@
 /*
  * fuzz_google.c - the reading of Google Play Games answers: the OAuth code
- * exchange (google_interpret_token) and the application verify call
- * (google_interpret_verify). Input: one byte whose low bit picks the
+ * exchange (platform_google_interpret_token) and the application verify call
+ * (platform_google_interpret_verify). Input: one byte whose low bit picks the
  * interpreter, one byte for the HTTP status, then the body, parsed as
  * platform_call does (only JSON objects reach the interpreters).
  */
@@ -24,11 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_is_object(j)) {
 		struct platform_result out = { 0 };
 		if (data[0] & 1) {
-			google_interpret_verify(status, j, &out);
+			platform_google_interpret_verify(status, j, &out);
 			if (out.status == PLATFORM_OK ? !out.subject[0] : !out.error)
 				__builtin_trap();
 		} else {
-			char *token = google_interpret_token(status, j, &out);
+			char *token = platform_google_interpret_token(status, j, &out);
 			/* The token goes into an Authorization header: no line breaks. */
 			if (token ? (!*token || strpbrk(token, "\r\n")) : !out.error)
 				__builtin_trap();

@@ -3,7 +3,7 @@
  * generic OIDC providers (platform/apple.c, platform/oidc.c): what
  * platform_verify_id_token runs, token_verify_foreign with each one's
  * rules, the keys coming the way the JWKS cache gets them (a key-set
- * document through jwk_set_parse). The document is made at start-up from
+ * document through jwkscache_set_parse). The document is made at start-up from
  * fresh keys: an RS256 key with alg, an ES256 key without alg.
  *
  * Input: one mode byte, then the token. Mode % 8: 0 and 7, the token as
@@ -131,8 +131,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	rs_key = fuzz_keygen(KEY_RS256);
 	es_key = fuzz_keygen(KEY_ES256);
 	char *jwks = public_jwks();
-	if (jwk_set_parse(jwks, strlen(jwks), &set) || set.n != 2)
-		fuzz_die("jwk_set_parse of the test keys");
+	if (jwkscache_set_parse(jwks, strlen(jwks), &set) || set.n != 2)
+		fuzz_die("jwkscache_set_parse of the test keys");
 	free(jwks);
 	self_check();
 	return 0;

@@ -1,5 +1,5 @@
 /*
- * fuzz_jwks.c - jwk_set_parse, which reads the JSON Web Key Sets fetched
+ * fuzz_jwks.c - jwkscache_set_parse, which reads the JSON Web Key Sets fetched
  * from Apple and the OIDC providers into OpenSSL public keys. Input: the
  * document as fetched.
  */
@@ -14,7 +14,7 @@ FUZZ_QUIET_INITIALIZE
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct jwk_set set;
-	if (jwk_set_parse((const char *)data, size, &set) == 0) {
+	if (jwkscache_set_parse((const char *)data, size, &set) == 0) {
 		for (size_t i = 0; i < set.n; i++) {
 			const struct jwk *k = &set.keys[i];
 			/* What the verifier relies on: a key, a kid, a known alg or none. */
@@ -23,6 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 		}
 	}
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * fuzz_steam.c - steam_interpret, the reading of Steam's
+ * fuzz_steam.c - platform_steam_interpret, the reading of Steam's
  * AuthenticateUserTicket answer. Input: one byte for the HTTP status, one
  * for steam_reject_vac_banned, then the body, parsed as platform_call does
  * (only JSON objects reach the interpreter).
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *j = json_loadb((const char *)data + 2, size - 2, JSON_REJECT_DUPLICATES, NULL);
 	if (json_is_object(j)) {
 		struct platform_result out = { 0 };
-		steam_interpret(&cfg, status, j, &out);
+		platform_steam_interpret(&cfg, status, j, &out);
 		if (out.status == PLATFORM_OK ? !out.subject[0] : !out.error)
 			__builtin_trap();
 	}

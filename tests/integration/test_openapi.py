@@ -9,6 +9,8 @@ status, content type, required headers and a body with the documented shape
 import json
 import os
 import re
+import subprocess
+import tempfile
 import unittest
 
 from gh import Daemon, DaemonTest
@@ -345,6 +347,22 @@ class Served(DaemonTest, unittest.TestCase):
         if r.body != raw:
             self.fail("GET /openapi.json is not docs/openapi.json (rebuild the daemon after "
                       "editing it): " + first_difference(r.body, raw))
+
+    def test_generator_reads_the_error_table(self):
+        """scripts/gen-openapi.py takes every error's status and bodies from the
+        daemon's one error table (`gatehouse routes --json`): regenerating the
+        document from this binary gives docs/openapi.json byte for byte."""
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "openapi.json")
+            subprocess.run(["python3", os.path.join(REPO, "scripts", "gen-openapi.py"), out],
+                           check=True, capture_output=True,
+                           env=dict(os.environ, GATEHOUSE_BIN=os.environ["GATEHOUSE_BIN"]))
+            with open(out, "rb") as f:
+                generated = f.read()
+        raw = read_doc_bytes()
+        if generated != raw:
+            self.fail("scripts/gen-openapi.py no longer writes docs/openapi.json (run it after "
+                      "changing the error table or a route): " + first_difference(generated, raw))
 
     def test_operations_are_the_router_routes(self):
         documented = {(m, p) for m, p, _, _ in operations(self.doc)}

@@ -1,10 +1,10 @@
 /*
- * test_http.c - the request-target and parameter decoding of http.c (its
+ * test_http.c - the request-target and parameter decoding of http/request.c (its
  * static functions, reached by including the .c): path normalisation and
  * base_path handling, percent-decoding, urlencoded parameters, and the one
  * mapping from error codes to HTTP statuses.
  */
-#include "../../src/http.c"
+#include "../../src/http/request.c"
 
 #include "harness.h"
 
@@ -13,7 +13,7 @@ static char norm_buf[256];
 static const char *norm(const char *target, const char *base)
 {
 	bool outside = true;
-	char *p = normalize_path(target, base, &outside);
+	char *p = http_normalize_path(target, base, &outside);
 	if (p) {
 		snprintf(norm_buf, sizeof norm_buf, "%s%s", p, outside ? " (outside set!)" : "");
 		free(p);
@@ -289,30 +289,6 @@ TEST(content_type_match)
 			      "application/x-www-form-urlencoded"));
 }
 
-TEST(status_mapping)
-{
-	CHECK_INT(http_status_for(GH_OK), 200);
-	CHECK_INT(http_status_for(GH_EINVAL), 400);
-	CHECK_INT(http_status_for(GH_EAUTH), 401);
-	CHECK_INT(http_status_for(GH_EFORBIDDEN), 403);
-	CHECK_INT(http_status_for(GH_EBANNED), 403);
-	CHECK_INT(http_status_for(GH_ENOTFOUND), 404);
-	CHECK_INT(http_status_for(GH_ECONFLICT), 409);
-	CHECK_INT(http_status_for(GH_EPRECOND), 412);
-	CHECK_INT(http_status_for(GH_ETOOBIG), 413);
-	CHECK_INT(http_status_for(GH_ERATE), 429);
-	CHECK_INT(http_status_for(GH_EUNAVAIL), 503);
-	CHECK_INT(http_status_for(GH_EINTERNAL), 500);
-	/* Anything unknown is a server error, never a success. */
-	CHECK_INT(http_status_for(-12345), 500);
-	CHECK_INT(http_status_for(7), 500);
-	/* Every code from GH_OK down to GH_EBANNED has a status of its class. */
-	for (int e = GH_OK; e >= GH_EBANNED; e--) {
-		int s = http_status_for(e);
-		CHECK(e == GH_OK ? s == 200 : (s >= 400 && s <= 599));
-	}
-}
-
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
@@ -326,6 +302,5 @@ int main(void)
 	RUN(urlencoded_length_bound);
 	RUN(query_params_from_target);
 	RUN(content_type_match);
-	RUN(status_mapping);
 	return REPORT();
 }

@@ -116,10 +116,10 @@ static char *key_set(int n, ...)
 	return sb_detach(&sb, NULL);
 }
 
-/* jwk_set_parse of a C string. */
+/* jwkscache_set_parse of a C string. */
 static int parse(const char *json, struct jwk_set *out)
 {
-	return jwk_set_parse(json, strlen(json), out);
+	return jwkscache_set_parse(json, strlen(json), out);
 }
 
 /* ---- signing ---- */
@@ -309,7 +309,7 @@ static int verify_claims(const char *payload, int64_t now)
 	return rc;
 }
 
-/* ================= jwk_set_parse ================= */
+/* ================= jwkscache_set_parse ================= */
 
 /* True when pub verifies a signature that priv made. */
 static bool same_key(EVP_PKEY *priv, EVP_PKEY *pub)
@@ -351,7 +351,7 @@ TEST(jwk_parse_rsa_and_ec)
 		CHECK_INT(set.keys[3].alg, -1);
 		CHECK(same_key(ec_b, set.keys[3].pkey));
 	}
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	CHECK_INT(set.n, 0);
 	CHECK(set.keys == NULL);
 	free(doc);
@@ -362,25 +362,25 @@ TEST(jwk_parse_empty_and_bounded_input)
 	struct jwk_set set;
 	CHECK_INT(parse("{\"keys\":[]}", &set), 0);
 	CHECK_INT(set.n, 0);
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 
 	/* Entries that are not objects are skipped, not fatal. */
 	CHECK_INT(parse("{\"keys\":[1,\"x\",null,[],true]}", &set), 0);
 	CHECK_INT(set.n, 0);
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 
 	/* Only len bytes are read. */
 	const char *buf = "{\"keys\":[]}{{{not json";
-	CHECK_INT(jwk_set_parse(buf, 11, &set), 0);
+	CHECK_INT(jwkscache_set_parse(buf, 11, &set), 0);
 	CHECK_INT(set.n, 0);
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 
 	/* Other members beside "keys" do not matter. */
 	char *doc = xasprintf("{\"issuer\":\"x\",\"keys\":[%s]}",
 			      "{\"kty\":\"oct\",\"kid\":\"h\"}");
 	CHECK_INT(parse(doc, &set), 0);
 	CHECK_INT(set.n, 0);
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	free(doc);
 }
 
@@ -399,12 +399,12 @@ TEST(jwk_parse_not_a_key_set)
 			fprintf(stderr, "  doc %zu: %s -> %d\n", i, docs[i], rc);
 		CHECK_INT(rc, GH_EINVAL);
 		CHECK_INT(set.n, 0);
-		jwk_set_release(&set); /* harmless after a failure */
+		jwkscache_set_release(&set); /* harmless after a failure */
 	}
 	/* Embedded NUL: not JSON text. */
 	struct jwk_set set;
-	CHECK_INT(jwk_set_parse("{\"keys\":[]}\0", 12, &set), GH_EINVAL);
-	jwk_set_release(&set);
+	CHECK_INT(jwkscache_set_parse("{\"keys\":[]}\0", 12, &set), GH_EINVAL);
+	jwkscache_set_release(&set);
 }
 
 /* Parses a set of exactly one JWK (freed) and returns how many keys were kept. */
@@ -413,7 +413,7 @@ static size_t kept(char *jwk)
 	char *doc = key_set(1, jwk);
 	struct jwk_set set;
 	size_t n = parse(doc, &set) == 0 ? set.n : 999;
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	free(doc);
 	return n;
 }
@@ -518,7 +518,7 @@ TEST(jwk_parse_ec_short_coordinate)
 	CHECK_INT(set.n, 1);
 	if (set.n == 1)
 		CHECK_INT(EVP_PKEY_eq(set.keys[0].pkey, pk), 1);
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	free(doc);
 	free(x);
 	free(y);
@@ -618,7 +618,7 @@ TEST(jwk_parse_unparseable_keys_skipped)
 		CHECK_STR(set.keys[0].kid, "good-1");
 		CHECK_STR(set.keys[1].kid, "good-2");
 	}
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	free(doc);
 	free(q);
 	free(qp);
@@ -640,13 +640,13 @@ TEST(jwk_parse_at_most_64_keys)
 	}
 	sb_adds(&sb, "]}");
 	struct jwk_set set;
-	CHECK_INT(jwk_set_parse(sb.buf, sb.len, &set), 0);
+	CHECK_INT(jwkscache_set_parse(sb.buf, sb.len, &set), 0);
 	CHECK_INT(set.n, 64);
 	if (set.n == 64) {
 		CHECK_STR(set.keys[0].kid, "k00");
 		CHECK_STR(set.keys[63].kid, "k63");
 	}
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	sb_release(&sb);
 
 	/* Skipped keys do not count against the limit. */
@@ -656,11 +656,11 @@ TEST(jwk_parse_at_most_64_keys)
 	char *j = ec_jwk(ec_a, "last", "");
 	sb_addf(&sb, ",%s]}", j);
 	free(j);
-	CHECK_INT(jwk_set_parse(sb.buf, sb.len, &set), 0);
+	CHECK_INT(jwkscache_set_parse(sb.buf, sb.len, &set), 0);
 	CHECK_INT(set.n, 1);
 	if (set.n == 1)
 		CHECK_STR(set.keys[0].kid, "last");
-	jwk_set_release(&set);
+	jwkscache_set_release(&set);
 	sb_release(&sb);
 }
 

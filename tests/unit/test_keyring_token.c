@@ -132,7 +132,7 @@ static char *forge(const struct signing_key *k, const char *hdr, const char *pl)
 
 static char *std_header(const struct signing_key *k)
 {
-	return xasprintf("{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", key_alg_name(k->alg),
+	return xasprintf("{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", keyring_alg_name(k->alg),
 			 k->kid);
 }
 
@@ -229,7 +229,7 @@ TEST(first_maintain_creates_keys)
 	rs_store = open_store();
 	struct key_policy p = policy(KEY_RS256);
 	rs_kr = keyring_new(rs_store, &p);
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	CHECK(ks != NULL);
 	CHECK_INT(ks->n, 0);
 	CHECK(keyset_signing_key(ks, KEY_USE_ACCESS, T0) == NULL);
@@ -252,7 +252,7 @@ TEST(first_maintain_creates_keys)
 	bool changed = false;
 	CHECK_INT(keyring_maintain(rs_kr, T0, &changed), 0);
 	CHECK(changed);
-	ks = keyring_get(rs_kr);
+	ks = keyset_get(rs_kr);
 	CHECK_INT(count_use(ks, KEY_USE_ACCESS), 1);
 	CHECK_INT(count_use(ks, KEY_USE_REFRESH), 1);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
@@ -287,7 +287,7 @@ TEST(first_maintain_creates_keys)
 	store_keys_free(sk, n);
 	struct keyring *kr2 = keyring_new(rs_store, &p);
 	CHECK_INT(keyring_reload(kr2), 0);
-	struct keyset *k1 = keyring_get(rs_kr), *k2 = keyring_get(kr2);
+	struct keyset *k1 = keyset_get(rs_kr), *k2 = keyset_get(kr2);
 	const struct signing_key *a1 = keyset_signing_key(k1, KEY_USE_ACCESS, T0);
 	const struct signing_key *a2 = keyset_signing_key(k2, KEY_USE_ACCESS, T0);
 	CHECK(a1 && a2 && strcmp(a1->kid, a2->kid) == 0);
@@ -299,7 +299,7 @@ TEST(first_maintain_creates_keys)
 
 TEST(access_round_trip)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	char sub[37];
 	new_sub(sub);
 	char *tok = NULL;
@@ -333,7 +333,7 @@ TEST(access_round_trip)
 
 TEST(refresh_round_trip)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	struct refresh_claims in = { .access_scope = SCOPE_AUTHENTICATED, .sid = 4242,
 				     .exp = T0 + 6 * 86400 };
 	new_sub(in.sub);
@@ -375,7 +375,7 @@ TEST(refresh_round_trip)
 TEST(forged_control_token_is_accepted)
 {
 	/* The attack tests sign with the real key; first prove that signing works. */
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	char sub[37];
 	new_sub(sub);
@@ -399,7 +399,7 @@ TEST(forged_control_token_is_accepted)
 
 TEST(attack_alg_none)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	char sub[37];
 	new_sub(sub);
@@ -433,7 +433,7 @@ TEST(attack_alg_none)
 
 TEST(attack_hs256_with_public_key)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	BIO *bio = BIO_new(BIO_s_mem());
 	CHECK(bio && PEM_write_bio_PUBKEY(bio, a->pkey) == 1);
@@ -468,7 +468,7 @@ TEST(attack_hs256_with_public_key)
 
 TEST(attack_kid)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	const struct signing_key *r = keyset_signing_key(ks, KEY_USE_REFRESH, T0);
 	char sub[37];
@@ -518,7 +518,7 @@ TEST(attack_kid)
 
 TEST(attack_tampering)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	char sub[37], other[37];
 	new_sub(sub);
 	new_sub(other);
@@ -576,7 +576,7 @@ TEST(attack_tampering)
 
 TEST(attack_truncated)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	char sub[37];
 	new_sub(sub);
 	char *tok = NULL;
@@ -603,7 +603,7 @@ TEST(attack_truncated)
 
 TEST(attack_oversize)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	char sub[37];
 	new_sub(sub);
@@ -664,7 +664,7 @@ static void reject_signed_payload(const struct signing_key *k, const struct keys
 
 TEST(attack_claims)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	char sub[37], other[37];
 	new_sub(sub);
@@ -795,7 +795,7 @@ TEST(attack_claims)
 TEST(unknown_scope_verifies_as_other)
 {
 	/* token.h: a genuine token with another scope verifies; callers decide. */
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	char sub[37];
 	new_sub(sub);
@@ -823,7 +823,7 @@ TEST(unknown_scope_verifies_as_other)
 
 TEST(attack_time_and_issuer)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	char sub[37];
 	new_sub(sub);
 	char *tok = NULL;
@@ -872,7 +872,7 @@ TEST(attack_time_and_issuer)
 
 TEST(attack_token_type_confusion)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	char sub[37];
 	new_sub(sub);
 	char *access = NULL, *refresh = NULL;
@@ -958,7 +958,7 @@ TEST(attack_token_type_confusion)
 
 TEST(rotate_now_keeps_old_key_verifiable)
 {
-	struct keyset *ks = keyring_get(rs_kr);
+	struct keyset *ks = keyset_get(rs_kr);
 	const struct signing_key *old = keyset_signing_key(ks, KEY_USE_ACCESS, T0 + 50);
 	char old_kid[64], old_rkid[64];
 	snprintf(old_kid, sizeof old_kid, "%s", old->kid);
@@ -979,7 +979,7 @@ TEST(rotate_now_keeps_old_key_verifiable)
 	CHECK(keyset_find(ks, old_kid, strlen(old_kid), KEY_USE_ACCESS) == old);
 	keyset_put(ks);
 
-	ks = keyring_get(rs_kr);
+	ks = keyset_get(rs_kr);
 	const struct signing_key *cur = keyset_signing_key(ks, KEY_USE_ACCESS, T0 + 60);
 	const struct signing_key *rcur = keyset_signing_key(ks, KEY_USE_REFRESH, T0 + 60);
 	CHECK(cur && strcmp(cur->kid, old_kid) != 0);
@@ -1009,7 +1009,7 @@ TEST(es256_policy)
 	struct key_policy p = policy(KEY_ES256);
 	struct keyring *kr = keyring_new(st, &p);
 	CHECK_INT(keyring_maintain(kr, T0, NULL), 0);
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	CHECK(a && a->alg == KEY_ES256 && EVP_PKEY_is_a(a->pkey, "EC"));
 	CHECK_STR(ks->algs_json, "[\"ES256\"]");
@@ -1075,7 +1075,7 @@ TEST(signing_alg_change_switches_at_once)
 	struct key_policy p = policy(KEY_ES256);
 	struct keyring *kr = keyring_new(st, &p);
 	CHECK_INT(keyring_maintain(kr, T0, NULL), 0);
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	char sub[37];
 	new_sub(sub);
 	char *es_tok = NULL;
@@ -1088,7 +1088,7 @@ TEST(signing_alg_change_switches_at_once)
 	bool changed = false;
 	CHECK_INT(keyring_maintain(kr, T0 + 30, &changed), 0);
 	CHECK(changed);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0 + 30);
 	CHECK(a && a->alg == KEY_RS256);
 	CHECK(strstr(ks->algs_json, "\"RS256\"") && strstr(ks->algs_json, "\"ES256\""));
@@ -1112,7 +1112,7 @@ TEST(reload_refuses_unusable_keys)
 	struct key_policy p = policy(KEY_ES256);
 	struct keyring *kr = keyring_new(st, &p);
 	CHECK_INT(keyring_maintain(kr, T0, NULL), 0);
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	const struct signing_key *good = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 	char good_kid[64];
 	snprintf(good_kid, sizeof good_kid, "%s", good->kid);
@@ -1145,7 +1145,7 @@ TEST(reload_refuses_unusable_keys)
 	for (size_t i = 0; i < GH_ARRAY_SIZE(bad); i++)
 		CHECK_INT(store_key_insert(st, &bad[i]), 0);
 	CHECK_INT(keyring_reload(kr), GH_EINTERNAL);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	CHECK_INT(ks->n, 2);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0 + 20);
 	CHECK(a && strcmp(a->kid, good_kid) == 0);
@@ -1186,7 +1186,7 @@ TEST(timed_rotation)
 
 	CHECK_INT(keyring_maintain(kr, now, &changed), 0);
 	CHECK(changed);
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	CHECK_INT(count_use(ks, KEY_USE_ACCESS), 1);
 	char a_kid[64], r_kid[64];
 	snprintf(a_kid, sizeof a_kid, "%s", keyset_signing_key(ks, KEY_USE_ACCESS, now)->kid);
@@ -1196,14 +1196,14 @@ TEST(timed_rotation)
 	/* Not yet due for pre-publication. */
 	CHECK_INT(keyring_maintain(kr, now + 59, &changed), 0);
 	CHECK(!changed);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	CHECK_INT(count_use(ks, KEY_USE_ACCESS), 1);
 	keyset_put(ks);
 
 	/* At activate_at + interval - prepublish, the next key is published. */
 	CHECK_INT(keyring_maintain(kr, now + 60, &changed), 0);
 	CHECK(changed);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	CHECK_INT(count_use(ks, KEY_USE_ACCESS), 2);
 	const struct signing_key *next = NULL;
 	for (size_t i = 0; i < ks->n; i++)
@@ -1239,7 +1239,7 @@ TEST(timed_rotation)
 
 	/* At activate_at the new key signs. */
 	CHECK_INT(keyring_maintain(kr, now + 100, &changed), 0);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	const struct signing_key *s100 = keyset_signing_key(ks, KEY_USE_ACCESS, now + 100);
 	CHECK(s100 && strcmp(s100->kid, b_kid) == 0);
 	char *tok_b = NULL;
@@ -1255,21 +1255,21 @@ TEST(timed_rotation)
 
 	/* The old access key lives while a token it signed can: up to now+99+60. */
 	CHECK_INT(keyring_maintain(kr, now + 158, &changed), 0);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	CHECK(has_kid(ks, a_kid));
 	CHECK_INT(verify_access(&tc60, ks, tok_a, now + 158, &(const char *){ NULL }), 0);
 	keyset_put(ks);
 
 	/* superseded_at (now+100) + access_ttl (60) + margin (60): still kept. */
 	CHECK_INT(keyring_maintain(kr, now + 220, &changed), 0);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	CHECK(has_kid(ks, a_kid));
 	keyset_put(ks);
 
 	/* After that, deleted from the key set, the JWKS and the store. */
 	CHECK_INT(keyring_maintain(kr, now + 221, &changed), 0);
 	CHECK(changed);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	CHECK(!has_kid(ks, a_kid));
 	CHECK(strstr(ks->jwks, a_kid) == NULL);
 	CHECK(has_kid(ks, b_kid));
@@ -1286,7 +1286,7 @@ TEST(timed_rotation)
 	store_keys_free(sk, n);
 
 	/* Rotation carries on: the key after B has been published by now. */
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	CHECK(count_use(ks, KEY_USE_ACCESS) >= 2);
 	const struct signing_key *s221 = keyset_signing_key(ks, KEY_USE_ACCESS, now + 221);
 	CHECK(s221 != NULL);
@@ -1310,7 +1310,7 @@ TEST(rotate_now_drops_pending_key)
 	struct keyring *kr = keyring_new(st, &p);
 	CHECK_INT(keyring_maintain(kr, T0, NULL), 0);
 	CHECK_INT(keyring_maintain(kr, T0 + 60, NULL), 0);
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	CHECK_INT(count_use(ks, KEY_USE_ACCESS), 2);
 	char a_kid[64], pending[64] = "";
 	snprintf(a_kid, sizeof a_kid, "%s", keyset_signing_key(ks, KEY_USE_ACCESS, T0 + 60)->kid);
@@ -1321,7 +1321,7 @@ TEST(rotate_now_drops_pending_key)
 	keyset_put(ks);
 
 	CHECK_INT(keyring_rotate_now(kr, T0 + 70), 0);
-	ks = keyring_get(kr);
+	ks = keyset_get(kr);
 	const struct signing_key *cur = keyset_signing_key(ks, KEY_USE_ACCESS, T0 + 70);
 	CHECK(cur && strcmp(cur->kid, a_kid) != 0 && strcmp(cur->kid, pending) != 0);
 	CHECK(!has_kid(ks, pending));

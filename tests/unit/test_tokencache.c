@@ -50,7 +50,7 @@ static struct keyring *new_keyring(const char *name, struct store **st)
 
 static char *issue(struct keyring *kr, const char *sub, int scope, int64_t now)
 {
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	char *tok = NULL;
 	int64_t exp;
 	if (token_issue_access(&tc, ks, sub, scope, now, &tok, &exp))
@@ -62,9 +62,9 @@ static char *issue(struct keyring *kr, const char *sub, int scope, int64_t now)
 static int verify(struct token_cache *c, struct keyring *kr, const char *tok, int64_t now,
 		  struct access_claims *out)
 {
-	struct keyset *ks = keyring_get(kr);
+	struct keyset *ks = keyset_get(kr);
 	const char *why;
-	int rc = token_cache_verify_access(c, &tc, ks, tok, strlen(tok), now, out, &why);
+	int rc = tokencache_verify_access(c, &tc, ks, tok, strlen(tok), now, out, &why);
 	keyset_put(ks);
 	return rc;
 }
@@ -74,16 +74,16 @@ static int verify(struct token_cache *c, struct keyring *kr, const char *tok, in
 
 TEST(hit_gives_the_same_claims)
 {
-	struct token_cache *c = token_cache_new(64);
+	struct token_cache *c = tokencache_new(64);
 	char *tok = issue(kr_a, SUB1, SCOPE_AUTHENTICATED, T0);
 	struct access_claims a, b;
 	uint64_t hits, misses;
 	CHECK_INT(verify(c, kr_a, tok, T0 + 1, &a), 0);
-	token_cache_stats(c, &hits, &misses);
+	tokencache_stats(c, &hits, &misses);
 	CHECK_INT(hits, 0);
 	CHECK_INT(misses, 1);
 	CHECK_INT(verify(c, kr_a, tok, T0 + 2, &b), 0);
-	token_cache_stats(c, &hits, &misses);
+	tokencache_stats(c, &hits, &misses);
 	CHECK_INT(hits, 1);
 	CHECK_INT(misses, 1);
 	CHECK_STR(b.sub, SUB1);
@@ -91,12 +91,12 @@ TEST(hit_gives_the_same_claims)
 	CHECK_INT(b.iat, a.iat);
 	CHECK_INT(b.exp, a.exp);
 	free(tok);
-	token_cache_free(c);
+	tokencache_free(c);
 }
 
 TEST(hit_expires_with_the_token)
 {
-	struct token_cache *c = token_cache_new(64);
+	struct token_cache *c = tokencache_new(64);
 	char *tok = issue(kr_a, SUB1, SCOPE_GUEST, T0);
 	struct access_claims a;
 	CHECK_INT(verify(c, kr_a, tok, T0 + 1, &a), 0);
@@ -104,20 +104,20 @@ TEST(hit_expires_with_the_token)
 	CHECK_INT(verify(c, kr_a, tok, T0 + TTL, &a), GH_EAUTH);
 	CHECK_INT(verify(c, kr_a, tok, T0 + TTL + 100, &a), GH_EAUTH);
 	free(tok);
-	token_cache_free(c);
+	tokencache_free(c);
 }
 
 TEST(hit_needs_its_key_in_the_set)
 {
 	/* As after an emergency rotation: the key set in use lacks the token's key. */
-	struct token_cache *c = token_cache_new(64);
+	struct token_cache *c = tokencache_new(64);
 	char *tok = issue(kr_a, SUB1, SCOPE_GUEST, T0);
 	struct access_claims a;
 	uint64_t hits, misses;
 	CHECK_INT(verify(c, kr_a, tok, T0 + 1, &a), 0);
 	CHECK_INT(verify(c, kr_b, tok, T0 + 2, &a), GH_EAUTH);
 	CHECK_INT(verify(c, kr_b, tok, T0 + 3, &a), GH_EAUTH);
-	token_cache_stats(c, &hits, &misses);
+	tokencache_stats(c, &hits, &misses);
 	CHECK_INT(hits, 0);
 	/* And a token of the other set does not disturb it. */
 	char *tok_b = issue(kr_b, SUB2, SCOPE_GUEST, T0);
@@ -127,12 +127,12 @@ TEST(hit_needs_its_key_in_the_set)
 	CHECK_STR(a.sub, SUB1);
 	free(tok);
 	free(tok_b);
-	token_cache_free(c);
+	tokencache_free(c);
 }
 
 TEST(tampered_token_misses_and_fails)
 {
-	struct token_cache *c = token_cache_new(64);
+	struct token_cache *c = tokencache_new(64);
 	char *tok = issue(kr_a, SUB1, SCOPE_GUEST, T0);
 	struct access_claims a;
 	CHECK_INT(verify(c, kr_a, tok, T0 + 1, &a), 0);
@@ -143,39 +143,39 @@ TEST(tampered_token_misses_and_fails)
 	char *longer = xasprintf("%sA", tok);
 	CHECK_INT(verify(c, kr_a, longer, T0 + 2, &a), GH_EAUTH);
 	/* A prefix of the token: not a hit either. */
-	struct keyset *ks = keyring_get(kr_a);
+	struct keyset *ks = keyset_get(kr_a);
 	const char *why;
-	CHECK_INT(token_cache_verify_access(c, &tc, ks, tok, n - 1, T0 + 2, &a, &why), GH_EAUTH);
+	CHECK_INT(tokencache_verify_access(c, &tc, ks, tok, n - 1, T0 + 2, &a, &why), GH_EAUTH);
 	keyset_put(ks);
 	uint64_t hits, misses;
-	token_cache_stats(c, &hits, &misses);
+	tokencache_stats(c, &hits, &misses);
 	CHECK_INT(hits, 0);
 	free(bad);
 	free(longer);
 	free(tok);
-	token_cache_free(c);
+	tokencache_free(c);
 }
 
 TEST(failures_are_not_remembered)
 {
-	struct token_cache *c = token_cache_new(64);
+	struct token_cache *c = tokencache_new(64);
 	char *tok = issue(kr_a, SUB1, SCOPE_GUEST, T0);
 	struct access_claims a;
 	/* Not yet valid at first (nbf), valid later: the failure left no trace. */
 	CHECK_INT(verify(c, kr_a, tok, T0 - 100, &a), GH_EAUTH);
 	CHECK_INT(verify(c, kr_a, tok, T0 + 1, &a), 0);
 	uint64_t hits, misses;
-	token_cache_stats(c, &hits, &misses);
+	tokencache_stats(c, &hits, &misses);
 	CHECK_INT(hits, 0);
 	CHECK_INT(misses, 2);
 	free(tok);
-	token_cache_free(c);
+	tokencache_free(c);
 }
 
 TEST(collisions_replace_each_other)
 {
 	/* 64 slots (one per shard) and 300 tokens: every token still verifies. */
-	struct token_cache *c = token_cache_new(1);
+	struct token_cache *c = tokencache_new(1);
 	char *toks[300];
 	struct access_claims a;
 	for (int i = 0; i < 300; i++) {
@@ -191,23 +191,23 @@ TEST(collisions_replace_each_other)
 			CHECK_STR(a.sub, sub);
 		}
 	uint64_t hits, misses;
-	token_cache_stats(c, &hits, &misses);
+	tokencache_stats(c, &hits, &misses);
 	CHECK(hits < 300);
 	CHECK_INT(hits + misses, 600);
 	for (int i = 0; i < 300; i++)
 		free(toks[i]);
-	token_cache_free(c);
+	tokencache_free(c);
 }
 
 TEST(no_cache)
 {
-	CHECK(token_cache_new(0) == NULL);
+	CHECK(tokencache_new(0) == NULL);
 	char *tok = issue(kr_a, SUB1, SCOPE_GUEST, T0);
 	struct access_claims a;
 	CHECK_INT(verify(NULL, kr_a, tok, T0 + 1, &a), 0);
 	CHECK_INT(verify(NULL, kr_a, tok, T0 + TTL, &a), GH_EAUTH);
 	uint64_t hits, misses;
-	token_cache_stats(NULL, &hits, &misses);
+	tokencache_stats(NULL, &hits, &misses);
 	CHECK_INT(hits + misses, 0);
 	free(tok);
 }

@@ -1,7 +1,7 @@
 /*
  * test_workpool.c - the platform worker pool as the handlers use it: every
  * job submitted (from several threads at once) runs exactly once, in order
- * of submission on a single worker, workpool_stop runs what is still queued
+ * of submission on a single worker, workpool_free runs what is still queued
  * before it returns, and a pool that is stopping refuses new jobs (the
  * caller then runs the job itself). No sleeps: jobs wait on condition
  * variables that the test opens. The .c is included, so that one test can
@@ -18,7 +18,7 @@
 #include "gatehouse/workpool.h"
 #include "harness.h"
 
-/* The pool's internals, to see when workpool_stop has begun (STYLE.md: Tests). */
+/* The pool's internals, to see when workpool_free has begun (STYLE.md: Tests). */
 #include "../../src/workpool.c"
 
 /* ---- a job that counts itself ---- */
@@ -108,7 +108,7 @@ TEST(every_job_runs_once)
 		jobs[i] = (struct counted_job){ &t, i };
 		CHECK(workpool_submit(p, count_job, &jobs[i]));
 	}
-	workpool_stop(p); /* runs everything queued, then joins */
+	workpool_free(p); /* runs everything queued, then joins */
 	CHECK_INT(atomic_load(&t.runs), N);
 	int wrong = 0;
 	for (int i = 0; i < N; i++)
@@ -156,7 +156,7 @@ TEST(jobs_from_several_threads_all_run)
 		pthread_join(th[i], NULL);
 		refused += subs[i].refused;
 	}
-	workpool_stop(p);
+	workpool_free(p);
 	CHECK_INT(refused, 0);
 	CHECK_INT(atomic_load(&t.runs), total);
 	int wrong = 0;
@@ -205,7 +205,7 @@ TEST(one_worker_runs_jobs_in_submission_order)
 		CHECK(workpool_submit(p, order_job_fn, &jobs[i]));
 	}
 	gate_open(&g);
-	workpool_stop(p);
+	workpool_free(p);
 	CHECK_INT(log.n, 32);
 	int out_of_order = 0;
 	for (int i = 0; i < log.n; i++)
@@ -225,7 +225,7 @@ struct stopper {
 static void *stop_main(void *arg)
 {
 	struct stopper *s = arg;
-	workpool_stop(s->p);
+	workpool_free(s->p);
 	atomic_store(&s->returned, true);
 	return NULL;
 }
@@ -252,7 +252,7 @@ TEST(stop_runs_queued_jobs_before_returning)
 	pthread_t th;
 	CHECK_INT(pthread_create(&th, NULL, stop_main, &s), 0);
 	/*
-	 * workpool_stop cannot return while both workers are held; whatever it
+	 * workpool_free cannot return while both workers are held; whatever it
 	 * has done so far, the queued jobs must all have run once it does.
 	 */
 	CHECK(!atomic_load(&s.returned) || atomic_load(&t.runs) == QUEUED);
@@ -267,7 +267,7 @@ TEST(stop_runs_queued_jobs_before_returning)
 /* ---- a stopping pool refuses new jobs ---- */
 
 /*
- * After workpool_stop returns the pool is freed, so "after stop" can only
+ * After workpool_free returns the pool is freed, so "after stop" can only
  * mean "once stop has begun": a job still running then (a platform call
  * finishing during shutdown) submits a follow-up. To know that stop has
  * begun without sleeping, the job waits on the pool's own condition
@@ -298,7 +298,7 @@ TEST(submit_while_stopping_is_refused)
 	pr.follow_up = (struct counted_job){ &pr.t, 0 };
 	pr.p = workpool_new(1);
 	CHECK(workpool_submit(pr.p, probe_job, &pr));
-	workpool_stop(pr.p);
+	workpool_free(pr.p);
 	CHECK_INT(pr.submitted, 0);              /* refused: the caller runs it itself */
 	CHECK_INT(atomic_load(&pr.t.runs), 0);   /* and the pool did not run it */
 }
@@ -312,13 +312,13 @@ TEST(pool_without_threads_refuses)
 	t.per_job = &one;
 	struct counted_job j = { &t, 0 };
 	CHECK(!workpool_submit(p, count_job, &j));
-	workpool_stop(p);
+	workpool_free(p);
 	CHECK_INT(atomic_load(&t.runs), 0);
 }
 
 TEST(stop_null_is_harmless)
 {
-	workpool_stop(NULL);
+	workpool_free(NULL);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include "gatehouse/strbuf.h"
 #include "gatehouse/parse.h"
 #include "gatehouse/netaddr.h"
+#include "internal.h"
 #include "gatehouse/banned.h"
 
 enum setting_type { T_STRING, T_INT, T_BOOL, T_DURATION, T_SIZE, T_ENUM };
@@ -337,279 +338,6 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 	return -1;
 }
 
-/* ---- generic OIDC providers: oidc_<name>_<field> ---- */
-
-extern char **environ;
-
-static const char *const oidc_fields[] = { "issuer", "jwks_url", "audiences", "subject_claim",
-					   "algs" };
-
-/* Splits oidc_<name>_<field> (the name may hold '_'); the field index, or -1. */
-static int oidc_key_split(const char *key, size_t n, char *name, size_t namelen)
-{
-	if (n < 6 || strncmp(key, "oidc_", 5) != 0)
-		return -1;
-	for (int f = 0; f < (int)GH_ARRAY_SIZE(oidc_fields); f++) {
-		size_t fl = strlen(oidc_fields[f]);
-		if (n > 5 + fl + 1 && key[n - fl - 1] == '_' &&
-		    memcmp(key + n - fl, oidc_fields[f], fl) == 0) {
-			size_t nl = n - 5 - fl - 1;
-			if (nl >= namelen)
-				return -1;
-			memcpy(name, key + 5, nl);
-			name[nl] = '\0';
-			return f;
-		}
-	}
-	return -1;
-}
-
-/* Keeps an oidc_* setting for finish() to check; false when the key is not one. */
-static bool oidc_setting_add(struct config *cfg, const char *key, size_t n, const char *value,
-			     const char *origin)
-{
-	char name[128];
-	if (oidc_key_split(key, n, name, sizeof name) < 0)
-		return false;
-	cfg->oidc_settings = xrealloc(cfg->oidc_settings,
-				      (cfg->noidc_settings + 1) * sizeof *cfg->oidc_settings);
-	struct oidc_setting *o = &cfg->oidc_settings[cfg->noidc_settings++];
-	o->key = xstrndup(key, n);
-	o->value = xstrdup(value);
-	o->origin = xstrdup(origin);
-	return true;
-}
-
-static bool valid_name(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
-}
-
-static bool http_url(const char *u)
-{
-	return (!strncmp(u, "https://", 8) && u[8]) || (!strncmp(u, "http://", 7) && u[7]);
-}
-
-static void oidc_free(struct oidc_provider *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(p[i].name);
-		free(p[i].issuer);
-		free(p[i].jwks_url);
-		free(p[i].subject_claim);
-		gh_list_free(p[i].audiences);
-		gh_list_free(p[i].algs);
-	}
-	free(p);
-}
-
-/* Builds cfg->oidc from oidc_providers and the oidc_* settings, checking both. */
-static int build_oidc(struct config *cfg, char *err, size_t errlen)
-{
-	size_t n;
-	char **names = gh_list_split(cfg->oidc_providers, &n);
-	int rc = -1;
-	cfg->oidc = xcalloc(n ? n : 1, sizeof *cfg->oidc);
-	for (size_t i = 0; i < n; i++) {
-		if (!valid_name(names[i])) {
-			snprintf(err, errlen, "oidc_providers: '%s' is not a name of [a-z0-9_]", names[i]);
-			goto out;
-		}
-		for (size_t k = 0; k < i; k++)
-			if (!strcmp(names[k], names[i])) {
-				snprintf(err, errlen, "oidc_providers: '%s' is listed twice", names[i]);
-				goto out;
-			}
-		cfg->oidc[i].name = xstrdup(names[i]);
-		cfg->noidc++;
-	}
-	/* Later settings win, as for every other setting (file, environment, --set). */
-	for (size_t i = 0; i < cfg->noidc_settings; i++) {
-		const struct oidc_setting *o = &cfg->oidc_settings[i];
-		char name[128];
-		int f = oidc_key_split(o->key, strlen(o->key), name, sizeof name);
-		struct oidc_provider *p = NULL;
-		for (size_t k = 0; k < cfg->noidc; k++)
-			if (!strcmp(cfg->oidc[k].name, name))
-				p = &cfg->oidc[k];
-		if (!p) {
-			snprintf(err, errlen, "%s: '%s' is for OIDC provider '%s', which oidc_providers "
-				 "does not list", o->origin, o->key, name);
-			goto out;
-		}
-		switch (f) {
-		case 0:
-			free(p->issuer);
-			p->issuer = xstrdup(o->value);
-			break;
-		case 1:
-			free(p->jwks_url);
-			p->jwks_url = xstrdup(o->value);
-			break;
-		case 2:
-			gh_list_free(p->audiences);
-			p->audiences = gh_list_split(o->value, NULL);
-			break;
-		case 3:
-			free(p->subject_claim);
-			p->subject_claim = xstrdup(o->value);
-			break;
-		default:
-			gh_list_free(p->algs);
-			p->algs = gh_list_split(o->value, NULL);
-		}
-	}
-	for (size_t k = 0; k < cfg->noidc; k++) {
-		struct oidc_provider *p = &cfg->oidc[k];
-		if (!p->issuer || !http_url(p->issuer) || !p->jwks_url || !http_url(p->jwks_url) ||
-		    !p->audiences || !p->audiences[0]) {
-			snprintf(err, errlen, "OIDC provider '%s' needs oidc_%s_issuer and "
-				 "oidc_%s_jwks_url (http(s) URLs) and oidc_%s_audiences", p->name,
-				 p->name, p->name, p->name);
-			goto out;
-		}
-		if (!p->subject_claim)
-			p->subject_claim = xstrdup("sub");
-		if (!p->algs || !p->algs[0]) {
-			gh_list_free(p->algs);
-			p->algs = gh_list_split("RS256", NULL);
-		}
-		for (char **a = p->algs; *a; a++)
-			if (strcmp(*a, "RS256") && strcmp(*a, "ES256")) {
-				snprintf(err, errlen, "oidc_%s_algs: '%s' is not RS256 or ES256", p->name,
-					 *a);
-				goto out;
-			}
-		bool claim_ok = *p->subject_claim != '\0';
-		for (const char *c = p->subject_claim; *c; c++)
-			if (!isalnum((unsigned char)*c) && *c != '_')
-				claim_ok = false;
-		if (!claim_ok) {
-			snprintf(err, errlen, "oidc_%s_subject_claim: not a claim name", p->name);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	gh_list_free(names);
-	return rc;
-}
-
-const struct oidc_provider *config_oidc(const struct config *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->noidc; i++)
-		if (!strcmp(cfg->oidc[i].name, name))
-			return &cfg->oidc[i];
-	return NULL;
-}
-
-/* ---- secrets: from a file (or $CREDENTIALS_DIRECTORY), or the environment ---- */
-
-#define SECRET_MAX 4096
-
-static int read_secret(const char *setting, const char *file, const char *env, char **out,
-		       char *err, size_t errlen)
-{
-	const char *v = getenv(env);
-	if (v && *v) {
-		*out = xstrdup(v);
-		return 0;
-	}
-	if (!*file)
-		return 0;
-	char *path;
-	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	if (file[0] != '/' && creds && *creds)
-		path = xasprintf("%s/%s", creds, file);
-	else
-		path = xstrdup(file);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char buf[SECRET_MAX + 1];
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
-	int saved = errno;
-	if (fd >= 0)
-		close(fd);
-	if (n < 0 || n > SECRET_MAX) {
-		snprintf(err, errlen, "%s '%s': %s", setting, path,
-			 n < 0 ? strerror(saved) : "longer than 4 KiB");
-		free(path);
-		return -1;
-	}
-	free(path);
-	while (n > 0 && isspace((unsigned char)buf[n - 1]))
-		n--;
-	buf[n] = '\0';
-	if (!n) {
-		snprintf(err, errlen, "%s '%s': the file is empty", setting, file);
-		return -1;
-	}
-	*out = xstrdup(buf);
-	OPENSSL_cleanse(buf, sizeof buf);
-	return 0;
-}
-
-bool config_steam_enabled(const struct config *cfg)
-{
-	return *cfg->steam_app_id && cfg->steam_web_api_key;
-}
-
-bool config_apple_enabled(const struct config *cfg)
-{
-	return *cfg->apple_app_ids != '\0';
-}
-
-bool config_google_play_enabled(const struct config *cfg)
-{
-	return *cfg->google_play_client_id && *cfg->google_play_app_id &&
-	       cfg->google_play_client_secret;
-}
-
-bool config_facebook_enabled(const struct config *cfg)
-{
-	return *cfg->facebook_app_id != '\0';
-}
-
-/* The provider settings that must agree with each other. */
-static int check_platforms(struct config *cfg, char *err, size_t errlen)
-{
-	const char *urls[][2] = {
-		{ "steam_api_url", cfg->steam_api_url },
-		{ "apple_keys_url", cfg->apple_keys_url },
-		{ "google_oauth_url", cfg->google_oauth_url },
-		{ "google_games_url", cfg->google_games_url },
-		{ "facebook_graph_url", cfg->facebook_graph_url },
-	};
-	for (size_t i = 0; i < GH_ARRAY_SIZE(urls); i++)
-		if (!http_url(urls[i][1]) || strpbrk(urls[i][1], " \"")) {
-			snprintf(err, errlen, "%s '%s': must be an http(s) URL", urls[i][0], urls[i][1]);
-			return -1;
-		}
-	if (read_secret("steam_web_api_key_file", cfg->steam_web_api_key_file,
-			"GATEHOUSE_STEAM_WEB_API_KEY", &cfg->steam_web_api_key, err, errlen) ||
-	    read_secret("google_play_client_secret_file", cfg->google_play_client_secret_file,
-			"GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET", &cfg->google_play_client_secret, err,
-			errlen))
-		return -1;
-	if (*cfg->steam_app_id && !cfg->steam_web_api_key) {
-		snprintf(err, errlen, "steam_app_id is set but the Web API key is not "
-			 "(steam_web_api_key_file or GATEHOUSE_STEAM_WEB_API_KEY)");
-		return -1;
-	}
-	int google = (*cfg->google_play_client_id != '\0') + (*cfg->google_play_app_id != '\0') +
-		     (cfg->google_play_client_secret != NULL);
-	if (google && google != 3) {
-		snprintf(err, errlen, "google_play_client_id, google_play_client_secret_file and "
-			 "google_play_app_id go together");
-		return -1;
-	}
-	return build_oidc(cfg, err, errlen);
-}
-
 static char *trim(char *s)
 {
 	while (*s == ' ' || *s == '\t')
@@ -666,7 +394,7 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 			continue;
 		size_t nlen = strcspn(p, " \t");
 		const struct setting *s = find_setting(p, nlen);
-		if (!s && oidc_key_split(p, nlen, (char[128]){ 0 }, 128) >= 0) {
+		if (!s && config_oidc_key_split(p, nlen, (char[128]){ 0 }, 128) >= 0) {
 			char *value = line_value(p + nlen);
 			char origin[4200];
 			snprintf(origin, sizeof origin, "%s:%d", file, lineno);
@@ -675,7 +403,7 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 				rc = -1;
 				break;
 			}
-			oidc_setting_add(cfg, p, nlen, value, origin);
+			config_oidc_setting_add(cfg, p, nlen, value, origin);
 			continue;
 		}
 		if (!s) {
@@ -723,7 +451,7 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
 		key[n] = '\0';
 		char origin[200];
 		snprintf(origin, sizeof origin, "environment %.*s", (int)(eq - *e), *e);
-		oidc_setting_add(cfg, key, n, eq + 1, origin);
+		config_oidc_setting_add(cfg, key, n, eq + 1, origin);
 	}
 	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
 		char var[96] = "GATEHOUSE_";
@@ -753,7 +481,7 @@ static int load_sets(struct config *cfg, char *const *sets, int nsets, char *err
 			return -1;
 		}
 		const struct setting *s = find_setting(sets[i], (size_t)(eq - sets[i]));
-		if (!s && oidc_setting_add(cfg, sets[i], (size_t)(eq - sets[i]), eq + 1, "--set"))
+		if (!s && config_oidc_setting_add(cfg, sets[i], (size_t)(eq - sets[i]), eq + 1, "--set"))
 			continue;
 		if (!s) {
 			snprintf(err, errlen, "--set: unknown setting '%.*s'", (int)(eq - sets[i]),
@@ -814,7 +542,7 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 		}
 	}
 	gh_list_free(proxies);
-	if (check_platforms(cfg, err, errlen))
+	if (config_check_platforms(cfg, err, errlen))
 		return -1;
 	if (cfg->key_prepublish >= cfg->key_rotation_interval) {
 		snprintf(err, errlen, "key_prepublish (%llds) must be shorter than "
@@ -862,7 +590,7 @@ void config_release(struct config *cfg)
 {
 	free_secret(&cfg->steam_web_api_key);
 	free_secret(&cfg->google_play_client_secret);
-	oidc_free(cfg->oidc, cfg->noidc);
+	config_oidc_free(cfg->oidc, cfg->noidc);
 	cfg->oidc = NULL;
 	cfg->noidc = 0;
 	for (size_t i = 0; i < cfg->noidc_settings; i++) {
@@ -934,33 +662,6 @@ void config_write_sample(FILE *out)
 	}
 }
 
-static char **list_dup(char *const *items)
-{
-	size_t n = 0;
-	while (items && items[n])
-		n++;
-	char **out = xcalloc(n + 1, sizeof *out);
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrdup(items[i]);
-	return out;
-}
-
-static void copy_oidc(struct config *dst, const struct config *src)
-{
-	dst->noidc = src->noidc;
-	dst->oidc = xcalloc(src->noidc ? src->noidc : 1, sizeof *dst->oidc);
-	for (size_t i = 0; i < src->noidc; i++) {
-		const struct oidc_provider *s = &src->oidc[i];
-		struct oidc_provider *d = &dst->oidc[i];
-		d->name = xstrdup(s->name);
-		d->issuer = xstrdup(s->issuer);
-		d->jwks_url = xstrdup(s->jwks_url);
-		d->subject_claim = xstrdup(s->subject_claim);
-		d->audiences = list_dup(s->audiences);
-		d->algs = list_dup(s->algs);
-	}
-}
-
 struct config *config_dup(const struct config *cfg)
 {
 	struct config *c = xmalloc(sizeof *c);
@@ -973,39 +674,19 @@ struct config *config_dup(const struct config *cfg)
 	c->steam_web_api_key = cfg->steam_web_api_key ? xstrdup(cfg->steam_web_api_key) : NULL;
 	c->google_play_client_secret =
 		cfg->google_play_client_secret ? xstrdup(cfg->google_play_client_secret) : NULL;
-	copy_oidc(c, cfg);
+	config_copy_oidc(c, cfg);
 	c->oidc_settings = NULL; /* only config_load needs them */
 	c->noidc_settings = 0;
 	return c;
 }
 
 /* The OIDC providers as text (for comparing, and for check-config). */
-static void write_oidc(const struct config *cfg, FILE *out)
+void config_free(struct config *cfg)
 {
-	for (size_t i = 0; i < cfg->noidc; i++) {
-		const struct oidc_provider *p = &cfg->oidc[i];
-		fprintf(out, "oidc_%s_issuer %s\noidc_%s_jwks_url %s\noidc_%s_audiences ", p->name,
-			p->issuer, p->name, p->jwks_url, p->name);
-		for (char **a = p->audiences; *a; a++)
-			fprintf(out, "%s%s", a == p->audiences ? "" : ",", *a);
-		fprintf(out, "\noidc_%s_subject_claim %s\noidc_%s_algs ", p->name, p->subject_claim,
-			p->name);
-		for (char **a = p->algs; *a; a++)
-			fprintf(out, "%s%s", a == p->algs ? "" : ",", *a);
-		fputs("\n", out);
-	}
-}
-
-static char *oidc_text(const struct config *cfg)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		return xstrdup("");
-	write_oidc(cfg, f);
-	fclose(f);
-	return buf;
+	if (!cfg)
+		return;
+	config_release(cfg);
+	free(cfg);
 }
 
 static bool secret_differs(const char *a, const char *b)
@@ -1048,10 +729,10 @@ void config_merge_reloadable(struct config *dst, const struct config *src,
 		free(b);
 	}
 	/* Provider settings derived from the table: OIDC providers and secrets. */
-	char *a = oidc_text(dst), *b = oidc_text(src);
+	char *a = config_oidc_text(dst), *b = config_oidc_text(src);
 	if (strcmp(a, b) != 0) {
-		oidc_free(dst->oidc, dst->noidc);
-		copy_oidc(dst, src);
+		config_oidc_free(dst->oidc, dst->noidc);
+		config_copy_oidc(dst, src);
 		sb_addf(applied, "%soidc providers", applied->len ? ", " : "");
 	}
 	free(a);
@@ -1075,5 +756,5 @@ void config_write_effective(const struct config *cfg, FILE *out)
 		write_value(&settings[i], cfg, out);
 		fputs("\n", out);
 	}
-	write_oidc(cfg, out);
+	config_write_oidc(cfg, out);
 }

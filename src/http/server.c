@@ -1,14 +1,15 @@
 /*
- * http.c - libmicrohttpd glue: our own listening socket, the epoll thread
- * pool, per-request contexts created from the raw request target, size
- * limits on target, headers and body, parameter parsing, replies with the
- * common headers, graceful quiesce, and the access log.
+ * server.c - the libmicrohttpd daemon: our own listening socket, the epoll
+ * thread pool, per-request contexts created from the raw request target,
+ * size limits on target, headers and body, the client's address and
+ * request id, suspend/resume for slow work, graceful quiesce, and the
+ * access log.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <linux/tcp.h> /* tcp_info with tcpi_bytes_received (glibc's lacks it) */
+#include <linux/tcp.h> /* tcp_info (tcpi_unacked: the accept queue length of a listener) */
 #include <pthread.h>
 #include <stddef.h>
 #include <time.h>
@@ -36,351 +37,11 @@
 #include "gatehouse/parse.h"
 #include "gatehouse/netaddr.h"
 #include "gatehouse/workpool.h"
+#include "internal.h"
 #include "gatehouse/banned.h"
-
-struct http_server {
-	struct MHD_Daemon *daemon;
-	int listen_fd;
-	bool quiesced;
-	atomic_bool closing;
-	atomic_bool access_log;
-	http_dispatch_fn dispatch;
-	void *ctx;
-	struct http_options opt;
-	char *base_path, *cors_origin;
-	atomic_uint in_flight;
-	atomic_uint_fast64_t counter;
-	char id_prefix[9];
-	struct cidr {
-		unsigned char net[16];
-		int bits;
-	} *proxies;
-	size_t nproxies;
-	/* every open connection, for the request deadline (see watch_main) */
-	pthread_mutex_t watch_lock;
-	pthread_cond_t watch_cond;
-	struct conn_watch *watched;
-	pthread_t watcher;
-	bool watching, watch_stop;
-};
-
-/*
- * A connection, as the request deadline sees it. libmicrohttpd's only
- * timeout is for inactivity, which a client that sends one byte a second
- * ("slowloris") never triggers. The watcher thread reads each connection's
- * count of received bytes (TCP_INFO) once a second: once bytes of a request
- * have come, the whole request must be in within request_timeout, or the
- * socket is shut down (libmicrohttpd then closes it). An idle keep-alive
- * connection receives nothing and stays under idle_timeout alone; a request
- * being answered (or waiting on a platform) is not timed.
- */
-enum { W_WAITING, W_RECEIVING, W_ANSWERING };
-struct conn_watch {
-	int fd;
-	/* Set by the request threads without the lock (which guards the list
-	 * only); the watcher moves the state on by compare-and-swap, so it never
-	 * undoes a request thread's change. */
-	_Atomic int state;         /* W_* */
-	_Atomic uint64_t base_bytes; /* bytes received when the wait for a request began */
-	uint64_t since_ns;         /* the watcher's: when the request's bytes were first seen */
-	struct conn_watch *prev, *next;
-};
 
 /* Most request headers accepted, whatever their total size. */
 #define MAX_HEADER_COUNT 100
-
-int http_status_for(int err)
-{
-	switch (err) {
-	case GH_OK: return 200;
-	case GH_EINVAL: return 400;
-	case GH_EAUTH: return 401;
-	case GH_EFORBIDDEN: return 403;
-	case GH_EBANNED: return 403;
-	case GH_ENOTFOUND: return 404;
-	case GH_ECONFLICT: return 409;
-	case GH_EPRECOND: return 412;
-	case GH_ETOOBIG: return 413;
-	case GH_ERATE: return 429;
-	case GH_EUNAVAIL: return 503;
-	default: return 500;
-	}
-}
-
-/* ---- decoding ---- */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Percent-decodes n bytes of s into a new string; '+' becomes a space when
- * plus_is_space (query strings and forms). NULL when malformed or when the
- * result is not NUL-free UTF-8.
- */
-static char *pct_decode(const char *s, size_t n, bool plus_is_space, size_t *out_len)
-{
-	char *out = xmalloc(n + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '%') {
-			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-			if (hi < 0 || lo < 0) {
-				free(out);
-				return NULL;
-			}
-			out[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (c == '+' && plus_is_space) {
-			out[o++] = ' ';
-		} else {
-			out[o++] = c;
-		}
-	}
-	out[o] = '\0';
-	if (!gh_utf8_valid(out, o)) {
-		free(out);
-		return NULL;
-	}
-	if (out_len)
-		*out_len = o;
-	return out;
-}
-
-/*
- * The route path of a raw request target: the part before '?', with runs
- * of '/' collapsed, then decoded, and base_path removed. Collapsing comes
- * first, so an encoded slash (%2F) is never merged away: it stays in the
- * path, where no route or key accepts it. Sets *outside when the path is
- * not under base_path. NULL with *outside false when it cannot be decoded.
- */
-static char *normalize_path(const char *target, const char *base_path, bool *outside)
-{
-	*outside = false;
-	size_t n = strcspn(target, "?#");
-	/* Collapse repeated slashes; make sure the path starts with one. */
-	char *raw = xmalloc(n + 2);
-	size_t r = 0;
-	raw[r++] = '/';
-	for (size_t i = 0; i < n; i++) {
-		if (target[i] == '/' && raw[r - 1] == '/')
-			continue;
-		raw[r++] = target[i];
-	}
-	size_t o;
-	char *out = pct_decode(raw, r, false, &o);
-	free(raw);
-	if (!out)
-		return NULL;
-	size_t bl = strlen(base_path);
-	if (bl) {
-		if (strncmp(out, base_path, bl) != 0 || (out[bl] != '\0' && out[bl] != '/')) {
-			*outside = true;
-			free(out);
-			return NULL;
-		}
-		memmove(out, out + bl, o - bl + 1);
-		if (!out[0]) {
-			out[0] = '/';
-			out[1] = '\0';
-		}
-	}
-	return out;
-}
-
-/* ---- parameters ---- */
-
-static int add_param(struct http_request *req, char *name, char *value)
-{
-	for (int i = 0; i < req->nparams; i++)
-		if (strcmp(req->params[i].name, name) == 0)
-			goto bad;
-	if (req->nparams == HTTP_MAX_PARAMS)
-		goto bad;
-	req->params[req->nparams].name = name;
-	req->params[req->nparams].value = value;
-	req->nparams++;
-	return 0;
-bad:
-	free(name);
-	free(value);
-	return GH_EINVAL;
-}
-
-/* Parses k=v&k2=v2; empty pairs ("?&k=v", Unity) are skipped. */
-static int parse_urlencoded(struct http_request *req, const char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		size_t end = i;
-		while (end < n && s[end] != '&')
-			end++;
-		if (end > i) {
-			const char *eq = memchr(s + i, '=', end - i);
-			size_t klen = eq ? (size_t)(eq - (s + i)) : end - i;
-			if (klen == 0)
-				return GH_EINVAL;
-			char *name = pct_decode(s + i, klen, true, NULL);
-			char *value = eq ? pct_decode(eq + 1, (size_t)(s + end - eq - 1), true, NULL)
-					 : xstrdup("");
-			if (!name || !value) {
-				free(name);
-				free(value);
-				return GH_EINVAL;
-			}
-			if (add_param(req, name, value))
-				return GH_EINVAL;
-		}
-		i = end + 1;
-	}
-	return 0;
-}
-
-static int parse_json_object(struct http_request *req)
-{
-	json_error_t jerr;
-	json_t *root = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root || !json_is_object(root)) {
-		json_decref(root);
-		return GH_EINVAL;
-	}
-	const char *key;
-	json_t *v;
-	int rc = 0;
-	json_object_foreach(root, key, v) {
-		if (!json_is_string(v) || !gh_utf8_valid(json_string_value(v), json_string_length(v)) ||
-		    !*key) {
-			rc = GH_EINVAL;
-			break;
-		}
-		rc = add_param(req, xstrdup(key), xstrndup(json_string_value(v), json_string_length(v)));
-		if (rc)
-			break;
-	}
-	json_decref(root);
-	return rc;
-}
-
-/* True when the Content-Type header names type (parameters ignored). */
-static bool content_type_is(const char *ct, const char *type)
-{
-	size_t n = strlen(type);
-	while (*ct == ' ')
-		ct++;
-	return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
-int http_parse_params(struct http_request *req, bool *unsupported)
-{
-	/* The header is looked up only for a body (tests have no connection). */
-	const char *ct = req->body_received ? http_header(req, "Content-Type") : NULL;
-	return http_parse_params_ct(req, ct, unsupported);
-}
-
-int http_parse_params_ct(struct http_request *req, const char *ct, bool *unsupported)
-{
-	*unsupported = false;
-	const char *q = strchr(req->raw_target, '?');
-	if (q) {
-		size_t qn = strcspn(q + 1, "#");
-		if (parse_urlencoded(req, q + 1, qn))
-			return GH_EINVAL;
-	}
-	if (req->body_received == 0)
-		return 0;
-	if (ct && content_type_is(ct, "application/json"))
-		return parse_json_object(req);
-	if (ct && content_type_is(ct, "application/x-www-form-urlencoded"))
-		return parse_urlencoded(req, req->body.buf, req->body.len);
-	*unsupported = true;
-	return GH_EINVAL;
-}
-
-const char *http_param(const struct http_request *req, const char *name)
-{
-	for (int i = 0; i < req->nparams; i++)
-		if (strcmp(req->params[i].name, name) == 0)
-			return req->params[i].value;
-	return NULL;
-}
-
-const char *http_header(struct http_request *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
-/* ---- replies ---- */
-
-void http_add_header(struct http_request *req, const char *name, const char *value)
-{
-	if (req->nextra == HTTP_MAX_EXTRA_HEADERS) {
-		log_error("too many extra headers for one reply");
-		return;
-	}
-	req->extra_names[req->nextra] = xstrdup(name);
-	req->extra_values[req->nextra] = xstrdup(value);
-	req->nextra++;
-}
-
-void http_reply(struct http_request *req, int status, const char *content_type, const char *body,
-		size_t len)
-{
-	if (req->answered || req->pending.ready) {
-		log_error("second reply to one request (status %d)", status);
-		return;
-	}
-	if (req->deferred) {
-		/* On a worker: keep it for the connection's own thread (see http_defer). */
-		req->pending.ready = true;
-		req->pending.status = status;
-		req->pending.content_type = content_type ? xstrdup(content_type) : NULL;
-		req->pending.body = xmalloc(len + 1);
-		memcpy(req->pending.body, body, len);
-		req->pending.len = len;
-		return;
-	}
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	if (!resp) {
-		log_error("cannot create a response");
-		return;
-	}
-	struct http_server *srv = req->server;
-	if (content_type)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
-	MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-	MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag, X-Request-Id");
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	for (int i = 0; i < req->nextra; i++)
-		MHD_add_response_header(resp, req->extra_names[i], req->extra_values[i]);
-	if (atomic_load(&srv->closing))
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	if (MHD_queue_response(req->conn, (unsigned int)status, resp) != MHD_YES)
-		log_error("cannot queue a %d response", status);
-	MHD_destroy_response(resp);
-	req->answered = true;
-	req->status = status;
-}
-
-void http_reply_text(struct http_request *req, int status, const char *text)
-{
-	http_reply(req, status, "text/plain; charset=utf-8", text, strlen(text));
-}
-
-void http_reply_json(struct http_request *req, int status, const char *json)
-{
-	http_reply(req, status, "application/json", json, strlen(json));
-}
 
 /* ---- libmicrohttpd callbacks ---- */
 
@@ -533,115 +194,6 @@ static void resolve_forwarded_client(struct http_request *req)
  * the per-request context starts here, so even a request refused later for
  * its headers is counted, logged and freed.
  */
-/* ---- the request deadline ---- */
-
-static uint64_t bytes_received(int fd)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof ti;
-	memset(&ti, 0, sizeof ti);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
-		return 0;
-	return ti.tcpi_bytes_received;
-}
-
-static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-			      enum MHD_ConnectionNotificationCode code)
-{
-	struct http_server *srv = cls;
-	struct conn_watch *w = *socket_context;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (!ci)
-			return;
-		w = xcalloc(1, sizeof *w);
-		w->fd = ci->connect_fd;
-		atomic_init(&w->state, W_WAITING);
-		atomic_init(&w->base_bytes, 0);
-		pthread_mutex_lock(&srv->watch_lock);
-		w->next = srv->watched;
-		if (w->next)
-			w->next->prev = w;
-		srv->watched = w;
-		pthread_mutex_unlock(&srv->watch_lock);
-		*socket_context = w;
-	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && w) {
-		/* Before libmicrohttpd closes the socket: the watcher never
-		 * touches a descriptor that may already be someone else's. */
-		pthread_mutex_lock(&srv->watch_lock);
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			srv->watched = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
-		pthread_mutex_unlock(&srv->watch_lock);
-		free(w);
-		*socket_context = NULL;
-	}
-}
-
-static struct conn_watch *watch_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
-}
-
-/* The request is all in (or refused): its answer is not timed. */
-static void watch_answering(struct http_request *req)
-{
-	struct conn_watch *w = req->conn ? watch_of(req->conn) : NULL;
-	if (w)
-		atomic_store(&w->state, W_ANSWERING);
-}
-
-/* The answer went out: the connection waits for its next request. */
-static void watch_waiting(struct MHD_Connection *conn)
-{
-	struct conn_watch *w = watch_of(conn);
-	if (!w)
-		return;
-	atomic_store(&w->base_bytes, bytes_received(w->fd));
-	atomic_store(&w->state, W_WAITING);
-}
-
-static void *watch_main(void *arg)
-{
-	struct http_server *srv = arg;
-	uint64_t limit = (uint64_t)srv->opt.request_timeout * 1000000000ull;
-	pthread_mutex_lock(&srv->watch_lock);
-	while (!srv->watch_stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&srv->watch_cond, &srv->watch_lock, &ts);
-		if (srv->watch_stop)
-			break;
-		uint64_t now = gh_mono_ns();
-		unsigned cut = 0;
-		for (struct conn_watch *w = srv->watched; w; w = w->next) {
-			int st = atomic_load(&w->state);
-			if (st == W_WAITING &&
-			    bytes_received(w->fd) > atomic_load(&w->base_bytes)) {
-				w->since_ns = now;
-				atomic_compare_exchange_strong(&w->state, &st, W_RECEIVING);
-			} else if (st == W_RECEIVING && now - w->since_ns > limit &&
-				   atomic_compare_exchange_strong(&w->state, &st, W_ANSWERING)) {
-				shutdown(w->fd, SHUT_RDWR); /* once: the state is no longer RECEIVING */
-				cut++;
-			}
-		}
-		if (cut)
-			log_info("closed %u connection(s) that took longer than request_timeout "
-				 "(%us) to send a request", cut, srv->opt.request_timeout);
-	}
-	pthread_mutex_unlock(&srv->watch_lock);
-	return NULL;
-}
-
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_server *srv = cls;
@@ -674,7 +226,7 @@ static void begin_request(struct http_request *req, const char *method, const ch
 	take_client_request_id(req);
 	resolve_forwarded_client(req);
 	bool outside;
-	req->path = normalize_path(req->raw_target, srv->base_path, &outside);
+	req->path = http_normalize_path(req->raw_target, srv->base_path, &outside);
 	if (req->reject)
 		return;
 	if (!req->path && !outside) {
@@ -713,7 +265,7 @@ static void begin_request(struct http_request *req, const char *method, const ch
 static void dispatch(struct http_request *req)
 {
 	struct http_server *srv = req->server;
-	watch_answering(req);
+	http_deadline_answering(req->conn);
 	log_set_request_id(req->request_id);
 	srv->dispatch(req, srv->ctx);
 	if (!req->answered && !req->deferred) {
@@ -833,7 +385,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
-	watch_waiting(conn);
+	http_deadline_waiting(conn);
 	if (!req)
 		return;
 	*con_cls = NULL;
@@ -939,8 +491,7 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	atomic_init(&srv->access_log, opt->access_log);
 	srv->ctx = ctx;
 	srv->listen_fd = fd;
-	pthread_mutex_init(&srv->watch_lock, NULL);
-	pthread_cond_init(&srv->watch_cond, NULL);
+	http_deadline_init(&srv->deadline, opt->request_timeout);
 	unsigned char boot[4];
 	if (gh_random(boot, sizeof boot))
 		memset(boot, 0, sizeof boot);
@@ -962,18 +513,15 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, http_deadline_notify, &srv->deadline,
 		MHD_OPTION_END);
-	if (srv->daemon) {
-		srv->watching = pthread_create(&srv->watcher, NULL, watch_main, srv) == 0;
-		if (!srv->watching)
-			log_error("cannot start the request-deadline thread: slow clients are "
-				  "cut off by idle_timeout only");
-	}
+	if (srv->daemon)
+		http_deadline_start(&srv->deadline);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot start the HTTP server on %s port %d",
 			 opt->listen_address, opt->port);
 		close(fd);
+		http_deadline_release(&srv->deadline);
 		free(srv->proxies);
 		free(srv->base_path);
 		free(srv->cors_origin);
@@ -1025,13 +573,8 @@ void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	if (srv->watching) {
-		pthread_mutex_lock(&srv->watch_lock);
-		srv->watch_stop = true;
-		pthread_cond_signal(&srv->watch_cond);
-		pthread_mutex_unlock(&srv->watch_lock);
-		pthread_join(srv->watcher, NULL);
-	}
+	/* The watcher first: it reads the descriptors of the daemon's connections. */
+	http_deadline_release(&srv->deadline);
 	MHD_stop_daemon(srv->daemon);
 	/*
 	 * Quiescing hands the listening socket to us, to close after the stop;
@@ -1039,10 +582,9 @@ void http_stop(struct http_server *srv)
 	 */
 	if (srv->quiesced)
 		close(srv->listen_fd);
-	pthread_mutex_destroy(&srv->watch_lock);
-	pthread_cond_destroy(&srv->watch_cond);
 	free(srv->proxies);
 	free(srv->base_path);
 	free(srv->cors_origin);
 	free(srv);
 }
+

@@ -1,0 +1,50 @@
+/*
+ * route.h - what a route is (path template, methods, error style, flags,
+ * handler) and what a handler is given. Types only: the table is in
+ * router.c, the handlers in src/handlers/.
+ */
+#ifndef GATEHOUSE_ROUTE_H
+#define GATEHOUSE_ROUTE_H
+
+#include "gatehouse/reply.h"
+#include "gatehouse/store.h"
+#include "gatehouse/token.h"
+
+struct http_request;
+struct app;
+
+enum route_method {
+	M_GET = 1 << 0,
+	M_POST = 1 << 1,
+	M_PUT = 1 << 2,
+	M_DELETE = 1 << 3,
+};
+
+enum route_flags {
+	R_PARAMS = 1 << 0,         /* parse query/form/JSON parameters first */
+	R_AUTH = 1 << 1,           /* needs an access token (guest or authenticated) */
+	R_NOSTORE = 1 << 2,        /* answers carry tokens: Cache-Control: no-store */
+	R_LIMIT = 1 << 3,          /* takes a token from the client's rate-limit bucket */
+	R_MAIN_METRICS = 1 << 4,   /* served here unless an admin listener is configured */
+};
+
+struct route_ctx {
+	const struct route *route;
+	struct access_claims claims; /* set for R_AUTH routes */
+	struct store_user user;      /* the token's user, for R_AUTH routes */
+	const char *key;             /* the {key} of the path, decoded */
+};
+
+struct route {
+	/*
+	 * As served under base_path; also the log and metrics label. A path
+	 * ending in "{key}" matches any non-empty rest, given as route_ctx.key.
+	 */
+	const char *path;
+	unsigned methods;          /* enum route_method bits */
+	int style;                 /* enum reply_style: the family of its error bodies */
+	unsigned flags;            /* enum route_flags bits */
+	void (*handler)(struct app *app, struct http_request *req, const struct route_ctx *rc);
+};
+
+#endif

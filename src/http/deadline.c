@@ -1,0 +1,168 @@
+/*
+ * deadline.c - the request deadline (see internal.h): a watcher thread
+ * that shuts down connections whose request takes longer than
+ * request_timeout to arrive, whatever trickle keeps them active.
+ */
+#include <linux/tcp.h> /* tcp_info with tcpi_bytes_received (glibc's lacks it) */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/log.h"
+#include "internal.h"
+#include "gatehouse/banned.h"
+
+enum { W_WAITING, W_RECEIVING, W_ANSWERING };
+struct conn_watch {
+	int fd;
+	/* Set by the request threads without the lock (which guards the list
+	 * only); the watcher moves the state on by compare-and-swap, so it never
+	 * undoes a request thread's change. */
+	_Atomic int state;         /* W_* */
+	_Atomic uint64_t base_bytes; /* bytes received when the wait for a request began */
+	uint64_t since_ns;         /* the watcher's: when the request's bytes were first seen */
+	struct conn_watch *prev, *next;
+};
+
+
+static uint64_t bytes_received(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	memset(&ti, 0, sizeof ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+		return 0;
+	return ti.tcpi_bytes_received;
+}
+
+void http_deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_deadline *d = cls;
+	struct conn_watch *w = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci)
+			return;
+		w = xcalloc(1, sizeof *w);
+		w->fd = ci->connect_fd;
+		atomic_init(&w->state, W_WAITING);
+		atomic_init(&w->base_bytes, 0);
+		pthread_mutex_lock(&d->lock);
+		w->next = d->watched;
+		if (w->next)
+			w->next->prev = w;
+		d->watched = w;
+		pthread_mutex_unlock(&d->lock);
+		*socket_context = w;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+		/* Before libmicrohttpd closes the socket: the watcher never
+		 * touches a descriptor that may already be someone else's. */
+		pthread_mutex_lock(&d->lock);
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			d->watched = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&d->lock);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+void http_deadline_answering(struct MHD_Connection *conn)
+{
+	struct conn_watch *w = conn ? watch_of(conn) : NULL;
+	if (w)
+		atomic_store(&w->state, W_ANSWERING);
+}
+
+void http_deadline_waiting(struct MHD_Connection *conn)
+{
+	struct conn_watch *w = watch_of(conn);
+	if (!w)
+		return;
+	atomic_store(&w->base_bytes, bytes_received(w->fd));
+	atomic_store(&w->state, W_WAITING);
+}
+
+static void *watch_main(void *arg)
+{
+	struct http_deadline *d = arg;
+	uint64_t limit = (uint64_t)d->timeout * 1000000000ull;
+	pthread_mutex_lock(&d->lock);
+	while (!d->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+		if (d->stop)
+			break;
+		uint64_t now = gh_mono_ns();
+		unsigned cut = 0;
+		for (struct conn_watch *w = d->watched; w; w = w->next) {
+			int st = atomic_load(&w->state);
+			if (st == W_WAITING &&
+			    bytes_received(w->fd) > atomic_load(&w->base_bytes)) {
+				w->since_ns = now;
+				atomic_compare_exchange_strong(&w->state, &st, W_RECEIVING);
+			} else if (st == W_RECEIVING && now - w->since_ns > limit &&
+				   atomic_compare_exchange_strong(&w->state, &st, W_ANSWERING)) {
+				shutdown(w->fd, SHUT_RDWR); /* once: the state is no longer RECEIVING */
+				cut++;
+			}
+		}
+		if (cut)
+			log_info("closed %u connection(s) that took longer than request_timeout "
+				 "(%us) to send a request", cut, d->timeout);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+void http_deadline_init(struct http_deadline *d, unsigned int timeout)
+{
+	memset(d, 0, sizeof *d);
+	d->timeout = timeout;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+}
+
+bool http_deadline_start(struct http_deadline *d)
+{
+	d->watching = pthread_create(&d->watcher, NULL, watch_main, d) == 0;
+	if (!d->watching)
+		log_error("cannot start the request-deadline thread: slow clients are "
+			  "cut off by idle_timeout only");
+	return d->watching;
+}
+
+void http_deadline_release(struct http_deadline *d)
+{
+	if (d->watching) {
+		pthread_mutex_lock(&d->lock);
+		d->stop = true;
+		pthread_cond_signal(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		pthread_join(d->watcher, NULL);
+		d->watching = false;
+	}
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
+}

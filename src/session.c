@@ -1,0 +1,277 @@
+/*
+ * session.c - guests, token pairs, refresh, logout and platform logins on
+ * top of token, keyring and store: the rules of a session that are not
+ * the store's own (those live in store_session_refresh and friends).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "gatehouse/clock.h"
+#include "gatehouse/digest.h"
+#include "gatehouse/encoding.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/keyring.h"
+#include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
+#include "gatehouse/random.h"
+#include "gatehouse/session.h"
+#include "gatehouse/tokencache.h"
+#include "gatehouse/banned.h"
+
+void session_tokens_release(struct session_tokens *t)
+{
+	free(t->access);
+	free(t->refresh);
+	t->access = t->refresh = NULL;
+}
+
+bool session_can_sign(struct app *app, int64_t now)
+{
+	struct keyset *ks = keyset_get(app->keyring);
+	bool ok = keyset_signing_key(ks, KEY_USE_ACCESS, now) &&
+		  keyset_signing_key(ks, KEY_USE_REFRESH, now);
+	keyset_put(ks);
+	if (!ok)
+		log_error("no signing key is active");
+	return ok;
+}
+
+/* Signs the pair of session sid whose current refresh token is jti. */
+static int sign_pair(struct app *app, const char *user_id, int scope, int64_t sid,
+		     const char *jti, int64_t session_expires_at, int64_t now,
+		     struct session_tokens *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->user_id, sizeof out->user_id, "%s", user_id);
+	out->scope = scope;
+	out->session_id = sid;
+	out->session_expires_at = session_expires_at;
+	struct refresh_claims rc = { .access_scope = scope, .sid = sid, .exp = session_expires_at };
+	snprintf(rc.sub, sizeof rc.sub, "%s", user_id);
+	snprintf(rc.jti, sizeof rc.jti, "%s", jti);
+	struct keyset *ks = keyset_get(app->keyring);
+	int err = token_issue_access(&app->tokens, ks, user_id, scope, now, &out->access,
+				     &out->access_exp);
+	if (!err)
+		err = token_issue_refresh(&app->tokens, ks, &rc, now, &out->refresh);
+	keyset_put(ks);
+	if (err) {
+		log_error("cannot sign tokens: %s", gh_strerror(err));
+		session_tokens_release(out);
+		return GH_EUNAVAIL;
+	}
+	return 0;
+}
+
+int session_guest_new(struct app *app, int64_t now, char secret[SESSION_GUEST_SECRET_LEN + 1],
+		      struct session_tokens *out)
+{
+	char user_id[37], a[37], b[37], jti[JTI_LEN + 1];
+	if (!session_can_sign(app, now) || gh_uuid4(a) || gh_uuid4(b) || token_new_jti(jti))
+		return GH_EUNAVAIL;
+	snprintf(secret, SESSION_GUEST_SECRET_LEN + 1, "%s-%s", a, b);
+	unsigned char digest[32];
+	gh_sha256(secret, strlen(secret), digest);
+	struct store_session_new s = { .access_scope = "guest", .jti = jti, .now = now,
+				       .expires_at = now + app->cfg->refresh_token_ttl };
+	int64_t sid = 0;
+	int err = GH_ECONFLICT;
+	/* A UUID collision is astronomically unlikely; retry a little anyway. */
+	for (int tries = 0; err == GH_ECONFLICT && tries < 3; tries++) {
+		if (gh_uuid4(user_id)) {
+			err = GH_EUNAVAIL;
+			break;
+		}
+		s.user_id = user_id;
+		err = store_guest_create(app->store, user_id, digest, &s, &sid);
+	}
+	if (err) {
+		log_error("cannot create a guest: %s", gh_strerror(err));
+		return err == GH_EUNAVAIL ? GH_EUNAVAIL : GH_EINTERNAL;
+	}
+	return sign_pair(app, user_id, SCOPE_GUEST, sid, jti, s.expires_at, now, out);
+}
+
+int session_guest_login(struct app *app, const char *user_id, const char *secret, int64_t now,
+			struct session_tokens *out)
+{
+	unsigned char digest[32];
+	gh_sha256(secret, strlen(secret), digest);
+	struct store_user u;
+	int err = gh_is_uuid(user_id, strlen(user_id)) ? store_user_get(app->store, user_id, &u)
+						       : GH_ENOTFOUND;
+	if (err == GH_EUNAVAIL || err == GH_EINTERNAL)
+		return GH_EUNAVAIL;
+	/* Compare even when the user is unknown, so both take the same time. */
+	static const unsigned char nothing[32];
+	bool found = !err && u.has_guest_secret;
+	bool match = CRYPTO_memcmp(found ? u.guest_secret_hash : nothing, digest, 32) == 0;
+	if (!found || !match)
+		return GH_EAUTH;
+	if (u.banned_until > now)
+		return GH_EBANNED;
+	char jti[JTI_LEN + 1];
+	if (!session_can_sign(app, now) || token_new_jti(jti))
+		return GH_EUNAVAIL;
+	struct store_session_new s = { .user_id = u.user_id, .access_scope = "guest", .jti = jti,
+				       .now = now,
+				       .expires_at = now + app->cfg->refresh_token_ttl };
+	int64_t sid = 0;
+	err = store_session_create(app->store, &s, &sid);
+	if (err == GH_ENOTFOUND)
+		return GH_EAUTH; /* deleted meanwhile */
+	if (err)
+		return GH_EUNAVAIL;
+	return sign_pair(app, u.user_id, SCOPE_GUEST, sid, jti, s.expires_at, now, out);
+}
+
+static int verify_refresh(struct app *app, const char *token, int64_t now,
+			  struct refresh_claims *out, const char **why)
+{
+	struct keyset *ks = keyset_get(app->keyring);
+	int err = token_verify_refresh(&app->tokens, ks, token, strlen(token), now, out, why);
+	keyset_put(ks);
+	metrics_token_verification(TOKEN_REFRESH, !err);
+	return err;
+}
+
+int session_refresh(struct app *app, const char *token, int64_t now_ms,
+		    struct session_tokens *out)
+{
+	int64_t now = now_ms / 1000;
+	struct refresh_claims claims;
+	const char *why = NULL;
+	if (verify_refresh(app, token, now, &claims, &why)) {
+		log_debug("refresh token rejected: %s", why);
+		return GH_EAUTH;
+	}
+	char new_jti[JTI_LEN + 1];
+	if (!session_can_sign(app, now) || token_new_jti(new_jti))
+		return GH_EUNAVAIL;
+	struct store_refresh r = { .session_id = claims.sid, .user_id = claims.sub,
+				   .presented_jti = claims.jti, .new_jti = new_jti, .now = now,
+				   .now_ms = now_ms,
+				   .grace_ms = app->cfg->refresh_reuse_grace * 1000 };
+	struct store_refresh_result res;
+	if (store_session_refresh(app->store, &r, &res))
+		return GH_EUNAVAIL;
+	switch (res.outcome) {
+	case REFRESH_ROTATED:
+	case REFRESH_GRACE:
+		return sign_pair(app, claims.sub, claims.access_scope, claims.sid, new_jti,
+				 res.expires_at, now, out);
+	case REFRESH_REUSED:
+		metrics_inc(M_REFRESH_REUSE);
+		log_warn("refresh token reuse: session %lld of user '%s' revoked",
+			 (long long)claims.sid, claims.sub);
+		return GH_EAUTH;
+	case REFRESH_BANNED:
+		return GH_EBANNED;
+	default:
+		return GH_EAUTH;
+	}
+}
+
+int session_logout(struct app *app, const char *token, int64_t now,
+		   struct refresh_claims *claims, int64_t *out_ended)
+{
+	const char *why = NULL;
+	*out_ended = 0;
+	if (verify_refresh(app, token, now, claims, &why)) {
+		log_debug("logout with a bad refresh token: %s", why);
+		return GH_EAUTH;
+	}
+	/* Any token of the session, current or spent, ends it. */
+	int err = store_session_end(app->store, claims->sid, claims->sub, now, "logout",
+				    out_ended);
+	if (!err && !*out_ended) {
+		/* Nothing ended: already over, or the user was deleted (then unknown). */
+		struct store_user u;
+		err = store_user_get(app->store, claims->sub, &u);
+	}
+	return err;
+}
+
+int session_verify_access(struct app *app, const char *token, size_t len, int64_t now,
+			  struct access_claims *out, const char **why)
+{
+	struct keyset *ks = keyset_get(app->keyring);
+	int err = tokencache_verify_access(app->token_cache, &app->tokens, ks, token, len, now,
+					    out, why);
+	keyset_put(ks);
+	metrics_token_verification(TOKEN_ACCESS, !err);
+	return err ? GH_EAUTH : 0;
+}
+
+int session_authenticate(struct app *app, const char *token, size_t len, int64_t now,
+			 struct access_claims *claims, struct store_user *user)
+{
+	const char *why = "no token";
+	if (!token || session_verify_access(app, token, len, now, claims, &why)) {
+		log_debug("access token rejected: %s", why);
+		return GH_EAUTH;
+	}
+	/* Genuine, but not a scope these routes allow. */
+	if (claims->scope == SCOPE_OTHER)
+		return GH_EFORBIDDEN;
+	/*
+	 * A valid token is not enough: its user must still exist and not be
+	 * banned. Checking the store on each request (a point read, see
+	 * README) makes a delete or a ban by another process count from the
+	 * next request on.
+	 */
+	int err = store_user_get(app->store, claims->sub, user);
+	if (err == GH_ENOTFOUND)
+		return GH_ENOTFOUND;
+	if (err)
+		return GH_EUNAVAIL;
+	if (user->banned_until > gh_now())
+		return GH_EBANNED;
+	return 0;
+}
+
+/* The user of a link token (an access token, scope guest or authenticated), or false. */
+static bool link_user(struct app *app, const char *token, char out[37], int64_t now)
+{
+	struct access_claims c;
+	const char *why = NULL;
+	int rc = session_verify_access(app, token, strlen(token), now, &c, &why);
+	if (rc || c.scope == SCOPE_OTHER) {
+		log_debug("link token rejected: %s", why ? why : "scope");
+		return false;
+	}
+	memcpy(out, c.sub, 37);
+	return true;
+}
+
+int session_platform_login(struct app *app, const struct session_platform_login *in, int64_t now,
+			   struct store_platform_result *out, struct session_tokens *tokens)
+{
+	char link_uid[37], new_uid[37], jti[JTI_LEN + 1];
+	bool link_ok = in->link && link_user(app, in->link_token, link_uid, now);
+	if (!session_can_sign(app, now) || gh_uuid4(new_uid) || token_new_jti(jti))
+		return GH_EUNAVAIL;
+	struct store_platform_login s = {
+		.provider = in->provider,
+		.subject = in->subject,
+		.link_requested = in->link,
+		.link_user_id = link_ok ? link_uid : NULL,
+		.reject_conflict = in->reject_conflict,
+		.new_user_id = new_uid,
+		.jti = jti,
+		.now = now,
+		.expires_at = now + in->session_ttl,
+	};
+	if (store_platform_login(app->store, &s, out))
+		return GH_EUNAVAIL;
+	if (out->outcome != PLATFORM_LOGIN_OK)
+		return 0;
+	if (out->created || out->linked)
+		log_info("%s %s user '%s'", in->provider, out->created ? "created" : "linked to",
+			 out->user_id);
+	return sign_pair(app, out->user_id, SCOPE_AUTHENTICATED, out->session_id, jti,
+			 s.expires_at, now, tokens);
+}
