@@ -29,6 +29,7 @@
 #include "gatehouse/router.h"
 #include "gatehouse/tokencache.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_sqlite.h"
 #include "gatehouse/util.h"
 #include "gatehouse/workpool.h"
 #include "gatehouse/banned.h"
@@ -208,13 +209,16 @@ static int load_config(const struct cli *cli, struct config *cfg)
 static int open_store(const struct config *cfg, bool operator_mode, int readers,
 		      struct store **st)
 {
+	struct store_sqlite_options sq = {
+		.sync_full = cfg->sqlite_synchronous == SYNC_FULL,
+		.operator_mode = operator_mode,
+	};
 	struct store_options so = {
 		.path = cfg->database_path,
-		.sync_full = cfg->sqlite_synchronous == SYNC_FULL,
 		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
 		.readers = readers,
 		.group_commit = cfg->group_commit,
-		.operator_mode = operator_mode,
+		.sqlite = &sq,
 	};
 	char err[512];
 	if (store_open(&so, st, err, sizeof err)) {

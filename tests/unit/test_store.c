@@ -19,6 +19,7 @@
 #include "gatehouse/store.h"
 #include "gatehouse/util.h"
 #include "harness.h"
+#include "fixtures.h"
 
 #define T0 1800000000LL
 
@@ -29,33 +30,19 @@ static bool group_commit = true;
 
 static void make_tmp_dir(void)
 {
-	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/gh-unit-store-XXXXXX");
-	if (!mkdtemp(tmp_dir)) {
-		perror("mkdtemp");
-		exit(2);
-	}
+	fixture_tmpdir(tmp_dir, sizeof tmp_dir, "store");
 	snprintf(db_path, sizeof db_path, "%s/db/gatehouse.db", tmp_dir);
 }
 
 static void remove_tmp_dir(void)
 {
-	harness_remove_dir(tmp_dir);
+	fixture_rmdir(tmp_dir);
 }
 
 static struct store *open_store(void)
 {
-	struct store_options opt = {
-		.path = db_path, .sync_full = true, .busy_timeout_ms = 5000, .readers = 4,
-		.group_commit = group_commit,
-	};
-	struct store *st = NULL;
-	char err[512] = "";
-	int rc = store_open(&opt, &st, err, sizeof err);
-	if (rc) {
-		fprintf(stderr, "store_open: %s\n", err);
-		exit(2);
-	}
-	return st;
+	struct fixture_store_opts o = { .one_commit_per_write = !group_commit };
+	return fixture_store_open(db_path, &o);
 }
 
 /* A second, plain SQLite connection: to inspect or poke at rows directly. */
@@ -770,7 +757,7 @@ TEST(open_fails_with_a_message)
 	if (f)
 		fclose(f);
 	snprintf(path, sizeof path, "%s/sub/gatehouse.db", file);
-	struct store_options opt = { .path = path, .sync_full = true, .busy_timeout_ms = 100 };
+	struct store_options opt = { .path = path, .busy_timeout_ms = 100 };
 	struct store *st = NULL;
 	char err[512] = "";
 	int rc = store_open(&opt, &st, err, sizeof err);
@@ -818,7 +805,7 @@ TEST(open_refuses_newer_schema)
 	/* A database written by a newer build must not be touched. */
 	raw_exec("INSERT INTO schema_version (version) VALUES (999)");
 	struct store_options opt = {
-		.path = db_path, .sync_full = true, .busy_timeout_ms = 1000, .readers = 2,
+		.path = db_path, .busy_timeout_ms = 1000, .readers = 2,
 	};
 	struct store *st = NULL;
 	char err[512] = "";
