@@ -82,6 +82,7 @@ enum { STORE_DONE = 0, STORE_ROW = 1, STORE_ERR = -1 };
  */
 struct store_conn {
 	const struct store_backend *be;
+	int slot;                  /* the read pool's index (writer.c); 0 for the writer */
 };
 
 /* A prepared statement, owned by its connection (opaque). */

@@ -132,7 +132,8 @@ static inline int db_fail(struct store_conn *c, const char *what)
 /* Runs q with no parameters, ignoring its rows: 0 or an enum gh_err. */
 int store_db_exec(struct store_conn *c, enum store_query q);
 /* A text column into dst (truncated to cap, "" for null). */
-void store_col_copy_text(struct store_conn *c, struct store_stmt *s, int col, char *dst, size_t cap);
+void store_col_copy_text(struct store_conn *c, struct store_stmt *s, int col, char *dst,
+			 size_t cap);
 /* A column as a NUL-terminated copy (caller frees); *len its length. */
 char *store_col_dup(struct store_conn *c, struct store_stmt *s, int col, size_t *len);
 

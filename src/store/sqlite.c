@@ -22,13 +22,13 @@
 #include "gatehouse/util.h"
 #include "sqlite_int.h"
 
-_Static_assert(GH_ARRAY_SIZE(sqlite_migrations) == STORE_SCHEMA_VERSION,
+_Static_assert(GH_ARRAY_SIZE(store_sqlite_migrations) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
 
 #define CONN(c) ((struct sqlite_conn *)(void *)(c))
 #define STMT(s) ((sqlite3_stmt *)(void *)(s))
 
-int sqlite_map_rc(int rc)
+int store_sqlite_map_rc(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_OK:
@@ -53,7 +53,7 @@ int sqlite_map_rc(int rc)
 
 static int fail_rc(struct sqlite_conn *c, int rc, const char *what)
 {
-	int err = sqlite_map_rc(rc);
+	int err = store_sqlite_map_rc(rc);
 	if (err == GH_ECONFLICT)
 		return err;
 	metrics_inc(M_STORE_ERRORS);
@@ -69,7 +69,7 @@ static int sq_fail(struct store_conn *base, const char *what)
 
 static const char *sq_query_text(enum store_query q)
 {
-	return sqlite_query_sql[q];
+	return store_sqlite_query_sql[q];
 }
 
 static sqlite3_stmt *prepare_sql(struct sqlite_conn *c, sqlite3_stmt **slot, const char *sql,
@@ -88,8 +88,8 @@ static sqlite3_stmt *prepare_sql(struct sqlite_conn *c, sqlite3_stmt **slot, con
 static struct store_stmt *sq_prepare(struct store_conn *base, enum store_query q)
 {
 	struct sqlite_conn *c = CONN(base);
-	return (struct store_stmt *)(void *)prepare_sql(c, &c->stmts[q], sqlite_query_sql[q],
-							  (int)q);
+	sqlite3_stmt *s = prepare_sql(c, &c->stmts[q], store_sqlite_query_sql[q], (int)q);
+	return (struct store_stmt *)(void *)s;
 }
 
 static void done_stmt(sqlite3_stmt *s)
@@ -101,13 +101,13 @@ static void done_stmt(sqlite3_stmt *s)
 /* Runs a transaction-control statement. */
 static int exec_tx(struct sqlite_conn *c, enum sqlite_tx t)
 {
-	sqlite3_stmt *s = prepare_sql(c, &c->tx[t], sqlite_tx_sql[t], (int)(Q_COUNT + t));
+	sqlite3_stmt *s = prepare_sql(c, &c->tx[t], store_sqlite_tx_sql[t], (int)(Q_COUNT + t));
 	if (!s)
 		return GH_EINTERNAL;
 	int rc = sqlite3_step(s);
 	done_stmt(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return fail_rc(c, rc, sqlite_tx_sql[t]);
+		return fail_rc(c, rc, store_sqlite_tx_sql[t]);
 	return 0;
 }
 
@@ -199,7 +199,8 @@ static int64_t sq_last_id(struct store_conn *c)
 static int sq_data_version(struct store_conn *base, int64_t *out)
 {
 	struct sqlite_conn *c = CONN(base);
-	sqlite3_stmt *s = prepare_sql(c, &c->tx[TX_DATA_VERSION], sqlite_tx_sql[TX_DATA_VERSION],
+	sqlite3_stmt *s = prepare_sql(c, &c->tx[TX_DATA_VERSION],
+				      store_sqlite_tx_sql[TX_DATA_VERSION],
 				      (int)(Q_COUNT + TX_DATA_VERSION));
 	if (!s)
 		return GH_EINTERNAL;
@@ -286,7 +287,7 @@ static int sq_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 			 msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		sq_conn_close(&c->base);
-		return sqlite_map_rc(rc);
+		return store_sqlite_map_rc(rc);
 	}
 	*out = &c->base;
 	return 0;
@@ -413,7 +414,7 @@ static int sq_migrate(void *ctxp, struct store_conn *writer, char *err, size_t e
 		snprintf(err, errlen, "cannot enable WAL on '%s': %s", ctx->path,
 			 msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
-		return sqlite_map_rc(rc);
+		return store_sqlite_map_rc(rc);
 	}
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE; "
 			  "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
@@ -436,7 +437,7 @@ static int sq_migrate(void *ctxp, struct store_conn *writer, char *err, size_t e
 		return GH_EINTERNAL;
 	}
 	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
-		rc = sqlite3_exec(db, sqlite_migrations[v], NULL, NULL, &msg);
+		rc = sqlite3_exec(db, store_sqlite_migrations[v], NULL, NULL, &msg);
 		if (rc != SQLITE_OK)
 			goto out_fail;
 		char ins[96];
@@ -456,7 +457,7 @@ out_fail:
 		 msg ? msg : sqlite3_errmsg(db));
 	sqlite3_free(msg);
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return sqlite_map_rc(rc) ? sqlite_map_rc(rc) : GH_EINTERNAL;
+	return store_sqlite_map_rc(rc) ? store_sqlite_map_rc(rc) : GH_EINTERNAL;
 }
 
 const struct store_backend store_sqlite_backend = {
@@ -492,6 +493,6 @@ const struct store_backend store_sqlite_backend = {
 	.fail = sq_fail,
 	.query_text = sq_query_text,
 	.data_version = sq_data_version,
-	.backup = sqlite_backup,
-	.check_file = sqlite_check_file,
+	.backup = store_sqlite_backup,
+	.check_file = store_sqlite_check_file,
 };

@@ -44,7 +44,7 @@ static int integrity(sqlite3 *db, char *err, size_t errlen)
 	return ret;
 }
 
-int sqlite_backup(void *ctxp, const char *dest, char *err, size_t errlen)
+int store_sqlite_backup(void *ctxp, const char *dest, char *err, size_t errlen)
 {
 	const struct sqlite_ctx *ctx = ctxp;
 	if (access(dest, F_OK) == 0) {
@@ -104,7 +104,7 @@ out:
 	return ret;
 }
 
-int sqlite_check_file(const char *path, struct strbuf *report)
+int store_sqlite_check_file(const char *path, struct strbuf *report)
 {
 	sqlite3 *db = NULL;
 	char err[512];

@@ -19,9 +19,9 @@ enum sqlite_tx {
 	TX_COUNT
 };
 
-extern const char *const sqlite_migrations[STORE_SCHEMA_VERSION];
-extern const char *const sqlite_tx_sql[TX_COUNT];
-extern const char *const sqlite_query_sql[Q_COUNT];
+extern const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION];
+extern const char *const store_sqlite_tx_sql[TX_COUNT];
+extern const char *const store_sqlite_query_sql[Q_COUNT];
 
 /* Shared by the connections of one store. */
 struct sqlite_ctx {
@@ -40,10 +40,10 @@ struct sqlite_conn {
 };
 
 /* A SQLite result code as an enum gh_err (0 for OK, DONE, ROW). */
-int sqlite_map_rc(int rc);
+int store_sqlite_map_rc(int rc);
 
 /* store_backend.backup and .check_file (sqlite_backup.c). */
-int sqlite_backup(void *ctx, const char *dest, char *err, size_t errlen);
-int sqlite_check_file(const char *path, struct strbuf *report);
+int store_sqlite_backup(void *ctx, const char *dest, char *err, size_t errlen);
+int store_sqlite_check_file(const char *path, struct strbuf *report);
 
 #endif

@@ -6,7 +6,7 @@
  */
 #include "sqlite_int.h"
 
-const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	/* 1: the initial schema */
 	"CREATE TABLE users ("
 	"  user_id TEXT PRIMARY KEY,"
@@ -71,8 +71,8 @@ const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	"                         WHERE p.user_id = users.user_id), 0);",
 };
 
-/* Transaction control, for the writer and the readers (sqlite_tx_sql order). */
-const char *const sqlite_tx_sql[TX_COUNT] = {
+/* Transaction control, for the writer and the readers (store_sqlite_tx_sql order). */
+const char *const store_sqlite_tx_sql[TX_COUNT] = {
 	[TX_BEGIN] = "BEGIN IMMEDIATE",
 	[TX_COMMIT] = "COMMIT",
 	[TX_ROLLBACK] = "ROLLBACK",
@@ -84,7 +84,7 @@ const char *const sqlite_tx_sql[TX_COUNT] = {
 	[TX_DATA_VERSION] = "PRAGMA data_version",
 };
 
-const char *const sqlite_query_sql[Q_COUNT] = {
+const char *const store_sqlite_query_sql[Q_COUNT] = {
 	[Q_PING] = "SELECT 1",
 	[Q_USER_GET] = "SELECT guest_secret_hash, created_at, last_seen_at, banned_until "
 		       "FROM users WHERE user_id = ?1",

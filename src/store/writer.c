@@ -224,6 +224,7 @@ struct store_conn *store_reader_get(struct store *st)
 			pthread_mutex_unlock(&st->rlock);
 			return NULL;
 		}
+		st->readers[idx]->slot = idx;
 	}
 	return st->readers[idx];
 }
@@ -231,10 +232,7 @@ struct store_conn *store_reader_get(struct store *st)
 void store_reader_put(struct store *st, struct store_conn *c)
 {
 	pthread_mutex_lock(&st->rlock);
-	int idx = 0;
-	while (st->readers[idx] != c)
-		idx++;
-	st->free_idx[st->nfree++] = idx;
+	st->free_idx[st->nfree++] = c->slot;
 	pthread_cond_signal(&st->rfree);
 	pthread_mutex_unlock(&st->rlock);
 }
