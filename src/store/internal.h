@@ -31,6 +31,7 @@ struct write_op {
 	store_write_fn *fn;
 	void *arg;
 	int rc;
+	bool undone;               /* its writes were rolled back: a commit failure cannot change rc */
 	bool done;
 	struct write_op *next;
 };

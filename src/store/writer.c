@@ -65,7 +65,16 @@ static bool run_op(struct store_conn *c, struct write_op *op)
 {
 	enum store_op_end end = STORE_OP_COMMIT;
 	op->rc = op->fn(c, op->arg, &end);
-	return op->rc < 0 || end == STORE_OP_ROLLBACK;
+	op->undone = op->rc < 0 || end == STORE_OP_ROLLBACK;
+	return op->undone;
+}
+
+/* After the transaction failed: every write it was to keep failed with it. */
+static void fail_kept(struct write_op *from, struct write_op *end)
+{
+	for (struct write_op *p = from; p != end; p = p->next)
+		if (!p->undone)
+			p->rc = GH_EUNAVAIL;
 }
 
 /* Begin, each write in its savepoint (when several), commit. */
@@ -93,8 +102,7 @@ static void run_transaction(struct store *st, struct write_op *batch, int n)
 		if (!be->in_transaction(c)) {
 			/* The database rolled the whole transaction back (disk full, I/O). */
 			aborted = true;
-			for (struct write_op *p = batch; p != op->next; p = p->next)
-				p->rc = p->rc < 0 ? p->rc : GH_EUNAVAIL;
+			fail_kept(batch, op->next);
 			continue;
 		}
 		if (n > 1) {
@@ -113,9 +121,7 @@ static void run_transaction(struct store *st, struct write_op *batch, int n)
 		/* A failed commit (disk full, I/O) may have rolled back already. */
 		if (be->in_transaction(c))
 			be->rollback(c);
-		for (struct write_op *op = batch; op; op = op->next)
-			if (op->rc >= 0)
-				op->rc = GH_EUNAVAIL;
+		fail_kept(batch, NULL);
 	}
 }
 
