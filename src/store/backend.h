@@ -37,7 +37,7 @@ enum store_query {
 	 * this is "the session row, locked": a back end with row locks says
 	 * FOR UPDATE OF sessions.
 	 */
-	Q_SESSION_GET,
+	Q_SESSION_GET_LOCKED,
 	Q_SESSION_ROTATE,   /* session_id, new_jti, now_ms */
 	Q_SESSION_REISSUE,  /* session_id, new_jti */
 	Q_SESSION_END,      /* session_id, now, reason, user_id; changes = ended */
@@ -67,7 +67,7 @@ enum store_query {
 	 * "the user's usage row, locked" (FOR UPDATE where rows lock): the
 	 * version sequence and quotas serialise per user.
 	 */
-	Q_DOC_USAGE,
+	Q_DOC_USAGE_LOCKED,
 	Q_DOC_USAGE_SET,    /* user_id, data_seq, data_keys, data_bytes */
 	Q_DOC_LIST,         /* user_id, after, limit -> key, version, size, updated_at */
 	Q_COUNT

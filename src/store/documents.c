@@ -2,8 +2,8 @@
  * documents.c - the player-data rules, back-end neutral: versions from a
  * per-user sequence (never reused, even after a delete), If-Match and
  * If-None-Match preconditions, key and byte quotas, batches all or none.
- * Every write first reads the user's usage row (Q_DOC_USAGE: "locked" on
- * a back end with row locks), so writes of one user serialise.
+ * Every write first reads the user's usage row (Q_DOC_USAGE_LOCKED: locked
+ * on a back end with row locks), so writes of one user serialise.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +62,7 @@ struct usage {
 
 static int usage_get(struct store_conn *c, const char *user_id, struct usage *u)
 {
-	struct store_stmt *q = db_prepare(c, Q_DOC_USAGE);
+	struct store_stmt *q = db_prepare(c, Q_DOC_USAGE_LOCKED);
 	if (!q)
 		return GH_EINTERNAL;
 	db_text(c, q, 1, user_id);
@@ -160,20 +160,23 @@ int store_rule_doc_delete(struct store_conn *c, void *arg, enum store_op_end *en
 {
 	(void)end;
 	struct doc_delete_op *op = arg;
-	bool found;
-	int64_t version, len;
-	int rc = doc_head(c, op->user_id, op->key, &found, &version, &len);
-	if (rc)
+	/* The user's usage row first (the lock); no user: no document either. */
+	struct usage u;
+	int rc = usage_get(c, op->user_id, &u);
+	if (rc && rc != GH_ENOTFOUND)
 		return rc;
+	bool found = false;
+	int64_t version = 0, len = 0;
+	if (!rc) {
+		rc = doc_head(c, op->user_id, op->key, &found, &version, &len);
+		if (rc)
+			return rc;
+	}
 	op->current = found ? version : 0;
 	if (op->if_version >= 0 && (!found || (op->if_version && op->if_version != version)))
 		return GH_EPRECOND;
 	if (!found)
 		return GH_ENOTFOUND;
-	struct usage u;
-	rc = usage_get(c, op->user_id, &u);
-	if (rc)
-		return rc;
 	struct store_stmt *q = db_prepare(c, Q_DOC_DELETE);
 	if (!q)
 		return GH_EINTERNAL;

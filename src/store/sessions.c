@@ -127,7 +127,7 @@ int store_rule_refresh(struct store_conn *c, void *arg, enum store_op_end *end)
 	struct refresh_op *op = arg;
 	const struct store_refresh *r = op->r;
 	struct store_refresh_result *out = op->out;
-	struct store_stmt *q = db_prepare(c, Q_SESSION_GET);
+	struct store_stmt *q = db_prepare(c, Q_SESSION_GET_LOCKED);
 	if (!q)
 		return GH_EINTERNAL;
 	db_int64(c, q, 1, r->session_id);

@@ -95,7 +95,7 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			"WHERE user_id = ?1 AND last_seen_at < ?2 - 3600",
 	[Q_SESSION_INSERT] = "INSERT INTO sessions (user_id, access_scope, current_jti, created_at, "
 			     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[Q_SESSION_GET] = "SELECT s.user_id, s.access_scope, s.current_jti, s.previous_jti, "
+	[Q_SESSION_GET_LOCKED] = "SELECT s.user_id, s.access_scope, s.current_jti, s.previous_jti, "
 			  "s.rotated_at_ms, s.expires_at, s.ended_at, u.banned_until "
 			  "FROM sessions s JOIN users u ON u.user_id = s.user_id "
 			  "WHERE s.session_id = ?1",
@@ -142,7 +142,7 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			 "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, "
 			 "version = excluded.version, updated_at = excluded.updated_at",
 	[Q_DOC_DELETE] = "DELETE FROM player_data WHERE user_id = ?1 AND key = ?2",
-	[Q_DOC_USAGE] = "SELECT data_seq, data_keys, data_bytes FROM users WHERE user_id = ?1",
+	[Q_DOC_USAGE_LOCKED] = "SELECT data_seq, data_keys, data_bytes FROM users WHERE user_id = ?1",
 	[Q_DOC_USAGE_SET] = "UPDATE users SET data_seq = ?2, data_keys = ?3, data_bytes = ?4 "
 			    "WHERE user_id = ?1",
 	[Q_DOC_LIST] = "SELECT key, version, length(value), updated_at FROM player_data "

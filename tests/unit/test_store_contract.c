@@ -657,6 +657,13 @@ static void case_document_preconditions(struct store *st)
 	CHECK_INT(store_doc_delete(st, uid, "k", 3, &cur), 0);
 	CHECK_INT(store_doc_delete(st, uid, "j", 0, &cur), 0);
 	CHECK_INT(doc_version(st, uid, "j"), -1);
+	/* A user that does not exist has no documents. */
+	char ghost[37];
+	new_uuid(ghost);
+	cur = -1;
+	CHECK_INT(store_doc_delete(st, ghost, "k", 0, &cur), GH_EPRECOND);
+	CHECK_INT(cur, 0);
+	CHECK_INT(store_doc_delete(st, ghost, "k", -1, &cur), GH_ENOTFOUND);
 }
 
 static void case_document_quotas(struct store *st)
