@@ -211,11 +211,11 @@ static int open_store(const struct config *cfg, bool operator_mode, int readers,
 {
 	struct store_sqlite_options sq = {
 		.sync_full = cfg->sqlite_synchronous == SYNC_FULL,
+		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
 		.operator_mode = operator_mode,
 	};
 	struct store_options so = {
 		.path = cfg->database_path,
-		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
 		.readers = readers,
 		.group_commit = cfg->group_commit,
 		.sqlite = &sq,

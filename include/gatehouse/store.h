@@ -29,10 +29,9 @@ struct store_sqlite_options;
 
 struct store_options {
 	const char *path;          /* the database (SQLite: a file path) */
-	int64_t busy_timeout_ms;   /* how long a write waits for another process's lock */
 	int readers;               /* size of the read pool */
 	bool group_commit;         /* queued writes share a transaction; else one each */
-	/* SQLite's own options (store_sqlite.h); NULL: the defaults (all false). */
+	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */
 	const struct store_sqlite_options *sqlite;
 };
 

@@ -384,9 +384,10 @@ static int sq_open(const struct store_options *opt, void **out_ctx, char *err, s
 		return rc;
 	struct sqlite_ctx *ctx = xcalloc(1, sizeof *ctx);
 	ctx->path = xstrdup(opt->path);
-	ctx->busy_timeout_ms = opt->busy_timeout_ms;
+	ctx->busy_timeout_ms = STORE_SQLITE_BUSY_TIMEOUT_MS;
 	if (opt->sqlite) {
 		ctx->sync_full = opt->sqlite->sync_full;
+		ctx->busy_timeout_ms = opt->sqlite->busy_timeout_ms;
 		ctx->operator_mode = opt->sqlite->operator_mode;
 	}
 	*out_ctx = ctx;

@@ -53,10 +53,12 @@ static inline struct store *fixture_store_open(const char *path,
 	struct fixture_store_opts d = { 0 };
 	if (!o)
 		o = &d;
-	struct store_sqlite_options sq = { .sync_full = !o->sync_normal };
+	struct store_sqlite_options sq = {
+		.sync_full = !o->sync_normal,
+		.busy_timeout_ms = o->busy_timeout_ms ? o->busy_timeout_ms : 5000,
+	};
 	struct store_options opt = {
 		.path = path,
-		.busy_timeout_ms = o->busy_timeout_ms ? o->busy_timeout_ms : 5000,
 		.readers = o->readers ? o->readers : 4,
 		.group_commit = !o->one_commit_per_write,
 		.sqlite = &sq,

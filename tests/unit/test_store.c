@@ -19,6 +19,7 @@
 
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_sqlite.h"
 #include "gatehouse/util.h"
 #include "harness.h"
 #include "fixtures.h"
@@ -622,7 +623,8 @@ TEST(open_fails_with_a_message)
 	if (f)
 		fclose(f);
 	snprintf(path, sizeof path, "%s/sub/gatehouse.db", file);
-	struct store_options opt = { .path = path, .busy_timeout_ms = 100 };
+	struct store_sqlite_options sq = { .busy_timeout_ms = 100 };
+	struct store_options opt = { .path = path, .sqlite = &sq };
 	struct store *st = NULL;
 	char err[512] = "";
 	int rc = store_open(&opt, &st, err, sizeof err);
@@ -669,9 +671,8 @@ TEST(open_refuses_newer_schema)
 {
 	/* A database written by a newer build must not be touched. */
 	raw_exec("INSERT INTO schema_version (version) VALUES (999)");
-	struct store_options opt = {
-		.path = db_path, .busy_timeout_ms = 1000, .readers = 2,
-	};
+	struct store_sqlite_options sq = { .busy_timeout_ms = 1000 };
+	struct store_options opt = { .path = db_path, .readers = 2, .sqlite = &sq };
 	struct store *st = NULL;
 	char err[512] = "";
 	int rc = store_open(&opt, &st, err, sizeof err);
