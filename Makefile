@@ -33,7 +33,7 @@ LDLIBS  = $(PKG_LIBS) -pthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 
-SRCS    := $(wildcard src/*.c src/base/*.c src/cmd/*.c src/config/*.c src/http/*.c src/handlers/*.c src/platform/*.c)
+SRCS    := $(wildcard src/*.c src/base/*.c src/cmd/*.c src/config/*.c src/http/*.c src/store/*.c src/handlers/*.c src/platform/*.c)
 LIBSRCS := $(filter-out src/main.c src/cmd/%,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -98,11 +98,11 @@ $(BUILD)/asan/libgatehouse.a: $(SLIBOBJS)
 
 # ---- unit tests ----
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libgatehouse.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h tests/unit/fixtures.h $(BUILD)/libgatehouse.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libgatehouse.a $(LDLIBS)
 
-$(BUILD)/asan/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/asan/libgatehouse.a
+$(BUILD)/asan/tests/%: tests/unit/%.c tests/unit/harness.h tests/unit/fixtures.h $(BUILD)/asan/libgatehouse.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(BUILD)/asan/libgatehouse.a $(LDLIBS)
 

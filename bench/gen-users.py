@@ -5,7 +5,7 @@
                      [--pool FILE] [--sample 10000] [--player-data 1.0]
 
 The schema is the daemon's own: when PATH does not exist, `gatehouse keys list
---set database_path=PATH` creates it (store.c runs its migrations; no signing
+--set database_path=PATH` creates it (the store runs its migrations; no signing
 keys are made, the daemon makes them at its first start). Then, in one
 transaction with journal_mode=OFF and synchronous=OFF, it inserts N rows into
 `users` (user_id, guest_secret_hash = SHA-256 of the guest secret, created_at,

@@ -30,6 +30,7 @@
 #include "gatehouse/rotator.h"
 #include "gatehouse/router.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_sqlite.h"
 #include "gatehouse/strbuf.h"
 #include "gatehouse/tokencache.h"
 #include "gatehouse/workpool.h"
@@ -45,13 +46,16 @@
 int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 		      struct store **st)
 {
-	struct store_options so = {
-		.path = cfg->database_path,
+	struct store_sqlite_options sq = {
 		.sync_full = cfg->sqlite_synchronous == SYNC_FULL,
 		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
+		.operator_mode = operator_mode,
+	};
+	struct store_options so = {
+		.path = cfg->database_path,
 		.readers = readers,
 		.group_commit = cfg->group_commit,
-		.operator_mode = operator_mode,
+		.sqlite = &sq,
 	};
 	char err[512];
 	if (store_open(&so, st, err, sizeof err)) {

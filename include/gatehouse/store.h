@@ -1,7 +1,8 @@
 /*
  * store.h - persistence: users, identities, sessions, signing keys and
- * player data in one SQLite file (WAL). The only module that holds SQL; no
- * SQLite type crosses this header, so another back end can sit behind it.
+ * player data. The only module that holds SQL (src/store/); no database
+ * type crosses this header. Today the one back end is SQLite: one file in
+ * WAL mode, with its own options in store_sqlite.h.
  *
  * Writes go through one writer connection owned by a writer thread, which
  * commits whatever is queued in one transaction (group commit; each write
@@ -25,18 +26,14 @@
 #include "gatehouse/strbuf.h"
 
 struct store;
+struct store_sqlite_options;
 
 struct store_options {
-	const char *path;
-	bool sync_full;            /* synchronous=FULL, else NORMAL */
-	int64_t busy_timeout_ms;
+	const char *path;          /* the database (SQLite: a file path) */
 	int readers;               /* size of the read pool */
 	bool group_commit;         /* queued writes share a transaction; else one each */
-	/*
-	 * For operator commands run beside a live daemon: never checkpoint,
-	 * so only the daemon's writer ever does (SQLite 3.40 WAL-reset bug).
-	 */
-	bool operator_mode;
+	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */
+	const struct store_sqlite_options *sqlite;
 };
 
 /*
@@ -47,6 +44,9 @@ struct store_options {
 int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen);
 /* Finishes queued writes, stops the writer, closes every connection. */
 void store_close(struct store *st);
+
+/* The back end's name ("sqlite"), for logs. */
+const char *store_backend_name(const struct store *st);
 
 /* 0 when a read and the writer both work; GH_EUNAVAIL otherwise. */
 int store_ping(struct store *st);
@@ -368,8 +368,5 @@ int store_backup(struct store *st, const char *dest, char *err, size_t errlen);
  * (unreadable).
  */
 int store_check_file(const char *path, struct strbuf *report);
-
-/* True for the f_type of network file systems (NFS, SMB/CIFS, Ceph, AFS, 9p...). */
-bool store_fs_is_network(unsigned long f_type);
 
 #endif

@@ -75,6 +75,42 @@ def seed_database():
     return _seed["path"]
 
 
+# ---- the daemon's database ----
+#
+# The one place the tests reach the store's tables directly (to look at what
+# was stored, or to plant a row the API cannot make). Today the back end is
+# SQLite, one file; a test names the daemon (or a database path) and writes
+# portable SQL with ? placeholders, so another back end needs only these two
+# functions taught its client.
+
+def _db_path(where):
+    return where if isinstance(where, str) else where.settings["database_path"]
+
+
+def db_rows(where, sql, args=()):
+    """All rows of one read-only query on the database of where (a Daemon, or
+    a database path)."""
+    con = sqlite3.connect("file:%s?mode=ro" % _db_path(where), uri=True, timeout=10)
+    try:
+        return con.execute(sql, tuple(args)).fetchall()
+    finally:
+        con.close()
+
+
+def db_write(where, sql, args=(), many=False):
+    """One short write transaction on the database of where (safe while the
+    daemon runs); many: args is a list of parameter tuples."""
+    con = sqlite3.connect(_db_path(where), timeout=10)
+    try:
+        with con:
+            if many:
+                con.executemany(sql, args)
+            else:
+                con.execute(sql, tuple(args))
+    finally:
+        con.close()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -10,12 +10,12 @@ import base64
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 import unittest
 import urllib.parse
 import uuid
 
+import gh
 from gh import DaemonTest, jwt_parts
 
 JSON = "application/json"
@@ -50,23 +50,13 @@ def b64u(data):
 
 def db_rows(d, sql, args=()):
     """Reads the daemon's database (read-only, while it runs)."""
-    con = sqlite3.connect("file:%s?mode=ro" % d.settings["database_path"], uri=True,
-                          timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return gh.db_rows(d, sql, args)
 
 
 def db_write(d, sql, args=()):
     """One short write transaction on the daemon's database (WAL: fine while
     the daemon runs)."""
-    con = sqlite3.connect(d.settings["database_path"], timeout=10)
-    try:
-        with con:
-            con.execute(sql, args)
-    finally:
-        con.close()
+    gh.db_write(d, sql, args)
 
 
 def link_identity(d, user_id, provider, subject):

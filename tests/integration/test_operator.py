@@ -10,7 +10,6 @@ clean-up; both are polls with generous bounds."""
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import threading
 import time
@@ -46,25 +45,12 @@ def auth(token):
 
 
 def db_rows(d, sql, args=()):
-    con = sqlite3.connect("file:%s?mode=ro" % d.settings["database_path"], uri=True,
-                          timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return gh.db_rows(d, sql, args)
 
 
 def db_write(d, sql, args=(), many=False):
     """One short write transaction on the daemon's database."""
-    con = sqlite3.connect(d.settings["database_path"], timeout=10)
-    try:
-        with con:
-            if many:
-                con.executemany(sql, args)
-            else:
-                con.execute(sql, args)
-    finally:
-        con.close()
+    gh.db_write(d, sql, args, many=many)
 
 
 def user_rows(d, user_id):

@@ -1280,11 +1280,7 @@ class Logs(unittest.TestCase):
         return secrets
 
     def key_material(self, d):
-        con = sqlite3.connect(d.settings["database_path"], timeout=10)
-        try:
-            rows = con.execute("SELECT material FROM signing_keys").fetchall()
-        finally:
-            con.close()
+        rows = gh.db_rows(d, "SELECT material FROM signing_keys")
         out = []
         for (mat,) in rows:
             mat = bytes(mat)
@@ -1469,27 +1465,17 @@ class StartupRefusals(unittest.TestCase):
         self.addCleanup(d.cleanup)
         d.start()
         d.stop()
-        con = sqlite3.connect(d.settings["database_path"], timeout=10)
-        try:
-            now = int(time.time())
-            kid = con.execute("SELECT kid FROM signing_keys WHERE use='access' AND "
-                              "activate_at <= ? ORDER BY activate_at DESC LIMIT 1",
-                              (now,)).fetchone()[0]
-            garbage = (b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbCwganVzdCBnYXJi"
-                       b"YWdl\n-----END PRIVATE KEY-----\n")
-            con.execute("UPDATE signing_keys SET material=? WHERE kid=?", (garbage, kid))
-            con.commit()
-        finally:
-            con.close()
+        now = int(time.time())
+        kid = gh.db_rows(d, "SELECT kid FROM signing_keys WHERE use='access' AND "
+                            "activate_at <= ? ORDER BY activate_at DESC LIMIT 1", (now,))[0][0]
+        garbage = (b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbCwganVzdCBnYXJi"
+                   b"YWdl\n-----END PRIVATE KEY-----\n")
+        gh.db_write(d, "UPDATE signing_keys SET material=? WHERE kid=?", (garbage, kid))
         r = self.refused(d, kid, "refusing to start")
         self.assertIn("unreadable key material", r.stderr)
         # Nothing was replaced: the damaged key is still there, no new key made.
-        con = sqlite3.connect(d.settings["database_path"], timeout=10)
-        try:
-            self.assertEqual(con.execute("SELECT material FROM signing_keys WHERE kid=?",
-                                         (kid,)).fetchone()[0], garbage)
-        finally:
-            con.close()
+        self.assertEqual(gh.db_rows(d, "SELECT material FROM signing_keys WHERE kid=?",
+                                    (kid,))[0][0], garbage)
 
     def test_network_file_system(self):
         # An NFS/SMB mount cannot be made here (no privileges, no server):

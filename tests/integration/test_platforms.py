@@ -26,7 +26,6 @@ import select
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -536,12 +535,7 @@ class PlatformTest(unittest.TestCase):
     # --- database ---
 
     def db(self, sql, *args, d=None):
-        con = sqlite3.connect("file:%s?mode=ro" % (d or self.daemon).settings["database_path"],
-                              uri=True, timeout=10)
-        try:
-            return con.execute(sql, args).fetchall()
-        finally:
-            con.close()
+        return gh.db_rows(d or self.daemon, sql, args)
 
     def owners(self, platform, pid, d=None):
         return [r[0] for r in self.db("SELECT user_id FROM identities WHERE provider=? "

@@ -10,11 +10,11 @@ that spent the token (the token was spent before that)."""
 import http.client
 import json
 import os
-import sqlite3
 import threading
 import time
 import unittest
 
+import gh
 from gh import DaemonTest, VALGRIND, jwt_parts
 
 ERR_REFRESH = "Error: Failed to validate refresh token"
@@ -42,12 +42,7 @@ def refresh(d, token):
 def db_rows(d, sql, args=()):
     """Reads the daemon's database (only while it runs: a last connection
     closing would checkpoint the WAL and hide what a restart must recover)."""
-    con = sqlite3.connect("file:%s?mode=ro" % d.settings["database_path"], uri=True,
-                          timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return gh.db_rows(d, sql, args)
 
 
 def session_row(d, sid):

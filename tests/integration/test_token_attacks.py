@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 import unittest
 import urllib.parse
@@ -21,6 +20,7 @@ import uuid
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+import gh
 from gh import DaemonTest, b64url_decode, jwt_parts
 
 ERR_REFRESH = "Error: Failed to validate refresh token"
@@ -104,13 +104,8 @@ class TokenAttackBase(DaemonTest):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        con = sqlite3.connect("file:%s?mode=ro" % cls.daemon.settings["database_path"],
-                              uri=True, timeout=10)
-        try:
-            rows = con.execute("SELECT kid, use, alg, material FROM signing_keys "
-                               "ORDER BY activate_at").fetchall()
-        finally:
-            con.close()
+        rows = gh.db_rows(cls.daemon, "SELECT kid, use, alg, material FROM signing_keys "
+                                      "ORDER BY activate_at")
         access = [r for r in rows if r[1] == "access"]
         refresh = [r for r in rows if r[1] == "refresh"]
         assert access and refresh, "seed database lacks signing keys: %r" % (rows,)

@@ -14,15 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Removes a test's temporary directory and all it holds. */
-static inline void harness_remove_dir(const char *dir)
-{
-	char cmd[320];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
-}
-
 static int harness_checks_failed;
 static int harness_tests_passed, harness_tests_failed;
 

@@ -18,6 +18,7 @@
 #include "gatehouse/alloc.h"
 #include "gatehouse/strbuf.h"
 #include "harness.h"
+#include "fixtures.h"
 
 extern char **environ;
 
@@ -961,11 +962,7 @@ int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
 	clear_env();
-	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/gh-unit-cfgp-XXXXXX");
-	if (!mkdtemp(tmp_dir)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	fixture_tmpdir(tmp_dir, sizeof tmp_dir, "cfgp");
 	RUN(no_providers_by_default);
 	RUN(provider_from_file_with_defaults);
 	RUN(all_fields_and_several_providers);
@@ -990,6 +987,6 @@ int main(void)
 	RUN(effective_config_never_prints_secrets);
 	RUN(errors_never_print_secrets);
 
-	harness_remove_dir(tmp_dir);
+	fixture_rmdir(tmp_dir);
 	return REPORT();
 }

@@ -26,6 +26,7 @@
 #include "gatehouse/random.h"
 #include "gatehouse/encoding.h"
 #include "harness.h"
+#include "fixtures.h"
 
 #define T0 1800000000LL
 #define ISSUER "https://id.example.com/prod"
@@ -36,18 +37,10 @@ static int store_seq;
 
 static struct store *open_store(void)
 {
-	char path[160], err[512] = "";
+	char path[160];
 	snprintf(path, sizeof path, "%s/s%d/gatehouse.db", tmp_dir, ++store_seq);
-	struct store_options opt = {
-		.path = path, .sync_full = false, .busy_timeout_ms = 5000, .readers = 2,
-		.group_commit = true,
-	};
-	struct store *st = NULL;
-	if (store_open(&opt, &st, err, sizeof err)) {
-		fprintf(stderr, "store_open: %s\n", err);
-		exit(2);
-	}
-	return st;
+	struct fixture_store_opts o = { .readers = 2, .sync_normal = true };
+	return fixture_store_open(path, &o);
 }
 
 static struct key_policy policy(int alg)
@@ -1337,11 +1330,7 @@ TEST(rotate_now_drops_pending_key)
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
-	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/gh-unit-keys-XXXXXX");
-	if (!mkdtemp(tmp_dir)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	fixture_tmpdir(tmp_dir, sizeof tmp_dir, "keys");
 	token_config_init(&tc, ISSUER, ACCESS_TTL);
 
 	RUN(first_maintain_creates_keys);
@@ -1368,6 +1357,6 @@ int main(void)
 	keyring_free(rs_kr);
 	store_close(rs_store);
 	token_config_release(&tc);
-	harness_remove_dir(tmp_dir);
+	fixture_rmdir(tmp_dir);
 	return REPORT();
 }

@@ -5,6 +5,7 @@
  * with the magic numbers of statfs(2) and linux/magic.h.
  */
 #include "gatehouse/store.h"
+#include "gatehouse/store_sqlite.h"
 #include "harness.h"
 
 TEST(network_file_systems_are_refused)

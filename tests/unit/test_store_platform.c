@@ -18,6 +18,7 @@
 #include "gatehouse/errors.h"
 #include "gatehouse/random.h"
 #include "harness.h"
+#include "fixtures.h"
 
 #define T0 1800000000LL
 #define SESSION_TTL (6 * 86400)
@@ -28,18 +29,10 @@ static int store_seq;
 /* A fresh database for each test, so that user counts mean something. */
 static struct store *open_store(void)
 {
-	char path[160], err[512] = "";
+	char path[160];
 	snprintf(path, sizeof path, "%s/s%d/gatehouse.db", tmp_dir, ++store_seq);
-	struct store_options opt = {
-		.path = path, .sync_full = false, .busy_timeout_ms = 5000, .readers = 4,
-		.group_commit = true,
-	};
-	struct store *st = NULL;
-	if (store_open(&opt, &st, err, sizeof err)) {
-		fprintf(stderr, "store_open: %s\n", err);
-		exit(2);
-	}
-	return st;
+	struct fixture_store_opts o = { .sync_normal = true };
+	return fixture_store_open(path, &o);
 }
 
 static void new_id(char out[37])
@@ -597,11 +590,7 @@ TEST(unlink_last_identity_of_guest)
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
-	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/gh-unit-plat-XXXXXX");
-	if (!mkdtemp(tmp_dir)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	fixture_tmpdir(tmp_dir, sizeof tmp_dir, "plat");
 	RUN(first_login_creates_user_identity_and_session);
 	RUN(second_login_finds_the_same_user);
 	RUN(link_maps_identity_to_token_user);
@@ -615,6 +604,6 @@ int main(void)
 	RUN(unlink_outcomes);
 	RUN(unlink_last_identity_of_guest);
 
-	harness_remove_dir(tmp_dir);
+	fixture_rmdir(tmp_dir);
 	return REPORT();
 }

@@ -17,6 +17,7 @@
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
 #include "harness.h"
+#include "fixtures.h"
 
 #define T0 1800000000LL
 #define ISSUER "https://id.example.com/prod"
@@ -29,14 +30,10 @@ static struct keyring *kr_a, *kr_b;
 
 static struct keyring *new_keyring(const char *name, struct store **st)
 {
-	char path[160], err[512] = "";
+	char path[160];
 	snprintf(path, sizeof path, "%s/%s/gatehouse.db", tmp_dir, name);
-	struct store_options opt = { .path = path, .busy_timeout_ms = 5000, .readers = 1,
-				     .group_commit = true };
-	if (store_open(&opt, st, err, sizeof err)) {
-		fprintf(stderr, "store_open: %s\n", err);
-		exit(2);
-	}
+	struct fixture_store_opts o = { .readers = 1, .sync_normal = true };
+	*st = fixture_store_open(path, &o);
 	struct key_policy p = { .access_alg = KEY_RS256, .rotation_interval = 7 * 86400,
 				.prepublish = 86400, .access_token_ttl = TTL,
 				.refresh_token_ttl = 86400 };
@@ -215,11 +212,7 @@ TEST(no_cache)
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
-	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/gh-unit-tcache-XXXXXX");
-	if (!mkdtemp(tmp_dir)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	fixture_tmpdir(tmp_dir, sizeof tmp_dir, "tcache");
 	token_config_init(&tc, ISSUER, TTL);
 	kr_a = new_keyring("a", &st_a);
 	kr_b = new_keyring("b", &st_b);
@@ -237,6 +230,6 @@ int main(void)
 	store_close(st_a);
 	store_close(st_b);
 	token_config_release(&tc);
-	harness_remove_dir(tmp_dir);
+	fixture_rmdir(tmp_dir);
 	return REPORT();
 }

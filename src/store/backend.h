@@ -1,0 +1,161 @@
+/*
+ * backend.h - the seam between the store's rules and a database (private
+ * to src/store/). A back end is one table of operations, struct
+ * store_backend (Redis' ConnectionType is the model): connections,
+ * transactions and savepoints, statements prepared by query id, binds,
+ * steps and columns, error mapping, change detection, migrations, backup
+ * and check. store_open picks the table; the rules (sessions.c,
+ * identities.c, accounts.c, documents.c, keys.c), the writer thread and the
+ * read pool (writer.c) only ever call through it.
+ *
+ * Queries are named by enum store_query; each back end supplies its own
+ * text for each (SQLite: sqlite_sql.c). The comment beside each id is the
+ * contract: parameters in order ($1, $2... or ?1, ?2...), then the columns
+ * a row returns. Statements stay prepared per connection.
+ */
+#ifndef GATEHOUSE_STORE_BACKEND_H
+#define GATEHOUSE_STORE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gatehouse/store.h"
+
+/* The schema version every back end's migrations reach. */
+#define STORE_SCHEMA_VERSION 3
+
+enum store_query {
+	Q_PING,             /* -> one row */
+	Q_USER_GET,         /* user_id -> guest_secret_hash, created_at, last_seen_at, banned_until */
+	Q_USER_INSERT,      /* user_id, guest_secret_hash (or null), now */
+	Q_USER_SEEN,        /* user_id, now: last_seen_at, kept to the hour */
+	Q_SESSION_INSERT,   /* user_id, access_scope, jti, now, expires_at; last_id = session_id */
+	/*
+	 * session_id -> user_id, access_scope, current_jti, previous_jti,
+	 * rotated_at_ms, expires_at, ended_at, banned_until. Inside a write
+	 * this is "the session row, locked": a back end with row locks says
+	 * FOR UPDATE OF sessions.
+	 */
+	Q_SESSION_GET_LOCKED,
+	Q_SESSION_ROTATE,   /* session_id, new_jti, now_ms */
+	Q_SESSION_REISSUE,  /* session_id, new_jti */
+	Q_SESSION_END,      /* session_id, now, reason, user_id; changes = ended */
+	Q_SESSION_PURGE,    /* cutoff; changes = deleted */
+	Q_SESSIONS_END_ALL, /* user_id, now, reason; changes = ended */
+	Q_SESSIONS_LIVE,    /* user_id, now -> count */
+	Q_SESSIONS_OF,      /* user_id -> session_id, created_at, expires_at, ended_at */
+	Q_USER_DELETE,      /* user_id; changes */
+	Q_USER_BAN,         /* user_id, banned_until (or null); changes */
+	Q_IDENTITIES_OF,    /* user_id -> provider, subject */
+	Q_DOCS_OF,          /* user_id -> key, version, updated_at, value */
+	Q_GUEST_CLEANUP,    /* idle_before, limit; changes = deleted */
+	Q_COUNT_USERS,      /* -> count */
+	Q_COUNT_SESSIONS,   /* now -> count of live sessions */
+	Q_IDENTITY_GET,     /* provider, subject -> user_id */
+	Q_IDENTITY_INSERT,  /* provider, subject, user_id, now */
+	Q_IDENTITY_DELETE,  /* user_id, provider; changes */
+	Q_IDENTITY_COUNT,   /* user_id -> count */
+	Q_KEYS_LIST,        /* -> kid, use, alg, material, created_at, activate_at */
+	Q_KEY_INSERT,       /* kid, use, alg, material, created_at, activate_at */
+	Q_KEY_DELETE,       /* kid */
+	Q_DOC_GET,          /* user_id, key -> value, version, updated_at */
+	Q_DOC_UPSERT,       /* user_id, key, value, version, updated_at */
+	Q_DOC_DELETE,       /* user_id, key */
+	/*
+	 * user_id -> data_seq, data_keys, data_bytes. Inside a write this is
+	 * "the user's usage row, locked" (FOR UPDATE where rows lock): the
+	 * version sequence and quotas serialise per user.
+	 */
+	Q_DOC_USAGE_LOCKED,
+	Q_DOC_USAGE_SET,    /* user_id, data_seq, data_keys, data_bytes */
+	Q_DOC_LIST,         /* user_id, after, limit -> key, version, size, updated_at */
+	Q_COUNT
+};
+
+/* What store_backend.step returns. */
+enum { STORE_DONE = 0, STORE_ROW = 1, STORE_ERR = -1 };
+
+/*
+ * A connection. A back end embeds this first in its own connection struct
+ * and hands out pointers to it; be lets the rules reach the operations.
+ */
+struct store_conn {
+	const struct store_backend *be;
+	int slot;                  /* the read pool's index (writer.c); 0 for the writer */
+};
+
+/* A prepared statement, owned by its connection (opaque). */
+struct store_stmt;
+
+struct store_backend {
+	const char *name;
+
+	/*
+	 * Validates options and prepares what connections share (SQLite: the
+	 * directory and its file system). *out_ctx goes to conn_open, migrate,
+	 * backup and close. err gets a one-line reason on failure.
+	 */
+	int (*open)(const struct store_options *opt, void **out_ctx, char *err, size_t errlen);
+	void (*close)(void *ctx);
+	/* A connection: the writer's (read-write, may create), or a reader's. */
+	int (*conn_open)(void *ctx, bool writer, struct store_conn **out, char *err, size_t errlen);
+	void (*conn_close)(struct store_conn *c); /* NULL is fine */
+	/* Brings the schema to STORE_SCHEMA_VERSION on the writer connection. */
+	int (*migrate)(void *ctx, struct store_conn *writer, char *err, size_t errlen);
+
+	/* Write transactions, savepoints and read transactions: 0 or an enum gh_err. */
+	int (*begin)(struct store_conn *c);
+	int (*commit)(struct store_conn *c);
+	int (*rollback)(struct store_conn *c);
+	int (*savepoint)(struct store_conn *c);
+	int (*release)(struct store_conn *c);
+	int (*rollback_to)(struct store_conn *c);
+	int (*read_begin)(struct store_conn *c);
+	int (*read_end)(struct store_conn *c);
+	/* False when the database ended the transaction on its own (disk full, I/O). */
+	bool (*in_transaction)(struct store_conn *c);
+
+	/* The connection's statement for q, prepared once; NULL on failure (logged). */
+	struct store_stmt *(*prepare)(struct store_conn *c, enum store_query q);
+	/* Binds parameter i (from 1). Text and blobs are not copied: keep them until reset. */
+	void (*bind_int64)(struct store_stmt *s, int i, int64_t v);
+	void (*bind_text)(struct store_stmt *s, int i, const char *v);
+	void (*bind_blob)(struct store_stmt *s, int i, const void *v, size_t len);
+	void (*bind_null)(struct store_stmt *s, int i);
+	/* STORE_ROW, STORE_DONE or STORE_ERR (then fail() says which error). */
+	int (*step)(struct store_conn *c, struct store_stmt *s);
+	/* Ready for the next use: rows dropped, parameters cleared. */
+	void (*reset)(struct store_stmt *s);
+	/* Columns of the current row, from 0. */
+	int64_t (*column_int64)(struct store_stmt *s, int col);
+	const char *(*column_text)(struct store_stmt *s, int col);  /* NULL for null */
+	const void *(*column_blob)(struct store_stmt *s, int col);
+	size_t (*column_bytes)(struct store_stmt *s, int col);
+	bool (*column_null)(struct store_stmt *s, int col);
+	/* Rows changed by the last statement, and the id of the last inserted row. */
+	int64_t (*changes)(struct store_conn *c);
+	int64_t (*last_id)(struct store_conn *c);
+	/*
+	 * The last failed step as an enum gh_err (GH_ECONFLICT for a
+	 * constraint, GH_EUNAVAIL for busy, full, I/O...), logged and counted
+	 * unless a conflict; what names the operation in the log line.
+	 */
+	int (*fail)(struct store_conn *c, const char *what);
+	/* The query's text, for log lines. */
+	const char *(*query_text)(enum store_query q);
+
+	/*
+	 * Change detection: a number that moves when another process commits.
+	 * 0 with *out set, or an error.
+	 */
+	int (*data_version)(struct store_conn *c, int64_t *out);
+	/* store_backup and store_check_file (store.h). */
+	int (*backup)(void *ctx, const char *dest, char *err, size_t errlen);
+	int (*check_file)(const char *path, struct strbuf *report);
+};
+
+/* The SQLite back end (sqlite.c). */
+extern const struct store_backend store_sqlite_backend;
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * keys.c - signing keys, back-end neutral: list (in use, then activation
+ * order), insert, delete.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gatehouse/store.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "internal.h"
+
+int store_rule_keys_list(struct store_conn *c, struct store_key **out, size_t *out_n)
+{
+	struct store_stmt *s = db_prepare(c, Q_KEYS_LIST);
+	if (!s)
+		return GH_EINTERNAL;
+	int ret = 0, rc;
+	size_t n = 0, cap = 0;
+	struct store_key *keys = NULL;
+	while ((rc = db_step(c, s)) == STORE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			keys = xrealloc(keys, cap * sizeof *keys);
+		}
+		struct store_key *k = &keys[n++];
+		memset(k, 0, sizeof *k);
+		store_col_copy_text(c, s, 0, k->kid, sizeof k->kid);
+		store_col_copy_text(c, s, 1, k->use, sizeof k->use);
+		store_col_copy_text(c, s, 2, k->alg, sizeof k->alg);
+		k->material = (unsigned char *)store_col_dup(c, s, 3, &k->material_len);
+		k->created_at = col_int64(c, s, 4);
+		k->activate_at = col_int64(c, s, 5);
+	}
+	if (rc != STORE_DONE)
+		ret = db_fail(c, "key list");
+	db_reset(c, s);
+	if (ret) {
+		store_keys_free(keys, n);
+		return ret;
+	}
+	*out = keys;
+	*out_n = n;
+	return 0;
+}
+
+int store_rule_key_insert(struct store_conn *c, void *arg, enum store_op_end *end)
+{
+	(void)end;
+	const struct store_key *k = arg;
+	struct store_stmt *q = db_prepare(c, Q_KEY_INSERT);
+	if (!q)
+		return GH_EINTERNAL;
+	db_text(c, q, 1, k->kid);
+	db_text(c, q, 2, k->use);
+	db_text(c, q, 3, k->alg);
+	db_blob(c, q, 4, k->material, k->material_len);
+	db_int64(c, q, 5, k->created_at);
+	db_int64(c, q, 6, k->activate_at);
+	int rc = db_step(c, q);
+	db_reset(c, q);
+	return rc == STORE_DONE ? 0 : db_fail(c, "key insert");
+}
+
+int store_rule_key_delete(struct store_conn *c, void *arg, enum store_op_end *end)
+{
+	(void)end;
+	struct store_stmt *q = db_prepare(c, Q_KEY_DELETE);
+	if (!q)
+		return GH_EINTERNAL;
+	db_text(c, q, 1, arg);
+	int rc = db_step(c, q);
+	db_reset(c, q);
+	return rc == STORE_DONE ? 0 : db_fail(c, "key delete");
+}

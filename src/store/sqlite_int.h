@@ -1,0 +1,49 @@
+/*
+ * sqlite_int.h - what the SQLite back end's files share (sqlite.c,
+ * sqlite_sql.c, sqlite_backup.c): its state, its connection, its SQL.
+ */
+#ifndef GATEHOUSE_STORE_SQLITE_INT_H
+#define GATEHOUSE_STORE_SQLITE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "backend.h"
+
+/* Transaction control statements, prepared per connection like queries. */
+enum sqlite_tx {
+	TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT, TX_RELEASE, TX_ROLLBACK_TO,
+	TX_READ_BEGIN, TX_READ_END, TX_DATA_VERSION,
+	TX_COUNT
+};
+
+extern const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION];
+extern const char *const store_sqlite_tx_sql[TX_COUNT];
+extern const char *const store_sqlite_query_sql[Q_COUNT];
+
+/* Shared by the connections of one store. */
+struct sqlite_ctx {
+	char *path;
+	int64_t busy_timeout_ms;
+	bool sync_full;
+	bool operator_mode;
+};
+
+struct sqlite_conn {
+	struct store_conn base;    /* first: a struct store_conn * points here */
+	sqlite3 *db;
+	int last_rc;               /* of the last failed step */
+	sqlite3_stmt *stmts[Q_COUNT];
+	sqlite3_stmt *tx[TX_COUNT];
+};
+
+/* A SQLite result code as an enum gh_err (0 for OK, DONE, ROW). */
+int store_sqlite_map_rc(int rc);
+
+/* store_backend.backup and .check_file (sqlite_backup.c). */
+int store_sqlite_backup(void *ctx, const char *dest, char *err, size_t errlen);
+int store_sqlite_check_file(const char *path, struct strbuf *report);
+
+#endif

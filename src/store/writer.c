@@ -1,0 +1,246 @@
+/*
+ * writer.c - the writer thread with group commit and the pool of reader
+ * connections, back-end neutral. Writes are queued; the writer runs
+ * whatever is queued in one transaction, each write in its own savepoint
+ * when there are several (so one failing write never undoes another), and
+ * wakes the callers when the commit is durable. Between batches, and at
+ * least once a second, it asks the back end whether another process
+ * committed (store_external_generation).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
+#include "internal.h"
+
+int store_db_exec(struct store_conn *c, enum store_query q)
+{
+	struct store_stmt *s = db_prepare(c, q);
+	if (!s)
+		return GH_EINTERNAL;
+	int rc = db_step(c, s);
+	db_reset(c, s);
+	if (rc == STORE_ERR)
+		return db_fail(c, c->be->query_text(q));
+	return 0;
+}
+
+void store_col_copy_text(struct store_conn *c, struct store_stmt *s, int col, char *dst, size_t cap)
+{
+	const char *t = col_text(c, s, col);
+	snprintf(dst, cap, "%s", t ? t : "");
+}
+
+char *store_col_dup(struct store_conn *c, struct store_stmt *s, int col, size_t *len)
+{
+	const void *p = col_blob(c, s, col);
+	*len = col_bytes(c, s, col);
+	char *v = xmalloc(*len + 1);
+	if (*len)
+		memcpy(v, p, *len);
+	v[*len] = '\0';
+	return v;
+}
+
+void store_check_data_version(struct store *st)
+{
+	uint64_t now = gh_mono_ns();
+	if (now - st->last_version_check_ns < 1000000000ull)
+		return;
+	st->last_version_check_ns = now;
+	int64_t v;
+	if (st->be->data_version(st->writer, &v))
+		return;
+	if (st->last_data_version && v != st->last_data_version)
+		atomic_fetch_add(&st->external_gen, 1);
+	st->last_data_version = v;
+}
+
+/* Runs one operation; true when its writes must be undone. */
+static bool run_op(struct store_conn *c, struct write_op *op)
+{
+	enum store_op_end end = STORE_OP_COMMIT;
+	op->rc = op->fn(c, op->arg, &end);
+	op->undone = op->rc < 0 || end == STORE_OP_ROLLBACK;
+	return op->undone;
+}
+
+/* After the transaction failed: every write it was to keep failed with it. */
+static void fail_kept(struct write_op *from, struct write_op *end)
+{
+	for (struct write_op *p = from; p != end; p = p->next)
+		if (!p->undone)
+			p->rc = GH_EUNAVAIL;
+}
+
+/* Begin, each write in its savepoint (when several), commit. */
+static void run_transaction(struct store *st, struct write_op *batch, int n)
+{
+	struct store_conn *c = st->writer;
+	const struct store_backend *be = st->be;
+	int rc = be->begin(c);
+	if (rc) {
+		for (struct write_op *op = batch; op; op = op->next)
+			op->rc = GH_EUNAVAIL;
+		return;
+	}
+	bool aborted = false;
+	for (struct write_op *op = batch; op; op = op->next) {
+		if (aborted) {
+			op->rc = GH_EUNAVAIL;
+			continue;
+		}
+		if (n > 1 && be->savepoint(c)) {
+			op->rc = GH_EUNAVAIL;
+			continue;
+		}
+		bool undo = run_op(c, op);
+		if (!be->in_transaction(c)) {
+			/* The database rolled the whole transaction back (disk full, I/O). */
+			aborted = true;
+			fail_kept(batch, op->next);
+			continue;
+		}
+		if (n > 1) {
+			if (undo)
+				be->rollback_to(c);
+			be->release(c);
+		} else if (undo) {
+			be->rollback(c);
+			return;
+		}
+	}
+	if (aborted)
+		return;
+	rc = be->commit(c);
+	if (rc) {
+		/* A failed commit (disk full, I/O) may have rolled back already. */
+		if (be->in_transaction(c))
+			be->rollback(c);
+		fail_kept(batch, NULL);
+	}
+}
+
+/* One writer batch: its transaction, timed for the metrics. */
+static void run_batch(struct store *st, struct write_op *batch)
+{
+	int n = 0;
+	for (struct write_op *op = batch; op; op = op->next)
+		n++;
+	uint64_t t0 = gh_mono_ns();
+	run_transaction(st, batch, n);
+	metrics_store_commit(gh_mono_ns() - t0, n);
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *st = arg;
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (!st->head && !st->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&st->work, &st->lock, &ts);
+			if (!st->head && !st->stopping) {
+				pthread_mutex_unlock(&st->lock);
+				store_check_data_version(st);
+				pthread_mutex_lock(&st->lock);
+			}
+		}
+		if (!st->head && st->stopping)
+			break;
+		struct write_op *batch = st->head;
+		if (st->group_commit) {
+			st->head = st->tail = NULL;
+		} else {
+			st->head = batch->next;
+			if (!st->head)
+				st->tail = NULL;
+			batch->next = NULL;
+		}
+		pthread_mutex_unlock(&st->lock);
+
+		run_batch(st, batch);
+		store_check_data_version(st);
+
+		pthread_mutex_lock(&st->lock);
+		for (struct write_op *op = batch; op; op = op->next)
+			op->done = true;
+		pthread_cond_broadcast(&st->done);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+int store_writer_start(struct store *st)
+{
+	return pthread_create(&st->writer_thread, NULL, writer_main, st) ? GH_EINTERNAL : 0;
+}
+
+void store_writer_stop(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->stopping = true;
+	pthread_cond_signal(&st->work);
+	pthread_mutex_unlock(&st->lock);
+	pthread_join(st->writer_thread, NULL);
+}
+
+int store_submit(struct store *st, store_write_fn *fn, void *arg)
+{
+	struct write_op op = { .fn = fn, .arg = arg, .rc = GH_EINTERNAL };
+	pthread_mutex_lock(&st->lock);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->lock);
+		return GH_EUNAVAIL;
+	}
+	if (st->tail)
+		st->tail->next = &op;
+	else
+		st->head = &op;
+	st->tail = &op;
+	pthread_cond_signal(&st->work);
+	while (!op.done)
+		pthread_cond_wait(&st->done, &st->lock);
+	pthread_mutex_unlock(&st->lock);
+	return op.rc;
+}
+
+/* ---- the reader pool ---- */
+
+struct store_conn *store_reader_get(struct store *st)
+{
+	pthread_mutex_lock(&st->rlock);
+	while (st->nfree == 0)
+		pthread_cond_wait(&st->rfree, &st->rlock);
+	int idx = st->free_idx[--st->nfree];
+	pthread_mutex_unlock(&st->rlock);
+	if (!st->readers[idx]) {
+		char err[256];
+		if (st->be->conn_open(st->ctx, false, &st->readers[idx], err, sizeof err)) {
+			log_error("%s", err);
+			pthread_mutex_lock(&st->rlock);
+			st->free_idx[st->nfree++] = idx;
+			pthread_cond_signal(&st->rfree);
+			pthread_mutex_unlock(&st->rlock);
+			return NULL;
+		}
+		st->readers[idx]->slot = idx;
+	}
+	return st->readers[idx];
+}
+
+void store_reader_put(struct store *st, struct store_conn *c)
+{
+	pthread_mutex_lock(&st->rlock);
+	st->free_idx[st->nfree++] = c->slot;
+	pthread_cond_signal(&st->rfree);
+	pthread_mutex_unlock(&st->rlock);
+}

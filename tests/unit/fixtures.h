@@ -1,0 +1,75 @@
+/*
+ * fixtures.h - what unit tests share beside harness.h: a temporary
+ * directory (made under /tmp, removed with all it holds) and a store opened
+ * on a fresh database in it. Header only.
+ */
+#ifndef GATEHOUSE_TEST_FIXTURES_H
+#define GATEHOUSE_TEST_FIXTURES_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gatehouse/store.h"
+#include "gatehouse/store_sqlite.h"
+
+/*
+ * Makes /tmp/gh-unit-<tag>-XXXXXX into dir (cap bytes); exits the test
+ * program when it cannot.
+ */
+static inline void fixture_tmpdir(char *dir, size_t cap, const char *tag)
+{
+	snprintf(dir, cap, "/tmp/gh-unit-%s-XXXXXX", tag);
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+}
+
+/* Removes a directory made by fixture_tmpdir and all it holds. */
+static inline void fixture_rmdir(const char *dir)
+{
+	char cmd[320];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+/* How fixture_store_open opens a SQLite store; zero is the daemon's default. */
+struct fixture_store_opts {
+	int readers;               /* 0: 4 */
+	int64_t busy_timeout_ms;   /* 0: 5000 */
+	bool one_commit_per_write; /* group commit off */
+	bool sync_normal;          /* synchronous=NORMAL (the tests' default is FULL) */
+};
+
+/*
+ * Opens (creating) the SQLite store at path; exits the test program with
+ * the reason when it cannot. o may be NULL.
+ */
+static inline struct store *fixture_store_open(const char *path,
+					       const struct fixture_store_opts *o)
+{
+	struct fixture_store_opts d = { 0 };
+	if (!o)
+		o = &d;
+	struct store_sqlite_options sq = {
+		.sync_full = !o->sync_normal,
+		.busy_timeout_ms = o->busy_timeout_ms ? o->busy_timeout_ms : 5000,
+	};
+	struct store_options opt = {
+		.path = path,
+		.readers = o->readers ? o->readers : 4,
+		.group_commit = !o->one_commit_per_write,
+		.sqlite = &sq,
+	};
+	struct store *st = NULL;
+	char err[512] = "";
+	if (store_open(&opt, &st, err, sizeof err)) {
+		fprintf(stderr, "store_open: %s\n", err);
+		exit(2);
+	}
+	return st;
+}
+
+#endif

@@ -1,0 +1,858 @@
+/*
+ * test_store_contract.c - the rules every store back end keeps, through
+ * store.h only: one table of cases run against each back end in the
+ * table below. SQLite always runs; a back end that cannot run here (no
+ * server, not built) is skipped with its reason. Cases never assume an
+ * empty database: each makes its own users (fresh UUIDs), so a back end
+ * may hand every case the same database.
+ *
+ * The next back end is one more row of `backends` (PostgreSQL: chosen by
+ * GATEHOUSE_TEST_DATABASE_URL).
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gatehouse/log.h"
+#include "gatehouse/store.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/alloc.h"
+#include "gatehouse/random.h"
+#include "gatehouse/digest.h"
+#include "harness.h"
+#include "fixtures.h"
+
+#define T0 1800000000LL
+
+static char tmp_dir[64];
+
+/* ---- back ends ---- */
+
+struct backend {
+	const char *name;
+	/* NULL when the back end can run here, else why not. */
+	const char *(*unavailable)(void);
+	/* A store for one case; exits the program when it cannot open. */
+	struct store *(*open)(void);
+};
+
+static const char *sqlite_unavailable(void)
+{
+	return NULL;
+}
+
+static struct store *sqlite_open(void)
+{
+	static int seq;
+	char path[160];
+	snprintf(path, sizeof path, "%s/c%d/gatehouse.db", tmp_dir, ++seq);
+	return fixture_store_open(path, NULL);
+}
+
+static const char *postgres_unavailable(void)
+{
+	const char *url = getenv("GATEHOUSE_TEST_DATABASE_URL");
+	if (!url || !*url)
+		return "GATEHOUSE_TEST_DATABASE_URL is not set";
+	return "this build has no PostgreSQL back end yet";
+}
+
+static struct store *postgres_open(void)
+{
+	return NULL; /* not reached while postgres_unavailable says why */
+}
+
+static const struct backend backends[] = {
+	{ "sqlite", sqlite_unavailable, sqlite_open },
+	{ "postgresql", postgres_unavailable, postgres_open },
+};
+
+/* ---- helpers ---- */
+
+static void new_uuid(char out[37])
+{
+	if (gh_uuid4(out))
+		exit(2);
+}
+
+/* Creates a guest user with a first session whose refresh token is jti. */
+static int64_t make_guest(struct store *st, char user_id[37], const char *jti, int64_t now,
+			  int64_t expires_at)
+{
+	new_uuid(user_id);
+	unsigned char h[32];
+	gh_sha256(user_id, strlen(user_id), h);
+	struct store_session_new s = {
+		.user_id = user_id, .access_scope = "guest", .jti = jti, .now = now,
+		.expires_at = expires_at,
+	};
+	int64_t sid = 0;
+	CHECK_INT(store_guest_create(st, user_id, h, &s, &sid), 0);
+	CHECK(sid > 0);
+	return sid;
+}
+
+static int refresh_ms(struct store *st, int64_t sid, const char *user_id, const char *presented,
+		      const char *new_jti, int64_t now_ms, int64_t grace_ms,
+		      struct store_refresh_result *res)
+{
+	struct store_refresh r = {
+		.session_id = sid, .user_id = user_id, .presented_jti = presented,
+		.new_jti = new_jti, .now = now_ms / 1000, .now_ms = now_ms, .grace_ms = grace_ms,
+	};
+	CHECK_INT(store_session_refresh(st, &r, res), 0);
+	return res->outcome;
+}
+
+static int refresh(struct store *st, int64_t sid, const char *user_id, const char *presented,
+		   const char *new_jti, int64_t now, int64_t grace,
+		   struct store_refresh_result *res)
+{
+	return refresh_ms(st, sid, user_id, presented, new_jti, now * 1000, grace * 1000, res);
+}
+
+/* A platform login of (provider, subject); link_user may be NULL. */
+static int platform(struct store *st, const char *provider, const char *subject,
+		    bool link, const char *link_user, bool reject, int64_t now,
+		    struct store_platform_result *out)
+{
+	char new_id[37], jti[40];
+	new_uuid(new_id);
+	snprintf(jti, sizeof jti, "p-%s", new_id);
+	struct store_platform_login in = {
+		.provider = provider, .subject = subject, .link_requested = link,
+		.link_user_id = link_user, .reject_conflict = reject, .new_user_id = new_id,
+		.jti = jti, .now = now, .expires_at = now + 1000,
+	};
+	CHECK_INT(store_platform_login(st, &in, out), 0);
+	return out->outcome;
+}
+
+/* A unique platform subject for this run. */
+static void new_subject(char out[48], const char *tag)
+{
+	char u[37];
+	new_uuid(u);
+	snprintf(out, 48, "%s-%s", tag, u);
+}
+
+/* The subject of user_id's identity of provider ("" when none). */
+static void identity_of(struct store *st, const char *user_id, const char *provider,
+			char *out, size_t cap)
+{
+	struct store_account a;
+	out[0] = '\0';
+	CHECK_INT(store_account_get(st, user_id, T0, false, &a), 0);
+	for (size_t i = 0; i < a.nidentities; i++)
+		if (!strcmp(a.identities[i].provider, provider))
+			snprintf(out, cap, "%s", a.identities[i].subject);
+	store_account_release(&a);
+}
+
+static size_t identity_count(struct store *st, const char *user_id)
+{
+	struct store_account a;
+	if (store_account_get(st, user_id, T0, false, &a))
+		return 0;
+	size_t n = a.nidentities;
+	store_account_release(&a);
+	return n;
+}
+
+static int64_t live_sessions(struct store *st, const char *user_id, int64_t now)
+{
+	struct store_account a;
+	if (store_account_get(st, user_id, now, false, &a))
+		return -1;
+	int64_t n = a.live_sessions;
+	store_account_release(&a);
+	return n;
+}
+
+static int put(struct store *st, const char *user_id, const char *key, const char *value,
+	       int cond, int64_t version, const struct store_doc_limits *lim,
+	       struct store_doc_result *r)
+{
+	struct store_doc_write w = { .key = key, .value = value, .len = strlen(value),
+				     .cond = cond, .version = version };
+	return store_doc_write(st, user_id, &w, 1, T0 + 10, lim, r, NULL);
+}
+
+static int64_t doc_version(struct store *st, const char *user_id, const char *key)
+{
+	struct store_document d;
+	int rc = store_doc_get(st, user_id, key, &d);
+	free(d.value);
+	return rc ? -1 : d.version;
+}
+
+/* ---- guests and users ---- */
+
+static void case_guest_create(struct store *st)
+{
+	char uid[37];
+	make_guest(st, uid, "G0", T0, T0 + 600);
+	struct store_user u;
+	CHECK_INT(store_user_get(st, uid, &u), 0);
+	CHECK_STR(u.user_id, uid);
+	CHECK(u.has_guest_secret);
+	unsigned char h[32];
+	gh_sha256(uid, strlen(uid), h);
+	CHECK(memcmp(u.guest_secret_hash, h, 32) == 0);
+	CHECK_INT(u.created_at, T0);
+	CHECK_INT(u.banned_until, 0);
+	/* The same id again: a conflict, and the first user unchanged. */
+	struct store_session_new s = { .user_id = uid, .access_scope = "guest", .jti = "G1",
+				       .now = T0 + 5, .expires_at = T0 + 600 };
+	unsigned char h2[32] = { 1 };
+	int64_t sid;
+	CHECK_INT(store_guest_create(st, uid, h2, &s, &sid), GH_ECONFLICT);
+	CHECK_INT(store_user_get(st, uid, &u), 0);
+	CHECK(memcmp(u.guest_secret_hash, h, 32) == 0);
+	CHECK_INT(live_sessions(st, uid, T0 + 6), 1);
+	/* A session for a user that does not exist. */
+	char ghost[37];
+	new_uuid(ghost);
+	s.user_id = ghost;
+	CHECK_INT(store_session_create(st, &s, &sid), GH_ENOTFOUND);
+	CHECK_INT(store_user_get(st, ghost, &u), GH_ENOTFOUND);
+	CHECK_INT(store_ping(st), 0);
+}
+
+/* ---- refresh: rotation, grace, reuse ---- */
+
+static void case_refresh_rotate_then_grace(struct store *st)
+{
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "J0", T0, T0 + 1000);
+	struct store_refresh_result res;
+	/* The current token rotates; the session's end never moves. */
+	CHECK_INT(refresh(st, sid, uid, "J0", "J1", T0 + 100, 10, &res), REFRESH_ROTATED);
+	CHECK_INT(res.expires_at, T0 + 1000);
+	CHECK_STR(res.access_scope, "guest");
+	/* The previous token within the grace window: lost response, reissue. */
+	CHECK_INT(refresh(st, sid, uid, "J0", "J2", T0 + 105, 10, &res), REFRESH_GRACE);
+	CHECK_INT(res.expires_at, T0 + 1000);
+	/* J2 is now the current token; J1 was replaced by it and is spent. */
+	CHECK_INT(refresh(st, sid, uid, "J2", "J3", T0 + 106, 10, &res), REFRESH_ROTATED);
+	CHECK_INT(refresh(st, sid, uid, "J3", "J4", T0 + 107, 10, &res), REFRESH_ROTATED);
+}
+
+static void case_refresh_grace_spends_the_token_issued_before(struct store *st)
+{
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "J0", T0, T0 + 1000);
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, sid, uid, "J0", "J1", T0 + 100, 10, &res), REFRESH_ROTATED);
+	CHECK_INT(refresh(st, sid, uid, "J0", "J2", T0 + 101, 10, &res), REFRESH_GRACE);
+	CHECK_INT(refresh(st, sid, uid, "J1", "J3", T0 + 102, 10, &res), REFRESH_REUSED);
+	/* The reuse revoked the session: even the current token is dead. */
+	CHECK_INT(refresh(st, sid, uid, "J2", "J4", T0 + 103, 10, &res), REFRESH_INVALID);
+	CHECK_INT(live_sessions(st, uid, T0 + 103), 0);
+}
+
+static void case_refresh_previous_outside_grace_revokes(struct store *st)
+{
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "J0", T0, T0 + 1000);
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, sid, uid, "J0", "J1", T0 + 100, 10, &res), REFRESH_ROTATED);
+	CHECK_INT(refresh(st, sid, uid, "J0", "J2", T0 + 111, 10, &res), REFRESH_REUSED);
+	CHECK_INT(refresh(st, sid, uid, "J1", "J3", T0 + 112, 10, &res), REFRESH_INVALID);
+	CHECK_INT(refresh(st, sid, uid, "J2", "J4", T0 + 112, 10, &res), REFRESH_INVALID);
+	/* With no grace at all, the previous token is reuse at once. */
+	int64_t sid2 = make_guest(st, uid, "K0", T0, T0 + 1000);
+	CHECK_INT(refresh(st, sid2, uid, "K0", "K1", T0 + 100, 0, &res), REFRESH_ROTATED);
+	CHECK_INT(refresh(st, sid2, uid, "K0", "K2", T0 + 100, 0, &res), REFRESH_REUSED);
+	CHECK_INT(refresh(st, sid2, uid, "K1", "K3", T0 + 102, 0, &res), REFRESH_INVALID);
+}
+
+static void case_refresh_grace_window_in_milliseconds(struct store *st)
+{
+	/* The window is inclusive and not rounded to whole seconds. */
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "M0", T0, T0 + 1000);
+	struct store_refresh_result res;
+	int64_t t = (T0 + 100) * 1000 + 900;
+	CHECK_INT(refresh_ms(st, sid, uid, "M0", "M1", t, 1000, &res), REFRESH_ROTATED);
+	CHECK_INT(refresh_ms(st, sid, uid, "M0", "M2", t + 1000, 1000, &res), REFRESH_GRACE);
+	CHECK_INT(refresh_ms(st, sid, uid, "M0", "M3", t + 1001, 1000, &res), REFRESH_REUSED);
+	CHECK_INT(refresh_ms(st, sid, uid, "M3", "M4", t + 1002, 1000, &res), REFRESH_INVALID);
+}
+
+static void case_refresh_unknown_jti_revokes(struct store *st)
+{
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "J0", T0, T0 + 1000);
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, sid, uid, "never-issued", "J1", T0 + 10, 10, &res), REFRESH_REUSED);
+	CHECK_INT(refresh(st, sid, uid, "J0", "J2", T0 + 11, 10, &res), REFRESH_INVALID);
+	/* A jti that is a prefix of the current one is not the current one. */
+	int64_t sid2 = make_guest(st, uid, "ABCDEF", T0, T0 + 1000);
+	CHECK_INT(refresh(st, sid2, uid, "ABCDE", "X1", T0 + 10, 10, &res), REFRESH_REUSED);
+	CHECK_INT(refresh(st, sid2, uid, "ABCDEF", "X2", T0 + 11, 10, &res), REFRESH_INVALID);
+}
+
+static void case_refresh_wrong_user_or_expired_is_invalid(struct store *st)
+{
+	char uid[37], other[37];
+	int64_t sid = make_guest(st, uid, "J0", T0, T0 + 100);
+	make_guest(st, other, "O0", T0, T0 + 1000);
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, sid, other, "J0", "J1", T0 + 10, 10, &res), REFRESH_INVALID);
+	/* Another user's attempt neither rotated nor revoked the owner's session. */
+	CHECK_INT(refresh(st, sid, uid, "J0", "J1", T0 + 11, 10, &res), REFRESH_ROTATED);
+	CHECK_INT(refresh(st, sid + 1000000, uid, "J1", "J2", T0 + 12, 10, &res),
+		  REFRESH_INVALID);
+	/* At its end the session is over, grace or not. */
+	CHECK_INT(refresh(st, sid, uid, "J1", "J2", T0 + 100, 10, &res), REFRESH_INVALID);
+	CHECK_INT(refresh(st, sid, uid, "J0", "J2", T0 + 101, 10, &res), REFRESH_INVALID);
+}
+
+/* ---- bans, logout, delete ---- */
+
+static void case_bans(struct store *st)
+{
+	char bystander[37], uid[37];
+	int64_t sid = make_guest(st, bystander, "B0", T0, T0 + 100000);
+	make_guest(st, uid, "B1", T0, T0 + 100000);
+	int64_t sid2;
+	struct store_session_new s = { .user_id = uid, .access_scope = "guest", .jti = "B2",
+				       .now = T0, .expires_at = T0 + 100000 };
+	CHECK_INT(store_session_create(st, &s, &sid2), 0);
+	int64_t ended = -1;
+	CHECK_INT(store_user_set_ban(st, uid, T0 + 500, T0 + 1, &ended), 0);
+	CHECK_INT(ended, 2);
+	struct store_user u;
+	CHECK_INT(store_user_get(st, uid, &u), 0);
+	CHECK_INT(u.banned_until, T0 + 500);
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, sid2, uid, "B2", "B3", T0 + 10, 10, &res), REFRESH_BANNED);
+	/* The ban ended the sessions: after it lapses they stay ended. */
+	CHECK_INT(refresh(st, sid2, uid, "B2", "B3", T0 + 501, 10, &res), REFRESH_INVALID);
+	/* A banned user's platform login leaves nothing behind. */
+	char sub[48];
+	new_subject(sub, "ban");
+	struct store_platform_result pr;
+	CHECK_INT(platform(st, "facebook", sub, true, uid, false, T0 + 20, &pr),
+		  PLATFORM_LOGIN_BANNED);
+	CHECK_INT(identity_count(st, uid), 0);
+	CHECK_INT(live_sessions(st, uid, T0 + 20), 0);
+	/* Lifted: logins work again; forever stays forever. */
+	CHECK_INT(store_user_set_ban(st, uid, 0, T0 + 30, NULL), 0);
+	CHECK_INT(store_user_get(st, uid, &u), 0);
+	CHECK_INT(u.banned_until, 0);
+	CHECK_INT(platform(st, "facebook", sub, true, uid, false, T0 + 31, &pr), PLATFORM_LOGIN_OK);
+	CHECK_INT(store_user_set_ban(st, uid, STORE_BAN_FOREVER, T0 + 40, &ended), 0);
+	CHECK_INT(ended, 1);
+	CHECK_INT(platform(st, "facebook", sub, false, NULL, false, T0 + 41, &pr),
+		  PLATFORM_LOGIN_BANNED);
+	char ghost[37];
+	new_uuid(ghost);
+	CHECK_INT(store_user_set_ban(st, ghost, T0 + 500, T0, NULL), GH_ENOTFOUND);
+	/* Another user's session was untouched. */
+	CHECK_INT(refresh(st, sid, bystander, "B0", "B9", T0 + 50, 10, &res), REFRESH_ROTATED);
+}
+
+static void case_logout_and_logout_all(struct store *st)
+{
+	char uid[37], other[37];
+	int64_t a = make_guest(st, uid, "L0", T0, T0 + 1000);
+	int64_t o = make_guest(st, other, "O0", T0, T0 + 1000);
+	struct store_session_new s = { .user_id = uid, .access_scope = "guest", .now = T0,
+				       .expires_at = T0 + 1000 };
+	int64_t b, c;
+	s.jti = "L1";
+	CHECK_INT(store_session_create(st, &s, &b), 0);
+	s.jti = "L2";
+	CHECK_INT(store_session_create(st, &s, &c), 0);
+	int64_t ended = -1;
+	/* Another user's session is not this user's to end. */
+	CHECK_INT(store_session_end(st, o, uid, T0 + 1, "logout", &ended), 0);
+	CHECK_INT(ended, 0);
+	CHECK_INT(store_session_end(st, a, uid, T0 + 1, "logout", &ended), 0);
+	CHECK_INT(ended, 1);
+	CHECK_INT(store_session_end(st, a, uid, T0 + 2, "logout", &ended), 0);
+	CHECK_INT(ended, 0);
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, a, uid, "L0", "L9", T0 + 3, 10, &res), REFRESH_INVALID);
+	CHECK_INT(live_sessions(st, uid, T0 + 3), 2);
+	CHECK_INT(store_sessions_end_all(st, uid, T0 + 4, "logout-all", &ended), 0);
+	CHECK_INT(ended, 2);
+	CHECK_INT(live_sessions(st, uid, T0 + 4), 0);
+	CHECK_INT(refresh(st, c, uid, "L2", "L8", T0 + 5, 10, &res), REFRESH_INVALID);
+	CHECK_INT(refresh(st, o, other, "O0", "O1", T0 + 5, 10, &res), REFRESH_ROTATED);
+	/* The ended sessions are still listed, with their end. */
+	struct store_account acc;
+	CHECK_INT(store_account_get(st, uid, T0 + 5, true, &acc), 0);
+	CHECK_INT(acc.nsessions, 3);
+	for (size_t i = 0; i < acc.nsessions; i++)
+		CHECK(acc.sessions[i].ended_at > 0);
+	store_account_release(&acc);
+	/* Purge removes what ended before the cutoff, nothing live. */
+	int64_t n = -1;
+	CHECK_INT(store_sessions_purge(st, T0 + 10, &n), 0);
+	CHECK(n >= 3);
+	CHECK_INT(store_account_get(st, uid, T0 + 5, true, &acc), 0);
+	CHECK_INT(acc.nsessions, 0);
+	store_account_release(&acc);
+	CHECK_INT(refresh(st, o, other, "O1", "O2", T0 + 11, 10, &res), REFRESH_ROTATED);
+}
+
+static void case_delete(struct store *st)
+{
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "D0", T0, T0 + 1000);
+	struct store_doc_result r;
+	CHECK_INT(put(st, uid, "save", "{}", DOC_ANY, 0, NULL, &r), 0);
+	char sub[48];
+	new_subject(sub, "del");
+	struct store_platform_result pr;
+	CHECK_INT(platform(st, "steam", sub, true, uid, false, T0 + 1, &pr), PLATFORM_LOGIN_OK);
+	CHECK_INT(store_user_delete(st, uid), 0);
+	struct store_user u;
+	CHECK_INT(store_user_get(st, uid, &u), GH_ENOTFOUND);
+	struct store_document d;
+	CHECK_INT(store_doc_get(st, uid, "save", &d), GH_ENOTFOUND);
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, sid, uid, "D0", "D1", T0 + 2, 10, &res), REFRESH_INVALID);
+	CHECK_INT(store_user_delete(st, uid), GH_ENOTFOUND);
+	struct store_account a;
+	CHECK_INT(store_account_get(st, uid, T0, true, &a), GH_ENOTFOUND);
+	store_account_release(&a);
+	/* The platform id went with the user: it now makes a new one. */
+	CHECK_INT(platform(st, "steam", sub, false, NULL, false, T0 + 3, &pr), PLATFORM_LOGIN_OK);
+	CHECK(pr.created);
+	CHECK(strcmp(pr.user_id, uid) != 0);
+}
+
+/* ---- platform identities ---- */
+
+static void case_platform_logins_and_link_conflicts(struct store *st)
+{
+	char sub[48];
+	new_subject(sub, "steam");
+	struct store_platform_result first, again;
+	CHECK_INT(platform(st, "steam", sub, false, NULL, false, T0, &first), PLATFORM_LOGIN_OK);
+	CHECK(first.created && !first.linked && first.session_id > 0);
+	CHECK_INT(platform(st, "steam", sub, false, NULL, false, T0 + 1, &again),
+		  PLATFORM_LOGIN_OK);
+	CHECK(!again.created);
+	CHECK_STR(again.user_id, first.user_id);
+	CHECK(again.session_id != first.session_id);
+	struct store_user u;
+	CHECK_INT(store_user_get(st, first.user_id, &u), 0);
+	CHECK(!u.has_guest_secret);
+
+	/* Linking asked with a bad auth token: nothing happens. */
+	char sub2[48];
+	new_subject(sub2, "apple");
+	struct store_platform_result r;
+	CHECK_INT(platform(st, "apple", sub2, true, NULL, false, T0 + 2, &r),
+		  PLATFORM_LOGIN_LINK_FAILED);
+	/* Linking to a user that is gone. */
+	char ghost[37];
+	new_uuid(ghost);
+	CHECK_INT(platform(st, "apple", sub2, true, ghost, false, T0 + 2, &r),
+		  PLATFORM_LOGIN_LINK_FAILED);
+
+	/* Link to a guest; relinking the provider replaces the old id. */
+	char guest[37];
+	make_guest(st, guest, "X0", T0, T0 + 1000);
+	CHECK_INT(platform(st, "apple", sub2, true, guest, true, T0 + 3, &r), PLATFORM_LOGIN_OK);
+	CHECK(r.linked && !r.created);
+	CHECK_STR(r.user_id, guest);
+	char sub3[48], got[256];
+	new_subject(sub3, "apple");
+	CHECK_INT(platform(st, "apple", sub3, true, guest, true, T0 + 4, &r), PLATFORM_LOGIN_OK);
+	identity_of(st, guest, "apple", got, sizeof got);
+	CHECK_STR(got, sub3);
+	CHECK_INT(identity_count(st, guest), 1);
+
+	/* An id another user holds: reject is a conflict, else log in as the owner. */
+	CHECK_INT(platform(st, "steam", sub, true, guest, true, T0 + 5, &r),
+		  PLATFORM_LOGIN_CONFLICT);
+	CHECK_INT(identity_count(st, guest), 1);
+	CHECK_INT(platform(st, "steam", sub, true, guest, false, T0 + 6, &r), PLATFORM_LOGIN_OK);
+	CHECK_STR(r.user_id, first.user_id);
+	CHECK(!r.linked);
+	/* Linking an id one already holds is no conflict. */
+	CHECK_INT(platform(st, "steam", sub, true, first.user_id, true, T0 + 7, &r),
+		  PLATFORM_LOGIN_OK);
+	CHECK_STR(r.user_id, first.user_id);
+}
+
+static void case_unlink_last_method(struct store *st)
+{
+	int outcome = -1;
+	char nobody[37];
+	new_uuid(nobody);
+	CHECK_INT(store_identity_unlink(st, nobody, "steam", &outcome), GH_ENOTFOUND);
+
+	/* A platform-only user with two identities. */
+	char s1[48], s2[48];
+	new_subject(s1, "steam");
+	new_subject(s2, "apple");
+	struct store_platform_result a, b;
+	CHECK_INT(platform(st, "steam", s1, false, NULL, false, T0, &a), PLATFORM_LOGIN_OK);
+	CHECK_INT(platform(st, "apple", s2, true, a.user_id, false, T0, &b), PLATFORM_LOGIN_OK);
+	CHECK_INT(store_identity_unlink(st, a.user_id, "google_play", &outcome), 0);
+	CHECK_INT(outcome, UNLINK_NOT_LINKED);
+	CHECK_INT(store_identity_unlink(st, a.user_id, "apple", &outcome), 0);
+	CHECK_INT(outcome, UNLINK_DONE);
+	/* The last way to log in stays. */
+	CHECK_INT(store_identity_unlink(st, a.user_id, "steam", &outcome), 0);
+	CHECK_INT(outcome, UNLINK_LAST_METHOD);
+	CHECK_INT(identity_count(st, a.user_id), 1);
+	char got[256];
+	identity_of(st, a.user_id, "steam", got, sizeof got);
+	CHECK_STR(got, s1);
+
+	/* A guest keeps its secret: its only identity may go. */
+	char guest[37], s3[48];
+	make_guest(st, guest, "U0", T0, T0 + 1000);
+	new_subject(s3, "fb");
+	struct store_platform_result c;
+	CHECK_INT(platform(st, "facebook", s3, true, guest, false, T0, &c), PLATFORM_LOGIN_OK);
+	CHECK_INT(store_identity_unlink(st, guest, "facebook", &outcome), 0);
+	CHECK_INT(outcome, UNLINK_DONE);
+	CHECK_INT(identity_count(st, guest), 0);
+}
+
+struct racer {
+	struct store *st;
+	pthread_barrier_t *start;
+	const char *subject;
+	struct store_platform_result r;
+	int rc;
+};
+
+static void *race_main(void *arg)
+{
+	struct racer *x = arg;
+	char new_id[37], jti[40];
+	new_uuid(new_id);
+	snprintf(jti, sizeof jti, "r-%s", new_id);
+	struct store_platform_login in = {
+		.provider = "oidc:epic", .subject = x->subject, .new_user_id = new_id,
+		.jti = jti, .now = T0, .expires_at = T0 + 1000,
+	};
+	pthread_barrier_wait(x->start);
+	x->rc = store_platform_login(x->st, &in, &x->r);
+	return NULL;
+}
+
+static void case_concurrent_first_platform_login(struct store *st)
+{
+	enum { RACERS = 8 };
+	char sub[48];
+	new_subject(sub, "race");
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, RACERS);
+	struct racer x[RACERS];
+	pthread_t th[RACERS];
+	memset(x, 0, sizeof x);
+	for (int i = 0; i < RACERS; i++) {
+		x[i].st = st;
+		x[i].start = &start;
+		x[i].subject = sub;
+		CHECK_INT(pthread_create(&th[i], NULL, race_main, &x[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++)
+		pthread_join(th[i], NULL);
+	int ok = 0, created = 0, same = 0;
+	for (int i = 0; i < RACERS; i++) {
+		ok += x[i].rc == 0 && x[i].r.outcome == PLATFORM_LOGIN_OK;
+		created += x[i].r.created;
+		same += !strcmp(x[i].r.user_id, x[0].r.user_id);
+	}
+	CHECK_INT(ok, RACERS);
+	CHECK_INT(created, 1);
+	CHECK_INT(same, RACERS);
+	CHECK_INT(identity_count(st, x[0].r.user_id), 1);
+	CHECK_INT(live_sessions(st, x[0].r.user_id, T0), RACERS);
+	pthread_barrier_destroy(&start);
+}
+
+/* ---- player documents ---- */
+
+static void case_document_versions_never_reused(struct store *st)
+{
+	char uid[37], other[37];
+	make_guest(st, uid, "V0", T0, T0 + 1000);
+	make_guest(st, other, "W0", T0, T0 + 1000);
+	struct store_doc_result r;
+	CHECK_INT(put(st, uid, "a", "{\"n\":1}", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 1);
+	CHECK(r.created);
+	CHECK_INT(put(st, uid, "a", "{\"n\":2}", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 2);
+	CHECK(!r.created);
+	CHECK_INT(put(st, uid, "b", "[]", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 3);
+	/* Per user: another user's sequence starts at 1. */
+	CHECK_INT(put(st, other, "a", "[]", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 1);
+	/* A delete does not give a version back. */
+	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL), 0);
+	CHECK_INT(doc_version(st, uid, "a"), -1);
+	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL), GH_ENOTFOUND);
+	CHECK_INT(put(st, uid, "a", "{\"n\":3}", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 4);
+	CHECK(r.created);
+	struct store_document d;
+	CHECK_INT(store_doc_get(st, uid, "a", &d), 0);
+	CHECK_STR(d.value, "{\"n\":3}");
+	CHECK_INT(d.len, 7);
+	CHECK_INT(d.version, 4);
+	CHECK_INT(d.updated_at, T0 + 10);
+	free(d.value);
+	/* Listing: bytewise key order, pages after a key. */
+	struct store_doc_info *items;
+	size_t n;
+	CHECK_INT(store_doc_list(st, uid, "", 10, &items, &n), 0);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_STR(items[0].key, "a");
+		CHECK_INT(items[0].size, 7);
+		CHECK_STR(items[1].key, "b");
+		CHECK_INT(items[1].version, 3);
+	}
+	free(items);
+	CHECK_INT(store_doc_list(st, uid, "a", 10, &items, &n), 0);
+	CHECK_INT(n, 1);
+	free(items);
+	/* No such user: nothing stored. */
+	char ghost[37];
+	new_uuid(ghost);
+	CHECK_INT(put(st, ghost, "a", "{}", DOC_ANY, 0, NULL, &r), GH_ENOTFOUND);
+}
+
+static void case_document_preconditions(struct store *st)
+{
+	char uid[37];
+	make_guest(st, uid, "P0", T0, T0 + 1000);
+	struct store_doc_result r;
+	/* If-Match on an absent key fails, even If-Match: *. */
+	CHECK_INT(put(st, uid, "k", "1", DOC_IF_MATCH, 0, NULL, &r), GH_EPRECOND);
+	CHECK_INT(r.current_version, 0);
+	CHECK_INT(put(st, uid, "k", "1", DOC_IF_NONE_MATCH, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 1);
+	CHECK_INT(put(st, uid, "k", "2", DOC_IF_NONE_MATCH, 0, NULL, &r), GH_EPRECOND);
+	CHECK_INT(r.current_version, 1);
+	CHECK_INT(put(st, uid, "k", "2", DOC_IF_MATCH, 7, NULL, &r), GH_EPRECOND);
+	CHECK_INT(r.current_version, 1);
+	CHECK_INT(put(st, uid, "k", "2", DOC_IF_MATCH, 1, NULL, &r), 0);
+	CHECK_INT(r.version, 2);
+	CHECK_INT(put(st, uid, "k", "3", DOC_IF_MATCH, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 3);
+	/* A refused write took no version. */
+	CHECK_INT(put(st, uid, "j", "1", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 4);
+	/* Conditional deletes. */
+	int64_t cur = -1;
+	CHECK_INT(store_doc_delete(st, uid, "k", 2, &cur), GH_EPRECOND);
+	CHECK_INT(cur, 3);
+	CHECK_INT(store_doc_delete(st, uid, "nope", 0, &cur), GH_EPRECOND);
+	CHECK_INT(cur, 0);
+	CHECK_INT(store_doc_delete(st, uid, "k", 3, &cur), 0);
+	CHECK_INT(store_doc_delete(st, uid, "j", 0, &cur), 0);
+	CHECK_INT(doc_version(st, uid, "j"), -1);
+	/* A user that does not exist has no documents. */
+	char ghost[37];
+	new_uuid(ghost);
+	cur = -1;
+	CHECK_INT(store_doc_delete(st, ghost, "k", 0, &cur), GH_EPRECOND);
+	CHECK_INT(cur, 0);
+	CHECK_INT(store_doc_delete(st, ghost, "k", -1, &cur), GH_ENOTFOUND);
+}
+
+static void case_document_quotas(struct store *st)
+{
+	char uid[37];
+	make_guest(st, uid, "Q0", T0, T0 + 1000);
+	struct store_doc_limits keys2 = { .max_keys = 2 };
+	struct store_doc_result r;
+	CHECK_INT(put(st, uid, "a", "1", DOC_ANY, 0, &keys2, &r), 0);
+	CHECK_INT(put(st, uid, "b", "2", DOC_ANY, 0, &keys2, &r), 0);
+	CHECK_INT(put(st, uid, "c", "3", DOC_ANY, 0, &keys2, &r), GH_ETOOBIG);
+	CHECK_INT(doc_version(st, uid, "c"), -1);
+	/* Overwriting a key does not add one. */
+	CHECK_INT(put(st, uid, "b", "22", DOC_ANY, 0, &keys2, &r), 0);
+	/* After a delete there is room again. */
+	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL), 0);
+	CHECK_INT(put(st, uid, "c", "3", DOC_ANY, 0, &keys2, &r), 0);
+
+	/* Bytes: the sum of the stored values ("22" + "3" = 3 so far). */
+	struct store_doc_limits bytes10 = { .max_bytes = 10 };
+	CHECK_INT(put(st, uid, "d", "1234567", DOC_ANY, 0, &bytes10, &r), 0);    /* 10 */
+	CHECK_INT(put(st, uid, "e", "1", DOC_ANY, 0, &bytes10, &r), GH_ETOOBIG); /* 11 */
+	/* Replacing a value counts the difference. */
+	CHECK_INT(put(st, uid, "d", "123456", DOC_ANY, 0, &bytes10, &r), 0);     /* 9 */
+	CHECK_INT(put(st, uid, "e", "1", DOC_ANY, 0, &bytes10, &r), 0);          /* 10 */
+	CHECK_INT(put(st, uid, "d", "1234567", DOC_ANY, 0, &bytes10, &r), GH_ETOOBIG);
+}
+
+static void case_document_batch_all_or_none(struct store *st)
+{
+	char uid[37];
+	make_guest(st, uid, "A0", T0, T0 + 1000);
+	struct store_doc_result r1;
+	CHECK_INT(put(st, uid, "exists", "0", DOC_ANY, 0, NULL, &r1), 0);
+	CHECK_INT(r1.version, 1);
+	struct store_doc_write w[3] = {
+		{ .key = "x", .value = "1", .len = 1 },
+		{ .key = "exists", .value = "2", .len = 1, .cond = DOC_IF_MATCH, .version = 1 },
+		{ .key = "exists2", .value = "3", .len = 1, .cond = DOC_IF_MATCH, .version = 0 },
+	};
+	struct store_doc_result r[3];
+	size_t failed = 99;
+	CHECK_INT(store_doc_write(st, uid, w, 3, T0 + 1, NULL, r, &failed), GH_EPRECOND);
+	CHECK_INT(failed, 2);
+	CHECK_INT(r[2].current_version, 0);
+	CHECK_INT(doc_version(st, uid, "x"), -1);
+	CHECK_INT(doc_version(st, uid, "exists"), 1);
+	/* Fixed, the batch goes through with consecutive versions. */
+	w[2].cond = DOC_IF_NONE_MATCH;
+	CHECK_INT(store_doc_write(st, uid, w, 3, T0 + 2, NULL, r, &failed), 0);
+	CHECK_INT(r[0].version, 2);
+	CHECK_INT(r[1].version, 3);
+	CHECK_INT(r[2].version, 4);
+	CHECK(r[0].created && !r[1].created && r[2].created);
+	/* A quota that the whole batch would break: none written. */
+	struct store_doc_limits lim = { .max_keys = 4 };
+	struct store_doc_write w2[2] = {
+		{ .key = "y", .value = "1", .len = 1 },
+		{ .key = "z", .value = "1", .len = 1 },
+	};
+	CHECK_INT(store_doc_write(st, uid, w2, 2, T0 + 3, &lim, r, &failed), GH_ETOOBIG);
+	CHECK_INT(failed, 1);
+	CHECK_INT(doc_version(st, uid, "y"), -1);
+}
+
+/* ---- signing keys ---- */
+
+static void case_keys_insert_list_delete(struct store *st)
+{
+	char tag[37];
+	new_uuid(tag);
+	char kid[4][64];
+	for (int i = 0; i < 4; i++)
+		snprintf(kid[i], sizeof kid[i], "%.8s-%d", tag, i);
+	unsigned char secret[32];
+	for (int i = 0; i < 32; i++)
+		secret[i] = (unsigned char)(i * 7); /* a 0 byte too */
+	static const char pem[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+	struct store_key ins[4];
+	memset(ins, 0, sizeof ins);
+	const char *use[4] = { "refresh", "access", "access", "refresh" };
+	int64_t act[4] = { T0 + 200, T0 + 300, T0 + 100, T0 + 100 };
+	for (int i = 0; i < 4; i++) {
+		snprintf(ins[i].kid, sizeof ins[i].kid, "%s", kid[i]);
+		snprintf(ins[i].use, sizeof ins[i].use, "%s", use[i]);
+		bool hmac = !strcmp(use[i], "refresh");
+		snprintf(ins[i].alg, sizeof ins[i].alg, "%s", hmac ? "HS256" : "RS256");
+		ins[i].material = hmac ? secret : (unsigned char *)pem;
+		ins[i].material_len = hmac ? 32 : sizeof pem - 1;
+		ins[i].created_at = T0 + i;
+		ins[i].activate_at = act[i];
+		CHECK_INT(store_key_insert(st, &ins[i]), 0);
+	}
+	CHECK_INT(store_key_insert(st, &ins[0]), GH_ECONFLICT);
+	struct store_key *keys;
+	size_t n;
+	CHECK_INT(store_keys_list(st, &keys, &n), 0);
+	/* Ours in order: access by activation (2, 1), then refresh (3, 0). */
+	static const int order[4] = { 2, 1, 3, 0 };
+	int j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(keys[i].kid, tag, 8))
+			continue;
+		if (j < 4) {
+			const struct store_key *want = &ins[order[j]];
+			CHECK_STR(keys[i].kid, want->kid);
+			CHECK_STR(keys[i].use, want->use);
+			CHECK_STR(keys[i].alg, want->alg);
+			CHECK_INT(keys[i].material_len, want->material_len);
+			CHECK(!memcmp(keys[i].material, want->material, want->material_len));
+			CHECK_INT(keys[i].created_at, want->created_at);
+			CHECK_INT(keys[i].activate_at, want->activate_at);
+		}
+		j++;
+	}
+	CHECK_INT(j, 4);
+	store_keys_free(keys, n);
+	CHECK_INT(store_key_delete(st, kid[1]), 0);
+	CHECK_INT(store_keys_list(st, &keys, &n), 0);
+	j = 0;
+	for (size_t i = 0; i < n; i++) {
+		CHECK(strcmp(keys[i].kid, kid[1]) != 0);
+		j += !strncmp(keys[i].kid, tag, 8);
+	}
+	CHECK_INT(j, 3);
+	store_keys_free(keys, n);
+	/* A use other than access or refresh is refused. */
+	struct store_key bad = ins[0];
+	snprintf(bad.kid, sizeof bad.kid, "%.8s-bad", tag);
+	snprintf(bad.use, sizeof bad.use, "other");
+	CHECK(store_key_insert(st, &bad) < 0);
+}
+
+/* ---- the table ---- */
+
+static const struct contract_case {
+	const char *name;
+	void (*run)(struct store *st);
+} cases[] = {
+	{ "guest_create", case_guest_create },
+	{ "refresh_rotate_then_grace", case_refresh_rotate_then_grace },
+	{ "refresh_grace_spends_the_token_issued_before",
+	  case_refresh_grace_spends_the_token_issued_before },
+	{ "refresh_previous_outside_grace_revokes", case_refresh_previous_outside_grace_revokes },
+	{ "refresh_grace_window_in_milliseconds", case_refresh_grace_window_in_milliseconds },
+	{ "refresh_unknown_jti_revokes", case_refresh_unknown_jti_revokes },
+	{ "refresh_wrong_user_or_expired_is_invalid",
+	  case_refresh_wrong_user_or_expired_is_invalid },
+	{ "bans", case_bans },
+	{ "logout_and_logout_all", case_logout_and_logout_all },
+	{ "delete", case_delete },
+	{ "platform_logins_and_link_conflicts", case_platform_logins_and_link_conflicts },
+	{ "unlink_last_method", case_unlink_last_method },
+	{ "concurrent_first_platform_login", case_concurrent_first_platform_login },
+	{ "document_versions_never_reused", case_document_versions_never_reused },
+	{ "document_preconditions", case_document_preconditions },
+	{ "document_quotas", case_document_quotas },
+	{ "document_batch_all_or_none", case_document_batch_all_or_none },
+	{ "keys_insert_list_delete", case_keys_insert_list_delete },
+};
+
+int main(void)
+{
+	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
+	fixture_tmpdir(tmp_dir, sizeof tmp_dir, "contract");
+	for (size_t b = 0; b < GH_ARRAY_SIZE(backends); b++) {
+		const struct backend *be = &backends[b];
+		const char *why = be->unavailable();
+		if (why) {
+			printf("skipped back end %s: %s\n", be->name, why);
+			continue;
+		}
+		for (size_t i = 0; i < GH_ARRAY_SIZE(cases); i++) {
+			int before = harness_checks_failed;
+			struct store *st = be->open();
+			CHECK_STR(store_backend_name(st), be->name);
+			cases[i].run(st);
+			store_close(st);
+			if (harness_checks_failed == before) {
+				harness_tests_passed++;
+			} else {
+				harness_tests_failed++;
+				fprintf(stderr, "FAIL %s [%s]\n", cases[i].name, be->name);
+			}
+		}
+	}
+	fixture_rmdir(tmp_dir);
+	return REPORT();
+}
