@@ -69,7 +69,7 @@ struct store_user {
 	unsigned char guest_secret_hash[32];
 	int64_t created_at;
 	int64_t last_seen_at;
-	int64_t banned_until;      /* 0 = not banned; INT64_MAX = forever */
+	int64_t banned_until;      /* 0 = not banned; STORE_BAN_FOREVER = for good */
 };
 
 int store_user_get(struct store *st, const char *user_id, struct store_user *out /* OUT */);
