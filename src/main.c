@@ -476,11 +476,11 @@ static int cmd_check_db(const struct cli *cli, const struct config *cfg)
 
 static int cmd_routes(void)
 {
-	static const char *const names[] = { "GET", "POST", "PUT", "DELETE" };
+	static const char *const names[] = { "GET", "POST", "PUT", "DELETE", "HEAD" };
 	size_t n;
 	const struct route *routes = router_routes(&n);
 	for (size_t i = 0; i < n; i++)
-		for (int m = 0; m < 4; m++)
+		for (int m = 0; m < (int)GH_ARRAY_SIZE(names); m++)
 			if (routes[i].methods & (1u << m))
 				printf("%s %s\n", names[m], routes[i].path);
 	return EXIT_OK;

@@ -49,6 +49,8 @@ static const struct route routes[] = {
 	{ "/player-data", M_GET, STYLE_JSON, R_PARAMS | R_AUTH, handle_player_doc_list },
 	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH, handle_player_doc },
 	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH, handle_player_doc_batch },
+	{ "/forward-auth", M_GET | M_HEAD, STYLE_APIGW, R_PARAMS | R_AUTH | R_NOSTORE,
+	  handle_forward_auth },
 	{ "/.well-known/jwks.json", M_GET, STYLE_JSON, 0, handle_jwks },
 	{ "/.well-known/openid-configuration", M_GET, STYLE_JSON, 0,
 	  handle_openid_configuration },
@@ -110,15 +112,17 @@ static unsigned method_bit(const char *m)
 		return M_PUT;
 	if (!strcmp(m, "DELETE"))
 		return M_DELETE;
+	if (!strcmp(m, "HEAD"))
+		return M_HEAD;
 	return 0;
 }
 
 static void methods_list(unsigned methods, char *buf, size_t len)
 {
-	static const char *const names[] = { "GET", "POST", "PUT", "DELETE" };
+	static const char *const names[] = { "GET", "POST", "PUT", "DELETE", "HEAD" };
 	size_t o = 0;
 	buf[0] = '\0';
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < (int)GH_ARRAY_SIZE(names); i++)
 		if (methods & (1u << i))
 			o += (size_t)snprintf(buf + o, len - o, "%s, ", names[i]);
 	snprintf(buf + o, len - o, "OPTIONS");
@@ -163,11 +167,14 @@ static void reply_reject(struct http_request *req, int style)
 	}
 }
 
+/* Longer Authorization headers are refused unread (401), as no token. */
+#define AUTHORIZATION_MAX 8192
+
 /* The token from Authorization: the raw JWT (the SDKs) or "Bearer <JWT>". */
 static const char *bearer_token(struct http_request *req, size_t *len)
 {
 	const char *h = http_header(req, "Authorization");
-	if (!h)
+	if (!h || strnlen(h, AUTHORIZATION_MAX + 1) > AUTHORIZATION_MAX)
 		return NULL;
 	while (*h == ' ')
 		h++;
@@ -183,14 +190,19 @@ static const char *bearer_token(struct http_request *req, size_t *len)
 }
 
 /*
- * A valid token is not enough: its user must still exist and not be banned.
- * Checking the store on each request (a point read, see README) makes a
- * delete or a ban by another process count from the next request on.
+ * A valid token is not enough: its user must still exist and not be banned,
+ * and its session (sid) must not have ended. Checking the store on each
+ * request (one indexed read, see README) makes a delete, a ban or a logout
+ * by another process count from the next request on. A token without sid
+ * (signed before access tokens carried it) is checked against its user
+ * only, until it expires (access_token_ttl).
  */
 static bool check_user(struct app *app, struct http_request *req, const struct route *r,
 		       struct route_ctx *rc)
 {
-	int err = store_user_get(app->store, rc->claims.sub, &rc->user);
+	bool session_live = false;
+	int err = store_user_session_get(app->store, rc->claims.sub, rc->claims.sid, &rc->user,
+					 &session_live);
 	if (err == GH_ENOTFOUND) {
 		reply_error(req, r->style, 401, "unauthorized",
 			    r->style == STYLE_APIGW ? "Unauthorized" : "No such user");
@@ -205,6 +217,12 @@ static bool check_user(struct app *app, struct http_request *req, const struct r
 	if (rc->user.banned_until > gh_now()) {
 		reply_error(req, r->style, 403, "banned",
 			    r->style == STYLE_APIGW ? "Forbidden" : "User is banned");
+		return false;
+	}
+	if (rc->claims.sid && !session_live) {
+		log_debug("access token rejected: session ended");
+		reply_error(req, r->style, 401, "unauthorized",
+			    r->style == STYLE_APIGW ? "Unauthorized" : "Session ended");
 		return false;
 	}
 	return true;

@@ -102,7 +102,7 @@ int store_schema_version(void)
 enum query {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
 	Q_DATA_VERSION, Q_PING,
-	Q_USER_GET, Q_USER_INSERT, Q_USER_SEEN,
+	Q_USER_GET, Q_USER_INSERT, Q_USER_SEEN, Q_USER_SESSION_GET,
 	Q_SESSION_INSERT, Q_SESSION_GET, Q_SESSION_ROTATE, Q_SESSION_REISSUE, Q_SESSION_END,
 	Q_SESSION_PURGE, Q_SESSIONS_END_ALL, Q_SESSIONS_LIVE, Q_SESSIONS_OF,
 	Q_USER_DELETE, Q_USER_BAN, Q_IDENTITIES_OF, Q_DOCS_OF, Q_GUEST_CLEANUP,
@@ -124,6 +124,16 @@ static const char *const query_sql[Q_COUNT] = {
 	[Q_PING] = "SELECT 1",
 	[Q_USER_GET] = "SELECT guest_secret_hash, created_at, last_seen_at, banned_until "
 		       "FROM users WHERE user_id = ?1",
+	/*
+	 * The check behind every authenticated request: the user's row and
+	 * whether the token's session (?2; 0 matches nothing) is that user's
+	 * and has not ended. Two primary-key lookups in one statement.
+	 */
+	[Q_USER_SESSION_GET] = "SELECT u.guest_secret_hash, u.created_at, u.last_seen_at, "
+			       "u.banned_until, s.session_id IS NOT NULL AND s.ended_at IS NULL "
+			       "FROM users u LEFT JOIN sessions s "
+			       "ON s.session_id = ?2 AND s.user_id = u.user_id "
+			       "WHERE u.user_id = ?1",
 	[Q_USER_INSERT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, last_seen_at) "
 			  "VALUES (?1, ?2, ?3, ?3)",
 	/* Activity is kept to the hour: most logins and refreshes then write nothing here. */
@@ -810,6 +820,44 @@ int store_user_get(struct store *st, const char *user_id, struct store_user *out
 		ret = GH_ENOTFOUND;
 	} else {
 		ret = db_fail(c, rc, "user lookup");
+	}
+	done_stmt(s);
+out:
+	reader_put(st, c);
+	return ret;
+}
+
+/*
+ * store_user_session_get: the user row (Q_USER_GET's columns, so
+ * read_user_row fits) and the liveness of one of its sessions, in one read
+ * on a pooled reader connection. Self-contained: it needs only the query
+ * Q_USER_SESSION_GET, reader_get/reader_put, stmt/done_stmt and db_fail.
+ */
+int store_user_session_get(struct store *st, const char *user_id, int64_t session_id,
+			   struct store_user *out, bool *out_session_live)
+{
+	memset(out, 0, sizeof *out);
+	*out_session_live = false;
+	struct conn *c = reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int ret;
+	sqlite3_stmt *s = stmt(c, Q_USER_SESSION_GET);
+	if (!s) {
+		ret = GH_EINTERNAL;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, session_id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		read_user_row(s, user_id, out);
+		*out_session_live = sqlite3_column_int(s, 4) != 0;
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = GH_ENOTFOUND;
+	} else {
+		ret = db_fail(c, rc, "user and session lookup");
 	}
 	done_stmt(s);
 out:

@@ -46,8 +46,8 @@ void reply_tokens(struct app *app, struct http_request *req, const struct token_
 				     .exp = p->session_expires_at };
 	snprintf(rc.sub, sizeof rc.sub, "%s", p->user_id);
 	snprintf(rc.jti, sizeof rc.jti, "%s", p->jti);
-	int err = token_issue_access(&app->tokens, ks, p->user_id, p->scope, now, &access,
-				     &access_exp);
+	int err = token_issue_access(&app->tokens, ks, p->user_id, p->scope, p->session_id, now,
+				     &access, &access_exp);
 	if (!err)
 		err = token_issue_refresh(&app->tokens, ks, &rc, now, &refresh);
 	keyset_put(ks);
