@@ -125,7 +125,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 test: test-deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
-	  $(BUILD)/tests/fakeprovider fuzz-build
+	  $(BUILD)/tests/fakeprovider fuzz-build examples
 	@$(MAKE) --no-print-directory check-sample check-layout unit fuzz-regress integration conformance \
 	  asan valgrind fuzz
 	@echo "all test suites passed"
@@ -143,7 +143,7 @@ check-layout:
 config/gatehouse.conf: $(BUILD)/gatehouse
 	./$(BUILD)/gatehouse check-config --sample > $@
 
-integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
+integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
 	  tests/integration
 
@@ -151,7 +151,7 @@ conformance: $(BUILD)/gatehouse
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
 
 # Unit and integration tests against the sanitizer build.
-asan: $(BUILD)/asan/gatehouse $(SUNITS) $(BUILD)/tests/fakeprovider
+asan: $(BUILD)/asan/gatehouse $(SUNITS) $(BUILD)/tests/fakeprovider examples
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-unit.sh $(SUNITS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -159,7 +159,7 @@ asan: $(BUILD)/asan/gatehouse $(SUNITS) $(BUILD)/tests/fakeprovider
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
 # The integration suite with the daemon under valgrind (errors and leaks fail it).
-valgrind: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
+valgrind: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples
 	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
@@ -191,3 +191,4 @@ clean:
 
 include tests/fuzz/fuzz.mk
 include bench/bench.mk
+include examples/examples.mk

@@ -11,8 +11,9 @@
 #   --conns C          wrk connections [BENCH_CONNS=64]
 #   --threads T        wrk threads [BENCH_THREADS=number of CPUs]
 #   --routes LIST      comma-separated routes [BENCH_ROUTES=all of them]: jwks, guest-new,
-#                      guest-login, refresh, set-player-data, get-player-data, storage-put,
-#                      storage-get, storage-put-any (unconditional PUT; not in the default list)
+#                      guest-login, refresh, set-player-data, get-player-data, forward-auth,
+#                      storage-put, storage-get, storage-put-any (unconditional PUT; not in the
+#                      default list)
 #   --alg RS256|ES256  the daemon's signing_alg [BENCH_ALG=RS256]
 #   --sync full|normal sqlite_synchronous [BENCH_SYNC=full]
 #   --group-commit on|off                    [BENCH_GROUP_COMMIT=on]
@@ -33,7 +34,7 @@ SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-64}
 NPROC=$(nproc)
 THREADS=${BENCH_THREADS:-$NPROC}
-ROUTES=${BENCH_ROUTES:-jwks,guest-new,guest-login,refresh,set-player-data,get-player-data,storage-put,storage-get}
+ROUTES=${BENCH_ROUTES:-jwks,guest-new,guest-login,refresh,set-player-data,get-player-data,forward-auth,storage-put,storage-get}
 ALG=${BENCH_ALG:-RS256}
 SYNC=${BENCH_SYNC:-full}
 GROUP_COMMIT=${BENCH_GROUP_COMMIT:-on}
@@ -307,6 +308,13 @@ ceiling_of() {
 		CEIL=${SIGN_RATE:-0}; CEIL_NAME="sign ${SIGN_RATE:-?}" ;;
 	set-player-data|storage-put|storage-put-any)
 		CEIL=$TARGET_WRITES; CEIL_NAME="target $TARGET_WRITES" ;;
+	forward-auth)
+		# The target: at least 80% of get-player-data's rate (same run).
+		if [ -n "${GPD_RATE:-}" ]; then
+			CEIL=$GPD_RATE; CEIL_NAME="get-player $GPD_RATE"
+		else
+			CEIL=${BARE_RATE:-0}; CEIL_NAME="bare MHD ${BARE_RATE:-?}"
+		fi ;;
 	*)
 		CEIL=${BARE_RATE:-0}; CEIL_NAME="bare MHD ${BARE_RATE:-?}" ;;
 	esac
@@ -347,6 +355,7 @@ run_route() {
 		R_RPS=${peak[0]} R_P50=${peak[1]} R_P99=${peak[2]} R_STATUS=${peak[3]} R_SOCK=${peak[4]}
 		R_MEM=${peak[5]} R_CPU=${peak[6]} R_FOREIGN=${peak[7]}
 	fi
+	[ "$route" = get-player-data ] && [ -z "$BASE_RATE" ] && GPD_RATE=$R_RPS
 	add_row "$label" "$route"
 }
 
@@ -366,6 +375,9 @@ measure_route() { # route label
 	get-player-data)
 		fresh_tokens
 		BENCH_POOL=$WORK/tokens.pool wrk_run "$label" "$url" get_player_data.lua ;;
+	forward-auth)
+		fresh_tokens
+		BENCH_POOL=$WORK/tokens.pool wrk_run "$label" "$url" forward_auth.lua ;;
 	storage-put)
 		fresh_tokens
 		BENCH_POOL=$WORK/tokens.pool BENCH_SLOTS=$((4 * CONNS / THREADS + 4)) \

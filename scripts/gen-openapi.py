@@ -602,8 +602,9 @@ responses = {
         [C("UNSUPPORTED_MEDIA")]),
     # sample backend routes (API.md A.5): API Gateway's shapes
     "ApiGatewayUnauthorized": json_response(
-        "No token, a bad or expired token, a refresh token (wrong `aud`), or a deleted user: "
-        "what API Gateway's JWT authorizer answers.",
+        "No token, a bad or expired token, a refresh token (wrong `aud`), a deleted user, or "
+        "a session that ended (logout, logout-all, ban, refresh-token reuse): what API "
+        "Gateway's JWT authorizer answers.",
         apigw_schema([A("TOKEN")]), example={"message": A("TOKEN")}),
     "ApiGatewayForbidden": json_response(
         "A valid access token whose scope is not allowed, or a banned user.",
@@ -986,6 +987,98 @@ add("/get-player-data", "post", op(
     get_player_responses(True), security=SEC,
     request_body=params_body("StringParameters", "No parameter is needed.")))
 
+# --- forward auth (API.md B "Forward auth")
+FORWARD_DESC = (
+    "For reverse proxies' sub-request authentication: nginx `auth_request`, Traefik "
+    "`ForwardAuth`, Caddy `forward_auth`, Envoy's HTTP `ext_authz`, HAProxy. The proxy "
+    "passes the client's `Authorization` (the raw token, or `Bearer <token>`; over 8 KiB is "
+    "401); gatehouse verifies the access token as its own routes do (signature by the "
+    "published key the `kid` names, the pinned algorithm, `exp`, `nbf`, `iss`, `aud`), then "
+    "that its user exists and is not banned and that its session (`sid`) has not ended. "
+    "`200` carries the identity in `X-Gatehouse-*` headers, which the proxy passes to the "
+    "backend in place of any the client sent. `401` and `403` carry API Gateway's JWT "
+    "authorizer bodies. `X-Original-Method`/`X-Original-URI` (nginx) and "
+    "`X-Forwarded-Method`/`-Uri`/`-Host`/`-Proto` (Traefik, Caddy) are read for the debug "
+    "log only; one longer than its bound (16 bytes for a method or protocol, 255 for a "
+    "host, 8 KiB for a URI) is 400. `HEAD` answers the same without a body. Not rate "
+    "limited (every sub-request comes from the proxy's address).")
+FA_HEADERS = {
+    "X-Gatehouse-User-Id": {"description": "The token's `sub`.", "required": True,
+                            "schema": sref("UserId")},
+    "X-Gatehouse-Scope": {"description": "The token's `scope`.", "required": True,
+                          "schema": {"enum": ["guest", "authenticated"]}},
+    "X-Gatehouse-Session-Id": {"description": "The token's `sid` (its session); absent for "
+                               "a token signed before access tokens carried it.",
+                               "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"}},
+    "X-Gatehouse-Token-Expires": {"description": "The token's `exp`, Unix seconds.",
+                                  "required": True,
+                                  "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+}
+schemas["ForwardAuthResult"] = {
+    "type": "object", "required": ["user_id", "scope", "expires"],
+    "properties": {"user_id": sref("UserId"), "scope": {"enum": ["guest", "authenticated"]},
+                   "expires": {"type": "integer"},
+                   "session_id": {"type": "integer", "minimum": 1}}}
+
+
+def forward_auth_responses(head):
+    ok_headers = dict(NO_STORE, **FA_HEADERS)
+    if head:
+        ok = response("Allowed: the identity is in the headers; no body.", None, ok_headers)
+    else:
+        ok = json_response("Allowed: the identity is in the headers (and the body).",
+                           sref("ForwardAuthResult"), ok_headers,
+                           example={"user_id": "4f9b3a7e-2c1d-4e8f-9a6b-0c5d7e1f2a3b",
+                                    "scope": "guest", "expires": 1767225600,
+                                    "session_id": 42})
+    r = {
+        "200": ok,
+        "400": json_response("`scope` is not a comma-separated list of `guest` and "
+                             "`authenticated` (at most 8, 256 bytes), a forwarded header "
+                             "is over its bound, or the query is malformed: the proxy's "
+                             "configuration is wrong.",
+                             apigw_schema([A("BAD_FORWARD"), A("INVALID_REQUEST")]),
+                             example={"message": A("BAD_FORWARD")}),
+        "401": json_response(
+            "No token, garbage, a bad signature, an unknown key, `alg: none`, expired, not "
+            "yet valid, wrong issuer or audience, a refresh token, an ended session or a "
+            "deleted user: API Gateway's authorizer answer.",
+            apigw_schema([A("TOKEN")]), example={"message": A("TOKEN")}),
+        "403": json_response("A banned user, or a scope `?scope=` does not list.",
+                             apigw_schema([A("SCOPE")]), example={"message": A("SCOPE")}),
+        "414": rref("ApiGatewayUriTooLong"),
+        "431": rref("ApiGatewayHeadersTooLarge"),
+        "503": rref("ApiGatewayUnavailable"),
+    }
+    if head:
+        r = {k: (v if k == "200" else
+                 response(deref_description(v) + " No body (HEAD).", None,
+                          retry_after() if k == "503" else None))
+             for k, v in r.items()}
+    return sorted_responses(r)
+
+
+def deref_description(v):
+    if "$ref" in v:
+        return responses[v["$ref"].rsplit("/", 1)[1]]["description"]
+    return v["description"]
+
+
+FA_PARAMS = [
+    qparam("scope", "Comma-separated scopes of which the token must hold one (`guest`, "
+           "`authenticated`), set per location in the proxy's config; absent: either.",
+           {"type": "string", "maxLength": 256}),
+    {"name": "Authorization", "in": "header", "required": False,
+     "description": "The client's access token, raw or `Bearer <token>`, at most 8 KiB.",
+     "schema": {"type": "string", "maxLength": 8192}},
+]
+add("/forward-auth", "get", op(
+    "forwardAuth", "Authenticate a proxied request (forward auth)", "forward-auth",
+    FORWARD_DESC, forward_auth_responses(False), FA_PARAMS, SEC))
+add("/forward-auth", "head", op(
+    "forwardAuthHead", "Authenticate a proxied request (forward auth, HEAD)", "forward-auth",
+    FORWARD_DESC, forward_auth_responses(True), FA_PARAMS, SEC))
+
 # --- account
 LIMITED = " Rate limited with the login routes (API.md D.3)."
 
@@ -1010,7 +1103,9 @@ logout_responses.update(jsonstyle_limits(True))
 add("/logout", "post", op(
     "logout", "End one session", "account",
     "Ends the session of the refresh token: any token of the session, current or spent, "
-    "ends it. Access tokens already issued stay valid until they expire (API.md D.1). "
+    "ends it. Its access tokens are refused by gatehouse's routes and `/forward-auth` from "
+    "the next request on; backends that verify the JWT themselves accept them until they "
+    "expire (API.md D.1). "
     "`refresh_token` may come in a JSON or form body or in the query string." + LIMITED,
     sorted_responses(logout_responses),
     [qparam("refresh_token", "The refresh token (when not in the body).", sref("Jwt"))],
@@ -1052,8 +1147,9 @@ r.update(auth_responses())
 r.update(jsonstyle_limits(True))
 add("/logout-all", "post", op(
     "logoutAll", "End every session of the user", "account",
-    "Ends all sessions of the token's user; no body. Access tokens already issued stay "
-    "valid until they expire (API.md D.1)." + LIMITED, sorted_responses(r), security=SEC))
+    "Ends all sessions of the token's user; no body. Their access tokens are refused by "
+    "gatehouse's routes and `/forward-auth` from the next request on; backends that verify "
+    "the JWT themselves accept them until they expire (API.md D.1)." + LIMITED, sorted_responses(r), security=SEC))
 
 r = {"200": json_response("The account.", sref("Account"), NO_STORE),
      "429": rref("RateLimited")}
@@ -1339,6 +1435,8 @@ doc = {
                                            "(API.md D.4)."},
         {"name": "issuer", "description": "What verifiers of access tokens fetch (API.md "
                                           "A.4)."},
+        {"name": "forward-auth", "description": "Authentication for your own backends "
+                                                "behind a reverse proxy (API.md B)."},
         {"name": "operations", "description": "Health, readiness, metrics and this "
                                               "document."},
     ],

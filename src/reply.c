@@ -22,6 +22,9 @@
 static const struct reply_row rows[ERR_COUNT] = {
 	[ERR_INVALID_REQUEST] = { 400, "invalid_request", "Error: Invalid request",
 				  "Invalid request", "Invalid request", false },
+	/* /forward-auth: a proxy sent what no proxy sends (API Gateway's wording). */
+	[ERR_BAD_FORWARD] = { 400, "bad_request", "Error: Bad Request", "Bad Request",
+			      "Bad request", false },
 	[ERR_URI_TOO_LONG] = { 414, "uri_too_long", "Error: Request URL too long",
 			       "Request URL too long", "Request URL too long", false },
 	[ERR_HEADERS_TOO_LARGE] = { 431, "headers_too_large", "Error: Request headers too large",
@@ -48,6 +51,8 @@ static const struct reply_row rows[ERR_COUNT] = {
 			"Unauthorized", "Missing or invalid access token", false },
 	[ERR_NO_USER] = { 401, "unauthorized", "Error: No such user", "Unauthorized",
 			  "No such user", false },
+	[ERR_SESSION_ENDED] = { 401, "unauthorized", "Error: Session ended", "Unauthorized",
+				"Session ended", false },
 	[ERR_SCOPE] = { 403, "forbidden", "Error: Token scope not allowed", "Forbidden",
 			"Token scope not allowed", false },
 	[ERR_BANNED] = { 403, "banned", "Error: User is banned", "Forbidden", "User is banned",
@@ -169,6 +174,7 @@ int reply_error_of(int gh_err)
 	case GH_ETOOBIG: return ERR_QUOTA;
 	case GH_ERATE: return ERR_RATE_LIMITED;
 	case GH_EBANNED: return ERR_BANNED;
+	case GH_EENDED: return ERR_SESSION_ENDED;
 	case GH_ECONFLICT: return ERR_LINK_CONFLICT;
 	default: return ERR_UNAVAILABLE; /* EUNAVAIL, EINTERNAL: retry later */
 	}
@@ -195,10 +201,10 @@ json_t *reply_table_json(void)
 {
 	static const char *const names[ERR_COUNT] = {
 #define N(x) [x] = #x
-		N(ERR_INVALID_REQUEST), N(ERR_URI_TOO_LONG), N(ERR_HEADERS_TOO_LARGE),
+		N(ERR_INVALID_REQUEST), N(ERR_BAD_FORWARD), N(ERR_URI_TOO_LONG), N(ERR_HEADERS_TOO_LARGE),
 		N(ERR_PAYLOAD_TOO_LARGE), N(ERR_UNSUPPORTED_MEDIA), N(ERR_BODY_NOT_JSON),
 		N(ERR_INVALID_JSON), N(ERR_NO_ROUTE), N(ERR_METHOD), N(ERR_RATE_LIMITED),
-		N(ERR_TOKEN), N(ERR_NO_USER), N(ERR_SCOPE), N(ERR_BANNED), N(ERR_GUEST_INVALID),
+		N(ERR_TOKEN), N(ERR_NO_USER), N(ERR_SESSION_ENDED), N(ERR_SCOPE), N(ERR_BANNED), N(ERR_GUEST_INVALID),
 		N(ERR_GUEST_NO_SECRET), N(ERR_REFRESH_INVALID), N(ERR_UNAVAILABLE),
 		N(ERR_INTERNAL), N(ERR_GUEST_CREATE), N(ERR_LINK_CONFLICT), N(ERR_LINK_FAILED),
 		N(ERR_PLATFORM_DISABLED), N(ERR_PLATFORM_UNAVAILABLE), N(ERR_PLATFORM_REJECTED), N(ERR_INVALID_PLATFORM),

@@ -51,6 +51,8 @@ static const struct route routes[] = {
 	{ "/player-data", M_GET, STYLE_JSON, R_PARAMS | R_AUTH, handle_player_doc_list },
 	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH, handle_player_doc },
 	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH, handle_player_doc_batch },
+	{ "/forward-auth", M_GET | M_HEAD, STYLE_APIGW, R_PARAMS | R_AUTH | R_NOSTORE,
+	  handle_forward_auth },
 	{ "/.well-known/jwks.json", M_GET, STYLE_JSON, 0, handle_jwks },
 	{ "/.well-known/openid-configuration", M_GET, STYLE_JSON, 0,
 	  handle_openid_configuration },
@@ -82,17 +84,26 @@ static unsigned method_bit(const char *m)
 		return M_PUT;
 	if (!strcmp(m, "DELETE"))
 		return M_DELETE;
+	if (!strcmp(m, "HEAD"))
+		return M_HEAD;
 	return 0;
+}
+
+/* In the order of enum route_method's bits. */
+static const char *const method_names[] = { "GET", "POST", "PUT", "DELETE", "HEAD" };
+
+const char *router_method_name(unsigned bit)
+{
+	return bit < GH_ARRAY_SIZE(method_names) ? method_names[bit] : NULL;
 }
 
 static void methods_list(unsigned methods, char *buf, size_t len)
 {
-	static const char *const names[] = { "GET", "POST", "PUT", "DELETE" };
 	size_t o = 0;
 	buf[0] = '\0';
-	for (int i = 0; i < 4; i++)
+	for (unsigned i = 0; i < GH_ARRAY_SIZE(method_names); i++)
 		if (methods & (1u << i))
-			o += (size_t)snprintf(buf + o, len - o, "%s, ", names[i]);
+			o += (size_t)snprintf(buf + o, len - o, "%s, ", method_names[i]);
 	snprintf(buf + o, len - o, "OPTIONS");
 }
 
@@ -135,11 +146,14 @@ static void reply_reject(struct http_request *req)
 	}
 }
 
+/* Longer Authorization headers are refused unread (401), as no token. */
+#define AUTHORIZATION_MAX 8192
+
 /* The token from Authorization: the raw JWT (the SDKs) or "Bearer <JWT>". */
 static const char *bearer_token(struct http_request *req, size_t *len)
 {
 	const char *h = http_header(req, "Authorization");
-	if (!h)
+	if (!h || strnlen(h, AUTHORIZATION_MAX + 1) > AUTHORIZATION_MAX)
 		return NULL;
 	while (*h == ' ')
 		h++;

@@ -53,7 +53,7 @@ static int sign_pair(struct app *app, const char *user_id, int scope, int64_t si
 	snprintf(rc.sub, sizeof rc.sub, "%s", user_id);
 	snprintf(rc.jti, sizeof rc.jti, "%s", jti);
 	struct keyset *ks = keyset_get(app->keyring);
-	int err = token_issue_access(&app->tokens, ks, user_id, scope, now, &out->access,
+	int err = token_issue_access(&app->tokens, ks, user_id, scope, sid, now, &out->access,
 				     &out->access_exp);
 	if (!err)
 		err = token_issue_refresh(&app->tokens, ks, &rc, now, &out->refresh);
@@ -219,17 +219,25 @@ int session_authenticate(struct app *app, const char *token, size_t len, int64_t
 		return GH_EFORBIDDEN;
 	/*
 	 * A valid token is not enough: its user must still exist and not be
-	 * banned. Checking the store on each request (a point read, see
-	 * README) makes a delete or a ban by another process count from the
-	 * next request on.
+	 * banned, and its session (sid) must not have ended. Checking the store
+	 * on each request (one indexed read, see README) makes a delete, a ban
+	 * or a logout by another process count from the next request on. A
+	 * token without sid (signed before access tokens carried it) is checked
+	 * against its user only, until it expires (access_token_ttl).
 	 */
-	int err = store_user_get(app->store, claims->sub, user);
+	bool session_live = false;
+	int err = store_user_session_get(app->store, claims->sub, claims->sid, user,
+					 &session_live);
 	if (err == GH_ENOTFOUND)
 		return GH_ENOTFOUND;
 	if (err)
 		return GH_EUNAVAIL;
 	if (user->banned_until > gh_now())
 		return GH_EBANNED;
+	if (claims->sid && !session_live) {
+		log_debug("access token rejected: session ended");
+		return GH_EENDED;
+	}
 	return 0;
 }
 

@@ -158,7 +158,7 @@ static int assemble(const struct signing_key *k, const char *payload, size_t ple
 }
 
 int token_issue_access(const struct token_config *cfg, const struct keyset *ks, const char *sub,
-		       int scope, int64_t now, char **out, int64_t *out_exp)
+		       int scope, int64_t sid, int64_t now, char **out, int64_t *out_exp)
 {
 	*out = NULL;
 	const struct signing_key *k = keyset_signing_key(ks, KEY_USE_ACCESS, now);
@@ -170,8 +170,12 @@ int token_issue_access(const struct token_config *cfg, const struct keyset *ks, 
 	sb_addf(&p, "{\"sub\":\"%s\",\"exp\":%lld,\"iss\":", sub, (long long)exp);
 	sb_adds(&p, cfg->issuer_json);
 	sb_addf(&p, ",\"kid\":\"%s\",\"aud\":\"gamebackend\",\"nbf\":%lld,\"iat\":%lld,"
-		"\"scope\":\"%s\"}", k->kid, (long long)now, (long long)now,
+		"\"scope\":\"%s\"", k->kid, (long long)now, (long long)now,
 		token_scope_name(scope));
+	/* Stock verifiers ignore claims they do not know; gatehouse checks the session. */
+	if (sid > 0)
+		sb_addf(&p, ",\"sid\":%lld", (long long)sid);
+	sb_adds(&p, "}");
 	int rc = assemble(k, p.buf, p.len, out);
 	sb_release(&p);
 	*out_exp = exp;
@@ -366,6 +370,11 @@ int token_verify_access(const struct token_config *cfg, const struct keyset *ks,
 			     SCOPE_OTHER;
 		get_int(c, "iat", &out->iat);
 		get_int(c, "exp", &out->exp);
+		/* Optional (tokens signed before it existed), but never malformed. */
+		if (json_object_get(c, "sid") && (!get_int(c, "sid", &out->sid) || out->sid <= 0)) {
+			reason = "bad sid";
+			rc = GH_EAUTH;
+		}
 	}
 	json_decref(c);
 	if (why)

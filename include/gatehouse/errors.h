@@ -19,6 +19,7 @@ enum gh_err {
 	GH_EINTERNAL = -9,   /* a bug or an unexpected library failure */
 	GH_ERATE = -10,      /* rate limited */
 	GH_EBANNED = -11,    /* the user is banned */
+	GH_EENDED = -12,     /* the session a credential belongs to has ended */
 };
 
 /* Short lowercase name of an error code, for logs ("auth", "unavailable"). */

@@ -75,6 +75,14 @@ void handle_openid_configuration(struct app *app, struct http_request *req,
 
 void handle_openapi(struct app *app, struct http_request *req, const struct route_ctx *rc);
 
+/* forwardauth.c */
+/*
+ * GET|HEAD /forward-auth[?scope=a,b]: the sub-request of a reverse proxy
+ * (nginx auth_request, Traefik ForwardAuth, ...), authenticated by the
+ * router as every R_AUTH route; answers 200 with X-Gatehouse-* headers.
+ */
+void handle_forward_auth(struct app *app, struct http_request *req, const struct route_ctx *rc);
+
 /* ops.c */
 void handle_health(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_ready(struct app *app, struct http_request *req, const struct route_ctx *rc);

@@ -28,6 +28,7 @@ enum reply_style { STYLE_JSON = 0, STYLE_COMPAT, STYLE_APIGW };
 enum reply_error {
 	/* the request itself */
 	ERR_INVALID_REQUEST = 0,
+	ERR_BAD_FORWARD,
 	ERR_URI_TOO_LONG,
 	ERR_HEADERS_TOO_LARGE,
 	ERR_PAYLOAD_TOO_LARGE,
@@ -40,6 +41,7 @@ enum reply_error {
 	/* who is asking */
 	ERR_TOKEN,
 	ERR_NO_USER,
+	ERR_SESSION_ENDED,
 	ERR_SCOPE,
 	ERR_BANNED,
 	ERR_GUEST_INVALID,

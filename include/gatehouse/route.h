@@ -18,6 +18,7 @@ enum route_method {
 	M_POST = 1 << 1,
 	M_PUT = 1 << 2,
 	M_DELETE = 1 << 3,
+	M_HEAD = 1 << 4,
 };
 
 enum route_flags {

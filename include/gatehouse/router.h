@@ -18,6 +18,9 @@ void router_dispatch(struct http_request *req, void *ctx);
 /* The same for the admin listener: /metrics and /health only. */
 void router_dispatch_admin(struct http_request *req, void *ctx);
 
+/* The name of method bit number bit (0: GET, ...), or NULL past the last. */
+const char *router_method_name(unsigned bit);
+
 /* The route table, for documentation checks. */
 const struct route *router_routes(size_t *n /* OUT */);
 

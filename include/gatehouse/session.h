@@ -7,7 +7,8 @@
  *
  * Returns: 0, or GH_EAUTH (a credential did not verify), GH_EFORBIDDEN (a
  * genuine access token of a scope the routes do not allow), GH_EBANNED,
- * GH_ENOTFOUND (the token's user no longer exists), GH_EUNAVAIL (no key
+ * GH_ENOTFOUND (the token's user no longer exists), GH_EENDED (its session
+ * has ended), GH_EUNAVAIL (no key
  * can sign, the store or the random generator failed: retry later) or
  * GH_EINTERNAL.
  */
@@ -79,9 +80,10 @@ int session_verify_access(struct app *app, const char *token, size_t len, int64_
 			  struct access_claims *out /* OUT */, const char **why /* OUT */);
 /*
  * What an authenticated route asks: the access token verifies, has scope
- * guest or authenticated (else GH_EFORBIDDEN), and its user still exists
- * (GH_ENOTFOUND) and is not banned (GH_EBANNED); one point read, so a ban
- * or delete by any process counts from the next request on.
+ * guest or authenticated (else GH_EFORBIDDEN), its user still exists
+ * (GH_ENOTFOUND) and is not banned (GH_EBANNED), and its session (sid) has
+ * not ended (GH_EENDED); one indexed read, so a ban, delete or logout by
+ * any process counts from the next request on.
  */
 int session_authenticate(struct app *app, const char *token, size_t len, int64_t now,
 			 struct access_claims *out_claims /* OUT */,

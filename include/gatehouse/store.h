@@ -74,6 +74,17 @@ struct store_user {
 
 int store_user_get(struct store *st, const char *user_id, struct store_user *out /* OUT */);
 
+/*
+ * The check of an authenticated request, as one indexed read: the user (as
+ * store_user_get) and *out_session_live, true when session_id is one of
+ * that user's sessions and has not ended (logout, logout-all, ban, reuse
+ * revocation). A session past its expires_at but never ended counts as
+ * live: its last access tokens may outlive it by up to their own TTL.
+ * session_id 0 matches no session. GH_ENOTFOUND when there is no such user.
+ */
+int store_user_session_get(struct store *st, const char *user_id, int64_t session_id,
+			   struct store_user *out /* OUT */, bool *out_session_live /* OUT */);
+
 /* ---- sessions ---- */
 
 struct store_session_new {

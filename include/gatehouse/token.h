@@ -4,7 +4,8 @@
  * header's alg and re-parses PEM keys on every call (notes/libraries.md 2).
  *
  * Access tokens: RS256/ES256 with a published key, aud "gamebackend", scope
- * "guest" or "authenticated". Refresh tokens: HS256 with an internal key,
+ * "guest" or "authenticated", and sid (their session, as in the refresh
+ * token; tokens signed before sid existed lack it). Refresh tokens: HS256 with an internal key,
  * aud and scope "refresh", plus access_token_scope, jti and sid (session).
  *
  * Verification pins the algorithm to the key found by kid (never the
@@ -51,6 +52,7 @@ int token_scope_parse(const char *s, size_t len);
 struct access_claims {
 	char sub[37];
 	int scope;                 /* enum token_scope, SCOPE_OTHER possible */
+	int64_t sid;               /* the session; 0 when the token has no sid claim */
 	int64_t iat, exp;
 };
 
@@ -63,12 +65,14 @@ struct refresh_claims {
 };
 
 /*
- * Signs an access token for sub with the current access key of ks.
- * *out is malloc'd (caller frees); *out_exp is its expiry.
- * 0, GH_EUNAVAIL (no signing key) or GH_EINTERNAL.
+ * Signs an access token for sub with the current access key of ks, carrying
+ * its session id sid (> 0; 0 leaves the claim out, for tests of tokens made
+ * before sid existed). *out is malloc'd (caller frees); *out_exp is its
+ * expiry. 0, GH_EUNAVAIL (no signing key) or GH_EINTERNAL.
  */
 int token_issue_access(const struct token_config *cfg, const struct keyset *ks, const char *sub,
-		       int scope, int64_t now, char **out /* OUT */, int64_t *out_exp /* OUT */);
+		       int scope, int64_t sid, int64_t now, char **out /* OUT */,
+		       int64_t *out_exp /* OUT */);
 
 /* Signs a refresh token (exp is fixed by the session). Same returns. */
 int token_issue_refresh(const struct token_config *cfg, const struct keyset *ks,
@@ -78,7 +82,8 @@ int token_issue_refresh(const struct token_config *cfg, const struct keyset *ks,
 int token_new_jti(char out[JTI_LEN + 1]);
 
 /*
- * Verify. 0 with the claims, or GH_EAUTH; *why (may be NULL) gets a short
+ * Verify. An access token's sid, when present, must be a positive integer.
+ * 0 with the claims, or GH_EAUTH; *why (may be NULL) gets a short
  * static reason for debug logs and tests ("expired", "bad signature", ...).
  */
 int token_verify_access(const struct token_config *cfg, const struct keyset *ks,

@@ -7,7 +7,8 @@
  * still checked against the clock (exp) and against the key set in use: a
  * token whose key has left the set (emergency rotation) misses and fails
  * verification as before. Bans, logouts and deletions are unaffected: the
- * user check runs after verification, on every request.
+ * check of the user and the token's session (one indexed read) runs after
+ * verification, on every request.
  */
 #ifndef GATEHOUSE_TOKENCACHE_H
 #define GATEHOUSE_TOKENCACHE_H

@@ -19,6 +19,7 @@ const char *gh_strerror(int err)
 	case GH_EINTERNAL: return "internal";
 	case GH_ERATE: return "rate_limited";
 	case GH_EBANNED: return "banned";
+	case GH_EENDED: return "ended";
 	}
 	return "unknown";
 }

@@ -49,7 +49,6 @@ int cmd_check_config(const struct cli *cli, struct config *unused)
 	return EXIT_OK;
 }
 
-static const char *const method_names[] = { "GET", "POST", "PUT", "DELETE" };
 
 static int routes_json(void)
 {
@@ -61,9 +60,9 @@ static int routes_json(void)
 	for (size_t i = 0; i < n; i++) {
 		const struct route *r = &routes[i];
 		json_t *m = json_array();
-		for (int b = 0; b < 4; b++)
+		for (unsigned b = 0; router_method_name(b); b++)
 			if (r->methods & (1u << b))
-				json_array_append_new(m, json_string(method_names[b]));
+				json_array_append_new(m, json_string(router_method_name(b)));
 		json_array_append_new(arr, json_pack(
 			"{s:s, s:o, s:s, s:b, s:b, s:b}", "path", r->path, "methods", m, "style",
 			styles[r->style], "auth", (r->flags & R_AUTH) != 0, "rate_limited",
@@ -87,9 +86,9 @@ int cmd_routes(const struct cli *cli, struct config *unused)
 	size_t n;
 	const struct route *routes = router_routes(&n);
 	for (size_t i = 0; i < n; i++)
-		for (int m = 0; m < 4; m++)
+		for (unsigned m = 0; router_method_name(m); m++)
 			if (routes[i].methods & (1u << m))
-				printf("%s %s\n", method_names[m], routes[i].path);
+				printf("%s %s\n", router_method_name(m), routes[i].path);
 	return EXIT_OK;
 }
 

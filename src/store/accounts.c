@@ -46,6 +46,28 @@ int store_rule_user_get(struct store_conn *c, const char *user_id, struct store_
 	return ret;
 }
 
+int store_rule_user_session_get(struct store_conn *c, const char *user_id, int64_t session_id,
+				struct store_user *out, bool *out_session_live)
+{
+	struct store_stmt *s = db_prepare(c, Q_USER_SESSION_GET);
+	if (!s)
+		return GH_EINTERNAL;
+	db_text(c, s, 1, user_id);
+	db_int64(c, s, 2, session_id);
+	int ret, rc = db_step(c, s);
+	if (rc == STORE_ROW) {
+		read_user_row(c, s, user_id, out);
+		*out_session_live = col_int64(c, s, 4) != 0;
+		ret = 0;
+	} else if (rc == STORE_DONE) {
+		ret = GH_ENOTFOUND;
+	} else {
+		ret = db_fail(c, "user and session lookup");
+	}
+	db_reset(c, s);
+	return ret;
+}
+
 int store_rule_user_delete(struct store_conn *c, void *arg, enum store_op_end *end)
 {
 	(void)end;

@@ -28,6 +28,13 @@
 enum store_query {
 	Q_PING,             /* -> one row */
 	Q_USER_GET,         /* user_id -> guest_secret_hash, created_at, last_seen_at, banned_until */
+	/*
+	 * user_id, session_id -> Q_USER_GET's columns, then 1 when session_id
+	 * is one of the user's sessions and has not ended, else 0 (session_id
+	 * 0 matches none). The check behind every authenticated request: two
+	 * primary-key lookups in one statement.
+	 */
+	Q_USER_SESSION_GET,
 	Q_USER_INSERT,      /* user_id, guest_secret_hash (or null), now */
 	Q_USER_SEEN,        /* user_id, now: last_seen_at, kept to the hour */
 	Q_SESSION_INSERT,   /* user_id, access_scope, jti, now, expires_at; last_id = session_id */

@@ -172,6 +172,8 @@ int store_rule_end_all_sessions(struct store_conn *c, const char *user_id, int64
 
 /* accounts.c */
 int store_rule_user_get(struct store_conn *c, const char *user_id, struct store_user *out);
+int store_rule_user_session_get(struct store_conn *c, const char *user_id, int64_t session_id,
+				struct store_user *out, bool *out_session_live);
 store_write_fn store_rule_user_delete;  /* arg: the user id */
 struct ban_op {
 	const char *user_id;

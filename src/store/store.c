@@ -144,6 +144,19 @@ int store_user_get(struct store *st, const char *user_id, struct store_user *out
 	return rc;
 }
 
+int store_user_session_get(struct store *st, const char *user_id, int64_t session_id,
+			   struct store_user *out, bool *out_session_live)
+{
+	memset(out, 0, sizeof *out);
+	*out_session_live = false;
+	struct store_conn *c = store_reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int rc = store_rule_user_session_get(c, user_id, session_id, out, out_session_live);
+	store_reader_put(st, c);
+	return rc;
+}
+
 int store_user_delete(struct store *st, const char *user_id)
 {
 	return store_submit(st, store_rule_user_delete, (void *)user_id);

@@ -79,9 +79,9 @@ static void self_check(void)
 	int64_t exp;
 	struct access_claims ac;
 	const char *why = NULL;
-	if (token_issue_access(&tcfg, &ks, "0b0e7c4e-7f43-4c39-9d2a-3f3d4f0a1b2c", SCOPE_GUEST, NOW,
-			       &tok, &exp) ||
-	    token_verify_access(&tcfg, &ks, tok, strlen(tok), NOW, &ac, &why))
+	if (token_issue_access(&tcfg, &ks, "0b0e7c4e-7f43-4c39-9d2a-3f3d4f0a1b2c", SCOPE_GUEST, 7,
+			       NOW, &tok, &exp) ||
+	    token_verify_access(&tcfg, &ks, tok, strlen(tok), NOW, &ac, &why) || ac.sid != 7)
 		fuzz_die(why ? why : "access token");
 	free(tok);
 	struct refresh_claims rc = { .sub = "0b0e7c4e-7f43-4c39-9d2a-3f3d4f0a1b2c",

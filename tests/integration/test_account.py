@@ -176,9 +176,10 @@ class Account(AccountAsserts, DaemonTest, unittest.TestCase):
             self.assertRefreshRejected(refresh(d, g["refresh_token"]), "after logout")
             # Ending it again: 200 with 0.
             self.assertEnded(send(g["refresh_token"]), g["user_id"], 0, "second logout")
-            self.assertEqual(self.get_user(g["auth_token"])["sessions"], 0)
+            # The session's access token is refused from now on (D.1).
+            self.assertSessionEnded(g["auth_token"])
             # The account itself is untouched: the guest logs in again.
-            self.relogin(g)
+            self.assertEqual(self.get_user(self.relogin(g)["auth_token"])["sessions"], 1)
 
     def test_logout_with_a_spent_token(self):
         d = self.daemon
@@ -223,7 +224,8 @@ class Account(AccountAsserts, DaemonTest, unittest.TestCase):
         other = d.new_guest()
         self.assertEqual(self.get_user(g["auth_token"])["sessions"], 2)
         self.assertEnded(self.logout(g["refresh_token"]), uid, 1)
-        self.assertEqual(self.get_user(g["auth_token"])["sessions"], 1)
+        self.assertSessionEnded(g["auth_token"])
+        self.assertEqual(self.get_user(b["auth_token"])["sessions"], 1)
         self.assertRefreshRejected(refresh(d, g["refresh_token"]))
         j = self.assertRefreshOk(refresh(d, b["refresh_token"]), uid)
         self.assertEqual(claims(j["refresh_token"])["sid"], claims(b["refresh_token"])["sid"])
@@ -300,8 +302,10 @@ class Account(AccountAsserts, DaemonTest, unittest.TestCase):
             self.assertIsNotNone(session_ended_at(d, sid))
         for t in (g["refresh_token"], b["refresh_token"], c2["refresh_token"]):
             self.assertRefreshRejected(refresh(d, t), "after logout-all")
-        # Again: nothing left to end (and Bearer works too).
-        self.assertEnded(d.post("/logout-all", headers=auth("Bearer " + g["auth_token"])), uid, 0)
+        # Their access tokens are refused from now on (D.1), Bearer or raw.
+        r = d.post("/logout-all", headers=auth("Bearer " + g["auth_token"]))
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json()["error"], "unauthorized")
         # Other users are unaffected.
         self.assertRefreshOk(refresh(d, other["refresh_token"]), other["user_id"])
         self.assertEqual(self.get_user(other["auth_token"])["sessions"], 1)
@@ -309,23 +313,41 @@ class Account(AccountAsserts, DaemonTest, unittest.TestCase):
         n = self.relogin(g)
         self.assertRefreshOk(refresh(d, n["refresh_token"]), uid)
 
-    def test_access_tokens_outlive_logout_all(self):
-        """D.1: access tokens already issued stay valid until exp."""
+    def test_access_tokens_end_with_logout_all(self):
+        """D.1: once its session ended, an access token is refused by every
+        authenticated route from the next request on (it still verifies as a
+        JWT until exp: that is what backends verifying it themselves see)."""
         d = self.daemon
         g = d.new_guest()
         b = self.relogin(g)
+        for tok in (g["auth_token"], b["auth_token"]):
+            r = d.get("/set-player-data?player_name=Before", headers=auth(tok))
+            self.assertEqual(r.status, 200, r)
         self.assertEnded(d.post("/logout-all", headers=auth(g["auth_token"])), g["user_id"], 2)
         for tok in (g["auth_token"], b["auth_token"]):
-            r = d.get("/set-player-data?player_name=Still", headers=auth(tok))
-            self.assertEqual(r.status, 200, r)
-            r = d.get("/get-player-data", headers=auth(tok))
-            self.assertEqual(r.status, 200, r)
-            self.assertEqual(r.json(), {"UserID": g["user_id"], "PlayerName": "Still"})
-            r = d.request("GET", d.path("/player-data/player_name"), headers=auth(tok))
-            self.assertEqual(r.status, 200, r)
-            self.assertEqual(self.get_user(tok)["sessions"], 0)
+            self.assertSessionEnded(tok)
         for t in (g["refresh_token"], b["refresh_token"]):
             self.assertRefreshRejected(refresh(d, t))
+        # A new login works at once, and sees the data.
+        n = self.relogin(g)
+        r = d.get("/get-player-data", headers=auth(n["auth_token"]))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"UserID": g["user_id"], "PlayerName": "Before"})
+
+    def assertSessionEnded(self, tok):
+        """tok's session ended: 401 on the compat, JSON and storage routes."""
+        d = self.daemon
+        for how, r in (
+                ("set-player-data", d.get("/set-player-data?player_name=x", headers=auth(tok))),
+                ("get-player-data", d.get("/get-player-data", headers=auth(tok)))):
+            self.assertEqual(r.status, 401, "%s: %r" % (how, r))
+            self.assertEqual(r.json(), {"message": "Unauthorized"}, how)
+        for how, r in (
+                ("player-data", d.request("GET", d.path("/player-data/player_name"),
+                                          headers=auth(tok))),
+                ("get-user", d.get("/get-user", headers=auth(tok)))):
+            self.assertEqual(r.status, 401, "%s: %r" % (how, r))
+            self.assertEqual(r.json()["error"], "unauthorized", how)
 
     def test_logout_all_without_a_valid_access_token(self):
         d = self.daemon
@@ -659,7 +681,10 @@ class Durability(AccountAsserts, DaemonTest, unittest.TestCase):
         self.restart_hard()
         for t in (g["refresh_token"], b["refresh_token"]):
             self.assertRefreshRejected(refresh(d, t), "after logout-all and kill -9")
-        self.assertEqual(self.get_user(g["auth_token"])["sessions"], 0)
+        for tok in (g["auth_token"], b["auth_token"]):
+            r = d.get("/get-user", headers=auth(tok))
+            self.assertEqual(r.status, 401, r)
+        self.assertEqual(self.get_user(self.relogin(g)["auth_token"])["sessions"], 1)
 
     def test_delete_survives_kill9(self):
         d = self.daemon

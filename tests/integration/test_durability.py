@@ -204,6 +204,11 @@ class Worker:
         if r.status != status:
             raise AssertionError("%s: %r" % (what, r))
 
+    def idle_sessions(self, live):
+        """Live sessions whose access token is not the one their user sends:
+        ending a session refuses its access tokens at once (API.md D.1)."""
+        return [s for s in live if rt_claims(self.user(s.uid).at).get("sid") != s.sid]
+
     def user(self, uid):
         for u in self.users:
             if u.uid == uid:
@@ -221,8 +226,8 @@ class Worker:
             self.login(d, self.rng.choice(self.users))
         elif x < 0.33 and live:
             self.refresh(d, self.rng.choice(live))
-        elif x < 0.40 and len(live) > 1:
-            self.logout(d, self.rng.choice(live))
+        elif x < 0.40 and len(live) > 1 and self.idle_sessions(live):
+            self.logout(d, self.rng.choice(self.idle_sessions(live)))
         elif x < 0.58:
             self.set_name(d, self.rng.choice(self.users))
         elif x < 0.88:

@@ -18,7 +18,7 @@ from gh import Daemon, DaemonTest
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DOC_PATH = os.path.join(REPO, "docs", "openapi.json")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-TAGS = {"compat", "account", "storage", "issuer", "operations"}
+TAGS = {"compat", "account", "storage", "issuer", "operations", "forward-auth"}
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 
@@ -471,8 +471,17 @@ class Served(DaemonTest, unittest.TestCase):
         self.assertEqual(r.status, 400, r)
         self.assertDocumented("POST", "/logout", r)
         r = d.post("/logout-all", headers=auth)
+        self.assertEqual(r.status, 401, r)  # the logout above ended its session
+        self.assertDocumented("POST", "/logout-all", r)
+        r = d.post("/login-as-guest", body={"user_id": g["user_id"],
+                                            "guest_secret": g["guest_secret"]})
+        auth = {"Authorization": r.json()["auth_token"]}
+        r = d.post("/logout-all", headers=auth)
         self.assertEqual(r.status, 200, r)
         self.assertDocumented("POST", "/logout-all", r)
+        r = d.post("/login-as-guest", body={"user_id": g["user_id"],
+                                            "guest_secret": g["guest_secret"]})
+        auth = {"Authorization": r.json()["auth_token"]}
         r = d.post("/delete-user", headers=auth)
         self.assertEqual(r.status, 200, r)
         self.assertDocumented("POST", "/delete-user", r)

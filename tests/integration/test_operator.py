@@ -497,8 +497,9 @@ class Operator(OperatorAsserts, DaemonTest, unittest.TestCase):
         self.assertEqual(self.show(uid)["sessions"], 0)
         for t in (g, b, c):
             self.assertText(refresh(d, t["refresh_token"]), 401, ERR_REFRESH)
-        # Not a ban: access tokens stay valid until exp, logins work.
-        self.assertEqual(d.get("/get-player-data", headers=auth(b["auth_token"])).status, 200)
+        # Their access tokens are refused from now on (API.md D.1); not a
+        # ban: logins work.
+        self.assertEqual(d.get("/get-player-data", headers=auth(b["auth_token"])).status, 401)
         self.assertIsNone(self.show(uid)["banned_until"])
         n = self.assertLoginOk(g)
         self.assertEqual(refresh(d, n["refresh_token"]).status, 200)

@@ -1038,7 +1038,10 @@ class Metrics(DaemonTest, unittest.TestCase):
         statuses = [d.get("/refresh-access-token?refresh_token=x",
                           headers={"X-Forwarded-For": addr}).status for _ in range(5)]
         self.assertIn(429, statuses)
-        # A write.
+        # A write (by a new guest: the reuse above ended g's session).
+        r = self.xget("/login-as-guest")
+        self.assertEqual(r.status, 200, r)
+        g = r.json()
         r = put_doc(d, g["auth_token"], "m1", {"v": 1})
         self.assertIn(r.status, (200, 201), r)
         r = get_doc(d, g["auth_token"], "m1")

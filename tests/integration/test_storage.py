@@ -864,6 +864,13 @@ class Documents(StorageAsserts, DaemonTest, unittest.TestCase):
                   u.batch(batch_body(item("k", b'3')))):
             self.assertError(r, 403, "banned")
         self.assertEqual(self.daemon.cli("user", "unban", u.id).returncode, 0)
+        # The ban ended the session: its token stays refused (API.md D.1);
+        # a new login reads the document untouched.
+        self.assertError(u.get("k"), 401, "unauthorized")
+        r = self.daemon.get("/login-as-guest?&user_id=%s&guest_secret=%s"
+                            % (u.id, u.g["guest_secret"]))
+        self.assertEqual(r.status, 200, r)
+        u.token = r.json()["auth_token"]
         self.assertDoc(u, "k", b'{"n":1}')
 
     def test_users_are_isolated(self):

@@ -526,6 +526,15 @@ class ClaimAttacks(TokenAttackBase, unittest.TestCase):
         for name, tok in cases.items():
             with self.subTest(name):
                 self.assertRefreshRejected(tok, name)
+        # The unknown jti looked like a stolen token being reused: the session
+        # is revoked, and its access token is refused from then on (D.1).
+        r = self.daemon.get("/get-player-data", headers={"Authorization": self.guest["auth_token"]})
+        self.assertEqual(r.status, 401, r)
+        # The account itself is unharmed: a new login (checked by tearDown).
+        g = self.daemon.get("/login-as-guest?&user_id=%s&guest_secret=%s"
+                            % (self.guest["user_id"], self.guest["guest_secret"]))
+        self.assertEqual(g.status, 200, g)
+        self.guest = g.json()
 
 
 class ScopeNotAllowed(TokenAttackBase, unittest.TestCase):

@@ -231,7 +231,7 @@ TEST(first_maintain_creates_keys)
 	new_sub(sub0);
 	char *tok0 = (char *)"unset";
 	int64_t exp0 = 0;
-	CHECK_INT(token_issue_access(&tc, ks, sub0, SCOPE_GUEST, T0, &tok0, &exp0), GH_EUNAVAIL);
+	CHECK_INT(token_issue_access(&tc, ks, sub0, SCOPE_GUEST, 0, T0, &tok0, &exp0), GH_EUNAVAIL);
 	CHECK(tok0 == NULL);
 	struct refresh_claims rc0 = { .access_scope = SCOPE_GUEST, .sid = 1, .exp = T0 + 60 };
 	snprintf(rc0.sub, sizeof rc0.sub, "%s", sub0);
@@ -297,7 +297,7 @@ TEST(access_round_trip)
 	new_sub(sub);
 	char *tok = NULL;
 	int64_t exp = 0;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_AUTHENTICATED, T0 + 10, &tok, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_AUTHENTICATED, 0, T0 + 10, &tok, &exp), 0);
 	CHECK_INT(exp, T0 + 10 + ACCESS_TTL);
 	CHECK(tok && strlen(tok) <= TOKEN_MAX_LEN);
 	CHECK_INT(sig_len(tok), 256);
@@ -317,9 +317,16 @@ TEST(access_round_trip)
 	REJECTS_ACCESS(&tc, ks, tok, exp);
 	free(tok);
 
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0 + 10, &tok, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0 + 10, &tok, &exp), 0);
 	CHECK_INT(token_verify_access(&tc, ks, tok, strlen(tok), T0 + 11, &c, &why), 0);
 	CHECK_INT(c.scope, SCOPE_GUEST);
+	CHECK_INT(c.sid, 0); /* no sid claim: a token from before sessions were carried */
+	free(tok);
+
+	/* The session id rides along and comes back. */
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 4242, T0 + 10, &tok, &exp), 0);
+	CHECK_INT(token_verify_access(&tc, ks, tok, strlen(tok), T0 + 11, &c, &why), 0);
+	CHECK_INT(c.sid, 4242);
 	free(tok);
 	keyset_put(ks);
 }
@@ -517,7 +524,7 @@ TEST(attack_tampering)
 	new_sub(other);
 	char *tok = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0, &tok, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0, &tok, &exp), 0);
 	const struct signing_key *a = keyset_signing_key(ks, KEY_USE_ACCESS, T0);
 
 	/* Another payload (authenticated scope, another sub) under the old signature. */
@@ -574,7 +581,7 @@ TEST(attack_truncated)
 	new_sub(sub);
 	char *tok = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0, &tok, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0, &tok, &exp), 0);
 	size_t n = strlen(tok);
 	int accepted = 0;
 	for (size_t len = 0; len < n; len++) {
@@ -731,6 +738,16 @@ TEST(attack_claims)
 	REJECT_PAYLOAD("{\"sub\":\"123E4567-E89B-42D3-A456-426614174000\",\"exp\":%lld,"
 		       "\"iss\":\"" ISSUER "\",\"kid\":\"%s\",\"aud\":\"gamebackend\","
 		       "\"nbf\":%lld,\"iat\":%lld,\"scope\":\"guest\"}", exp, kid, now, now);
+	/* sid present but not a positive integer. */
+	REJECT_PAYLOAD("{\"sub\":\"%s\",\"exp\":%lld,\"iss\":\"" ISSUER "\",\"kid\":\"%s\","
+		       "\"aud\":\"gamebackend\",\"nbf\":%lld,\"iat\":%lld,\"scope\":\"guest\","
+		       "\"sid\":\"7\"}", sub, exp, kid, now, now);
+	REJECT_PAYLOAD("{\"sub\":\"%s\",\"exp\":%lld,\"iss\":\"" ISSUER "\",\"kid\":\"%s\","
+		       "\"aud\":\"gamebackend\",\"nbf\":%lld,\"iat\":%lld,\"scope\":\"guest\","
+		       "\"sid\":0}", sub, exp, kid, now, now);
+	REJECT_PAYLOAD("{\"sub\":\"%s\",\"exp\":%lld,\"iss\":\"" ISSUER "\",\"kid\":\"%s\","
+		       "\"aud\":\"gamebackend\",\"nbf\":%lld,\"iat\":%lld,\"scope\":\"guest\","
+		       "\"sid\":null}", sub, exp, kid, now, now);
 	/* Not an object at all. */
 	REJECT_PAYLOAD("[\"%s\"]", sub);
 	REJECT_PAYLOAD("\"%s\"", sub);
@@ -821,7 +838,7 @@ TEST(attack_time_and_issuer)
 	new_sub(sub);
 	char *tok = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0 + 100, &tok, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0 + 100, &tok, &exp), 0);
 	const char *why;
 	/* Expired: exp <= now. */
 	REJECTS_ACCESS(&tc, ks, tok, exp);
@@ -870,7 +887,7 @@ TEST(attack_token_type_confusion)
 	new_sub(sub);
 	char *access = NULL, *refresh = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_AUTHENTICATED, T0, &access, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_AUTHENTICATED, 0, T0, &access, &exp), 0);
 	struct refresh_claims rc = { .access_scope = SCOPE_AUTHENTICATED, .sid = 9,
 				     .exp = T0 + 5000 };
 	snprintf(rc.sub, sizeof rc.sub, "%s", sub);
@@ -961,7 +978,7 @@ TEST(rotate_now_keeps_old_key_verifiable)
 	new_sub(sub);
 	char *before = NULL, *rbefore = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0 + 50, &before, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0 + 50, &before, &exp), 0);
 	struct refresh_claims rc = { .access_scope = SCOPE_GUEST, .sid = 11, .exp = T0 + 9000 };
 	snprintf(rc.sub, sizeof rc.sub, "%s", sub);
 	CHECK_INT(token_new_jti(rc.jti), 0);
@@ -985,7 +1002,7 @@ TEST(rotate_now_keeps_old_key_verifiable)
 	CHECK(cur && strstr(ks->jwks, cur->kid) != NULL);
 	/* New tokens carry the new kid. */
 	char *after = NULL;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0 + 60, &after, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0 + 60, &after, &exp), 0);
 	CHECK(cur && strcmp(header_kid(after), cur->kid) == 0);
 	CHECK_INT(verify_access(&tc, ks, after, T0 + 61, &(const char *){ NULL }), 0);
 	free(after);
@@ -1014,7 +1031,7 @@ TEST(es256_policy)
 	for (int i = 0; i < 20; i++) {
 		char *tok = NULL;
 		int64_t exp;
-		CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0 + i, &tok, &exp), 0);
+		CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0 + i, &tok, &exp), 0);
 		/* Raw r||s, 64 bytes: never DER (RFC 7518 3.4). */
 		CHECK_INT(sig_len(tok), 64);
 		struct access_claims c;
@@ -1073,7 +1090,7 @@ TEST(signing_alg_change_switches_at_once)
 	new_sub(sub);
 	char *es_tok = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0, &es_tok, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0, &es_tok, &exp), 0);
 	keyset_put(ks);
 
 	p = policy(KEY_RS256);
@@ -1148,7 +1165,7 @@ TEST(reload_refuses_unusable_keys)
 	new_sub(sub);
 	char *tok = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, T0 + 20, &tok, &exp), 0);
+	CHECK_INT(token_issue_access(&tc, ks, sub, SCOPE_GUEST, 0, T0 + 20, &tok, &exp), 0);
 	CHECK_INT(verify_access(&tc, ks, tok, T0 + 21, &(const char *){ NULL }), 0);
 	free(tok);
 	keyset_put(ks);
@@ -1218,7 +1235,7 @@ TEST(timed_rotation)
 	new_sub(sub);
 	char *tok_a = NULL, *tok_r = NULL;
 	int64_t exp;
-	CHECK_INT(token_issue_access(&tc60, ks, sub, SCOPE_GUEST, now + 99, &tok_a, &exp), 0);
+	CHECK_INT(token_issue_access(&tc60, ks, sub, SCOPE_GUEST, 0, now + 99, &tok_a, &exp), 0);
 	CHECK_STR(header_kid(tok_a), a_kid);
 	struct refresh_claims rc = { .access_scope = SCOPE_GUEST, .sid = 1, .exp = now + 900 };
 	snprintf(rc.sub, sizeof rc.sub, "%s", sub);
@@ -1236,7 +1253,7 @@ TEST(timed_rotation)
 	const struct signing_key *s100 = keyset_signing_key(ks, KEY_USE_ACCESS, now + 100);
 	CHECK(s100 && strcmp(s100->kid, b_kid) == 0);
 	char *tok_b = NULL;
-	CHECK_INT(token_issue_access(&tc60, ks, sub, SCOPE_GUEST, now + 100, &tok_b, &exp), 0);
+	CHECK_INT(token_issue_access(&tc60, ks, sub, SCOPE_GUEST, 0, now + 100, &tok_b, &exp), 0);
 	CHECK_STR(header_kid(tok_b), b_kid);
 	/* The refresh key rotated too (no pre-publication for an internal key)... */
 	const struct signing_key *r100 = keyset_signing_key(ks, KEY_USE_REFRESH, now + 100);

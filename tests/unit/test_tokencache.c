@@ -50,7 +50,7 @@ static char *issue(struct keyring *kr, const char *sub, int scope, int64_t now)
 	struct keyset *ks = keyset_get(kr);
 	char *tok = NULL;
 	int64_t exp;
-	if (token_issue_access(&tc, ks, sub, scope, now, &tok, &exp))
+	if (token_issue_access(&tc, ks, sub, scope, 0, now, &tok, &exp))
 		tok = NULL;
 	keyset_put(ks);
 	return tok;
