@@ -1,7 +1,8 @@
 /*
  * fixtures.h - what unit tests share beside harness.h: a temporary
- * directory (made under /tmp, removed with all it holds) and a store opened
- * on a fresh database in it. Header only.
+ * directory (made under /tmp, removed with all it holds), a store opened
+ * on a fresh database in it, and the pieces of a hand-built JWT. Header
+ * only.
  */
 #ifndef GATEHOUSE_TEST_FIXTURES_H
 #define GATEHOUSE_TEST_FIXTURES_H
@@ -10,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <string.h>
+
+#include "gatehouse/alloc.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/store.h"
 #include "gatehouse/store_sqlite.h"
 
@@ -70,6 +75,35 @@ static inline struct store *fixture_store_open(const char *path,
 		exit(2);
 	}
 	return st;
+}
+
+/* ---- hand-built JWTs (forgeries and other issuers' tokens) ---- */
+
+/* base64url of n bytes, in a new string. */
+static inline char *fixture_b64(const void *data, size_t n)
+{
+	char *out = xmalloc(gh_b64url_encoded_len(n) + 1);
+	gh_b64url_encode(data, n, out);
+	return out;
+}
+
+/* The JWS signing input "b64(hdr).b64(payload)", in a new string. */
+static inline char *fixture_jws_input(const char *hdr, const char *payload)
+{
+	char *h = fixture_b64(hdr, strlen(hdr)), *p = fixture_b64(payload, strlen(payload));
+	char *s = xasprintf("%s.%s", h, p);
+	free(h);
+	free(p);
+	return s;
+}
+
+/* "input.b64(sig)": a token from its signing input and signature. */
+static inline char *fixture_jws_with_sig(const char *input, const unsigned char *sig, size_t n)
+{
+	char *s = fixture_b64(sig, n);
+	char *t = xasprintf("%s.%s", input, s);
+	free(s);
+	return t;
 }
 
 #endif

@@ -36,6 +36,7 @@
 #include "gatehouse/strbuf.h"
 #include "gatehouse/encoding.h"
 #include "harness.h"
+#include "fixtures.h"
 
 #define T0 1800000000LL
 #define ISS "https://issuer.example.com"
@@ -53,13 +54,6 @@ static EVP_PKEY *must(EVP_PKEY *pk, const char *what)
 	return pk;
 }
 
-static char *b64(const void *data, size_t n)
-{
-	char *out = xmalloc(gh_b64url_encoded_len(n) + 1);
-	gh_b64url_encode(data, n, out);
-	return out;
-}
-
 static char *bn_param_b64(EVP_PKEY *pk, const char *param, int pad)
 {
 	BIGNUM *bn = NULL;
@@ -70,7 +64,7 @@ static char *bn_param_b64(EVP_PKEY *pk, const char *param, int pad)
 	int n = pad ? pad : BN_num_bytes(bn);
 	unsigned char *buf = xmalloc((size_t)n);
 	BN_bn2binpad(bn, buf, n);
-	char *s = b64(buf, (size_t)n);
+	char *s = fixture_b64(buf, (size_t)n);
 	free(buf);
 	BN_free(bn);
 	return s;
@@ -153,31 +147,13 @@ static size_t sign_input(EVP_PKEY *pk, const char *input, enum sig_form form,
 	return n;
 }
 
-/* "b64(hdr).b64(payload)" */
-static char *signing_input(const char *hdr, const char *payload)
-{
-	char *h = b64(hdr, strlen(hdr)), *p = b64(payload, strlen(payload));
-	char *s = xasprintf("%s.%s", h, p);
-	free(h);
-	free(p);
-	return s;
-}
-
-static char *with_sig(const char *input, const unsigned char *sig, size_t n)
-{
-	char *s = b64(sig, n);
-	char *t = xasprintf("%s.%s", input, s);
-	free(s);
-	return t;
-}
-
 /* A token of hdr and payload signed by pk (form as above). */
 static char *make_token(const char *hdr, const char *payload, EVP_PKEY *pk, enum sig_form form)
 {
-	char *input = signing_input(hdr, payload);
+	char *input = fixture_jws_input(hdr, payload);
 	unsigned char sig[1024];
 	size_t n = sign_input(pk, input, form, sig);
-	char *t = with_sig(input, sig, n);
+	char *t = fixture_jws_with_sig(input, sig, n);
 	free(input);
 	return t;
 }
@@ -424,7 +400,7 @@ static char *b64_bytes(int b, size_t n, int first)
 	unsigned char *buf = xmalloc(n);
 	memset(buf, b, n);
 	buf[0] = (unsigned char)first;
-	char *s = b64(buf, n);
+	char *s = fixture_b64(buf, n);
 	free(buf);
 	return s;
 }
@@ -1261,10 +1237,10 @@ TEST(foreign_algorithms)
 	char *hs[] = { "HS256", "RS256", NULL };
 	r.algs = hs;
 	char *h = hdr_of("HS256", "rsa-a");
-	char *input = signing_input(h, pl);
+	char *input = fixture_jws_input(h, pl);
 	unsigned char mac[32];
 	memset(mac, 0x42, sizeof mac);
-	char *t_hs = with_sig(input, mac, sizeof mac);
+	char *t_hs = fixture_jws_with_sig(input, mac, sizeof mac);
 	CHECK_INT(verify_with(t_hs, &r, &t, T0), GH_EAUTH);
 	free(h);
 	free(input);
@@ -1519,13 +1495,13 @@ TEST(foreign_attack_alg_none)
 					    "{\"alg\":\"None\",\"kid\":\"rsa-a\"}",
 					    "{\"alg\":\"none\"}", "{\"kid\":\"rsa-a\"}" };
 	for (size_t i = 0; i < GH_ARRAY_SIZE(hdrs); i++) {
-		char *input = signing_input(hdrs[i], pl);
+		char *input = fixture_jws_input(hdrs[i], pl);
 		char *unsigned_tok = xasprintf("%s.", input);
 		CHECK_INT(verify_std(unsigned_tok), GH_EAUTH);
 		/* With a real RS256 signature by the key too. */
 		unsigned char sig[1024];
 		size_t n = sign_input(rsa_a, input, SIG_PLAIN, sig);
-		char *signed_tok = with_sig(input, sig, n);
+		char *signed_tok = fixture_jws_with_sig(input, sig, n);
 		CHECK_INT(verify_std(signed_tok), GH_EAUTH);
 		free(input);
 		free(unsigned_tok);
@@ -1537,7 +1513,7 @@ TEST(foreign_attack_alg_none)
 	struct foreign_rules r = rules_std();
 	char *with_none[] = { "none", "RS256", NULL };
 	r.algs = with_none;
-	char *input = signing_input("{\"alg\":\"none\",\"kid\":\"rsa-a\"}", pl);
+	char *input = fixture_jws_input("{\"alg\":\"none\",\"kid\":\"rsa-a\"}", pl);
 	char *tok = xasprintf("%s.", input);
 	CHECK_INT(verify_with(tok, &r, &t, T0), GH_EAUTH);
 	free(input);
@@ -1550,7 +1526,7 @@ TEST(foreign_attack_tampering)
 	char *pl = std_claims();
 	char *rs = rs_token(pl), *es = es_token(pl);
 	char *evil = claims(ISS, "\"client-a\"", "admin", T0 - 10, T0 + 600, "");
-	char *evil_b64 = b64(evil, strlen(evil));
+	char *evil_b64 = fixture_b64(evil, strlen(evil));
 	const char *toks[] = { rs, es };
 	for (size_t i = 0; i < 2; i++) {
 		/* Payload swapped, signature kept. */
@@ -1673,11 +1649,11 @@ TEST(foreign_attack_ecdsa_signatures)
 {
 	char *pl = std_claims();
 	char *h = hdr_of("ES256", "ec-a");
-	char *input = signing_input(h, pl);
+	char *input = fixture_jws_input(h, pl);
 
 	/* CVE-2022-21449 ("psychic signatures"): r = s = 0. */
 	unsigned char zeros[64] = { 0 };
-	char *tok = with_sig(input, zeros, sizeof zeros);
+	char *tok = fixture_jws_with_sig(input, zeros, sizeof zeros);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 
@@ -1690,7 +1666,7 @@ TEST(foreign_attack_ecdsa_signatures)
 	unsigned char nn[64];
 	memcpy(nn, order, 32);
 	memcpy(nn + 32, order, 32);
-	tok = with_sig(input, nn, sizeof nn);
+	tok = fixture_jws_with_sig(input, nn, sizeof nn);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 
@@ -1701,40 +1677,40 @@ TEST(foreign_attack_ecdsa_signatures)
 	unsigned char half[64];
 	memcpy(half, sig, 64);
 	memset(half, 0, 32);
-	tok = with_sig(input, half, 64);
+	tok = fixture_jws_with_sig(input, half, 64);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 	memcpy(half, sig, 64);
 	memset(half + 32, 0, 32);
-	tok = with_sig(input, half, 64);
+	tok = fixture_jws_with_sig(input, half, 64);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 
 	/* The good raw signature, for contrast. */
-	tok = with_sig(input, sig, n);
+	tok = fixture_jws_with_sig(input, sig, n);
 	CHECK_INT(verify_std(tok), 0);
 	free(tok);
 
 	/* The same signature DER-encoded (what OpenSSL gives): not JWS. */
 	n = sign_input(ec_a, input, SIG_ES_DER, sig);
 	CHECK(n != 64);
-	tok = with_sig(input, sig, n);
+	tok = fixture_jws_with_sig(input, sig, n);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 
 	/* Raw signature of the wrong length. */
 	n = sign_input(ec_a, input, SIG_ES_RAW, sig);
-	tok = with_sig(input, sig, 63);
+	tok = fixture_jws_with_sig(input, sig, 63);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 	memset(sig + 64, 0, 1);
-	tok = with_sig(input, sig, 65);
+	tok = fixture_jws_with_sig(input, sig, 65);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 
 	/* An ES256 signature by another P-256 key. */
 	n = sign_input(ec_b, input, SIG_ES_RAW, sig);
-	tok = with_sig(input, sig, n);
+	tok = fixture_jws_with_sig(input, sig, n);
 	CHECK_INT(verify_std(tok), GH_EAUTH);
 	free(tok);
 	free(input);

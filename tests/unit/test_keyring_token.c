@@ -54,31 +54,6 @@ static struct key_policy policy(int alg)
 
 /* ---- small builders ---- */
 
-static char *b64(const void *data, size_t n)
-{
-	char *out = xmalloc(gh_b64url_encoded_len(n) + 1);
-	gh_b64url_encode(data, n, out);
-	return out;
-}
-
-/* "b64(hdr).b64(pl)" */
-static char *signing_input(const char *hdr, const char *pl)
-{
-	char *h = b64(hdr, strlen(hdr)), *p = b64(pl, strlen(pl));
-	char *s = xasprintf("%s.%s", h, p);
-	free(h);
-	free(p);
-	return s;
-}
-
-static char *with_sig(const char *input, const unsigned char *sig, size_t n)
-{
-	char *s = b64(sig, n);
-	char *tok = xasprintf("%s.%s", input, s);
-	free(s);
-	return tok;
-}
-
 /* Raw JWS signature of input by k, as the daemon would make it; der keeps ECDSA DER. */
 static size_t sign_raw(const struct signing_key *k, const char *input, unsigned char *sig,
 		       bool der)
@@ -115,10 +90,10 @@ static size_t sign_raw(const struct signing_key *k, const char *input, unsigned 
 /* A complete token for hdr and pl signed by k. */
 static char *forge(const struct signing_key *k, const char *hdr, const char *pl)
 {
-	char *input = signing_input(hdr, pl);
+	char *input = fixture_jws_input(hdr, pl);
 	unsigned char sig[1024];
 	size_t n = sign_raw(k, input, sig, false);
-	char *tok = with_sig(input, sig, n);
+	char *tok = fixture_jws_with_sig(input, sig, n);
 	free(input);
 	return tok;
 }
@@ -408,7 +383,7 @@ TEST(attack_alg_none)
 	for (size_t i = 0; i < GH_ARRAY_SIZE(algs); i++) {
 		char *h = xasprintf("{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", algs[i],
 				    a->kid);
-		char *input = signing_input(h, p);
+		char *input = fixture_jws_input(h, p);
 		char *tok = xasprintf("%s.", input); /* empty signature */
 		REJECTS_ACCESS(&tc, ks, tok, T0 + 1);
 		free(tok);
@@ -420,7 +395,7 @@ TEST(attack_alg_none)
 		free(h);
 		/* ... and without a kid at all. */
 		h = xasprintf("{\"alg\":\"%s\",\"typ\":\"JWT\"}", algs[i]);
-		input = signing_input(h, p);
+		input = fixture_jws_input(h, p);
 		tok = xasprintf("%s.", input);
 		REJECTS_ACCESS(&tc, ks, tok, T0 + 1);
 		free(tok);
@@ -447,14 +422,14 @@ TEST(attack_hs256_with_public_key)
 	for (size_t i = 0; i < GH_ARRAY_SIZE(algs); i++) {
 		char *h = xasprintf("{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", algs[i],
 				    a->kid);
-		char *input = signing_input(h, p);
+		char *input = fixture_jws_input(h, p);
 		unsigned char mac[EVP_MAX_MD_SIZE];
 		unsigned int mac_len = 0;
 		/* The key as a PEM file holds it, with and without the final newline. */
 		for (int trim = 0; trim < 2; trim++) {
 			HMAC(EVP_sha256(), pem, (int)pem_len - trim, (const unsigned char *)input,
 			     strlen(input), mac, &mac_len);
-			char *tok = with_sig(input, mac, mac_len);
+			char *tok = fixture_jws_with_sig(input, mac, mac_len);
 			REJECTS_ACCESS(&tc, ks, tok, T0 + 1);
 			free(tok);
 		}
@@ -533,7 +508,7 @@ TEST(attack_tampering)
 			    "\"aud\":\"gamebackend\",\"nbf\":%lld,\"iat\":%lld,"
 			    "\"scope\":\"authenticated\"}",
 			    other, (long long)exp, a->kid, (long long)T0, (long long)T0);
-	char *p64 = b64(p, strlen(p));
+	char *p64 = fixture_b64(p, strlen(p));
 	char *bad = xasprintf("%.*s.%s%s", (int)(d1 - tok), tok, p64, d2);
 	REJECTS_ACCESS(&tc, ks, bad, T0 + 1);
 	free(bad);
@@ -1042,32 +1017,32 @@ TEST(es256_policy)
 
 	/* A DER-encoded signature by the right key is not a JWS signature. */
 	char *h = std_header(a), *pl = access_payload(a->kid, sub, T0, T0 + 900);
-	char *input = signing_input(h, pl);
+	char *input = fixture_jws_input(h, pl);
 	unsigned char sig[256];
 	size_t n = sign_raw(a, input, sig, true);
 	CHECK(n > 64);
-	char *tok = with_sig(input, sig, n);
+	char *tok = fixture_jws_with_sig(input, sig, n);
 	REJECTS_ACCESS(&tc, ks, tok, T0 + 1);
 	free(tok);
 	/* The raw form of the same is accepted; flipping s is not. */
 	n = sign_raw(a, input, sig, false);
-	tok = with_sig(input, sig, n);
+	tok = fixture_jws_with_sig(input, sig, n);
 	CHECK_INT(verify_access(&tc, ks, tok, T0 + 1, &(const char *){ NULL }), 0);
 	free(tok);
 	sig[63] ^= 1;
-	tok = with_sig(input, sig, n);
+	tok = fixture_jws_with_sig(input, sig, n);
 	REJECTS_ACCESS(&tc, ks, tok, T0 + 1);
 	free(tok);
 	/* All-zero r and s. */
 	memset(sig, 0, 64);
-	tok = with_sig(input, sig, 64);
+	tok = fixture_jws_with_sig(input, sig, 64);
 	REJECTS_ACCESS(&tc, ks, tok, T0 + 1);
 	free(tok);
 	/* alg none and HS256 against an EC key too. */
 	free(h);
 	h = xasprintf("{\"alg\":\"none\",\"kid\":\"%s\"}", a->kid);
 	free(input);
-	input = signing_input(h, pl);
+	input = fixture_jws_input(h, pl);
 	tok = xasprintf("%s.", input);
 	REJECTS_ACCESS(&tc, ks, tok, T0 + 1);
 	free(tok);
