@@ -186,3 +186,4 @@ clean:
 
 include tests/fuzz/fuzz.mk
 include bench/bench.mk
+include src/client/client.mk
