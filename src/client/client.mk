@@ -34,6 +34,7 @@ CLIENT_STESTS  := $(BUILD)/asan/tests/client/test_client_unit \
 CLIENT_TEST_SRC := tests/client/test_client_unit.c tests/unit/harness.h
 
 .PHONY: client client-tests client-unit client-integration client-asan client-asan-build \
+        client-asan-unit \
         client-valgrind install-client uninstall-client
 
 client: $(CLIENT_A) $(CLIENT_SO) $(BUILD)/libgatehouse-client.so $(CLIENT_PC) $(CLIENT_EXAMPLE)
@@ -143,17 +144,21 @@ $(BUILD)/asan/examples/client/game-loop: examples/client/game-loop.c \
 
 client-asan-build: $(CLIENT_STESTS) $(BUILD)/asan/examples/client/game-loop
 
-client-asan: client-asan-build $(BUILD)/asan/gatehouse $(BUILD)/tests/fakeprovider
+client-asan-unit: $(BUILD)/asan/tests/client/test_client_unit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  tests/run-unit.sh $(BUILD)/asan/tests/client/test_client_unit
+	  tests/run-unit.sh $<
+
+client-asan: client-asan-build client-asan-unit $(BUILD)/asan/gatehouse $(BUILD)/tests/fakeprovider
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GATEHOUSE_SANITIZER=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration test_client
 
-# The suites find the client programs next to the daemon under test.
+# The suites run the client's tests too; the integration suites find the
+# client programs next to the daemon under test.
+unit: client-unit
 integration: client-tests
 valgrind: client-tests
-asan: client-asan-build
+asan: client-asan-build client-asan-unit
 
 # ---- install ----
 

@@ -341,5 +341,5 @@ long ghi_backoff_ms(int attempt, long base_ms, long max_ms, uint32_t rnd)
 		d = (double)max_ms;
 	double u = (double)rnd / 4294967295.0 * 0.5 - 0.25; /* [-25%, +25%] */
 	d += d * u;
-	return d < 1 ? 1 : (long)d;
+	return d < 1 ? 1 : (long)(d + 0.5);
 }
