@@ -81,7 +81,7 @@ $(CLIENT_PC): src/client/client.mk
 $(CLIENT_PC_UN): src/client/client.mk
 	@mkdir -p $(dir $@)
 	printf '%s\n' "$$CLIENT_PC_TEXT" \
-	  | sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|^libdir=.*|libdir=$(CURDIR)/$(BUILD)|' \
+	  | sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|^libdir=.*|libdir=$(abspath $(BUILD))|' \
 	        -e 's|^Libs: .*|Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lgatehouse-client|' > $@
 
 # The example is built the way a studio builds it: one header, pkg-config.

@@ -80,6 +80,7 @@ static void put_json_string(const char *s, size_t n)
 
 struct wait_stats {
 	long ticks;
+	long slow_ticks; /* over 1 ms */
 	long long max_tick_us;
 };
 
@@ -91,6 +92,7 @@ static void wait_done(struct gh_response *r, struct wait_stats *st)
 		gh_client_tick(client);
 		long long dt = now_us() - t0;
 		st->ticks++;
+		st->slow_ticks += dt > 1000;
 		if (dt > st->max_tick_us)
 			st->max_tick_us = dt;
 		if (!r->done)
@@ -100,7 +102,7 @@ static void wait_done(struct gh_response *r, struct wait_stats *st)
 
 static void report(const char *cmd, int submit_rc, struct gh_response *r)
 {
-	struct wait_stats st = { 0, 0 };
+	struct wait_stats st = { 0, 0, 0 };
 	if (submit_rc < 0) {
 		printf("{\"cmd\":\"%s\",\"status\":%d,\"name\":\"%s\",\"http\":0,\"submit\":true}\n",
 		       cmd, submit_rc, gh_strerror(submit_rc));
@@ -109,9 +111,9 @@ static void report(const char *cmd, int submit_rc, struct gh_response *r)
 	}
 	wait_done(r, &st);
 	printf("{\"cmd\":\"%s\",\"status\":%d,\"name\":\"%s\",\"http\":%ld,\"version\":%lld,"
-	       "\"ticks\":%ld,\"max_tick_us\":%lld,\"message\":",
+	       "\"ticks\":%ld,\"slow_ticks\":%ld,\"max_tick_us\":%lld,\"message\":",
 	       cmd, r->status, gh_strerror(r->status), r->http_status, r->version, st.ticks,
-	       st.max_tick_us);
+	       st.slow_ticks, st.max_tick_us);
 	put_json_string(r->message, strlen(r->message));
 	printf(",\"body\":");
 	put_json_string(r->body, r->body_len);
@@ -161,7 +163,7 @@ struct play_slot {
 static void play(long ms, const char *key)
 {
 	struct play_slot put, get;
-	long ok = 0, failed = 0, ticks = 0, counter = 0;
+	long ok = 0, failed = 0, ticks = 0, slow = 0, counter = 0;
 	long long max_tick = 0, deadline = now_us() + ms * 1000LL, next = 0;
 	char statuses[512] = "";
 	unsigned refresh0 = gh_client_refresh_count(client);
@@ -191,6 +193,7 @@ static void play(long ms, const char *key)
 		gh_client_tick(client);
 		long long dt = now_us() - t0;
 		ticks++;
+		slow += dt > 1000;
 		if (dt > max_tick)
 			max_tick = dt;
 		struct play_slot *slots[2] = { &put, &get };
@@ -229,8 +232,8 @@ static void play(long ms, const char *key)
 	gh_response_release(&put.r);
 	gh_response_release(&get.r);
 	printf("{\"cmd\":\"play\",\"ok\":%ld,\"failed\":%ld,\"statuses\":[%s],\"ticks\":%ld,"
-	       "\"max_tick_us\":%lld,\"refreshes\":%u,\"counter\":%ld}\n",
-	       ok, failed, statuses, ticks, max_tick, gh_client_refresh_count(client) - refresh0,
+	       "\"slow_ticks\":%ld,\"max_tick_us\":%lld,\"refreshes\":%u,\"counter\":%ld}\n",
+	       ok, failed, statuses, ticks, slow, max_tick, gh_client_refresh_count(client) - refresh0,
 	       counter);
 	fflush(stdout);
 }
