@@ -9,11 +9,14 @@
  *   independent. The library calls curl_global_init() lazily once; a program
  *   that calls curl_global_init() itself must do so before creating a client.
  * - Non-blocking. Requests run on libcurl's multi interface. The engine calls
- *   gh_client_tick() once a frame: it never blocks (no DNS wait, no connect,
- *   no read), moves transfers forward and delivers finished results by
- *   callback, on the thread that called gh_client_tick(). With
- *   `own_thread` set, an I/O thread of the library moves the transfers and
- *   gh_client_tick() only delivers callbacks.
+ *   gh_client_tick() once a frame: it never waits on the network (no DNS
+ *   wait, no connect, no read), moves transfers forward and delivers finished
+ *   results by callback, on the thread that called gh_client_tick(). It
+ *   does do the CPU work of the transfers it moves (a TLS handshake, and
+ *   loading the CA store on the first HTTPS connection) and writes the
+ *   credential file (with fsync) in the tick that completes a new guest's
+ *   login. With `own_thread` set, an I/O thread of the library does all of
+ *   that and gh_client_tick() only delivers callbacks.
  * - Thread-safe handles: any function but gh_client_free() may be called from
  *   any thread, also from inside a callback. gh_client_free() must not run
  *   concurrently with other calls on the same handle, nor from a callback.

@@ -263,8 +263,8 @@ class Refresh(ClientTest, unittest.TestCase):
     SETTINGS = {"rate_limit_login": 0, "access_token_ttl": 60}
 
     def test_several_refreshes_in_a_game_loop(self):
-        # refresh at a tenth of the lifetime (+-6 s jitter): several new tokens in 20 s
-        d = self.driver("cred.json", "--refresh-at", "0.1")
+        # refresh at a tenth of the lifetime (+-1.2 s jitter): three new tokens in 20 s
+        d = self.driver("cred.json", "--refresh-at", "0.1", "--refresh-jitter", "0.02")
         self.login(d)
         r = d.do("play 20000 k", timeout=120)
         self.assertEqual(r["failed"], 0, r)
