@@ -413,10 +413,16 @@ class Platforms(ClientTest, unittest.TestCase):
         key = os.path.join(cls.fake_dir, "steam.secret")
         with open(key, "w") as f:
             f.write(STEAM_KEY + "\n")
+        gp_secret = os.path.join(cls.fake_dir, "google.secret")
+        with open(gp_secret, "w") as f:
+            f.write("gp-client-secret\n")
         cls.SETTINGS = {
             "rate_limit_login": 0, "steam_app_id": 480, "steam_web_api_key_file": key,
             "steam_api_url": cls.fake.url(), "facebook_app_id": "fb-app-123",
             "facebook_graph_url": cls.fake.url(), "provider_timeout": 3,
+            "google_play_client_id": "gp-client-id.apps.googleusercontent.com",
+            "google_play_client_secret_file": gp_secret, "google_play_app_id": "1234567890",
+            "google_oauth_url": cls.fake.url(), "google_games_url": cls.fake.url(),
         }
         super().setUpClass()
 
@@ -453,6 +459,14 @@ class Platforms(ClientTest, unittest.TestCase):
         self.assertEqual((r["status"], r["http"]), (-5, 401))
         self.assertIn("Failed to validate Steam token", r["message"])
         self.assertTrue(g.do("state")["logged_in"])
+        # Google Play: a new user, then the same one again
+        gp = self.driver("gp.json")
+        r = gp.do("login google ok-gp%s" % sid)
+        self.assertEqual((r["status"], json.loads(r["body"])["google_play_id"]), (0, "gp" + sid))
+        gp_uid = gp.do("state")["user_id"]
+        self.assertEqual(gp.do("logout")["status"], 0)
+        r = gp.do("login google ok-gp%s" % sid)
+        self.assertEqual((r["status"], json.loads(r["body"])["user_id"]), (0, gp_uid))
         r = g.do("login apple x.y.z")
         self.assertEqual((r["status"], r["http"]), (-10, 404))  # not configured here
 
