@@ -418,13 +418,17 @@ static void session_clear(struct gh_client *c)
 	c->gen++;
 }
 
+/* Moves the requests that waited for a token to the front of the queue, in order. */
 static void release_waiting(struct gh_client *c)
 {
-	while (c->auth_wait) {
-		struct req *r = c->auth_wait;
-		c->auth_wait = r->next;
-		list_push_front(&c->queued, r);
-	}
+	struct req *w = c->auth_wait, *tail = w;
+	if (!w)
+		return;
+	while (tail->next)
+		tail = tail->next;
+	tail->next = c->queued;
+	c->queued = w;
+	c->auth_wait = NULL;
 }
 
 static void fail_waiting(struct gh_client *c, int status, const char *message)
@@ -774,6 +778,7 @@ static void complete(struct gh_client *c, struct req *r, CURLcode cc)
 				(void)cred_forget(c);
 			session_clear(c);
 			c->state = S_NONE;
+			fail_waiting(c, GH_ERR_NO_SESSION, "logged out");
 			emit_event(c, GH_EVENT_LOGGED_OUT, GH_OK, "logged out");
 		}
 		break;
