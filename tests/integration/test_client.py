@@ -313,7 +313,8 @@ class MidSession(ClientTest, unittest.TestCase):
     SETTINGS = {"rate_limit_login": 0}
 
     def play_during(self, d, action, ms=5000, at=1.5):
-        d.send("play %d k" % ms)
+        """A game loop of ms (longer under valgrind), action at `at` seconds."""
+        d.send("play %d k" % (ms * SLOW))
         time.sleep(at * SLOW)
         action()
         return d.read(120)
