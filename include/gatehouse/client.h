@@ -32,8 +32,8 @@
  *   re-logs a guest in with the saved secret; a banned or deleted account is
  *   reported as GH_ERR_BANNED / GH_ERR_DELETED, both to the pending requests
  *   and to the session callback. Requests that need a token wait while a
- *   refresh is in flight, and a request refused with 401 is retried once after
- *   a refresh.
+ *   refresh is in flight, and a request refused with 401 or 403 is retried
+ *   once after a refresh (which tells a stale token from a ban).
  * - Retries: network errors, 502/503/504 and 429 are retried with exponential
  *   backoff and jitter (`max_retries`, `retry_base_ms`; a Retry-After is
  *   honoured up to `retry_max_ms`). Every transfer has a connect and a total
@@ -80,9 +80,8 @@ enum gh_status {
 	GH_ERR_PROTOCOL = -13,    /* a reply that does not follow the API */
 	GH_ERR_HTTP = -14,        /* any other non-2xx status */
 	GH_ERR_STORAGE = -15,     /* the credential file or callbacks failed */
-	GH_ERR_CANCELLED = -16,   /* the client was freed first (blocking API only) */
-	GH_ERR_TIMEOUT = -17,     /* gh_wait() gave up waiting */
-	GH_ERR_NO_SESSION = -18,  /* the call needs a login first */
+	GH_ERR_TIMEOUT = -16,     /* gh_wait_for() gave up waiting */
+	GH_ERR_NO_SESSION = -17,  /* the call needs a login first */
 };
 
 /* A short constant English name for a status ("ok", "network error", ...). */

@@ -165,7 +165,6 @@ const char *gh_strerror(int status)
 	case GH_ERR_PROTOCOL: return "protocol error";
 	case GH_ERR_HTTP: return "http error";
 	case GH_ERR_STORAGE: return "credential storage error";
-	case GH_ERR_CANCELLED: return "cancelled";
 	case GH_ERR_TIMEOUT: return "timed out";
 	case GH_ERR_NO_SESSION: return "not logged in";
 	default: return "unknown error";

@@ -199,7 +199,7 @@ class Session(ClientTest, unittest.TestCase):
         self.assertEqual((r["status"], r["http"]), (-10, 404))
         r = d.do("logout")
         self.assertEqual((r["status"], json.loads(r["body"])["sessions_ended"]), (0, 1))
-        self.assertEqual(d.do("get slot1")["status"], -18)  # no session now
+        self.assertEqual(d.do("get slot1")["status"], -17)  # GH_ERR_NO_SESSION
         self.login(d)
         r = d.do("logout-all")
         self.assertEqual(r["status"], 0)
