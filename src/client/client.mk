@@ -22,7 +22,10 @@ CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -pthread -Iinclude $(
 CLIENT_LIB_CFLAGS = $(CLIENT_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP
 
 CLIENT_OBJS  := $(CLIENT_SRCS:src/client/%.c=$(BUILD)/client/obj/%.o)
-CLIENT_SOBJS := $(CLIENT_SRCS:src/client/%.c=$(BUILD)/asan/client/obj/%.o)
+# The sanitizer objects and library have names of their own: make install with
+# BUILD=build/asan (the ASan suite's install test) builds plain ones there.
+CLIENT_SOBJS := $(CLIENT_SRCS:src/client/%.c=$(BUILD)/asan/client-san/obj/%.o)
+CLIENT_SA    := $(BUILD)/asan/libgatehouse-client-san.a
 CLIENT_A     := $(BUILD)/libgatehouse-client.a
 CLIENT_SO    := $(BUILD)/libgatehouse-client.so.$(CLIENT_SOMAJOR)
 CLIENT_PC    := $(BUILD)/gatehouse-client.pc
@@ -123,11 +126,11 @@ client-valgrind: client-tests $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
 
 # ---- sanitizer build ----
 
-$(BUILD)/asan/client/obj/%.o: src/client/%.c
+$(BUILD)/asan/client-san/obj/%.o: src/client/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_LIB_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
-$(BUILD)/asan/libgatehouse-client.a: $(CLIENT_SOBJS)
+$(CLIENT_SA): $(CLIENT_SOBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -136,16 +139,16 @@ $(BUILD)/asan/tests/client/test_client_unit: $(CLIENT_TEST_SRC) $(CLIENT_SRCS) $
 	$(CC) $(CLIENT_CFLAGS) $(SAN_FLAGS) -Itests/unit -Isrc/client -o $@ $< $(CLIENT_PKG_LIBS)
 
 $(BUILD)/asan/tests/client/gh-client-driver: tests/client/driver.c \
-                                             $(BUILD)/asan/libgatehouse-client.a
+                                             $(CLIENT_SA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CLIENT_CFLAGS) $(SAN_FLAGS) -o $@ $< $(BUILD)/asan/libgatehouse-client.a \
+	$(CC) $(CLIENT_CFLAGS) $(SAN_FLAGS) -o $@ $< $(CLIENT_SA) \
 	  $(CLIENT_PKG_LIBS)
 
 $(BUILD)/asan/examples/client/game-loop: examples/client/game-loop.c \
-                                         $(BUILD)/asan/libgatehouse-client.a
+                                         $(CLIENT_SA)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) -Iinclude -o $@ $< \
-	  $(BUILD)/asan/libgatehouse-client.a $(CLIENT_PKG_LIBS)
+	  $(CLIENT_SA) $(CLIENT_PKG_LIBS)
 
 client-asan-build: $(CLIENT_STESTS) $(BUILD)/asan/examples/client/game-loop
 
