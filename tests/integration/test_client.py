@@ -342,14 +342,17 @@ class MidSession(ClientTest, unittest.TestCase):
     def test_ban(self):
         d = self.driver()
         uid = self.login(d)
-
-        def ban():
-            r = self.daemon.cli("user", "ban", uid)
-            self.assertEqual(r.returncode, 0, r.stderr)
-        r = self.play_during(d, ban, ms=3000, at=1.0)
-        self.assertGreater(r["ok"], 0, r)
+        r = d.do("play 1000 k", timeout=120)
+        self.assertEqual((r["failed"], r["ok"] > 0), (0, True), r)
+        # banned while the session (and its tokens) are live: the game loop learns it
+        # at its next request, as its own outcome, and the session is over
+        r = self.daemon.cli("user", "ban", uid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = d.do("play 1500 k", timeout=120)
+        self.assertEqual(r["ok"], 0, r)
         self.assertTrue(r["statuses"] and set(r["statuses"]) == {-7}, r)  # GH_ERR_BANNED
         self.assertEqual(d.do("events")["events"], ["logged_in:0", "banned:-7"])
+        self.assertFalse(d.do("state")["logged_in"])
         self.assertEqual(d.do("get-user")["status"], -7)
         r = d.do("login-guest")
         self.assertEqual((r["status"], r["http"]), (-7, 403))
