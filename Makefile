@@ -192,3 +192,4 @@ clean:
 include tests/fuzz/fuzz.mk
 include bench/bench.mk
 include examples/examples.mk
+include src/client/client.mk

@@ -256,6 +256,14 @@ def make_install(testcase, **variables):
     return r
 
 
+def client_files(prefix):
+    """What make install adds for the C client library (issue 17)."""
+    return {prefix + "/" + f for f in (
+        "lib/libgatehouse-client.a", "lib/libgatehouse-client.so.1",
+        "lib/libgatehouse-client.so", "lib/pkgconfig/gatehouse-client.pc",
+        "include/gatehouse/client.h")}
+
+
 def tree(root):
     out = set()
     for dirpath, dirs, files in os.walk(root):
@@ -305,7 +313,7 @@ class Install(unittest.TestCase):
         self.assertEqual(tree(dest), {"usr/bin/gatehouse",
                                       "usr/lib/systemd/system/gatehouse.service",
                                       "etc/gatehouse/gatehouse.conf",
-                                      "usr/share/man/man8/gatehouse.8"})
+                                      "usr/share/man/man8/gatehouse.8"} | client_files("usr"))
         binary = os.path.join(dest, "usr/bin/gatehouse")
         self.assertEqual(file_sha(binary), file_sha(gh.BIN),
                          "the installed binary is not the binary under test")
@@ -346,7 +354,12 @@ class Install(unittest.TestCase):
         self.assertEqual(tree(dest), {"usr/local/bin/gatehouse",
                                       "usr/local/lib/systemd/system/gatehouse.service",
                                       "usr/local/etc/gatehouse/gatehouse.conf",
-                                      "usr/local/share/man/man8/gatehouse.8"})
+                                      "usr/local/share/man/man8/gatehouse.8"}
+                         | client_files("usr/local"))
+        pc = open(os.path.join(dest, "usr/local/lib/pkgconfig/gatehouse-client.pc")).read()
+        self.assertIn("prefix=/usr/local\n", pc)
+        self.assertNotIn(dest, pc)
+        self.assertTrue(os.path.islink(os.path.join(dest, "usr/local/lib/libgatehouse-client.so")))
         unit = open(os.path.join(dest, "usr/local/lib/systemd/system/gatehouse.service")).read()
         self.assertRegex(unit, r"(?m)^ExecStart=/usr/local/bin/gatehouse serve .*"
                                r"--config /usr/local/etc/gatehouse/gatehouse\.conf\s*$")
