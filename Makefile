@@ -139,23 +139,23 @@ config/gatehouse.conf: $(BUILD)/gatehouse
 	./$(BUILD)/gatehouse check-config --sample > $@
 
 integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
 	  tests/integration
 
 conformance: $(BUILD)/gatehouse
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
 
 # Unit and integration tests against the sanitizer build.
 asan: $(BUILD)/asan/gatehouse $(SUNITS) $(BUILD)/tests/fakeprovider
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-unit.sh $(SUNITS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GATEHOUSE_SANITIZER=1 \
+	  GH_TEST_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GH_TEST_SANITIZER=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
 # The integration suite with the daemon under valgrind (errors and leaks fail it).
 valgrind: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse GH_TEST_VALGRIND=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
 # ---- install (PREFIX, SYSCONFDIR, DESTDIR; never outside DESTDIR, no systemctl) ----

@@ -20,7 +20,7 @@ FORM = "application/x-www-form-urlencoded"
 def _error_table():
     """The daemon's error table (`gatehouse routes --json`): the one place each
     error's status and bodies are written (src/reply.c)."""
-    binary = os.environ.get("GATEHOUSE_BIN") or os.path.join(
+    binary = os.environ.get("GH_TEST_BIN") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "build", "gatehouse")
     out = subprocess.run([binary, "routes", "--json"], check=True, capture_output=True).stdout
     return json.loads(out)["errors"]

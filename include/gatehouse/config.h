@@ -80,6 +80,7 @@ struct config {
 	int log_level;            /* enum log_level */
 	int log_format;           /* enum log_format */
 	bool access_log;
+	bool config_strict_modes;  /* refuse a config file others can write */
 	/* platforms (API.md C) */
 	int link_conflict;        /* enum link_conflict */
 	char *steam_app_id;

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -209,6 +210,20 @@ static const struct setting settings[] = {
 	  "Clock difference allowed on exp/nbf/iat of platform tokens (ours get none).", true },
 	{ "access_log", T_BOOL, OFF(access_log), "on", 0, 0, NULL,
 	  "One line per request: method, route, status, duration, request id (never the query).", true },
+	{ "config_strict_modes", T_BOOL, OFF(config_strict_modes), "on", 0, 0, NULL,
+	  "on: a config file that its group or other users can write stops start-up (it could\n"
+	  "repoint the database or the platforms' key URLs); one they can read gets a warning.\n"
+	  "Only --set or GATEHOUSE_CONFIG_STRICT_MODES can turn it off, not this file.",
+	  false },
+};
+
+/*
+ * GATEHOUSE_* variables that are not settings but are still the daemon's:
+ * the config file's name and the two platform secrets.
+ */
+static const char *const env_allowed[] = {
+	"GATEHOUSE_CONFIG", "GATEHOUSE_STEAM_WEB_API_KEY", "GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET",
+	NULL
 };
 
 int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
@@ -254,6 +269,62 @@ static const struct setting *find_setting(const char *name, size_t len)
 		if (strlen(settings[i].name) == len && memcmp(settings[i].name, name, len) == 0)
 			return &settings[i];
 	return NULL;
+}
+
+/* Edit distance of a (an bytes) and b, case-insensitive; stops counting at 9. */
+static size_t edit_distance(const char *a, size_t an, const char *b)
+{
+	size_t bn = strlen(b);
+	if (an > 64 || bn > 64)
+		return 9;
+	size_t row[65];
+	for (size_t j = 0; j <= bn; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= an; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= bn; j++) {
+			size_t up = row[j];
+			size_t cost = tolower((unsigned char)a[i - 1]) !=
+				      tolower((unsigned char)b[j - 1]);
+			size_t best = diag + cost;
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[bn] > 9 ? 9 : row[bn];
+}
+
+/*
+ * The setting name closest to name (len bytes), or NULL when none is close
+ * enough to be a typo (at most 2 edits, and fewer than a third of it).
+ */
+static const char *closest_setting(const char *name, size_t len)
+{
+	const char *best = NULL;
+	size_t bestd = 3;
+	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
+		size_t d = edit_distance(name, len, settings[i].name);
+		if (d < bestd && d * 3 < strlen(settings[i].name)) {
+			bestd = d;
+			best = settings[i].name;
+		}
+	}
+	return best;
+}
+
+/* " (did you mean 'x'?)" when a setting is close to name, else "". */
+static void did_you_mean(const char *name, size_t len, char *out, size_t outlen)
+{
+	const char *c = closest_setting(name, len);
+	if (c)
+		snprintf(out, outlen, " (did you mean '%s'?)", c);
+	else if (outlen)
+		*out = '\0';
 }
 
 /* Parses value into the field of s in cfg. On error writes a reason. */
@@ -373,11 +444,17 @@ static char *line_value(char *s)
 	return trim(s);
 }
 
-static int load_file(struct config *cfg, const char *file, char *err, size_t errlen)
+static int load_file(struct config *cfg, const char *file, struct stat *st, char *err,
+		     size_t errlen)
 {
 	FILE *f = fopen(file, "r");
 	if (!f) {
 		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), st)) {
+		snprintf(err, errlen, "%s: cannot stat: %s", file, strerror(errno));
+		fclose(f);
 		return -1;
 	}
 	char line[8192];
@@ -406,9 +483,29 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 			config_oidc_setting_add(cfg, p, nlen, value, origin);
 			continue;
 		}
+		const char *eq = memchr(p, '=', nlen);
+		if (!s && eq && eq > p) {
+			/* name=value: the file takes "name value". */
+			size_t kl = (size_t)(eq - p);
+			while (kl && (p[kl - 1] == ' ' || p[kl - 1] == '\t'))
+				kl--;
+			const char *v = eq + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			char hint[128] = "";
+			if (!find_setting(p, kl))
+				did_you_mean(p, kl, hint, sizeof hint);
+			snprintf(err, errlen, "%s:%d: the file takes 'name value', not name=value: "
+				 "write '%.*s %.64s'%s", file, lineno, (int)(kl > 64 ? 64 : kl), p, v,
+				 hint);
+			rc = -1;
+			break;
+		}
 		if (!s) {
-			snprintf(err, errlen, "%s:%d: unknown setting '%.*s'", file, lineno,
-				 (int)(nlen > 64 ? 64 : nlen), p);
+			char hint[128];
+			did_you_mean(p, nlen, hint, sizeof hint);
+			snprintf(err, errlen, "%s:%d: unknown setting '%.*s'%s", file, lineno,
+				 (int)(nlen > 64 ? 64 : nlen), p, hint);
 			rc = -1;
 			break;
 		}
@@ -426,6 +523,14 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 			rc = -1;
 			break;
 		}
+		if (s->offset == OFF(config_strict_modes) && !cfg->config_strict_modes) {
+			/* Whoever could write the file could also write this line. */
+			snprintf(err, errlen, "%s:%d: config_strict_modes off cannot be set in the "
+				 "file it guards: use --set or GATEHOUSE_CONFIG_STRICT_MODES", file,
+				 lineno);
+			rc = -1;
+			break;
+		}
 	}
 	if (!rc && ferror(f)) {
 		snprintf(err, errlen, "%s: read error", file);
@@ -435,39 +540,81 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 	return rc;
 }
 
+/* " (did you mean GATEHOUSE_X?)" when a setting's variable is close to var. */
+static void env_did_you_mean(const char *var, size_t len, char *out, size_t outlen)
+{
+	*out = '\0';
+	if (len <= 10)
+		return;
+	const char *c = closest_setting(var + 10, len - 10);
+	if (c) {
+		char up[64];
+		size_t n = 0;
+		for (; c[n] && n + 1 < sizeof up; n++)
+			up[n] = (char)toupper((unsigned char)c[n]);
+		up[n] = '\0';
+		snprintf(out, outlen, " (did you mean GATEHOUSE_%s?)", up);
+		return;
+	}
+	for (const char *const *a = env_allowed; *a; a++)
+		if (edit_distance(var, len, *a) <= 2) {
+			snprintf(out, outlen, " (did you mean %s?)", *a);
+			return;
+		}
+}
+
+/*
+ * Every GATEHOUSE_* variable must be a setting (GATEHOUSE_<NAME>, upper
+ * case), an OIDC provider's (GATEHOUSE_OIDC_<NAME>_<FIELD>) or one of
+ * env_allowed: a typo stops start-up like one in the file.
+ */
 static int load_env(struct config *cfg, char *err, size_t errlen)
 {
-	/* GATEHOUSE_OIDC_<NAME>_<FIELD>, in lower case, for the OIDC providers. */
 	for (char **e = environ; *e; e++) {
-		if (strncmp(*e, "GATEHOUSE_OIDC_", 15) != 0)
+		if (strncmp(*e, "GATEHOUSE_", 10) != 0)
 			continue;
 		const char *eq = strchr(*e, '=');
-		size_t n = eq ? (size_t)(eq - *e) - 10 : 0;
+		if (!eq)
+			continue;
+		size_t vlen = (size_t)(eq - *e);
+		bool allowed = false;
+		for (const char *const *a = env_allowed; *a; a++)
+			if (strlen(*a) == vlen && !memcmp(*a, *e, vlen))
+				allowed = true;
+		if (allowed)
+			continue;
 		char key[160];
-		if (!eq || n >= sizeof key)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			key[i] = (char)tolower((unsigned char)(*e)[10 + i]);
-		key[n] = '\0';
-		char origin[200];
-		snprintf(origin, sizeof origin, "environment %.*s", (int)(eq - *e), *e);
-		config_oidc_setting_add(cfg, key, n, eq + 1, origin);
-	}
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
-		char var[96] = "GATEHOUSE_";
-		size_t n = strlen(var);
-		for (const char *p = settings[i].name; *p && n + 1 < sizeof var; p++)
-			var[n++] = (char)toupper((unsigned char)*p);
-		var[n] = '\0';
-		const char *value = getenv(var);
-		if (!value)
-			continue;
-		char why[160];
-		if (set_value(cfg, &settings[i], value, why, sizeof why)) {
-			snprintf(err, errlen, "environment %s: bad value for '%s': %s", var,
-				 settings[i].name, why);
-			return -1;
+		size_t n = vlen - 10;
+		bool upper = n > 0 && n < sizeof key;
+		for (size_t i = 0; upper && i < n; i++) {
+			unsigned char c = (unsigned char)(*e)[10 + i];
+			upper = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+			key[i] = (char)tolower(c);
 		}
+		if (upper) {
+			key[n] = '\0';
+			const struct setting *s = find_setting(key, n);
+			if (s) {
+				char why[160];
+				if (set_value(cfg, s, eq + 1, why, sizeof why)) {
+					snprintf(err, errlen, "environment %.*s: bad value for '%s': %s",
+						 (int)vlen, *e, s->name, why);
+					return -1;
+				}
+				continue;
+			}
+			char origin[200];
+			snprintf(origin, sizeof origin, "environment %.*s", (int)(vlen > 150 ? 150 : vlen),
+				 *e);
+			if (config_oidc_setting_add(cfg, key, n, eq + 1, origin))
+				continue;
+		}
+		char hint[128];
+		env_did_you_mean(*e, vlen, hint, sizeof hint);
+		snprintf(err, errlen, "environment %.*s: unknown variable%s; every GATEHOUSE_* "
+			 "variable must name a setting (unset it, or see check-config --sample)",
+			 (int)(vlen > 96 ? 96 : vlen), *e, hint);
+		return -1;
 	}
 	return 0;
 }
@@ -484,8 +631,10 @@ static int load_sets(struct config *cfg, char *const *sets, int nsets, char *err
 		if (!s && config_oidc_setting_add(cfg, sets[i], (size_t)(eq - sets[i]), eq + 1, "--set"))
 			continue;
 		if (!s) {
-			snprintf(err, errlen, "--set: unknown setting '%.*s'", (int)(eq - sets[i]),
-				 sets[i]);
+			char hint[128];
+			did_you_mean(sets[i], (size_t)(eq - sets[i]), hint, sizeof hint);
+			snprintf(err, errlen, "--set: unknown setting '%.*s'%s",
+				 (int)(eq - sets[i] > 64 ? 64 : eq - sets[i]), sets[i], hint);
 			return -1;
 		}
 		char why[160];
@@ -559,6 +708,35 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Like OpenSSH's StrictModes: a config file that its group or others can
+ * write could repoint the database or the platforms' key URLs, so it stops
+ * start-up unless config_strict_modes is off. One that they can read gets
+ * a warning, when we own it (so tightening it cannot lock us out: a daemon
+ * reading a root-owned file as another user needs it readable).
+ */
+static int check_file_modes(const struct config *cfg, const char *file, const struct stat *st,
+			    char *err, size_t errlen)
+{
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	unsigned mode = (unsigned)st->st_mode & 07777;
+	if ((mode & 022) && cfg->config_strict_modes) {
+		snprintf(err, errlen, "%s: mode %04o lets %s write it, and a config file can "
+			 "repoint the database and the platforms' key URLs: run 'chmod go-w %s' "
+			 "(or --set config_strict_modes=off)", file, mode,
+			 (mode & 002) ? "every user" : "its group", file);
+		return -1;
+	}
+	if ((mode & 044) && st->st_uid == geteuid()) {
+		char *fix = xasprintf("chmod go-r %s", file);
+		log_fields(LOG_WARN, "config file readable by other users", "file", file, "fix",
+			   fix, NULL);
+		free(fix);
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *file, char *const *sets, int nsets,
 		char *err, size_t errlen)
 {
@@ -570,9 +748,12 @@ int config_load(struct config *cfg, const char *file, char *const *sets, int nse
 			return -1;
 		}
 	}
-	if (file && load_file(cfg, file, err, errlen))
+	struct stat st;
+	if (file && load_file(cfg, file, &st, err, errlen))
 		return -1;
 	if (load_env(cfg, err, errlen) || load_sets(cfg, sets, nsets, err, errlen))
+		return -1;
+	if (file && check_file_modes(cfg, file, &st, err, errlen))
 		return -1;
 	return finish(cfg, err, errlen);
 }
@@ -641,6 +822,10 @@ void config_write_sample(FILE *out)
 	      "# (GATEHOUSE_LISTEN_PORT=9000) or from the command line as\n"
 	      "# --set name=value; the command line wins over the environment, which wins\n"
 	      "# over this file, which wins over the built-in defaults shown here.\n"
+	      "# An unknown name stops start-up, here, in --set and in the environment: every\n"
+	      "# GATEHOUSE_* variable must be a setting's, GATEHOUSE_OIDC_<NAME>_<FIELD>,\n"
+	      "# GATEHOUSE_CONFIG (this file's name), GATEHOUSE_STEAM_WEB_API_KEY or\n"
+	      "# GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET.\n"
 	      "# SIGHUP makes a running daemon read its configuration again: the settings\n"
 	      "# marked below apply at once; others need a restart (the log says which).\n"
 	      "# This file is generated by 'gatehouse check-config --sample'.\n", out);

@@ -356,7 +356,7 @@ class Served(DaemonTest, unittest.TestCase):
             out = os.path.join(d, "openapi.json")
             subprocess.run(["python3", os.path.join(REPO, "scripts", "gen-openapi.py"), out],
                            check=True, capture_output=True,
-                           env=dict(os.environ, GATEHOUSE_BIN=os.environ["GATEHOUSE_BIN"]))
+                           env=dict(os.environ, GH_TEST_BIN=os.environ["GH_TEST_BIN"]))
             with open(out, "rb") as f:
                 generated = f.read()
         raw = read_doc_bytes()

@@ -11,7 +11,7 @@ A real systemd is not available in CI: the notify protocol is checked with a
 datagram socket of our own and the unit with systemd-analyze --offline.
 
 make install runs the repository Makefile with BUILD set to the directory of
-GATEHOUSE_BIN and `-o BUILD/gatehouse` (never remake it), so the binary
+GH_TEST_BIN and `-o BUILD/gatehouse` (never remake it), so the binary
 installed is exactly the binary under test (the ASan build too: its
 BUILD/asan/gatehouse is installed as BUILD=.../asan).
 
