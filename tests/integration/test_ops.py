@@ -1000,14 +1000,22 @@ class Metrics(DaemonTest, unittest.TestCase):
                        "gatehouse_access_token_cache_hits_total",
                        "gatehouse_refresh_reuse_detected_total",
                        "gatehouse_rate_limited_total", "gatehouse_store_writes_total",
-                       "gatehouse_store_busy_total",
+                       "gatehouse_store_lock_waits_total",
                        "gatehouse_store_commit_duration_seconds_count",
                        "gatehouse_users", "gatehouse_sessions_active",
-                       "gatehouse_signing_keys", "gatehouse_signing_key_age_seconds",
+                       "gatehouse_signing_keys",
+                       "gatehouse_signing_key_activated_timestamp_seconds",
+                       "gatehouse_token_refreshes_total", "process_cpu_seconds_total",
+                       "process_resident_memory_bytes", "process_open_fds",
+                       "process_max_fds", "process_start_time_seconds",
                        "gatehouse_build_info"):
             self.assertIn(family, names)
         for (name, labels) in m:
-            self.assertTrue(name.startswith("gatehouse_"), name)
+            self.assertTrue(name.startswith(("gatehouse_", "process_")), name)
+            # Prometheus' conventions: the status label is code; no ages.
+            self.assertNotIn("status", dict(labels), name)
+            self.assertFalse(name.endswith("_age_seconds"), name)
+            self.assertNotIn("busy", name)
             # Routes are templates, never raw paths.
             route = dict(labels).get("route")
             if route is not None:
@@ -1046,21 +1054,21 @@ class Metrics(DaemonTest, unittest.TestCase):
 
         m1 = self.scrape()
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/login-as-guest", status="200"), 1)
+                                      route="/login-as-guest", code="200"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_request_duration_seconds_count",
                                       route="/login-as-guest"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/refresh-access-token", status="401"), 2)
+                                      route="/refresh-access-token", code="401"), 2)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/refresh-access-token", status="429"), 1)
+                                      route="/refresh-access-token", code="429"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/player-data/{key}", status="201"), 1)
+                                      route="/player-data/{key}", code="201"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_logins_total",
                                       method="guest_new", outcome="success"), 1)
-        self.assertGreaterEqual(delta(m1, "gatehouse_logins_total",
-                                      method="refresh", outcome="success"), 1)
-        self.assertGreaterEqual(delta(m1, "gatehouse_logins_total",
-                                      method="refresh", outcome="rejected"), 2)
+        self.assertGreaterEqual(delta(m1, "gatehouse_token_refreshes_total",
+                                      outcome="success"), 1)
+        self.assertGreaterEqual(delta(m1, "gatehouse_token_refreshes_total",
+                                      outcome="rejected"), 2)
         self.assertGreaterEqual(delta(m1, "gatehouse_token_verifications_total",
                                       type="refresh", outcome="invalid"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_token_verifications_total",
@@ -1075,15 +1083,27 @@ class Metrics(DaemonTest, unittest.TestCase):
         self.assertGreaterEqual(delta(m1, "gatehouse_store_commit_duration_seconds_count"), 1)
         self.assertEqual(sample(m1, "gatehouse_signing_keys", use="access", state="current"), 1)
         self.assertEqual(sample(m1, "gatehouse_signing_keys", use="refresh", state="current"), 1)
-        age = sample(m1, "gatehouse_signing_key_age_seconds", use="access")
-        self.assertIsNotNone(age)
-        self.assertGreaterEqual(age, 0)
+        activated = sample(m1, "gatehouse_signing_key_activated_timestamp_seconds", use="access")
+        self.assertIsNotNone(activated)
+        self.assertLessEqual(activated, time.time() + 1)
+        self.assertGreater(activated, time.time() - 86400)
+        # Refreshes are not logins.
+        self.assertIsNone(sample(m1, "gatehouse_logins_total", method="refresh",
+                                 outcome="success"))
+        # The process_* families describe this very process.
+        self.assertGreater(sample(m1, "process_resident_memory_bytes"), 1 << 20)
+        self.assertGreater(sample(m1, "process_open_fds"), 2)
+        self.assertGreaterEqual(sample(m1, "process_max_fds"), sample(m1, "process_open_fds"))
+        self.assertGreater(sample(m1, "process_cpu_seconds_total"), 0)
+        started = sample(m1, "process_start_time_seconds")
+        self.assertLessEqual(started, time.time() + 1)
+        self.assertGreater(started, time.time() - 3600)
         self.assertEqual(sample(m1, "gatehouse_build_info", version=binary_version()), 1)
         self.assertEqual(binary_version(), "0.1.0")
         # Counted once a minute by a background thread: present only.
         self.assertIsNotNone(sample(m1, "gatehouse_users"))
         self.assertIsNotNone(sample(m1, "gatehouse_sessions_active"))
-        self.assertIsNotNone(sample(m1, "gatehouse_store_busy_total"))
+        self.assertIsNotNone(sample(m1, "gatehouse_store_lock_waits_total"))
         # No raw path as a route label.
         for (name, labels) in m1:
             route = dict(labels).get("route")
@@ -1101,7 +1121,7 @@ class BusyMetric(unittest.TestCase):
         self.addCleanup(d.cleanup)
         d.start()
         token = d.new_guest()["auth_token"]
-        before = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_busy_total")
+        before = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_lock_waits_total")
         lock = hold_write_lock(d.settings["database_path"])
         result = []
         t = threading.Thread(target=lambda: result.append(put_doc(d, token, "busy", {"b": 1})))
@@ -1111,7 +1131,7 @@ class BusyMetric(unittest.TestCase):
         lock.close()
         t.join(60 * SLOW)
         self.assertIn(result[0].status, (200, 201), result)
-        after = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_busy_total")
+        after = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_lock_waits_total")
         self.assertGreater(after, before, "a write that waited for the lock was not counted")
         d.stop()
 
