@@ -47,7 +47,7 @@ UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
 .PHONY: all deps test-deps run test unit integration conformance asan valgrind \
-        check-sample clean install uninstall
+        check-sample check-man openapi-lint clean install uninstall
 
 all: $(BUILD)/gatehouse
 
@@ -126,8 +126,8 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 test: test-deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
 	  $(BUILD)/tests/fakeprovider fuzz-build
-	@$(MAKE) --no-print-directory check-sample unit fuzz-regress integration conformance \
-	  asan valgrind fuzz
+	@$(MAKE) --no-print-directory check-sample check-man openapi-lint unit fuzz-regress \
+	  integration conformance asan valgrind fuzz
 	@echo "all test suites passed"
 
 check-sample: $(BUILD)/gatehouse
@@ -137,6 +137,21 @@ check-sample: $(BUILD)/gatehouse
 
 config/gatehouse.conf: $(BUILD)/gatehouse
 	./$(BUILD)/gatehouse check-config --sample > $@
+
+# ---- the OpenAPI document, linted by Redocly's CLI (from npm, into the build tree) ----
+
+REDOCLY_VERSION := 2.77.0
+REDOCLY := $(BUILD)/npm/node_modules/.bin/redocly
+
+$(REDOCLY):
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: run scripts/deps.sh test"; exit 1; }
+	npm install --prefix $(BUILD)/npm --no-audit --no-fund --save-exact \
+	  @redocly/cli@$(REDOCLY_VERSION)
+
+# No errors and no warnings (docs/redocly.yaml makes every warning an error).
+openapi-lint: $(REDOCLY)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  $(REDOCLY) lint --config docs/redocly.yaml docs/openapi.json
 
 integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
 	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
