@@ -74,7 +74,16 @@ $(BUILD)/asan/obj/openapi_json.o: $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: src/%.c
+# Before the first compile: the libraries' development packages, or what to run.
+$(BUILD)/.deps-ok:
+	@mkdir -p $(dir $@)
+	@pkg-config --exists $(PKGS) 2>/dev/null || { \
+	  echo "missing build dependencies (pkg-config: $(PKGS)):"; \
+	  echo "run 'make deps' (scripts/deps.sh, as root or with sudo), then make again"; \
+	  exit 1; }
+	@touch $@
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -138,6 +147,18 @@ check-sample: $(BUILD)/gatehouse
 config/gatehouse.conf: $(BUILD)/gatehouse
 	./$(BUILD)/gatehouse check-config --sample > $@
 
+# The man page: docs/gatehouse.8.in with the SETTINGS and ENVIRONMENT sections
+# generated from the settings table in place of its @SETTINGS@ line.
+MAN_GEN = $(BUILD)/gatehouse check-config --man | sed -e '/^\.\\" @SETTINGS@$$/{r /dev/stdin' -e 'd' -e '}' docs/gatehouse.8.in
+
+check-man: $(BUILD)/gatehouse
+	@$(MAN_GEN) | diff -u docs/gatehouse.8 - \
+	  || { echo "docs/gatehouse.8 is out of date: make docs/gatehouse.8"; exit 1; }
+	@echo "docs/gatehouse.8 matches the settings table"
+
+docs/gatehouse.8: docs/gatehouse.8.in $(BUILD)/gatehouse
+	$(MAN_GEN) > $@.tmp && mv $@.tmp $@
+
 # ---- the OpenAPI document, linted by Redocly's CLI (from npm, into the build tree) ----
 
 REDOCLY_VERSION := 2.77.0
@@ -175,8 +196,14 @@ valgrind: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
 
 # ---- install (PREFIX, SYSCONFDIR, DESTDIR; never outside DESTDIR, no systemctl) ----
 
+# INSTALL_STRIP=1 strips the binary (install -s); by default it keeps its symbols.
+INSTALL_STRIP ?=
+DOCDIR := $(PREFIX)/share/doc/gatehouse
+DOCS   := README.md LICENSE CHANGELOG.md docs/openapi.json
+
 install: $(BUILD)/gatehouse
-	install -D -m 0755 $(BUILD)/gatehouse $(DESTDIR)$(BINDIR)/gatehouse
+	install -D -m 0755 $(if $(filter 1 yes,$(INSTALL_STRIP)),-s) $(BUILD)/gatehouse \
+	  $(DESTDIR)$(BINDIR)/gatehouse
 	install -d $(DESTDIR)$(UNITDIR)
 	sed -e 's|/usr/local/bin/gatehouse|$(BINDIR)/gatehouse|' \
 	    -e 's|/usr/local/etc/gatehouse/|$(SYSCONFDIR)/gatehouse/|' \
@@ -188,10 +215,14 @@ install: $(BUILD)/gatehouse
 	  sed -e 's|^#database_path .*|database_path $(STATEDIR)/gatehouse.db|' \
 	      config/gatehouse.conf > "$$conf" && chmod 0644 "$$conf"; fi
 	install -D -m 0644 docs/gatehouse.8 $(DESTDIR)$(MANDIR)/gatehouse.8
+	install -d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/API.md docs/DESIGN.md $(DESTDIR)$(DOCDIR)/docs/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gatehouse $(DESTDIR)$(UNITDIR)/gatehouse.service \
 	      $(DESTDIR)$(MANDIR)/gatehouse.8
+	rm -rf $(DESTDIR)$(DOCDIR)
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.conf"
 
 clean:

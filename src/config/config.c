@@ -221,9 +221,14 @@ static const struct setting settings[] = {
  * GATEHOUSE_* variables that are not settings but are still the daemon's:
  * the config file's name and the two platform secrets.
  */
-static const char *const env_allowed[] = {
-	"GATEHOUSE_CONFIG", "GATEHOUSE_STEAM_WEB_API_KEY", "GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET",
-	NULL
+static const struct {
+	const char *name, *help;
+} env_allowed[] = {
+	{ "GATEHOUSE_CONFIG", "The configuration file, when --config is not given." },
+	{ "GATEHOUSE_STEAM_WEB_API_KEY",
+	  "The Steam publisher Web API key, instead of steam_web_api_key_file." },
+	{ "GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET",
+	  "The Google Play OAuth client secret, instead of google_play_client_secret_file." },
 };
 
 int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
@@ -556,9 +561,9 @@ static void env_did_you_mean(const char *var, size_t len, char *out, size_t outl
 		snprintf(out, outlen, " (did you mean GATEHOUSE_%s?)", up);
 		return;
 	}
-	for (const char *const *a = env_allowed; *a; a++)
-		if (edit_distance(var, len, *a) <= 2) {
-			snprintf(out, outlen, " (did you mean %s?)", *a);
+	for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++)
+		if (edit_distance(var, len, env_allowed[i].name) <= 2) {
+			snprintf(out, outlen, " (did you mean %s?)", env_allowed[i].name);
 			return;
 		}
 }
@@ -578,8 +583,8 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
 			continue;
 		size_t vlen = (size_t)(eq - *e);
 		bool allowed = false;
-		for (const char *const *a = env_allowed; *a; a++)
-			if (strlen(*a) == vlen && !memcmp(*a, *e, vlen))
+		for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++)
+			if (strlen(env_allowed[i].name) == vlen && !memcmp(env_allowed[i].name, *e, vlen))
 				allowed = true;
 		if (allowed)
 			continue;
@@ -845,6 +850,105 @@ void config_write_sample(FILE *out)
 			fputs("# A running daemon applies a change on SIGHUP.\n", out);
 		fprintf(out, "#%s %s\n", s->name, *s->def ? s->def : "\"\"");
 	}
+}
+
+/* Writes n bytes of text as roff: backslashes escaped, a leading '.' or '\'' guarded. */
+static void roff_text(FILE *out, const char *text, size_t n)
+{
+	if (n && (text[0] == '.' || text[0] == '\''))
+		fputs("\\&", out);
+	for (size_t i = 0; i < n; i++) {
+		if (text[i] == '\\')
+			fputs("\\e", out);
+		else if (text[i] == '-')
+			fputs("\\-", out);
+		else
+			fputc(text[i], out);
+	}
+}
+
+/* A help text as roff: its lines filled, lines indented by two spaces kept as they are. */
+static void roff_help(FILE *out, const char *h)
+{
+	bool literal = false;
+	while (*h) {
+		size_t n = strcspn(h, "\n");
+		bool indented = n > 2 && h[0] == ' ' && h[1] == ' ';
+		if (indented != literal) {
+			fputs(indented ? ".RS 4\n.nf\n" : ".fi\n.RE\n", out);
+			literal = indented;
+		}
+		if (indented)
+			roff_text(out, h + 2, n - 2);
+		else
+			roff_text(out, h, n);
+		fputc('\n', out);
+		h += n + (h[n] == '\n');
+	}
+	if (literal)
+		fputs(".fi\n.RE\n", out);
+}
+
+void config_write_man(FILE *out)
+{
+	fputs(".SH SETTINGS\n"
+	      "Each setting below is written\n"
+	      ".I name value\n"
+	      "in the configuration file, as\n"
+	      ".BI \\-\\-set \" name\" = value\n"
+	      "on the command line, or as\n"
+	      ".BI GATEHOUSE_ NAME\n"
+	      "in the environment (upper case). Durations are seconds or take a unit\n"
+	      "(30s, 15m, 12h, 7d); sizes are bytes or take a unit (64KiB, 1MiB).\n"
+	      "Settings marked \\(lqSIGHUP\\(rq apply to a running daemon on SIGHUP; the\n"
+	      "others need a restart. This section is generated from the settings table\n"
+	      ".RB ( \"gatehouse check\\-config \\-\\-man\" ),\n"
+	      "like the sample file\n"
+	      ".RB ( \"gatehouse check\\-config \\-\\-sample\" ).\n", out);
+	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
+		const struct setting *s = &settings[i];
+		fputs(".TP\n.B ", out);
+		roff_text(out, s->name, strlen(s->name));
+		fputs(" \\fR(default \\fB", out);
+		roff_text(out, *s->def ? s->def : "\"\"", strlen(*s->def ? s->def : "\"\""));
+		fputs("\\fR", out);
+		if (s->type == T_INT || s->type == T_DURATION || s->type == T_SIZE)
+			fprintf(out, "; %lld..%lld%s", (long long)s->min, (long long)s->max,
+				s->type == T_DURATION ? " seconds" : s->type == T_SIZE ? " bytes" : "");
+		else if (s->type == T_BOOL)
+			fputs("; on or off", out);
+		if (s->reloadable)
+			fputs("; SIGHUP", out);
+		fputs(")\n", out);
+		roff_help(out, s->help);
+	}
+	fputs(".SH ENVIRONMENT\n"
+	      "Every\n"
+	      ".B GATEHOUSE_*\n"
+	      "variable must be one of those below; any other (a typo) stops the daemon and\n"
+	      "every command, naming the variable and, when one is close, the setting meant.\n"
+	      ".TP\n"
+	      ".BI GATEHOUSE_ NAME\n"
+	      "Any setting of the SETTINGS section, e.g.\n"
+	      ".BR GATEHOUSE_LISTEN_PORT=9000 ;\n"
+	      "it wins over the file and loses to\n"
+	      ".BR \\-\\-set .\n"
+	      ".TP\n"
+	      ".BI GATEHOUSE_OIDC_ NAME _ FIELD\n"
+	      "The settings\n"
+	      ".BI oidc_ name _ field\n"
+	      "of the OpenID Connect providers listed in oidc_providers.\n", out);
+	for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++) {
+		fputs(".TP\n.B ", out);
+		roff_text(out, env_allowed[i].name, strlen(env_allowed[i].name));
+		fputc('\n', out);
+		roff_help(out, env_allowed[i].help);
+	}
+	fputs(".TP\n.B CREDENTIALS_DIRECTORY\n"
+	      "Where relative *_file settings are looked up (systemd's LoadCredential=).\n"
+	      ".TP\n.BR NOTIFY_SOCKET \", \" WATCHDOG_USEC \", \" WATCHDOG_PID\n"
+	      "Set by systemd for Type=notify and WatchdogSec=; the daemon reports\n"
+	      "readiness, reloads and stopping, and pings the watchdog.\n", out);
 }
 
 struct config *config_dup(const struct config *cfg)

@@ -289,6 +289,14 @@ def real_state():
     return out
 
 
+DOC_FILES = {"README.md", "LICENSE", "CHANGELOG.md", "openapi.json", "docs/API.md",
+             "docs/DESIGN.md"}
+
+
+def with_docs(prefix, files):
+    return set(files) | {prefix + "share/doc/gatehouse/" + f for f in DOC_FILES}
+
+
 class Install(unittest.TestCase):
 
     def setUp(self):
@@ -302,10 +310,17 @@ class Install(unittest.TestCase):
         before = real_state()
         make_install(self, DESTDIR=dest, PREFIX="/usr")
         self.assertEqual(real_state(), before, "make install wrote outside DESTDIR")
-        self.assertEqual(tree(dest), {"usr/bin/gatehouse",
-                                      "usr/lib/systemd/system/gatehouse.service",
-                                      "etc/gatehouse/gatehouse.conf",
-                                      "usr/share/man/man8/gatehouse.8"})
+        self.assertEqual(tree(dest), with_docs("usr/", {
+            "usr/bin/gatehouse", "usr/lib/systemd/system/gatehouse.service",
+            "etc/gatehouse/gatehouse.conf", "usr/share/man/man8/gatehouse.8"}))
+        # The documentation is the repository's, readable by all.
+        for f in DOC_FILES:
+            installed = os.path.join(dest, "usr/share/doc/gatehouse", f)
+            src = os.path.join(REPO, f if f != "openapi.json" else "docs/openapi.json")
+            self.assertEqual(file_sha(installed), file_sha(src), f)
+            self.assertEqual(os.stat(installed).st_mode & 0o777, 0o644, f)
+        self.assertEqual(os.stat(os.path.join(dest, "usr/share/man/man8/gatehouse.8")).st_mode
+                         & 0o777, 0o644)
         binary = os.path.join(dest, "usr/bin/gatehouse")
         self.assertEqual(file_sha(binary), file_sha(gh.BIN),
                          "the installed binary is not the binary under test")
@@ -343,13 +358,72 @@ class Install(unittest.TestCase):
     def test_prefix_usr_local_sysconfdir(self):
         dest = os.path.join(self.tmp, "dest")
         make_install(self, DESTDIR=dest, PREFIX="/usr/local")
-        self.assertEqual(tree(dest), {"usr/local/bin/gatehouse",
-                                      "usr/local/lib/systemd/system/gatehouse.service",
-                                      "usr/local/etc/gatehouse/gatehouse.conf",
-                                      "usr/local/share/man/man8/gatehouse.8"})
+        self.assertEqual(tree(dest), with_docs("usr/local/", {
+            "usr/local/bin/gatehouse", "usr/local/lib/systemd/system/gatehouse.service",
+            "usr/local/etc/gatehouse/gatehouse.conf", "usr/local/share/man/man8/gatehouse.8"}))
         unit = open(os.path.join(dest, "usr/local/lib/systemd/system/gatehouse.service")).read()
         self.assertRegex(unit, r"(?m)^ExecStart=/usr/local/bin/gatehouse serve .*"
                                r"--config /usr/local/etc/gatehouse/gatehouse\.conf\s*$")
+
+    def test_install_strip(self):
+        """INSTALL_STRIP=1 installs the binary stripped (install -s); it still runs."""
+        if not shutil.which("readelf"):
+            self.skipTest("readelf is not installed")
+        dest = os.path.join(self.tmp, "dest")
+        make_install(self, DESTDIR=dest, PREFIX="/usr", INSTALL_STRIP="1")
+        binary = os.path.join(dest, "usr/bin/gatehouse")
+
+        def sections(path):
+            r = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+
+        self.assertIn(".symtab", sections(gh.BIN))
+        self.assertNotIn(".symtab", sections(binary))
+        self.assertLess(os.path.getsize(binary), os.path.getsize(gh.BIN))
+        r = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(binary_version(), r.stdout)
+
+    def test_installed_config_passes_strict_modes(self):
+        """The installed sample config is 0644 (the unit's dynamic user reads it
+        as another user): not writable by others, so strict modes accept it."""
+        dest = os.path.join(self.tmp, "dest")
+        make_install(self, DESTDIR=dest, PREFIX="/usr")
+        conf = os.path.join(dest, "etc/gatehouse/gatehouse.conf")
+        self.assertEqual(os.stat(conf).st_mode & 0o777, 0o644)
+        r = subprocess.run([gh.BIN, "check-config", "--config", conf], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_man_page_is_generated_from_the_settings_table(self):
+        """docs/gatehouse.8 is docs/gatehouse.8.in with `check-config --man` in
+        place of its marker (make check-man): every setting is in it, with the
+        ENVIRONMENT, FILES and EXIT STATUS sections."""
+        man = open(os.path.join(REPO, "docs", "gatehouse.8")).read()
+        r = subprocess.run([gh.BIN, "check-config", "--man"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(r.stdout, man, "docs/gatehouse.8 is stale: make docs/gatehouse.8")
+        template = open(os.path.join(REPO, "docs", "gatehouse.8.in")).read()
+        self.assertEqual(template.replace('.\\" @SETTINGS@\n', r.stdout), man)
+        for section in ("SETTINGS", "ENVIRONMENT", "FILES", "EXIT STATUS", "SIGNALS"):
+            self.assertRegex(man, r'(?m)^\.SH "?%s"?$' % section)
+        sample = subprocess.run([gh.BIN, "check-config", "--sample"], capture_output=True,
+                                text=True, timeout=60).stdout
+        names = re.findall(r"(?m)^#([a-z_0-9]+) ", sample)
+        self.assertGreater(len(names), 50)
+        for name in names:
+            self.assertRegex(man, r"(?m)^\.B %s \\fR\(default" % re.escape(name.replace("_", "_")),
+                             name)
+        for var in ("GATEHOUSE_CONFIG", "GATEHOUSE_STEAM_WEB_API_KEY",
+                    "GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET"):
+            self.assertIn(var, man)
+        r = subprocess.run(["make", "-s", "-o", build_dir() + "/gatehouse",
+                            "BUILD=" + build_dir(), "check-man"], cwd=REPO, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_man_page_renders(self):
         if not shutil.which("man"):
@@ -363,6 +437,9 @@ class Install(unittest.TestCase):
         text = re.sub(r".\x08", "", r.stdout)
         self.assertIn("NAME", text)
         self.assertIn("gatehouse", text)
+        for section in ("SETTINGS", "ENVIRONMENT", "FILES", "EXIT STATUS"):
+            self.assertRegex(text, r"(?m)^%s$" % section)
+        self.assertIn("GATEHOUSE_LISTEN_PORT", text.replace("\u2010\n", "").replace("-\n", ""))
         self.assertNotIn("warning", r.stderr.lower())
 
     def installed_unit(self):
