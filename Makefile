@@ -95,7 +95,7 @@ $(BUILD)/libgatehouse.a: $(LIBOBJS)
 
 # ---- sanitizer build (AddressSanitizer + UBSan) ----
 
-$(BUILD)/asan/obj/%.o: src/%.c
+$(BUILD)/asan/obj/%.o: src/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
