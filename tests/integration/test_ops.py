@@ -425,6 +425,17 @@ class Install(unittest.TestCase):
                            text=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def test_missing_build_dependencies_say_what_to_run(self):
+        """Without the libraries' development packages the build stops before
+        compiling anything and names the command that installs them."""
+        b = os.path.join(self.tmp, "build")
+        r = subprocess.run(["make", "-s", "BUILD=" + b, "PKGS=gatehouse-no-such-library",
+                            b + "/gatehouse"], cwd=REPO, capture_output=True, text=True,
+                           timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("make deps", r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(b, "obj")), "it compiled anyway")
+
     def test_man_page_renders(self):
         if not shutil.which("man"):
             self.skipTest("man is not installed")
@@ -475,6 +486,42 @@ class Install(unittest.TestCase):
         q = re.search(r"systemd-analyze security gatehouse`\s+rates it\s+\*\*([0-9.]+)", readme)
         self.assertTrue(q, "README does not quote the systemd-analyze security score")
         self.assertEqual(float(q.group(1)), score)
+
+
+class ShippedDocs(unittest.TestCase):
+    """The documentation ships in the repository: nothing a user reads points
+    outside it, and every relative link resolves."""
+
+    FILES = ["CHANGELOG.md", "docs/API.md", "docs/DESIGN.md", "docs/gatehouse.8",
+             "docs/gatehouse.8.in", "config/gatehouse.conf", "config/gatehouse.service"]
+
+    def test_no_pointer_outside_the_repository(self):
+        for f in self.FILES:
+            text = open(os.path.join(REPO, f)).read()
+            self.assertNotIn("../shared", text, f)
+            self.assertNotIn("/work/", text, f)
+
+    def test_relative_links_resolve(self):
+        seen = 0
+        for f in ("CHANGELOG.md", "docs/API.md", "docs/DESIGN.md"):
+            text = open(os.path.join(REPO, f)).read()
+            for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+                if re.match(r"[a-z]+:", target):
+                    continue
+                seen += 1
+                path = os.path.normpath(os.path.join(REPO, os.path.dirname(f), target))
+                self.assertTrue(os.path.exists(path), "%s links to %s" % (f, target))
+        self.assertGreater(seen, 2)
+
+    def test_api_keeps_the_section_labels_the_code_cites(self):
+        """Comments in src/ cite the contract by section (API.md A.2, C.4, D.4):
+        docs/API.md keeps those labels."""
+        api = open(os.path.join(REPO, "docs", "API.md")).read()
+        for label in ("A.1", "A.2", "A.2b", "A.3", "A.4", "A.5", "C.1", "C.2", "C.3", "C.4",
+                      "D.1", "D.2", "D.3", "D.4"):
+            self.assertRegex(api, r"(?m)^### %s " % re.escape(label))
+        for part in ("A", "B", "C", "D", "E"):
+            self.assertRegex(api, r"(?m)^## %s\. " % part)
 
 
 class Credentials(unittest.TestCase):
