@@ -5,7 +5,9 @@
 #   make            just build build/gatehouse
 #
 # Other targets: unit, integration, conformance, asan, valgrind, fuzz, fuzz-regress,
-# bench, install, uninstall, clean. TEST_JOBS=N: test classes run at once.
+# check-sample, check-man, openapi-lint, bench, install (INSTALL_STRIP=1 strips),
+# uninstall, clean; config/gatehouse.conf and docs/gatehouse.8 regenerate the files
+# made from the settings table. TEST_JOBS=N: test classes run at once.
 
 VERSION := 0.1.0
 BUILD   := build
