@@ -494,14 +494,12 @@ static int load_file(struct config *cfg, const char *file, struct stat *st, char
 			size_t kl = (size_t)(eq - p);
 			while (kl && (p[kl - 1] == ' ' || p[kl - 1] == '\t'))
 				kl--;
-			const char *v = eq + 1;
-			while (*v == ' ' || *v == '\t')
-				v++;
+			/* The value is not repeated: it may be a secret put in the wrong place. */
 			char hint[128] = "";
 			if (!find_setting(p, kl))
 				did_you_mean(p, kl, hint, sizeof hint);
 			snprintf(err, errlen, "%s:%d: the file takes 'name value', not name=value: "
-				 "write '%.*s %.64s'%s", file, lineno, (int)(kl > 64 ? 64 : kl), p, v,
+				 "write '%.*s <value>'%s", file, lineno, (int)(kl > 64 ? 64 : kl), p,
 				 hint);
 			rc = -1;
 			break;
