@@ -211,9 +211,11 @@ static const struct setting settings[] = {
 	{ "access_log", T_BOOL, OFF(access_log), "on", 0, 0, NULL,
 	  "One line per request: method, route, status, duration, request id (never the query).", true },
 	{ "config_strict_modes", T_BOOL, OFF(config_strict_modes), "on", 0, 0, NULL,
-	  "on: a config file that its group or other users can write stops start-up (it could\n"
-	  "repoint the database or the platforms' key URLs); one they can read gets a warning.\n"
-	  "Only --set or GATEHOUSE_CONFIG_STRICT_MODES can turn it off, not this file.",
+	  "on: a config file that other users can change stops start-up (it could repoint the\n"
+	  "database or the platforms' key URLs): one its group or others can write, one owned\n"
+	  "by a user other than root and the daemon's, or one in a directory others can write\n"
+	  "(without the sticky bit) or own. One they can read gets a warning. Only --set or\n"
+	  "GATEHOUSE_CONFIG_STRICT_MODES can turn it off, not this file.",
 	  false },
 };
 
@@ -712,11 +714,15 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 }
 
 /*
- * Like OpenSSH's StrictModes: a config file that its group or others can
- * write could repoint the database or the platforms' key URLs, so it stops
- * start-up unless config_strict_modes is off. One that they can read gets
- * a warning, when we own it (so tightening it cannot lock us out: a daemon
- * reading a root-owned file as another user needs it readable).
+ * Like OpenSSH's StrictModes: a config file that someone else can change
+ * could repoint the database or the platforms' key URLs, so it stops
+ * start-up unless config_strict_modes is off. Someone else can change it
+ * when its group or others may write it, when it belongs to a user other
+ * than root and us, or when its directory lets others replace it (group- or
+ * world-writable without the sticky bit, or another user's). One that
+ * others can read gets a warning, when we own it (so tightening it cannot
+ * lock us out: a daemon reading a root-owned file as another user needs it
+ * readable).
  */
 static int check_file_modes(const struct config *cfg, const char *file, const struct stat *st,
 			    char *err, size_t errlen)
@@ -724,14 +730,42 @@ static int check_file_modes(const struct config *cfg, const char *file, const st
 	if (!S_ISREG(st->st_mode))
 		return 0;
 	unsigned mode = (unsigned)st->st_mode & 07777;
-	if ((mode & 022) && cfg->config_strict_modes) {
-		snprintf(err, errlen, "%s: mode %04o lets %s write it, and a config file can "
-			 "repoint the database and the platforms' key URLs: run 'chmod go-w %s' "
-			 "(or --set config_strict_modes=off)", file, mode,
-			 (mode & 002) ? "every user" : "its group", file);
-		return -1;
+	uid_t me = geteuid();
+	if (cfg->config_strict_modes) {
+		char why[96] = "", fix[4200] = "";
+		char *dir = xstrdup(file), *slash = strrchr(dir, '/');
+		if (slash)
+			slash[slash == dir] = '\0';
+		struct stat ds;
+		bool dir_ok = !stat(slash ? dir : ".", &ds);
+		if (mode & 022) {
+			snprintf(why, sizeof why, "%s can write it (mode %04o)",
+				 (mode & 002) ? "every user" : "its group", mode);
+			snprintf(fix, sizeof fix, "run 'chmod go-w %s'", file);
+		} else if (st->st_uid != 0 && st->st_uid != me) {
+			snprintf(why, sizeof why, "another user (uid %u) owns it",
+				 (unsigned)st->st_uid);
+			snprintf(fix, sizeof fix, "give it to root or to this user (chown)");
+		} else if (dir_ok && (ds.st_mode & 022) && !(ds.st_mode & S_ISVTX)) {
+			snprintf(why, sizeof why, "its directory (mode %04o) lets other users "
+				 "replace it", (unsigned)ds.st_mode & 07777);
+			snprintf(fix, sizeof fix, "run 'chmod go-w %s', or move the file",
+				 slash ? dir : ".");
+		} else if (dir_ok && ds.st_uid != 0 && ds.st_uid != me) {
+			snprintf(why, sizeof why, "another user (uid %u) owns its directory",
+				 (unsigned)ds.st_uid);
+			snprintf(fix, sizeof fix, "move the file to a directory of root's or this "
+				 "user's");
+		}
+		free(dir);
+		if (*why) {
+			snprintf(err, errlen, "%s: %s, and a config file can repoint the database "
+				 "and the platforms' key URLs: %s (or --set config_strict_modes=off)",
+				 file, why, fix);
+			return -1;
+		}
 	}
-	if ((mode & 044) && st->st_uid == geteuid()) {
+	if ((mode & 044) && st->st_uid == me) {
 		char *fix = xasprintf("chmod go-r %s", file);
 		log_fields(LOG_WARN, "config file readable by other users", "file", file, "fix",
 			   fix, NULL);

@@ -736,7 +736,35 @@ TEST(config_file_modes)
 	CHECK(strstr(err, "config_strict_modes") != NULL);
 	config_release(&cfg);
 	drop_conf();
-	/* Readable by others: loads (the warning is checked by test_ops). */
+	/* Another user's file, or a directory others may write without the sticky bit. */
+	char dir[] = "/tmp/gh-unit-dir-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char inner[96];
+	snprintf(inner, sizeof inner, "%s/g.conf", dir);
+	FILE *f = fopen(inner, "w");
+	CHECK(f != NULL);
+	fputs("listen_port 9001\n", f);
+	fclose(f);
+	CHECK_INT(chmod(inner, 0600), 0);
+	CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), 0);
+	config_release(&cfg);
+	CHECK_INT(chmod(dir, 0777), 0);
+	CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, "its directory") != NULL);
+	config_release(&cfg);
+	CHECK_INT(chmod(dir, 01777), 0); /* sticky, as /tmp: others cannot replace it */
+	CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), 0);
+	config_release(&cfg);
+	CHECK_INT(chmod(dir, 0700), 0);
+	if (geteuid() == 0) {
+		CHECK_INT(chown(inner, 65534, (gid_t)-1), 0);
+		CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), -1);
+		CHECK(strstr(err, "another user") != NULL);
+		config_release(&cfg);
+	}
+	unlink(inner);
+	rmdir(dir);
+	/* Readable by others: loads (the warning is checked by test_cli). */
 	path = write_conf("listen_port 9000\n");
 	CHECK_INT(chmod(path, 0644), 0);
 	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), 0);
