@@ -5,7 +5,9 @@
 #   make            just build build/gatehouse
 #
 # Other targets: unit, integration, conformance, asan, valgrind, fuzz, fuzz-regress,
-# bench, install, uninstall, clean. TEST_JOBS=N: test classes run at once.
+# check-sample, check-man, openapi-lint, bench, install (INSTALL_STRIP=1 strips),
+# uninstall, clean; config/gatehouse.conf and docs/gatehouse.8 regenerate the files
+# made from the settings table. TEST_JOBS=N: test classes run at once.
 
 VERSION := 0.1.0
 BUILD   := build
@@ -47,7 +49,7 @@ UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
 .PHONY: all deps test-deps run test unit integration conformance asan valgrind \
-        check-sample check-layout clean install uninstall
+        check-sample check-layout check-man openapi-lint clean install uninstall
 
 all: $(BUILD)/gatehouse
 
@@ -74,7 +76,16 @@ $(BUILD)/asan/obj/openapi_json.o: $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: src/%.c
+# Before the first compile: the libraries' development packages, or what to run.
+$(BUILD)/.deps-ok:
+	@mkdir -p $(dir $@)
+	@pkg-config --exists $(PKGS) 2>/dev/null || { \
+	  echo "missing build dependencies (pkg-config: $(PKGS)):"; \
+	  echo "run 'make deps' (scripts/deps.sh, as root or with sudo), then make again"; \
+	  exit 1; }
+	@touch $@
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -86,7 +97,7 @@ $(BUILD)/libgatehouse.a: $(LIBOBJS)
 
 # ---- sanitizer build (AddressSanitizer + UBSan) ----
 
-$(BUILD)/asan/obj/%.o: src/%.c
+$(BUILD)/asan/obj/%.o: src/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
@@ -126,8 +137,8 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 test: test-deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
 	  $(BUILD)/tests/fakeprovider fuzz-build examples
-	@$(MAKE) --no-print-directory check-sample check-layout unit fuzz-regress integration conformance \
-	  asan valgrind fuzz
+	@$(MAKE) --no-print-directory check-sample check-layout check-man openapi-lint unit \
+	  fuzz-regress integration conformance asan valgrind fuzz
 	@echo "all test suites passed"
 
 check-sample: $(BUILD)/gatehouse
@@ -143,30 +154,63 @@ check-layout:
 config/gatehouse.conf: $(BUILD)/gatehouse
 	./$(BUILD)/gatehouse check-config --sample > $@
 
+# The man page: docs/gatehouse.8.in with the SETTINGS and ENVIRONMENT sections
+# generated from the settings table in place of its @SETTINGS@ line.
+MAN_GEN = $(BUILD)/gatehouse check-config --man | sed -e '/^\.\\" @SETTINGS@$$/{r /dev/stdin' -e 'd' -e '}' docs/gatehouse.8.in
+
+check-man: $(BUILD)/gatehouse
+	@$(MAN_GEN) | diff -u docs/gatehouse.8 - \
+	  || { echo "docs/gatehouse.8 is out of date: make docs/gatehouse.8"; exit 1; }
+	@echo "docs/gatehouse.8 matches the settings table"
+
+docs/gatehouse.8: docs/gatehouse.8.in $(BUILD)/gatehouse
+	$(MAN_GEN) > $@.tmp && mv $@.tmp $@
+
+# ---- the OpenAPI document, linted by Redocly's CLI (from npm, into the build tree) ----
+
+REDOCLY_VERSION := 2.77.0
+REDOCLY := $(BUILD)/npm/node_modules/.bin/redocly
+
+$(REDOCLY):
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: run scripts/deps.sh test"; exit 1; }
+	npm install --prefix $(BUILD)/npm --no-audit --no-fund --save-exact \
+	  @redocly/cli@$(REDOCLY_VERSION)
+
+# No errors and no warnings (docs/redocly.yaml makes every warning an error).
+openapi-lint: $(REDOCLY)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  $(REDOCLY) lint --config docs/redocly.yaml docs/openapi.json
+
 integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
 	  tests/integration
 
 conformance: $(BUILD)/gatehouse
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance
 
 # Unit and integration tests against the sanitizer build.
 asan: $(BUILD)/asan/gatehouse $(SUNITS) $(BUILD)/tests/fakeprovider examples
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-unit.sh $(SUNITS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GATEHOUSE_SANITIZER=1 \
+	  GH_TEST_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GH_TEST_SANITIZER=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
 # The integration suite with the daemon under valgrind (errors and leaks fail it).
 valgrind: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse GH_TEST_VALGRIND=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration
 
 # ---- install (PREFIX, SYSCONFDIR, DESTDIR; never outside DESTDIR, no systemctl) ----
 
+# INSTALL_STRIP=1 strips the binary (install -s); by default it keeps its symbols.
+INSTALL_STRIP ?=
+DOCDIR := $(PREFIX)/share/doc/gatehouse
+DOCS   := README.md LICENSE CHANGELOG.md docs/openapi.json
+
 install: $(BUILD)/gatehouse
-	install -D -m 0755 $(BUILD)/gatehouse $(DESTDIR)$(BINDIR)/gatehouse
+	install -D -m 0755 $(if $(filter 1 yes,$(INSTALL_STRIP)),-s) $(BUILD)/gatehouse \
+	  $(DESTDIR)$(BINDIR)/gatehouse
 	install -d $(DESTDIR)$(UNITDIR)
 	sed -e 's|/usr/local/bin/gatehouse|$(BINDIR)/gatehouse|' \
 	    -e 's|/usr/local/etc/gatehouse/|$(SYSCONFDIR)/gatehouse/|' \
@@ -178,10 +222,14 @@ install: $(BUILD)/gatehouse
 	  sed -e 's|^#database_path .*|database_path $(STATEDIR)/gatehouse.db|' \
 	      config/gatehouse.conf > "$$conf" && chmod 0644 "$$conf"; fi
 	install -D -m 0644 docs/gatehouse.8 $(DESTDIR)$(MANDIR)/gatehouse.8
+	install -d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/API.md docs/DESIGN.md $(DESTDIR)$(DOCDIR)/docs/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gatehouse $(DESTDIR)$(UNITDIR)/gatehouse.service \
 	      $(DESTDIR)$(MANDIR)/gatehouse.8
+	rm -rf $(DESTDIR)$(DOCDIR)
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.conf"
 
 clean:

@@ -17,6 +17,12 @@ want="$BUILD"
 [ "${1:-}" = test ] && want="$BUILD $TEST"
 [ "${1:-}" = bench ] && want="$BUILD $BENCH"
 
+# Redocly's CLI (make openapi-lint) runs on node; any node >= 20.19 will do,
+# so Debian's packages are installed only when there is none.
+if [ "${1:-}" = test ] && ! command -v node >/dev/null 2>&1; then
+	want="$want nodejs npm"
+fi
+
 missing=""
 for p in $want; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

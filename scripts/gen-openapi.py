@@ -20,7 +20,7 @@ FORM = "application/x-www-form-urlencoded"
 def _error_table():
     """The daemon's error table (`gatehouse routes --json`): the one place each
     error's status and bodies are written (src/reply.c)."""
-    binary = os.environ.get("GATEHOUSE_BIN") or os.path.join(
+    binary = os.environ.get("GH_TEST_BIN") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "build", "gatehouse")
     out = subprocess.run([binary, "routes", "--json"], check=True, capture_output=True).stdout
     return json.loads(out)["errors"]
@@ -382,7 +382,8 @@ schemas = {
             "if_none_match": {"const": "*",
                               "description": "Write only when the key is absent."},
         },
-        "not": {"required": ["if_match", "if_none_match"]},
+        "not": {"required": ["if_match", "if_none_match"],
+                "properties": {"if_match": {}, "if_none_match": {}}},
         "additionalProperties": False,
     },
     "BatchRequest": {
@@ -838,8 +839,9 @@ def platform_schema(required, extra_props):
 
 
 def platform_responses(post, missing, rejections, id_field):
-    token_schema = {"allOf": [sref("TokenResponse"), {"required": [id_field]} if id_field
-                              else {"required": ["oidc_provider", "oidc_id"]}]}
+    ids = [id_field] if id_field else ["oidc_provider", "oidc_id"]
+    token_schema = {"allOf": [sref("TokenResponse"), {
+        "required": ids, "properties": {name: {"type": "string"} for name in ids}}]}
     r = {
         "200": json_response("Logged in, linked or created: the token pair and the platform "
                              "id.", token_schema, NO_STORE),
@@ -1375,7 +1377,9 @@ add("/metrics", "get", op(
     "info. With `metrics_listen_address` set it is served there (with `/health`) and not on "
     "the main listener.", sorted_responses(r)))
 r = {"200": response("This document, byte for byte `docs/openapi.json`.",
-                     {JSON: {"schema": {"type": "object", "required": ["openapi", "paths"]}}},
+                     {JSON: {"schema": {"type": "object", "required": ["openapi", "paths"],
+                                        "properties": {"openapi": {"type": "string"},
+                                                       "paths": {"type": "object"}}}}},
                      cache_control("public, max-age=3600"))}
 r.update(OPS_LIMITS)
 add("/openapi.json", "get", op(
@@ -1461,6 +1465,55 @@ doc = {
     },
 }
 
+
+
+def typed_schemas(doc):
+    """Every parameter and header gets a schema with a type (clients and
+    linters need one beside a $ref or a const): taken from the referenced
+    schema, or from the const's JSON type."""
+    schemas = doc["components"]["schemas"]
+
+    def type_of(schema):
+        if "type" in schema:
+            return schema["type"]
+        if "$ref" in schema:
+            return type_of(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        if "const" in schema:
+            v = schema["const"]
+            return ("boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
+                    else "number" if isinstance(v, float) else "string")
+        raise AssertionError("no type for the schema %r" % (schema,))
+
+    def fix(obj):
+        if "$ref" in obj:
+            return
+        schema = obj.get("schema")
+        assert schema is not None, "a parameter or header without a schema: %r" % (obj,)
+        if "type" not in schema:
+            obj["schema"] = dict(schema, type=type_of(schema))
+
+    def walk_responses(responses):
+        for r in responses.values():
+            for h in r.get("headers", {}).values():
+                fix(h)
+
+    for item in doc["paths"].values():
+        for p in item.get("parameters", []):
+            fix(p)
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for p in operation.get("parameters", []):
+                fix(p)
+            walk_responses(operation.get("responses", {}))
+    for p in doc["components"]["parameters"].values():
+        fix(p)
+    for h in doc["components"]["headers"].values():
+        fix(h)
+    walk_responses(doc["components"]["responses"])
+
+
+typed_schemas(doc)
 text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 assert "??" not in text
 with open(OUT, "w", encoding="utf-8") as f:

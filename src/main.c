@@ -92,6 +92,8 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			cli->help = true;
 		} else if (!strcmp(a, "--sample")) {
 			cli->sample = true;
+		} else if (!strcmp(a, "--man")) {
+			cli->man = true;
 		} else if (!strcmp(a, "--json")) {
 			cli->json = true;
 		} else if (!strcmp(a, "--until") || !strcmp(a, "--session")) {

@@ -3,9 +3,14 @@
  * method and outcome, so that recording is one atomic add and rendering
  * walks them in a fixed order. No label set is created at run time.
  */
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gatehouse/metrics.h"
 #include "gatehouse/banned.h"
@@ -16,8 +21,8 @@ static const double bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
 				 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 #define NBUCKETS (sizeof bounds / sizeof bounds[0])
 /* The statuses the daemon answers; anything else counts as "other". */
-static const int statuses[] = { 200, 201, 204, 304, 400, 401, 403, 404, 405, 409,
-				412, 413, 414, 415, 429, 431, 500, 503 };
+static const int statuses[] = { 200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409,
+				412, 413, 414, 415, 429, 431, 500, 501, 502, 503, 504 };
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
 struct histogram {
@@ -48,8 +53,14 @@ static const char *const outcome_names[LOGIN_OUTCOME_COUNT] = {
 	"success", "rejected", "banned", "provider_error", "error",
 };
 
+/* Wall-clock time of metrics_init: the start time when /proc/stat is hidden. */
+static double init_time;
+
 void metrics_init(const char *const *routes, size_t n)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	init_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	route_names = routes;
 	nroutes = n < MAX_ROUTES ? n : MAX_ROUTES;
 }
@@ -171,6 +182,94 @@ static void render_counter(struct strbuf *sb, const char *name, const char *help
 	sb_addf(sb, "%s %llu\n", name, (unsigned long long)get(&counters[c]));
 }
 
+/* Open file descriptors of this process; -1 when /proc is not there. */
+static long open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	long n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+/* Seconds since the epoch at which the system booted (/proc/stat btime); 0 when hidden. */
+static double boot_time(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return 0;
+	char line[256];
+	double bt = 0;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "btime ", 6)) {
+			bt = strtod(line + 6, NULL);
+			break;
+		}
+	fclose(f);
+	return bt;
+}
+
+/*
+ * The standard process_* families, as the Prometheus client libraries
+ * export them, from /proc/self: CPU seconds, resident and virtual memory,
+ * open and maximum file descriptors, start time.
+ */
+static void render_process(struct strbuf *sb)
+{
+	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+	long long rss = 0;
+	bool have_stat = false;
+	FILE *f = fopen("/proc/self/stat", "r");
+	if (f) {
+		char buf[1024];
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+		/* After the command name's closing parenthesis: field 3 on. */
+		char *p = strrchr(buf, ')');
+		have_stat = p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+					"%llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+					&utime, &stime, &start, &vsize, &rss) == 5;
+	}
+	if (have_stat && tick > 0) {
+		metrics_family(sb, "process_cpu_seconds_total", "counter",
+			       "Total user and system CPU time spent in seconds.");
+		sb_addf(sb, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tick);
+		metrics_family(sb, "process_resident_memory_bytes", "gauge",
+			       "Resident memory size in bytes.");
+		sb_addf(sb, "process_resident_memory_bytes %lld\n", rss * (long long)page);
+		metrics_family(sb, "process_virtual_memory_bytes", "gauge",
+			       "Virtual memory size in bytes.");
+		sb_addf(sb, "process_virtual_memory_bytes %llu\n", vsize);
+	}
+	long fds = open_fds();
+	if (fds >= 0) {
+		metrics_family(sb, "process_open_fds", "gauge", "Number of open file descriptors.");
+		sb_addf(sb, "process_open_fds %ld\n", fds);
+	}
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		metrics_family(sb, "process_max_fds", "gauge",
+			       "Maximum number of open file descriptors.");
+		if (rl.rlim_cur == RLIM_INFINITY)
+			sb_adds(sb, "process_max_fds +Inf\n");
+		else
+			sb_addf(sb, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+	}
+	double bt = boot_time();
+	double started = (have_stat && bt > 0 && tick > 0) ? bt + (double)start / (double)tick :
+							      init_time;
+	metrics_family(sb, "process_start_time_seconds", "gauge",
+		       "Start time of the process since unix epoch in seconds.");
+	sb_addf(sb, "process_start_time_seconds %.2f\n", started);
+}
+
 void metrics_render(struct strbuf *sb, const char *version)
 {
 	metrics_family(sb, "gatehouse_build_info", "gauge", "Build of the running daemon.");
@@ -179,7 +278,7 @@ void metrics_render(struct strbuf *sb, const char *version)
 	sb_adds(sb, "} 1\n");
 
 	metrics_family(sb, "gatehouse_http_requests_total", "counter",
-		       "HTTP requests answered, by route template and status.");
+		       "HTTP requests answered, by route template and status code.");
 	for (size_t r = 0; r <= nroutes; r++)
 		for (size_t s = 0; s <= NSTATUS; s++) {
 			uint64_t v = get(&requests[r][s]);
@@ -190,7 +289,7 @@ void metrics_render(struct strbuf *sb, const char *version)
 				snprintf(status, sizeof status, "%d", statuses[s]);
 			else
 				snprintf(status, sizeof status, "other");
-			sb_addf(sb, "gatehouse_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+			sb_addf(sb, "gatehouse_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
 				route_label(r), status, (unsigned long long)v);
 		}
 
@@ -206,12 +305,18 @@ void metrics_render(struct strbuf *sb, const char *version)
 	}
 
 	metrics_family(sb, "gatehouse_logins_total", "counter",
-		       "Logins and refreshes by method and outcome.");
+		       "Logins (guest and platform) by method and outcome; refreshes are apart.");
 	for (int m = 0; m < LOGIN_METHOD_COUNT; m++)
-		for (int o = 0; o < LOGIN_OUTCOME_COUNT; o++)
+		for (int o = 0; m != LOGIN_REFRESH && o < LOGIN_OUTCOME_COUNT; o++)
 			sb_addf(sb, "gatehouse_logins_total{method=\"%s\",outcome=\"%s\"} %llu\n",
 				method_names[m], outcome_names[o],
 				(unsigned long long)get(&logins[m][o]));
+	metrics_family(sb, "gatehouse_token_refreshes_total", "counter",
+		       "Refresh-token exchanges by outcome.");
+	for (int o = 0; o < LOGIN_OUTCOME_COUNT; o++)
+		if (o != OUTCOME_PROVIDER_ERROR)
+			sb_addf(sb, "gatehouse_token_refreshes_total{outcome=\"%s\"} %llu\n",
+				outcome_names[o], (unsigned long long)get(&logins[LOGIN_REFRESH][o]));
 
 	metrics_family(sb, "gatehouse_token_verifications_total", "counter",
 		       "Tokens presented to the daemon, by type and outcome.");
@@ -232,7 +337,7 @@ void metrics_render(struct strbuf *sb, const char *version)
 		       "Requests refused by the per-client rate limit.", M_RATE_LIMITED);
 	render_counter(sb, "gatehouse_store_writes_total",
 		       "Write operations run by the database writer.", M_STORE_WRITES);
-	render_counter(sb, "gatehouse_store_busy_total",
+	render_counter(sb, "gatehouse_store_lock_waits_total",
 		       "Waits (retries) for a database lock held by another process.", M_STORE_BUSY);
 	render_counter(sb, "gatehouse_store_errors_total",
 		       "Database operations that failed (disk full, I/O, ...).", M_STORE_ERRORS);
@@ -264,4 +369,5 @@ void metrics_render(struct strbuf *sb, const char *version)
 		       "Sessions neither ended nor expired (counted once a minute).");
 	sb_addf(sb, "gatehouse_sessions_active %lld\n",
 		(long long)atomic_load(&gauges[G_SESSIONS_ACTIVE]));
+	render_process(sb);
 }

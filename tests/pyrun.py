@@ -3,7 +3,7 @@
     python3 tests/pyrun.py [-j N] [--times FILE] tests/integration [test_module[.Class[.test]] ...]
 
 every test_*.py of the directory, or the names given. With -j N (default:
-$GATEHOUSE_TEST_JOBS, else 1) up to N test classes run at once, each in its
+$GH_TEST_JOBS, else 1) up to N test classes run at once, each in its
 own Python process (every class starts its own daemons on free ports, so
 they do not meet); a class's output is printed whole when it ends, with its
 time. The harness module (tests/integration/gh.py) is importable from every
@@ -17,6 +17,17 @@ import sys
 import tempfile
 import time
 import unittest
+
+# The test tooling's variables are GH_TEST_*: every GATEHOUSE_* variable is
+# the daemon's, and an unknown one stops it. The old names are still taken
+# (and removed from the environment the daemons inherit).
+LEGACY_ENV = {"GATEHOUSE_BIN": "GH_TEST_BIN", "GATEHOUSE_VALGRIND": "GH_TEST_VALGRIND",
+              "GATEHOUSE_SANITIZER": "GH_TEST_SANITIZER", "GATEHOUSE_TEST_JOBS": "GH_TEST_JOBS",
+              "GATEHOUSE_TEST_SEED": "GH_TEST_SEED"}
+for _old, _new in LEGACY_ENV.items():
+    if _old in os.environ:
+        os.environ.setdefault(_new, os.environ[_old])
+        del os.environ[_old]
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -119,7 +130,7 @@ def run_parallel(suite_dir, names, jobs, times_out=None):
 
 def main():
     args = sys.argv[1:]
-    jobs = int(os.environ.get("GATEHOUSE_TEST_JOBS") or 1)
+    jobs = int(os.environ.get("GH_TEST_JOBS") or 1)
     times_out = None
     while len(args) >= 2 and args[0] in ("-j", "--times"):
         if args[0] == "-j":
@@ -129,8 +140,8 @@ def main():
         args = args[2:]
     if not args:
         sys.exit(__doc__)
-    if not os.environ.get("GATEHOUSE_BIN"):
-        sys.exit("GATEHOUSE_BIN must name the binary under test")
+    if not os.environ.get("GH_TEST_BIN"):
+        sys.exit("GH_TEST_BIN must name the binary under test")
     suite_dir = os.path.abspath(args[0])
     names = [n[:-3] if n.endswith(".py") else n for n in args[1:]]
     if jobs > 1 and len(names) != 1:

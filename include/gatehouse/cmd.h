@@ -21,6 +21,7 @@ struct cli {
 	int nwords;
 	bool help;
 	bool sample;               /* check-config --sample */
+	bool man;                  /* check-config --man */
 	bool json;                 /* routes --json */
 	const char *until;         /* user ban --until */
 	const char *session;       /* sessions revoke --session */

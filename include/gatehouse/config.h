@@ -80,6 +80,7 @@ struct config {
 	int log_level;            /* enum log_level */
 	int log_format;           /* enum log_format */
 	bool access_log;
+	bool config_strict_modes;  /* refuse a config file others can write */
 	/* platforms (API.md C) */
 	int link_conflict;        /* enum link_conflict */
 	char *steam_app_id;
@@ -151,6 +152,11 @@ void config_merge_reloadable(struct config *dst, const struct config *src,
 
 /* Writes the documented sample config file (config/gatehouse.conf). */
 void config_write_sample(FILE *out);
+/*
+ * Writes the man page's SETTINGS and ENVIRONMENT sections as roff, from the
+ * same table (docs/gatehouse.8 is docs/gatehouse.8.in with them inserted).
+ */
+void config_write_man(FILE *out);
 /* Writes the effective settings, one "name value" per line. */
 void config_write_effective(const struct config *cfg, FILE *out);
 

@@ -43,7 +43,7 @@ enum metrics_counter {
 	M_REFRESH_REUSE = 0,       /* a spent refresh token came back: session revoked */
 	M_RATE_LIMITED,            /* requests refused with 429 */
 	M_STORE_WRITES,            /* write operations committed or failed */
-	M_STORE_BUSY,              /* waits for a lock another process held (operator commands) */
+	M_STORE_BUSY,              /* lock waits (gatehouse_store_lock_waits_total): another process held it */
 	M_STORE_ERRORS,            /* other store failures */
 	M_TOKEN_CACHE_HITS,        /* access tokens found already verified */
 	M_COUNTER_COUNT
@@ -65,7 +65,8 @@ void metrics_set(int gauge, int64_t value);
 
 /*
  * Appends the Prometheus text of everything above to sb, plus
- * gatehouse_build_info{version}. Other modules append their own families
+ * gatehouse_build_info{version} and the standard process_* families (from
+ * /proc/self). Other modules append their own families
  * after it (the keyring's keys).
  */
 void metrics_render(struct strbuf *sb, const char *version);

@@ -116,12 +116,12 @@ client-unit: $(BUILD)/tests/client/test_client_unit
 	@tests/run-unit.sh $<
 
 client-integration: client-tests $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
 	  tests/integration $(CLIENT_IT)
 
 # Under valgrind: the client programs (and the daemon) run under memcheck.
 client-valgrind: client-tests $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider
-	GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/gatehouse GATEHOUSE_VALGRIND=1 \
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse GH_TEST_VALGRIND=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration $(CLIENT_IT)
 
 # ---- sanitizer build ----
@@ -158,7 +158,7 @@ client-asan-unit: $(BUILD)/asan/tests/client/test_client_unit
 
 client-asan: client-asan-build client-asan-unit $(BUILD)/asan/gatehouse $(BUILD)/tests/fakeprovider
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  GATEHOUSE_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GATEHOUSE_SANITIZER=1 \
+	  GH_TEST_BIN=$(CURDIR)/$(BUILD)/asan/gatehouse GH_TEST_SANITIZER=1 \
 	  $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) tests/integration $(CLIENT_IT)
 
 # The suites run the client's tests too; the integration suites find the

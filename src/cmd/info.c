@@ -18,11 +18,12 @@
 #endif
 
 const char cmd_check_config_usage[] =
-	"usage: gatehouse check-config [--config FILE] [--set name=value]... [--sample]\n"
+	"usage: gatehouse check-config [--config FILE] [--set name=value]... [--sample | --man]\n"
 	"\n"
 	"Checks the configuration; prints the effective settings and exits 0, or prints\n"
 	"the first problem (with file and line) and exits 2.\n"
-	"  --sample   print the documented sample config file instead\n";
+	"  --sample   print the documented sample config file instead\n"
+	"  --man      print the man page's SETTINGS and ENVIRONMENT sections (roff)\n";
 
 const char cmd_routes_usage[] =
 	"usage: gatehouse routes [--json]\n\nLists every route of the HTTP router as METHOD PATH (without\n"
@@ -37,6 +38,10 @@ int cmd_check_config(const struct cli *cli, struct config *unused)
 	(void)unused;
 	if (cli->sample) {
 		config_write_sample(stdout);
+		return EXIT_OK;
+	}
+	if (cli->man) {
+		config_write_man(stdout);
 		return EXIT_OK;
 	}
 	struct config cfg;

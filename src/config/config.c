@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -209,6 +210,27 @@ static const struct setting settings[] = {
 	  "Clock difference allowed on exp/nbf/iat of platform tokens (ours get none).", true },
 	{ "access_log", T_BOOL, OFF(access_log), "on", 0, 0, NULL,
 	  "One line per request: method, route, status, duration, request id (never the query).", true },
+	{ "config_strict_modes", T_BOOL, OFF(config_strict_modes), "on", 0, 0, NULL,
+	  "on: a config file that other users can change stops start-up (it could repoint the\n"
+	  "database or the platforms' key URLs): one its group or others can write, one owned\n"
+	  "by a user other than root and the daemon's, or one in a directory others can write\n"
+	  "(without the sticky bit) or own. One they can read gets a warning. Only --set or\n"
+	  "GATEHOUSE_CONFIG_STRICT_MODES can turn it off, not this file.",
+	  false },
+};
+
+/*
+ * GATEHOUSE_* variables that are not settings but are still the daemon's:
+ * the config file's name and the two platform secrets.
+ */
+static const struct {
+	const char *name, *help;
+} env_allowed[] = {
+	{ "GATEHOUSE_CONFIG", "The configuration file, when --config is not given." },
+	{ "GATEHOUSE_STEAM_WEB_API_KEY",
+	  "The Steam publisher Web API key, instead of steam_web_api_key_file." },
+	{ "GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET",
+	  "The Google Play OAuth client secret, instead of google_play_client_secret_file." },
 };
 
 int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
@@ -254,6 +276,62 @@ static const struct setting *find_setting(const char *name, size_t len)
 		if (strlen(settings[i].name) == len && memcmp(settings[i].name, name, len) == 0)
 			return &settings[i];
 	return NULL;
+}
+
+/* Edit distance of a (an bytes) and b, case-insensitive; stops counting at 9. */
+static size_t edit_distance(const char *a, size_t an, const char *b)
+{
+	size_t bn = strlen(b);
+	if (an > 64 || bn > 64)
+		return 9;
+	size_t row[65];
+	for (size_t j = 0; j <= bn; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= an; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= bn; j++) {
+			size_t up = row[j];
+			size_t cost = tolower((unsigned char)a[i - 1]) !=
+				      tolower((unsigned char)b[j - 1]);
+			size_t best = diag + cost;
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[bn] > 9 ? 9 : row[bn];
+}
+
+/*
+ * The setting name closest to name (len bytes), or NULL when none is close
+ * enough to be a typo (at most 2 edits, and fewer than a third of it).
+ */
+static const char *closest_setting(const char *name, size_t len)
+{
+	const char *best = NULL;
+	size_t bestd = 3;
+	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
+		size_t d = edit_distance(name, len, settings[i].name);
+		if (d < bestd && d * 3 < strlen(settings[i].name)) {
+			bestd = d;
+			best = settings[i].name;
+		}
+	}
+	return best;
+}
+
+/* " (did you mean 'x'?)" when a setting is close to name, else "". */
+static void did_you_mean(const char *name, size_t len, char *out, size_t outlen)
+{
+	const char *c = closest_setting(name, len);
+	if (c)
+		snprintf(out, outlen, " (did you mean '%s'?)", c);
+	else if (outlen)
+		*out = '\0';
 }
 
 /* Parses value into the field of s in cfg. On error writes a reason. */
@@ -373,11 +451,17 @@ static char *line_value(char *s)
 	return trim(s);
 }
 
-static int load_file(struct config *cfg, const char *file, char *err, size_t errlen)
+static int load_file(struct config *cfg, const char *file, struct stat *st, char *err,
+		     size_t errlen)
 {
 	FILE *f = fopen(file, "r");
 	if (!f) {
 		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), st)) {
+		snprintf(err, errlen, "%s: cannot stat: %s", file, strerror(errno));
+		fclose(f);
 		return -1;
 	}
 	char line[8192];
@@ -406,9 +490,27 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 			config_oidc_setting_add(cfg, p, nlen, value, origin);
 			continue;
 		}
+		const char *eq = memchr(p, '=', nlen);
+		if (!s && eq && eq > p) {
+			/* name=value: the file takes "name value". */
+			size_t kl = (size_t)(eq - p);
+			while (kl && (p[kl - 1] == ' ' || p[kl - 1] == '\t'))
+				kl--;
+			/* The value is not repeated: it may be a secret put in the wrong place. */
+			char hint[128] = "";
+			if (!find_setting(p, kl))
+				did_you_mean(p, kl, hint, sizeof hint);
+			snprintf(err, errlen, "%s:%d: the file takes 'name value', not name=value: "
+				 "write '%.*s <value>'%s", file, lineno, (int)(kl > 64 ? 64 : kl), p,
+				 hint);
+			rc = -1;
+			break;
+		}
 		if (!s) {
-			snprintf(err, errlen, "%s:%d: unknown setting '%.*s'", file, lineno,
-				 (int)(nlen > 64 ? 64 : nlen), p);
+			char hint[128];
+			did_you_mean(p, nlen, hint, sizeof hint);
+			snprintf(err, errlen, "%s:%d: unknown setting '%.*s'%s", file, lineno,
+				 (int)(nlen > 64 ? 64 : nlen), p, hint);
 			rc = -1;
 			break;
 		}
@@ -426,6 +528,14 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 			rc = -1;
 			break;
 		}
+		if (s->offset == OFF(config_strict_modes) && !cfg->config_strict_modes) {
+			/* Whoever could write the file could also write this line. */
+			snprintf(err, errlen, "%s:%d: config_strict_modes off cannot be set in the "
+				 "file it guards: use --set or GATEHOUSE_CONFIG_STRICT_MODES", file,
+				 lineno);
+			rc = -1;
+			break;
+		}
 	}
 	if (!rc && ferror(f)) {
 		snprintf(err, errlen, "%s: read error", file);
@@ -435,39 +545,81 @@ static int load_file(struct config *cfg, const char *file, char *err, size_t err
 	return rc;
 }
 
+/* " (did you mean GATEHOUSE_X?)" when a setting's variable is close to var. */
+static void env_did_you_mean(const char *var, size_t len, char *out, size_t outlen)
+{
+	*out = '\0';
+	if (len <= 10)
+		return;
+	const char *c = closest_setting(var + 10, len - 10);
+	if (c) {
+		char up[64];
+		size_t n = 0;
+		for (; c[n] && n + 1 < sizeof up; n++)
+			up[n] = (char)toupper((unsigned char)c[n]);
+		up[n] = '\0';
+		snprintf(out, outlen, " (did you mean GATEHOUSE_%s?)", up);
+		return;
+	}
+	for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++)
+		if (edit_distance(var, len, env_allowed[i].name) <= 2) {
+			snprintf(out, outlen, " (did you mean %s?)", env_allowed[i].name);
+			return;
+		}
+}
+
+/*
+ * Every GATEHOUSE_* variable must be a setting (GATEHOUSE_<NAME>, upper
+ * case), an OIDC provider's (GATEHOUSE_OIDC_<NAME>_<FIELD>) or one of
+ * env_allowed: a typo stops start-up like one in the file.
+ */
 static int load_env(struct config *cfg, char *err, size_t errlen)
 {
-	/* GATEHOUSE_OIDC_<NAME>_<FIELD>, in lower case, for the OIDC providers. */
 	for (char **e = environ; *e; e++) {
-		if (strncmp(*e, "GATEHOUSE_OIDC_", 15) != 0)
+		if (strncmp(*e, "GATEHOUSE_", 10) != 0)
 			continue;
 		const char *eq = strchr(*e, '=');
-		size_t n = eq ? (size_t)(eq - *e) - 10 : 0;
+		if (!eq)
+			continue;
+		size_t vlen = (size_t)(eq - *e);
+		bool allowed = false;
+		for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++)
+			if (strlen(env_allowed[i].name) == vlen && !memcmp(env_allowed[i].name, *e, vlen))
+				allowed = true;
+		if (allowed)
+			continue;
 		char key[160];
-		if (!eq || n >= sizeof key)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			key[i] = (char)tolower((unsigned char)(*e)[10 + i]);
-		key[n] = '\0';
-		char origin[200];
-		snprintf(origin, sizeof origin, "environment %.*s", (int)(eq - *e), *e);
-		config_oidc_setting_add(cfg, key, n, eq + 1, origin);
-	}
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
-		char var[96] = "GATEHOUSE_";
-		size_t n = strlen(var);
-		for (const char *p = settings[i].name; *p && n + 1 < sizeof var; p++)
-			var[n++] = (char)toupper((unsigned char)*p);
-		var[n] = '\0';
-		const char *value = getenv(var);
-		if (!value)
-			continue;
-		char why[160];
-		if (set_value(cfg, &settings[i], value, why, sizeof why)) {
-			snprintf(err, errlen, "environment %s: bad value for '%s': %s", var,
-				 settings[i].name, why);
-			return -1;
+		size_t n = vlen - 10;
+		bool upper = n > 0 && n < sizeof key;
+		for (size_t i = 0; upper && i < n; i++) {
+			unsigned char c = (unsigned char)(*e)[10 + i];
+			upper = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+			key[i] = (char)tolower(c);
 		}
+		if (upper) {
+			key[n] = '\0';
+			const struct setting *s = find_setting(key, n);
+			if (s) {
+				char why[160];
+				if (set_value(cfg, s, eq + 1, why, sizeof why)) {
+					snprintf(err, errlen, "environment %.*s: bad value for '%s': %s",
+						 (int)vlen, *e, s->name, why);
+					return -1;
+				}
+				continue;
+			}
+			char origin[200];
+			snprintf(origin, sizeof origin, "environment %.*s", (int)(vlen > 150 ? 150 : vlen),
+				 *e);
+			if (config_oidc_setting_add(cfg, key, n, eq + 1, origin))
+				continue;
+		}
+		char hint[128];
+		env_did_you_mean(*e, vlen, hint, sizeof hint);
+		snprintf(err, errlen, "environment %.*s: unknown variable%s; every GATEHOUSE_* "
+			 "variable must name a setting (unset it, or see check-config --sample)",
+			 (int)(vlen > 96 ? 96 : vlen), *e, hint);
+		return -1;
 	}
 	return 0;
 }
@@ -484,8 +636,10 @@ static int load_sets(struct config *cfg, char *const *sets, int nsets, char *err
 		if (!s && config_oidc_setting_add(cfg, sets[i], (size_t)(eq - sets[i]), eq + 1, "--set"))
 			continue;
 		if (!s) {
-			snprintf(err, errlen, "--set: unknown setting '%.*s'", (int)(eq - sets[i]),
-				 sets[i]);
+			char hint[128];
+			did_you_mean(sets[i], (size_t)(eq - sets[i]), hint, sizeof hint);
+			snprintf(err, errlen, "--set: unknown setting '%.*s'%s",
+				 (int)(eq - sets[i] > 64 ? 64 : eq - sets[i]), sets[i], hint);
 			return -1;
 		}
 		char why[160];
@@ -559,6 +713,67 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Like OpenSSH's StrictModes: a config file that someone else can change
+ * could repoint the database or the platforms' key URLs, so it stops
+ * start-up unless config_strict_modes is off. Someone else can change it
+ * when its group or others may write it, when it belongs to a user other
+ * than root and us, or when its directory lets others replace it (group- or
+ * world-writable without the sticky bit, or another user's). One that
+ * others can read gets a warning, when we own it (so tightening it cannot
+ * lock us out: a daemon reading a root-owned file as another user needs it
+ * readable).
+ */
+static int check_file_modes(const struct config *cfg, const char *file, const struct stat *st,
+			    char *err, size_t errlen)
+{
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	unsigned mode = (unsigned)st->st_mode & 07777;
+	uid_t me = geteuid();
+	if (cfg->config_strict_modes) {
+		char why[96] = "", fix[4200] = "";
+		char *dir = xstrdup(file), *slash = strrchr(dir, '/');
+		if (slash)
+			slash[slash == dir] = '\0';
+		struct stat ds;
+		bool dir_ok = !stat(slash ? dir : ".", &ds);
+		if (mode & 022) {
+			snprintf(why, sizeof why, "%s can write it (mode %04o)",
+				 (mode & 002) ? "every user" : "its group", mode);
+			snprintf(fix, sizeof fix, "run 'chmod go-w %s'", file);
+		} else if (st->st_uid != 0 && st->st_uid != me) {
+			snprintf(why, sizeof why, "another user (uid %u) owns it",
+				 (unsigned)st->st_uid);
+			snprintf(fix, sizeof fix, "give it to root or to this user (chown)");
+		} else if (dir_ok && (ds.st_mode & 022) && !(ds.st_mode & S_ISVTX)) {
+			snprintf(why, sizeof why, "its directory (mode %04o) lets other users "
+				 "replace it", (unsigned)ds.st_mode & 07777);
+			snprintf(fix, sizeof fix, "run 'chmod go-w %s', or move the file",
+				 slash ? dir : ".");
+		} else if (dir_ok && ds.st_uid != 0 && ds.st_uid != me) {
+			snprintf(why, sizeof why, "another user (uid %u) owns its directory",
+				 (unsigned)ds.st_uid);
+			snprintf(fix, sizeof fix, "move the file to a directory of root's or this "
+				 "user's");
+		}
+		free(dir);
+		if (*why) {
+			snprintf(err, errlen, "%s: %s, and a config file can repoint the database "
+				 "and the platforms' key URLs: %s (or --set config_strict_modes=off)",
+				 file, why, fix);
+			return -1;
+		}
+	}
+	if ((mode & 044) && st->st_uid == me) {
+		char *fix = xasprintf("chmod go-r %s", file);
+		log_fields(LOG_WARN, "config file readable by other users", "file", file, "fix",
+			   fix, NULL);
+		free(fix);
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *file, char *const *sets, int nsets,
 		char *err, size_t errlen)
 {
@@ -570,9 +785,12 @@ int config_load(struct config *cfg, const char *file, char *const *sets, int nse
 			return -1;
 		}
 	}
-	if (file && load_file(cfg, file, err, errlen))
+	struct stat st;
+	if (file && load_file(cfg, file, &st, err, errlen))
 		return -1;
 	if (load_env(cfg, err, errlen) || load_sets(cfg, sets, nsets, err, errlen))
+		return -1;
+	if (file && check_file_modes(cfg, file, &st, err, errlen))
 		return -1;
 	return finish(cfg, err, errlen);
 }
@@ -641,6 +859,10 @@ void config_write_sample(FILE *out)
 	      "# (GATEHOUSE_LISTEN_PORT=9000) or from the command line as\n"
 	      "# --set name=value; the command line wins over the environment, which wins\n"
 	      "# over this file, which wins over the built-in defaults shown here.\n"
+	      "# An unknown name stops start-up, here, in --set and in the environment: every\n"
+	      "# GATEHOUSE_* variable must be a setting's, GATEHOUSE_OIDC_<NAME>_<FIELD>,\n"
+	      "# GATEHOUSE_CONFIG (this file's name), GATEHOUSE_STEAM_WEB_API_KEY or\n"
+	      "# GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET.\n"
 	      "# SIGHUP makes a running daemon read its configuration again: the settings\n"
 	      "# marked below apply at once; others need a restart (the log says which).\n"
 	      "# This file is generated by 'gatehouse check-config --sample'.\n", out);
@@ -660,6 +882,105 @@ void config_write_sample(FILE *out)
 			fputs("# A running daemon applies a change on SIGHUP.\n", out);
 		fprintf(out, "#%s %s\n", s->name, *s->def ? s->def : "\"\"");
 	}
+}
+
+/* Writes n bytes of text as roff: backslashes escaped, a leading '.' or '\'' guarded. */
+static void roff_text(FILE *out, const char *text, size_t n)
+{
+	if (n && (text[0] == '.' || text[0] == '\''))
+		fputs("\\&", out);
+	for (size_t i = 0; i < n; i++) {
+		if (text[i] == '\\')
+			fputs("\\e", out);
+		else if (text[i] == '-')
+			fputs("\\-", out);
+		else
+			fputc(text[i], out);
+	}
+}
+
+/* A help text as roff: its lines filled, lines indented by two spaces kept as they are. */
+static void roff_help(FILE *out, const char *h)
+{
+	bool literal = false;
+	while (*h) {
+		size_t n = strcspn(h, "\n");
+		bool indented = n > 2 && h[0] == ' ' && h[1] == ' ';
+		if (indented != literal) {
+			fputs(indented ? ".RS 4\n.nf\n" : ".fi\n.RE\n", out);
+			literal = indented;
+		}
+		if (indented)
+			roff_text(out, h + 2, n - 2);
+		else
+			roff_text(out, h, n);
+		fputc('\n', out);
+		h += n + (h[n] == '\n');
+	}
+	if (literal)
+		fputs(".fi\n.RE\n", out);
+}
+
+void config_write_man(FILE *out)
+{
+	fputs(".SH SETTINGS\n"
+	      "Each setting below is written\n"
+	      ".I name value\n"
+	      "in the configuration file, as\n"
+	      ".BI \\-\\-set \" name\" = value\n"
+	      "on the command line, or as\n"
+	      ".BI GATEHOUSE_ NAME\n"
+	      "in the environment (upper case). Durations are seconds or take a unit\n"
+	      "(30s, 15m, 12h, 7d); sizes are bytes or take a unit (64KiB, 1MiB).\n"
+	      "Settings marked \\(lqSIGHUP\\(rq apply to a running daemon on SIGHUP; the\n"
+	      "others need a restart. This section is generated from the settings table\n"
+	      ".RB ( \"gatehouse check\\-config \\-\\-man\" ),\n"
+	      "like the sample file\n"
+	      ".RB ( \"gatehouse check\\-config \\-\\-sample\" ).\n", out);
+	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
+		const struct setting *s = &settings[i];
+		fputs(".TP\n.B ", out);
+		roff_text(out, s->name, strlen(s->name));
+		fputs(" \\fR(default \\fB", out);
+		roff_text(out, *s->def ? s->def : "\"\"", strlen(*s->def ? s->def : "\"\""));
+		fputs("\\fR", out);
+		if (s->type == T_INT || s->type == T_DURATION || s->type == T_SIZE)
+			fprintf(out, "; %lld..%lld%s", (long long)s->min, (long long)s->max,
+				s->type == T_DURATION ? " seconds" : s->type == T_SIZE ? " bytes" : "");
+		else if (s->type == T_BOOL)
+			fputs("; on or off", out);
+		if (s->reloadable)
+			fputs("; SIGHUP", out);
+		fputs(")\n", out);
+		roff_help(out, s->help);
+	}
+	fputs(".SH ENVIRONMENT\n"
+	      "Every\n"
+	      ".B GATEHOUSE_*\n"
+	      "variable must be one of those below; any other (a typo) stops the daemon and\n"
+	      "every command, naming the variable and, when one is close, the setting meant.\n"
+	      ".TP\n"
+	      ".BI GATEHOUSE_ NAME\n"
+	      "Any setting of the SETTINGS section, e.g.\n"
+	      ".BR GATEHOUSE_LISTEN_PORT=9000 ;\n"
+	      "it wins over the file and loses to\n"
+	      ".BR \\-\\-set .\n"
+	      ".TP\n"
+	      ".BI GATEHOUSE_OIDC_ NAME _ FIELD\n"
+	      "The settings\n"
+	      ".BI oidc_ name _ field\n"
+	      "of the OpenID Connect providers listed in oidc_providers.\n", out);
+	for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++) {
+		fputs(".TP\n.B ", out);
+		roff_text(out, env_allowed[i].name, strlen(env_allowed[i].name));
+		fputc('\n', out);
+		roff_help(out, env_allowed[i].help);
+	}
+	fputs(".TP\n.B CREDENTIALS_DIRECTORY\n"
+	      "Where relative *_file settings are looked up (systemd's LoadCredential=).\n"
+	      ".TP\n.BR NOTIFY_SOCKET \", \" WATCHDOG_USEC \", \" WATCHDOG_PID\n"
+	      "Set by systemd for Type=notify and WatchdogSec=; the daemon reports\n"
+	      "readiness, reloads and stopping, and pings the watchdog.\n", out);
 }
 
 struct config *config_dup(const struct config *cfg)

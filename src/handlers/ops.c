@@ -38,7 +38,7 @@ void handle_ready(struct app *app, struct http_request *req, const struct route_
 	http_reply_json(req, 200, "{\"status\":\"ready\"}");
 }
 
-/* The signing keys by use and state, and the age of the signing key. */
+/* The signing keys by use and state, and when the current and next ones sign. */
 static void render_key_metrics(struct app *app, struct strbuf *sb, int64_t now)
 {
 	struct keyset *ks = keyset_get(app->keyring);
@@ -63,13 +63,28 @@ static void render_key_metrics(struct app *app, struct strbuf *sb, int64_t now)
 		sb_addf(sb, "gatehouse_signing_keys{use=\"%s\",state=\"previous\"} %d\n", uses[use],
 			previous);
 	}
-	metrics_family(sb, "gatehouse_signing_key_age_seconds", "gauge",
-		       "Time since the signing key of each use started signing.");
+	metrics_family(sb, "gatehouse_signing_key_activated_timestamp_seconds", "gauge",
+		       "When the signing key of each use started signing (Unix time); alert on "
+		       "time() minus it.");
 	for (int use = KEY_USE_ACCESS; use <= KEY_USE_REFRESH; use++) {
 		const struct signing_key *cur = keyset_signing_key(ks, use, now);
 		if (cur)
-			sb_addf(sb, "gatehouse_signing_key_age_seconds{use=\"%s\"} %lld\n", uses[use],
-				(long long)(now - cur->activate_at));
+			sb_addf(sb, "gatehouse_signing_key_activated_timestamp_seconds{use=\"%s\"} "
+				"%lld\n", uses[use], (long long)cur->activate_at);
+	}
+	metrics_family(sb, "gatehouse_signing_key_next_activation_timestamp_seconds", "gauge",
+		       "When the earliest published next key of each use starts signing (Unix "
+		       "time); absent when none is published.");
+	for (int use = KEY_USE_ACCESS; use <= KEY_USE_REFRESH; use++) {
+		int64_t next = 0;
+		for (size_t i = 0; i < ks->n; i++) {
+			const struct signing_key *k = &ks->keys[i];
+			if (k->use == use && k->activate_at > now && (!next || k->activate_at < next))
+				next = k->activate_at;
+		}
+		if (next)
+			sb_addf(sb, "gatehouse_signing_key_next_activation_timestamp_seconds"
+				"{use=\"%s\"} %lld\n", uses[use], (long long)next);
 	}
 	keyset_put(ks);
 }

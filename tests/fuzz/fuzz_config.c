@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gatehouse/config.h"
@@ -44,7 +45,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	atexit(cleanup);
 	/* The config "file" lives in memory: a disk file rewritten per input is slow. */
 	memfd = memfd_create("gatehouse.conf", MFD_CLOEXEC);
-	if (memfd < 0)
+	/* A memfd is created 0777: owner-only, or strict modes refuse every input. */
+	if (memfd < 0 || fchmod(memfd, 0600))
 		fuzz_die("memfd_create");
 	snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);

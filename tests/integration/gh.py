@@ -4,10 +4,10 @@ exactly as the engine SDKs do (the request target is sent byte for byte, so
 '?&user_id=' and '//' reach the daemon unchanged).
 
 Environment:
-  GATEHOUSE_BIN        the binary under test (required)
-  GATEHOUSE_VALGRIND=1 run the daemon under valgrind; any error or leak fails
+  GH_TEST_BIN        the binary under test (required)
+  GH_TEST_VALGRIND=1 run the daemon under valgrind; any error or leak fails
                        (each distinct CLI command under it once per process)
-  GATEHOUSE_SANITIZER=1 the binary is an ASan/UBSan build; reports fail
+  GH_TEST_SANITIZER=1 the binary is an ASan/UBSan build; reports fail
 """
 import base64
 import atexit
@@ -24,9 +24,20 @@ import tempfile
 import time
 import unittest
 
-BIN = os.environ.get("GATEHOUSE_BIN", "")
-VALGRIND = os.environ.get("GATEHOUSE_VALGRIND") == "1"
-SANITIZER = os.environ.get("GATEHOUSE_SANITIZER") == "1"
+# The test tooling's variables are GH_TEST_*: every GATEHOUSE_* variable is
+# the daemon's, and an unknown one stops it. The old names are still taken
+# (and removed from the environment the daemons inherit).
+LEGACY_ENV = {"GATEHOUSE_BIN": "GH_TEST_BIN", "GATEHOUSE_VALGRIND": "GH_TEST_VALGRIND",
+              "GATEHOUSE_SANITIZER": "GH_TEST_SANITIZER", "GATEHOUSE_TEST_JOBS": "GH_TEST_JOBS",
+              "GATEHOUSE_TEST_SEED": "GH_TEST_SEED"}
+for _old, _new in LEGACY_ENV.items():
+    if _old in os.environ:
+        os.environ.setdefault(_new, os.environ[_old])
+        del os.environ[_old]
+
+BIN = os.environ.get("GH_TEST_BIN", "")
+VALGRIND = os.environ.get("GH_TEST_VALGRIND") == "1"
+SANITIZER = os.environ.get("GH_TEST_SANITIZER") == "1"
 START_TIMEOUT = 120 if VALGRIND else 30
 VALGRIND_STATUS = 99  # valgrind's exit status when it found errors
 
@@ -186,7 +197,11 @@ class Daemon:
         return os.path.join(self.dir, "gatehouse.conf")
 
     def write_config(self):
-        with open(self.config_path, "w") as f:
+        # Owner-only, as an operator should keep it (one that others can
+        # read gets a warning at start).
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
             for k, v in self.settings.items():
                 f.write('%s %s\n' % (k, v if v != "" else '""'))
 

@@ -58,10 +58,13 @@ class CliTest(unittest.TestCase):
                 self.assertNotIn(s, r.stderr, "sanitizer report for %r" % (args,))
         return r
 
-    def write(self, name, text):
+    def write(self, name, text, mode=0o600):
+        """A file in the test's directory; owner-only unless mode says otherwise
+        (one that others can read gets a warning, one they can write is refused)."""
         path = os.path.join(self.dir, name)
         with open(path, "w") as f:
             f.write(text)
+        os.chmod(path, mode)
         return path
 
     def effective(self, r):
@@ -214,6 +217,99 @@ class ConfigErrors(CliTest):
                          "serve touched the database despite a bad config")
         r = self.run_cli("--config", path)   # serve is the default command
         self.assertUsageError(r, "%s:4" % path, "signing_algorithm")
+
+
+class ConfigMistakes(CliTest):
+    """Configuration mistakes are fatal everywhere, and say what was meant."""
+
+    def serve_port(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        return p
+
+    def test_unknown_environment_variable_stops_serve(self):
+        db = os.path.join(self.dir, "db", "g.db")
+        r = self.run_cli("serve", "--set", "listen_port=%d" % self.serve_port(),
+                         "--set", "database_path=" + db,
+                         env={"GATEHOUSE_LISTEN_PROT": "9000"})
+        self.assertUsageError(r, "GATEHOUSE_LISTEN_PROT", "did you mean GATEHOUSE_LISTEN_PORT?")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "db")),
+                         "serve touched the database despite a bad variable")
+
+    def test_unknown_environment_variable_stops_every_command(self):
+        for args in (("check-config",), ("keys", "list"), ("routes",)):
+            r = self.run_cli(*args, env={"GATEHOUSE_DATABASE": "/tmp/x.db"})
+            if args == ("routes",) and r.returncode == 0:
+                continue  # routes reads no configuration
+            self.assertUsageError(r, "GATEHOUSE_DATABASE")
+        # Far from every setting: fatal, with no suggestion.
+        r = self.run_cli("check-config", env={"GATEHOUSE_WHATEVER_THIS_IS": "1"})
+        self.assertUsageError(r, "GATEHOUSE_WHATEVER_THIS_IS", "unknown variable")
+        self.assertNotIn("did you mean", r.stderr)
+        # The test tooling's old names are not the daemon's.
+        r = self.run_cli("check-config", env={"GATEHOUSE_BIN": BIN})
+        self.assertUsageError(r, "GATEHOUSE_BIN")
+
+    def test_allowed_environment_variables(self):
+        path = self.write("g.conf", "listen_port 8085\n")
+        cfg = self.effective(self.run_cli("check-config", env={
+            "GATEHOUSE_CONFIG": path, "GATEHOUSE_OIDC_PROVIDERS": "epic",
+            "GATEHOUSE_OIDC_EPIC_ISSUER": "https://epic.example",
+            "GATEHOUSE_OIDC_EPIC_JWKS_URL": "https://epic.example/jwks",
+            "GATEHOUSE_OIDC_EPIC_AUDIENCES": "game"}))
+        self.assertEqual(cfg["listen_port"], "8085")
+
+    def test_did_you_mean_in_file_and_set(self):
+        path = self.write("g.conf", "# tuning\nacess_token_ttl 600\n")
+        r = self.run_cli("check-config", "--config", path)
+        self.assertUsageError(r, "%s:2" % path, "did you mean 'access_token_ttl'?")
+        r = self.run_cli("check-config", "--set", "listen_adress=0.0.0.0")
+        self.assertUsageError(r, "did you mean 'listen_address'?")
+
+    def test_name_equals_value_in_the_file(self):
+        path = self.write("g.conf", "listen_port=9000\n")
+        r = self.run_cli("check-config", "--config", path)
+        self.assertUsageError(r, "%s:1" % path, "takes 'name value'", "'listen_port <value>'")
+        self.assertNotIn("9000", r.stderr)  # a value may be a secret: never repeated
+
+    def test_config_writable_by_others_stops_serve(self):
+        db = os.path.join(self.dir, "db", "g.db")
+        for mode in (0o664, 0o666, 0o646):
+            path = self.write("g.conf", "listen_port %d\ndatabase_path %s\n"
+                              % (self.serve_port(), db), mode=mode)
+            r = self.run_cli("serve", "--config", path)
+            self.assertUsageError(r, path, "chmod go-w")
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "db")),
+                             "serve touched the database despite a writable config")
+        # The file cannot turn the check off; the command line can.
+        path = self.write("g.conf", "config_strict_modes off\n", mode=0o666)
+        self.assertUsageError(self.run_cli("check-config", "--config", path), path)
+        path = self.write("g.conf", "config_strict_modes off\n", mode=0o600)
+        self.assertUsageError(self.run_cli("check-config", "--config", path),
+                              "config_strict_modes")
+        path = self.write("g.conf", "listen_port 8086\n", mode=0o666)
+        cfg = self.effective(self.run_cli("check-config", "--config", path,
+                                          "--set", "config_strict_modes=off"))
+        self.assertEqual(cfg["listen_port"], "8086")
+        cfg = self.effective(self.run_cli("check-config", "--config", path,
+                                          env={"GATEHOUSE_CONFIG_STRICT_MODES": "off"}))
+        self.assertEqual(cfg["listen_port"], "8086")
+
+    def test_config_readable_by_others_warns(self):
+        path = self.write("g.conf", "listen_port 8087\n", mode=0o644)
+        r = self.run_cli("check-config", "--config", path)
+        cfg = self.effective(r)
+        self.assertEqual(cfg["listen_port"], "8087")
+        warn = [ln for ln in r.stderr.splitlines() if "readable by other users" in ln]
+        self.assertEqual(len(warn), 1, r.stderr)
+        self.assertIn(path, warn[0])
+        self.assertIn("chmod go-r", warn[0])
+        # Owner-only: no warning.
+        os.chmod(path, 0o600)
+        r = self.run_cli("check-config", "--config", path)
+        self.assertNotIn("readable by other users", r.stderr)
 
 
 class Precedence(CliTest):

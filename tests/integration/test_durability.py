@@ -60,7 +60,7 @@ PICKUP_BOUND = 120 if VALGRIND else 20
 
 CONN_ERRORS = (OSError, http.client.HTTPException)
 JSON = {"Content-Type": "application/json"}
-SEED = int(os.environ.get("GATEHOUSE_TEST_SEED", "0")) or random.randrange(1, 1 << 30)
+SEED = int(os.environ.get("GH_TEST_SEED", "0")) or random.randrange(1, 1 << 30)
 LOAD_SETTINGS = {
     "rate_limit_login": 0,        # the load comes from one address
     "refresh_reuse_grace": "300s",  # a refresh lost to the kill stays presentable

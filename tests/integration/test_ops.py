@@ -11,7 +11,7 @@ A real systemd is not available in CI: the notify protocol is checked with a
 datagram socket of our own and the unit with systemd-analyze --offline.
 
 make install runs the repository Makefile with BUILD set to the directory of
-GATEHOUSE_BIN and `-o BUILD/gatehouse` (never remake it), so the binary
+GH_TEST_BIN and `-o BUILD/gatehouse` (never remake it), so the binary
 installed is exactly the binary under test (the ASan build too: its
 BUILD/asan/gatehouse is installed as BUILD=.../asan).
 
@@ -297,6 +297,14 @@ def real_state():
     return out
 
 
+DOC_FILES = {"README.md", "LICENSE", "CHANGELOG.md", "openapi.json", "docs/API.md",
+             "docs/DESIGN.md"}
+
+
+def with_docs(prefix, files):
+    return set(files) | {prefix + "share/doc/gatehouse/" + f for f in DOC_FILES}
+
+
 class Install(unittest.TestCase):
 
     def setUp(self):
@@ -310,10 +318,18 @@ class Install(unittest.TestCase):
         before = real_state()
         make_install(self, DESTDIR=dest, PREFIX="/usr")
         self.assertEqual(real_state(), before, "make install wrote outside DESTDIR")
-        self.assertEqual(tree(dest), {"usr/bin/gatehouse",
-                                      "usr/lib/systemd/system/gatehouse.service",
-                                      "etc/gatehouse/gatehouse.conf",
-                                      "usr/share/man/man8/gatehouse.8"} | client_files("usr"))
+        self.assertEqual(tree(dest), with_docs("usr/", {
+            "usr/bin/gatehouse", "usr/lib/systemd/system/gatehouse.service",
+            "etc/gatehouse/gatehouse.conf", "usr/share/man/man8/gatehouse.8"})
+            | client_files("usr"))
+        # The documentation is the repository's, readable by all.
+        for f in DOC_FILES:
+            installed = os.path.join(dest, "usr/share/doc/gatehouse", f)
+            src = os.path.join(REPO, f if f != "openapi.json" else "docs/openapi.json")
+            self.assertEqual(file_sha(installed), file_sha(src), f)
+            self.assertEqual(os.stat(installed).st_mode & 0o777, 0o644, f)
+        self.assertEqual(os.stat(os.path.join(dest, "usr/share/man/man8/gatehouse.8")).st_mode
+                         & 0o777, 0o644)
         binary = os.path.join(dest, "usr/bin/gatehouse")
         self.assertEqual(file_sha(binary), file_sha(gh.BIN),
                          "the installed binary is not the binary under test")
@@ -351,11 +367,10 @@ class Install(unittest.TestCase):
     def test_prefix_usr_local_sysconfdir(self):
         dest = os.path.join(self.tmp, "dest")
         make_install(self, DESTDIR=dest, PREFIX="/usr/local")
-        self.assertEqual(tree(dest), {"usr/local/bin/gatehouse",
-                                      "usr/local/lib/systemd/system/gatehouse.service",
-                                      "usr/local/etc/gatehouse/gatehouse.conf",
-                                      "usr/local/share/man/man8/gatehouse.8"}
-                         | client_files("usr/local"))
+        self.assertEqual(tree(dest), with_docs("usr/local/", {
+            "usr/local/bin/gatehouse", "usr/local/lib/systemd/system/gatehouse.service",
+            "usr/local/etc/gatehouse/gatehouse.conf", "usr/local/share/man/man8/gatehouse.8"})
+            | client_files("usr/local"))
         pc = open(os.path.join(dest, "usr/local/lib/pkgconfig/gatehouse-client.pc")).read()
         self.assertIn("prefix=/usr/local\n", pc)
         self.assertNotIn(dest, pc)
@@ -363,6 +378,77 @@ class Install(unittest.TestCase):
         unit = open(os.path.join(dest, "usr/local/lib/systemd/system/gatehouse.service")).read()
         self.assertRegex(unit, r"(?m)^ExecStart=/usr/local/bin/gatehouse serve .*"
                                r"--config /usr/local/etc/gatehouse/gatehouse\.conf\s*$")
+
+    def test_install_strip(self):
+        """INSTALL_STRIP=1 installs the binary stripped (install -s); it still runs."""
+        if not shutil.which("readelf"):
+            self.skipTest("readelf is not installed")
+        dest = os.path.join(self.tmp, "dest")
+        make_install(self, DESTDIR=dest, PREFIX="/usr", INSTALL_STRIP="1")
+        binary = os.path.join(dest, "usr/bin/gatehouse")
+
+        def sections(path):
+            r = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+
+        self.assertIn(".symtab", sections(gh.BIN))
+        self.assertNotIn(".symtab", sections(binary))
+        self.assertLess(os.path.getsize(binary), os.path.getsize(gh.BIN))
+        r = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(binary_version(), r.stdout)
+
+    def test_installed_config_passes_strict_modes(self):
+        """The installed sample config is 0644 (the unit's dynamic user reads it
+        as another user): not writable by others, so strict modes accept it."""
+        dest = os.path.join(self.tmp, "dest")
+        make_install(self, DESTDIR=dest, PREFIX="/usr")
+        conf = os.path.join(dest, "etc/gatehouse/gatehouse.conf")
+        self.assertEqual(os.stat(conf).st_mode & 0o777, 0o644)
+        r = subprocess.run([gh.BIN, "check-config", "--config", conf], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_man_page_is_generated_from_the_settings_table(self):
+        """docs/gatehouse.8 is docs/gatehouse.8.in with `check-config --man` in
+        place of its marker (make check-man): every setting is in it, with the
+        ENVIRONMENT, FILES and EXIT STATUS sections."""
+        man = open(os.path.join(REPO, "docs", "gatehouse.8")).read()
+        r = subprocess.run([gh.BIN, "check-config", "--man"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(r.stdout, man, "docs/gatehouse.8 is stale: make docs/gatehouse.8")
+        template = open(os.path.join(REPO, "docs", "gatehouse.8.in")).read()
+        self.assertEqual(template.replace('.\\" @SETTINGS@\n', r.stdout), man)
+        for section in ("SETTINGS", "ENVIRONMENT", "FILES", "EXIT STATUS", "SIGNALS"):
+            self.assertRegex(man, r'(?m)^\.SH "?%s"?$' % section)
+        sample = subprocess.run([gh.BIN, "check-config", "--sample"], capture_output=True,
+                                text=True, timeout=60).stdout
+        names = re.findall(r"(?m)^#([a-z_0-9]+) ", sample)
+        self.assertGreater(len(names), 50)
+        for name in names:
+            self.assertRegex(man, r"(?m)^\.B %s \\fR\(default" % re.escape(name.replace("_", "_")),
+                             name)
+        for var in ("GATEHOUSE_CONFIG", "GATEHOUSE_STEAM_WEB_API_KEY",
+                    "GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET"):
+            self.assertIn(var, man)
+        r = subprocess.run(["make", "-s", "-o", build_dir() + "/gatehouse",
+                            "BUILD=" + build_dir(), "check-man"], cwd=REPO, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_missing_build_dependencies_say_what_to_run(self):
+        """Without the libraries' development packages the build stops before
+        compiling anything and names the command that installs them."""
+        b = os.path.join(self.tmp, "build")
+        r = subprocess.run(["make", "-s", "BUILD=" + b, "PKGS=gatehouse-no-such-library",
+                            b + "/gatehouse"], cwd=REPO, capture_output=True, text=True,
+                           timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("make deps", r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(b, "obj")), "it compiled anyway")
 
     def test_man_page_renders(self):
         if not shutil.which("man"):
@@ -376,6 +462,9 @@ class Install(unittest.TestCase):
         text = re.sub(r".\x08", "", r.stdout)
         self.assertIn("NAME", text)
         self.assertIn("gatehouse", text)
+        for section in ("SETTINGS", "ENVIRONMENT", "FILES", "EXIT STATUS"):
+            self.assertRegex(text, r"(?m)^%s$" % section)
+        self.assertIn("GATEHOUSE_LISTEN_PORT", text.replace("\u2010\n", "").replace("-\n", ""))
         self.assertNotIn("warning", r.stderr.lower())
 
     def installed_unit(self):
@@ -411,6 +500,42 @@ class Install(unittest.TestCase):
         q = re.search(r"systemd-analyze security gatehouse`\s+rates it\s+\*\*([0-9.]+)", readme)
         self.assertTrue(q, "README does not quote the systemd-analyze security score")
         self.assertEqual(float(q.group(1)), score)
+
+
+class ShippedDocs(unittest.TestCase):
+    """The documentation ships in the repository: nothing a user reads points
+    outside it, and every relative link resolves."""
+
+    FILES = ["CHANGELOG.md", "docs/API.md", "docs/DESIGN.md", "docs/gatehouse.8",
+             "docs/gatehouse.8.in", "config/gatehouse.conf", "config/gatehouse.service"]
+
+    def test_no_pointer_outside_the_repository(self):
+        for f in self.FILES:
+            text = open(os.path.join(REPO, f)).read()
+            self.assertNotIn("../shared", text, f)
+            self.assertNotIn("/work/", text, f)
+
+    def test_relative_links_resolve(self):
+        seen = 0
+        for f in ("CHANGELOG.md", "docs/API.md", "docs/DESIGN.md"):
+            text = open(os.path.join(REPO, f)).read()
+            for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+                if re.match(r"[a-z]+:", target):
+                    continue
+                seen += 1
+                path = os.path.normpath(os.path.join(REPO, os.path.dirname(f), target))
+                self.assertTrue(os.path.exists(path), "%s links to %s" % (f, target))
+        self.assertGreater(seen, 2)
+
+    def test_api_keeps_the_section_labels_the_code_cites(self):
+        """Comments in src/ cite the contract by section (API.md A.2, C.4, D.4):
+        docs/API.md keeps those labels."""
+        api = open(os.path.join(REPO, "docs", "API.md")).read()
+        for label in ("A.1", "A.2", "A.2b", "A.3", "A.4", "A.5", "C.1", "C.2", "C.3", "C.4",
+                      "D.1", "D.2", "D.3", "D.4"):
+            self.assertRegex(api, r"(?m)^### %s " % re.escape(label))
+        for part in ("A", "B", "C", "D", "E"):
+            self.assertRegex(api, r"(?m)^## %s\. " % part)
 
 
 class Credentials(unittest.TestCase):
@@ -1013,14 +1138,22 @@ class Metrics(DaemonTest, unittest.TestCase):
                        "gatehouse_access_token_cache_hits_total",
                        "gatehouse_refresh_reuse_detected_total",
                        "gatehouse_rate_limited_total", "gatehouse_store_writes_total",
-                       "gatehouse_store_busy_total",
+                       "gatehouse_store_lock_waits_total",
                        "gatehouse_store_commit_duration_seconds_count",
                        "gatehouse_users", "gatehouse_sessions_active",
-                       "gatehouse_signing_keys", "gatehouse_signing_key_age_seconds",
+                       "gatehouse_signing_keys",
+                       "gatehouse_signing_key_activated_timestamp_seconds",
+                       "gatehouse_token_refreshes_total", "process_cpu_seconds_total",
+                       "process_resident_memory_bytes", "process_open_fds",
+                       "process_max_fds", "process_start_time_seconds",
                        "gatehouse_build_info"):
             self.assertIn(family, names)
         for (name, labels) in m:
-            self.assertTrue(name.startswith("gatehouse_"), name)
+            self.assertTrue(name.startswith(("gatehouse_", "process_")), name)
+            # Prometheus' conventions: the status label is code; no ages.
+            self.assertNotIn("status", dict(labels), name)
+            self.assertFalse(name.endswith("_age_seconds"), name)
+            self.assertNotIn("busy", name)
             # Routes are templates, never raw paths.
             route = dict(labels).get("route")
             if route is not None:
@@ -1062,21 +1195,21 @@ class Metrics(DaemonTest, unittest.TestCase):
 
         m1 = self.scrape()
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/login-as-guest", status="200"), 1)
+                                      route="/login-as-guest", code="200"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_request_duration_seconds_count",
                                       route="/login-as-guest"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/refresh-access-token", status="401"), 2)
+                                      route="/refresh-access-token", code="401"), 2)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/refresh-access-token", status="429"), 1)
+                                      route="/refresh-access-token", code="429"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_http_requests_total",
-                                      route="/player-data/{key}", status="201"), 1)
+                                      route="/player-data/{key}", code="201"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_logins_total",
                                       method="guest_new", outcome="success"), 1)
-        self.assertGreaterEqual(delta(m1, "gatehouse_logins_total",
-                                      method="refresh", outcome="success"), 1)
-        self.assertGreaterEqual(delta(m1, "gatehouse_logins_total",
-                                      method="refresh", outcome="rejected"), 2)
+        self.assertGreaterEqual(delta(m1, "gatehouse_token_refreshes_total",
+                                      outcome="success"), 1)
+        self.assertGreaterEqual(delta(m1, "gatehouse_token_refreshes_total",
+                                      outcome="rejected"), 2)
         self.assertGreaterEqual(delta(m1, "gatehouse_token_verifications_total",
                                       type="refresh", outcome="invalid"), 1)
         self.assertGreaterEqual(delta(m1, "gatehouse_token_verifications_total",
@@ -1091,15 +1224,27 @@ class Metrics(DaemonTest, unittest.TestCase):
         self.assertGreaterEqual(delta(m1, "gatehouse_store_commit_duration_seconds_count"), 1)
         self.assertEqual(sample(m1, "gatehouse_signing_keys", use="access", state="current"), 1)
         self.assertEqual(sample(m1, "gatehouse_signing_keys", use="refresh", state="current"), 1)
-        age = sample(m1, "gatehouse_signing_key_age_seconds", use="access")
-        self.assertIsNotNone(age)
-        self.assertGreaterEqual(age, 0)
+        activated = sample(m1, "gatehouse_signing_key_activated_timestamp_seconds", use="access")
+        self.assertIsNotNone(activated)
+        self.assertLessEqual(activated, time.time() + 1)
+        self.assertGreater(activated, time.time() - 86400)
+        # Refreshes are not logins.
+        self.assertIsNone(sample(m1, "gatehouse_logins_total", method="refresh",
+                                 outcome="success"))
+        # The process_* families describe this very process.
+        self.assertGreater(sample(m1, "process_resident_memory_bytes"), 1 << 20)
+        self.assertGreater(sample(m1, "process_open_fds"), 2)
+        self.assertGreaterEqual(sample(m1, "process_max_fds"), sample(m1, "process_open_fds"))
+        self.assertGreater(sample(m1, "process_cpu_seconds_total"), 0)
+        started = sample(m1, "process_start_time_seconds")
+        self.assertLessEqual(started, time.time() + 1)
+        self.assertGreater(started, time.time() - 3600)
         self.assertEqual(sample(m1, "gatehouse_build_info", version=binary_version()), 1)
         self.assertEqual(binary_version(), "0.1.0")
         # Counted once a minute by a background thread: present only.
         self.assertIsNotNone(sample(m1, "gatehouse_users"))
         self.assertIsNotNone(sample(m1, "gatehouse_sessions_active"))
-        self.assertIsNotNone(sample(m1, "gatehouse_store_busy_total"))
+        self.assertIsNotNone(sample(m1, "gatehouse_store_lock_waits_total"))
         # No raw path as a route label.
         for (name, labels) in m1:
             route = dict(labels).get("route")
@@ -1117,7 +1262,7 @@ class BusyMetric(unittest.TestCase):
         self.addCleanup(d.cleanup)
         d.start()
         token = d.new_guest()["auth_token"]
-        before = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_busy_total")
+        before = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_lock_waits_total")
         lock = hold_write_lock(d.settings["database_path"])
         result = []
         t = threading.Thread(target=lambda: result.append(put_doc(d, token, "busy", {"b": 1})))
@@ -1127,7 +1272,7 @@ class BusyMetric(unittest.TestCase):
         lock.close()
         t.join(60 * SLOW)
         self.assertIn(result[0].status, (200, 201), result)
-        after = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_busy_total")
+        after = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_lock_waits_total")
         self.assertGreater(after, before, "a write that waited for the lock was not counted")
         d.stop()
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gatehouse/config.h"
@@ -608,6 +609,169 @@ TEST(effective_output_loads_back)
 	drop_conf();
 }
 
+TEST(env_unknown_variable_is_fatal)
+{
+	clear_env();
+	struct config cfg;
+	char err[512];
+	/* A typo of a setting's variable stops start-up, with a suggestion. */
+	setenv("GATEHOUSE_LISTEN_PROT", "9100", 1);
+	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, "GATEHOUSE_LISTEN_PROT") != NULL);
+	CHECK(strstr(err, "did you mean GATEHOUSE_LISTEN_PORT?") != NULL);
+	config_release(&cfg);
+	clear_env();
+	/* Far from every name: no suggestion, still fatal. */
+	setenv("GATEHOUSE_NOTHING_LIKE_IT", "1", 1);
+	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, "unknown variable") != NULL);
+	CHECK(strstr(err, "did you mean") == NULL);
+	config_release(&cfg);
+	clear_env();
+	/* Lower case is not a setting's variable. */
+	setenv("GATEHOUSE_listen_port", "9100", 1);
+	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
+	config_release(&cfg);
+	clear_env();
+	/* An OIDC variable that is not oidc_<name>_<field>. */
+	setenv("GATEHOUSE_OIDC_EPIC", "x", 1);
+	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, "GATEHOUSE_OIDC_EPIC") != NULL);
+	config_release(&cfg);
+	clear_env();
+	/* The daemon's own variables that are not settings are allowed. */
+	setenv("GATEHOUSE_CONFIG", "/nonexistent", 1);
+	setenv("GATEHOUSE_STEAM_WEB_API_KEY", "k", 1);
+	setenv("GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET", "s", 1);
+	load(&cfg, NULL, NULL, 0, err, sizeof err); /* the secrets alone may be refused */
+	CHECK(strstr(err, "unknown variable") == NULL);
+	config_release(&cfg);
+	clear_env();
+	/* The test tooling's old names are no longer the daemon's. */
+	setenv("GATEHOUSE_BIN", "/bin/true", 1);
+	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
+	config_release(&cfg);
+	clear_env();
+}
+
+TEST(did_you_mean_in_file_and_set)
+{
+	clear_env();
+	struct config cfg;
+	char err[512];
+	const char *path = write_conf("listen_adress 0.0.0.0\n");
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), -1);
+	CHECK(names_line(err, path, 1));
+	CHECK(strstr(err, "did you mean 'listen_address'?") != NULL);
+	config_release(&cfg);
+	drop_conf();
+
+	char s1[] = "acess_token_ttl=60";
+	char *sets[] = { s1 };
+	CHECK_INT(load(&cfg, NULL, sets, 1, err, sizeof err), -1);
+	CHECK(strstr(err, "did you mean 'access_token_ttl'?") != NULL);
+	config_release(&cfg);
+
+	char s2[] = "zzzzzz=1";
+	char *sets2[] = { s2 };
+	CHECK_INT(load(&cfg, NULL, sets2, 1, err, sizeof err), -1);
+	CHECK(strstr(err, "did you mean") == NULL);
+	config_release(&cfg);
+}
+
+TEST(name_equals_value_in_file_says_name_value)
+{
+	clear_env();
+	struct config cfg;
+	char err[512];
+	const char *path = write_conf("# comment\nlisten_port=9000\n");
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), -1);
+	CHECK(names_line(err, path, 2));
+	CHECK(strstr(err, "takes 'name value'") != NULL);
+	CHECK(strstr(err, "'listen_port <value>'") != NULL);
+	CHECK(strstr(err, "9000") == NULL); /* a value may be a secret: never repeated */
+	config_release(&cfg);
+	drop_conf();
+	/* With white space around '=', and a misspelt name. */
+	path = write_conf("listen_prot = 9000\n");
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, "did you mean 'listen_port'?") != NULL);
+	config_release(&cfg);
+	drop_conf();
+}
+
+TEST(config_file_modes)
+{
+	clear_env();
+	struct config cfg;
+	char err[512];
+	const char *path = write_conf("listen_port 9000\n");
+	/* Group- or world-writable: refused, naming the file and the fix. */
+	CHECK_INT(chmod(path, 0620), 0);
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, path) != NULL);
+	CHECK(strstr(err, "chmod go-w") != NULL);
+	config_release(&cfg);
+	CHECK_INT(chmod(path, 0602), 0);
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), -1);
+	config_release(&cfg);
+	/* Unless the command line or the environment says otherwise. */
+	char s1[] = "config_strict_modes=off";
+	char *sets[] = { s1 };
+	CHECK_INT(load(&cfg, path, sets, 1, err, sizeof err), 0);
+	CHECK_INT(cfg.listen_port, 9000);
+	config_release(&cfg);
+	setenv("GATEHOUSE_CONFIG_STRICT_MODES", "off", 1);
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), 0);
+	config_release(&cfg);
+	clear_env();
+	drop_conf();
+	/* The file cannot turn its own check off. */
+	path = write_conf("config_strict_modes off\n");
+	CHECK_INT(chmod(path, 0666), 0);
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), -1);
+	config_release(&cfg);
+	CHECK_INT(chmod(path, 0600), 0);
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, "config_strict_modes") != NULL);
+	config_release(&cfg);
+	drop_conf();
+	/* Another user's file, or a directory others may write without the sticky bit. */
+	char dir[] = "/tmp/gh-unit-dir-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char inner[96];
+	snprintf(inner, sizeof inner, "%s/g.conf", dir);
+	FILE *f = fopen(inner, "w");
+	CHECK(f != NULL);
+	fputs("listen_port 9001\n", f);
+	fclose(f);
+	CHECK_INT(chmod(inner, 0600), 0);
+	CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), 0);
+	config_release(&cfg);
+	CHECK_INT(chmod(dir, 0777), 0);
+	CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), -1);
+	CHECK(strstr(err, "its directory") != NULL);
+	config_release(&cfg);
+	CHECK_INT(chmod(dir, 01777), 0); /* sticky, as /tmp: others cannot replace it */
+	CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), 0);
+	config_release(&cfg);
+	CHECK_INT(chmod(dir, 0700), 0);
+	if (geteuid() == 0) {
+		CHECK_INT(chown(inner, 65534, (gid_t)-1), 0);
+		CHECK_INT(load(&cfg, inner, NULL, 0, err, sizeof err), -1);
+		CHECK(strstr(err, "another user") != NULL);
+		config_release(&cfg);
+	}
+	unlink(inner);
+	rmdir(dir);
+	/* Readable by others: loads (the warning is checked by test_cli). */
+	path = write_conf("listen_port 9000\n");
+	CHECK_INT(chmod(path, 0644), 0);
+	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), 0);
+	config_release(&cfg);
+	drop_conf();
+}
+
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
@@ -621,6 +785,10 @@ int main(void)
 	RUN(bad_types_name_file_line);
 	RUN(bool_spellings);
 	RUN(env_override);
+	RUN(env_unknown_variable_is_fatal);
+	RUN(did_you_mean_in_file_and_set);
+	RUN(name_equals_value_in_file_says_name_value);
+	RUN(config_file_modes);
 	RUN(precedence_set_env_file);
 	RUN(set_errors);
 	RUN(issuer_url_derived);
