@@ -17,119 +17,17 @@
 
 #include <curl/curl.h>
 
-#include "internal.h"
 
-enum req_kind {
-	K_LOGIN,   /* a login the engine asked for */
-	K_REFRESH, /* internal: refresh the session */
-	K_RELOGIN, /* internal: guest login with the saved secret after a refused refresh */
-	K_CALL,    /* anything else */
-};
+#include "core.h"
 
-#define F_AUTH 0x01        /* send the access token */
-#define F_NEW_GUEST 0x02   /* save the guest credentials of the reply */
-#define F_SAVED_GUEST 0x04 /* a login with the saved credentials */
-#define F_ENDS 0x08        /* on 2xx the local session ends */
-#define F_FORGET 0x10      /* on 2xx the saved credentials go */
-#define F_VERSION 0x20     /* storage: report the document version */
-
-struct req {
-	struct req *next;
-	enum req_kind kind;
-	unsigned flags;
-	unsigned gen;           /* session generation (internal requests) */
-	char *method;
-	char *path;             /* with the query */
-	char *ctype;
-	char *body;
-	size_t body_len;
-	char *if_match;         /* the whole header line, or NULL */
-	gh_callback cb;
-	void *user;
-	int attempts;
-	bool reauthed;
-	int64_t not_before;
-	CURL *easy;
-	struct curl_slist *hdrs;
-	char *resp;
-	size_t resp_len, resp_cap;
-	bool too_large;
-	size_t max;
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-struct delivery {
-	struct delivery *next;
-	bool is_event;
-	enum gh_session_event event;
-	gh_callback cb;
-	void *user;
-	int status;
-	long http;
-	char *message;
-	char *body;
-	size_t body_len;
-	long long version;
-};
-
-enum session_state { S_NONE, S_ACTIVE, S_ENDED };
-
-struct gh_client {
-	pthread_mutex_t lock;
-	pthread_mutex_t io_lock;
-	pthread_cond_t cond;
-	CURLM *multi;
-	pthread_t thread;
-	bool thread_running;
-	bool stopping;
-
-	/* configuration (copied) */
-	char *base_url;
-	char *cred_path;
-	struct gh_credential_store store;
-	bool has_store;
-	gh_session_callback on_session;
-	void *session_user;
-	bool own_thread, tls_no_verify;
-	char *ca_file;
-	long connect_timeout_ms, request_timeout_ms, retry_base_ms, retry_max_ms;
-	int max_retries, max_connections;
-	double refresh_at, refresh_jitter;
-	size_t max_response;
-
-	/* saved credentials */
-	struct ghi_cred cred;
-	bool has_cred;
-
-	/* the session */
-	enum session_state state;
-	int end_status;
-	unsigned gen;
-	char *user_id;
-	char *access;
-	char *refresh;
-	int64_t access_exp;
-	int64_t refresh_due;
-	struct req *renewing;   /* the refresh or re-login in flight */
-	int renew_failures;
-	unsigned refresh_count;
-
-	uint64_t rng;
-	struct req *queued;     /* to start, at not_before */
-	struct req *auth_wait;  /* waiting for a token */
-	struct req *active;     /* in the multi handle */
-	int n_active;
-	struct delivery *done_head, *done_tail;
-};
-
-static int64_t now_ms(void)
+int64_t ghc_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint32_t rnd(struct gh_client *c)
+uint32_t ghc_rnd(struct gh_client *c)
 {
 	/* xorshift64*: jitter only, nothing secret depends on it */
 	c->rng ^= c->rng >> 12;
@@ -184,7 +82,7 @@ static void free_str(char **p)
 }
 
 /* Appends k=v (percent-encoded) to a form body held in *buf. */
-static void form_add(char **buf, size_t *len, const char *k, const char *v)
+void ghc_form_add(char **buf, size_t *len, const char *k, const char *v)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t need = *len + strlen(k) + 3 * strlen(v) + 3;
@@ -209,7 +107,7 @@ static void form_add(char **buf, size_t *len, const char *k, const char *v)
 	(*buf)[*len] = '\0';
 }
 
-static bool valid_key(const char *key)
+bool ghc_valid_key(const char *key)
 {
 	size_t n = key ? strlen(key) : 0;
 	if (n == 0 || n > 128)
@@ -223,7 +121,7 @@ static bool valid_key(const char *key)
 	return true;
 }
 
-static struct req *req_new(enum req_kind kind, unsigned flags, const char *method,
+struct req *ghc_req_new(enum req_kind kind, unsigned flags, const char *method,
 			   const char *path, gh_callback cb, void *user)
 {
 	struct req *r = ghi_xcalloc(1, sizeof *r);
@@ -236,7 +134,7 @@ static struct req *req_new(enum req_kind kind, unsigned flags, const char *metho
 	return r;
 }
 
-static void req_free(struct req *r)
+void ghc_req_free(struct req *r)
 {
 	if (!r)
 		return;
@@ -258,7 +156,7 @@ static void req_free(struct req *r)
 	free(r);
 }
 
-static void list_push(struct req **head, struct req *r)
+void ghc_list_push(struct req **head, struct req *r)
 {
 	r->next = NULL;
 	while (*head)
@@ -272,7 +170,7 @@ static void list_push_front(struct req **head, struct req *r)
 	*head = r;
 }
 
-static bool list_remove(struct req **head, struct req *r)
+bool ghc_list_remove(struct req **head, struct req *r)
 {
 	for (; *head; head = &(*head)->next)
 		if (*head == r) {
@@ -295,7 +193,7 @@ static void deliver_push(struct gh_client *c, struct delivery *d)
 	pthread_cond_broadcast(&c->cond);
 }
 
-static void emit_event(struct gh_client *c, enum gh_session_event ev, int status,
+void ghc_emit_event(struct gh_client *c, enum gh_session_event ev, int status,
 		       const char *message)
 {
 	if (!c->on_session)
@@ -308,7 +206,7 @@ static void emit_event(struct gh_client *c, enum gh_session_event ev, int status
 	deliver_push(c, d);
 }
 
-static void finish(struct gh_client *c, struct req *r, int status, long http,
+void ghc_finish(struct gh_client *c, struct req *r, int status, long http,
 		   const char *message, long long version)
 {
 	if (r->cb) {
@@ -329,7 +227,7 @@ static void finish(struct gh_client *c, struct req *r, int status, long http,
 		}
 		deliver_push(c, d);
 	}
-	req_free(r);
+	ghc_req_free(r);
 }
 
 static void delivery_free(struct delivery *d)
@@ -374,7 +272,7 @@ static int cred_load(struct gh_client *c)
 	return rc;
 }
 
-static int cred_save(struct gh_client *c)
+int ghc_cred_save(struct gh_client *c)
 {
 	size_t len;
 	int rc = 0;
@@ -390,7 +288,7 @@ static int cred_save(struct gh_client *c)
 	return rc;
 }
 
-static int cred_forget(struct gh_client *c)
+int ghc_cred_forget(struct gh_client *c)
 {
 	int rc = 0;
 	memset(&c->cred, 0, sizeof c->cred);
@@ -404,7 +302,7 @@ static int cred_forget(struct gh_client *c)
 
 /* ---- the session (lock held) ---- */
 
-static void session_clear(struct gh_client *c)
+void ghc_session_clear(struct gh_client *c)
 {
 	free_str(&c->access);
 	free_str(&c->refresh);
@@ -418,7 +316,7 @@ static void session_clear(struct gh_client *c)
 }
 
 /* Moves the requests that waited for a token to the front of the queue, in order. */
-static void release_waiting(struct gh_client *c)
+void ghc_release_waiting(struct gh_client *c)
 {
 	struct req *w = c->auth_wait, *tail = w;
 	if (!w)
@@ -430,28 +328,28 @@ static void release_waiting(struct gh_client *c)
 	c->auth_wait = NULL;
 }
 
-static void fail_waiting(struct gh_client *c, int status, const char *message)
+void ghc_fail_waiting(struct gh_client *c, int status, const char *message)
 {
 	while (c->auth_wait) {
 		struct req *r = c->auth_wait;
 		c->auth_wait = r->next;
-		finish(c, r, status, 0, message, 0);
+		ghc_finish(c, r, status, 0, message, 0);
 	}
 }
 
-static void session_end(struct gh_client *c, int status, enum gh_session_event ev,
+void ghc_session_end(struct gh_client *c, int status, enum gh_session_event ev,
 			const char *message)
 {
-	session_clear(c);
+	ghc_session_clear(c);
 	c->state = S_ENDED;
 	c->end_status = status;
-	fail_waiting(c, status, message);
-	emit_event(c, ev, status, message);
+	ghc_fail_waiting(c, status, message);
+	ghc_emit_event(c, ev, status, message);
 }
 
-static void session_set(struct gh_client *c, struct ghi_tokens *t)
+void ghc_session_set(struct gh_client *c, struct ghi_tokens *t)
 {
-	int64_t now = now_ms();
+	int64_t now = ghc_now_ms();
 	free_str(&c->access);
 	free_str(&c->refresh);
 	free(c->user_id);
@@ -461,7 +359,7 @@ static void session_set(struct gh_client *c, struct ghi_tokens *t)
 	t->user_id = t->auth_token = t->refresh_token = NULL;
 	c->access_exp = now + t->auth_expires_in * 1000;
 	c->refresh_due = now + ghi_refresh_delay_ms(t->auth_expires_in, c->refresh_at,
-						    c->refresh_jitter, rnd(c));
+						    c->refresh_jitter, ghc_rnd(c));
 	c->state = S_ACTIVE;
 	c->end_status = 0;
 	c->renew_failures = 0;
@@ -475,12 +373,12 @@ static void start_renew(struct gh_client *c, enum req_kind kind)
 	char *body = NULL;
 	size_t len = 0;
 	if (kind == K_REFRESH) {
-		r = req_new(K_REFRESH, 0, "POST", "/refresh-access-token", NULL, NULL);
-		form_add(&body, &len, "refresh_token", c->refresh);
+		r = ghc_req_new(K_REFRESH, 0, "POST", "/refresh-access-token", NULL, NULL);
+		ghc_form_add(&body, &len, "refresh_token", c->refresh);
 	} else {
-		r = req_new(K_RELOGIN, F_SAVED_GUEST, "POST", "/login-as-guest", NULL, NULL);
-		form_add(&body, &len, "user_id", c->cred.user_id);
-		form_add(&body, &len, "guest_secret", c->cred.guest_secret);
+		r = ghc_req_new(K_RELOGIN, F_SAVED_GUEST, "POST", "/login-as-guest", NULL, NULL);
+		ghc_form_add(&body, &len, "user_id", c->cred.user_id);
+		ghc_form_add(&body, &len, "guest_secret", c->cred.guest_secret);
 	}
 	r->body = body;
 	r->body_len = len;
@@ -490,20 +388,20 @@ static void start_renew(struct gh_client *c, enum req_kind kind)
 	list_push_front(&c->queued, r);
 }
 
-static void ensure_refresh(struct gh_client *c)
+void ghc_ensure_refresh(struct gh_client *c)
 {
 	if (c->state == S_ACTIVE && !c->renewing && c->refresh)
 		start_renew(c, K_REFRESH);
 }
 
 /* A refresh or re-login finished with status (after its retries). */
-static void renew_done(struct gh_client *c, struct req *r, int status, long http,
+void ghc_renew_done(struct gh_client *c, struct req *r, int status, long http,
 		       const char *message)
 {
 	char msg[GHI_MAX_MESSAGE];
 	if (r->gen != c->gen || c->renewing != r) {
 		/* a login or logout replaced the session meanwhile */
-		req_free(r);
+		ghc_req_free(r);
 		return;
 	}
 	c->renewing = NULL;
@@ -512,374 +410,43 @@ static void renew_done(struct gh_client *c, struct req *r, int status, long http
 		status = ghi_parse_tokens(r->resp, r->resp_len, &t, msg, sizeof msg);
 		if (status == GH_OK) {
 			bool relogin = r->kind == K_RELOGIN;
-			session_set(c, &t);
+			ghc_session_set(c, &t);
 			ghi_tokens_release(&t);
 			if (!relogin)
 				c->refresh_count++;
-			release_waiting(c);
-			emit_event(c, relogin ? GH_EVENT_RELOGGED_IN : GH_EVENT_REFRESHED, GH_OK,
+			ghc_release_waiting(c);
+			ghc_emit_event(c, relogin ? GH_EVENT_RELOGGED_IN : GH_EVENT_REFRESHED, GH_OK,
 				   relogin ? "logged in again with the saved guest secret" :
 					     "access token refreshed");
-			req_free(r);
+			ghc_req_free(r);
 			return;
 		}
 		message = msg;
 	}
 	if (status == GH_ERR_BANNED) {
-		session_end(c, GH_ERR_BANNED, GH_EVENT_BANNED, message);
+		ghc_session_end(c, GH_ERR_BANNED, GH_EVENT_BANNED, message);
 	} else if (status == GH_ERR_UNAUTHORIZED && r->kind == K_REFRESH) {
 		if (c->has_cred && c->user_id && strcmp(c->user_id, c->cred.user_id) == 0)
 			start_renew(c, K_RELOGIN);
 		else
-			session_end(c, GH_ERR_LOGIN_REQUIRED, GH_EVENT_LOGIN_REQUIRED,
+			ghc_session_end(c, GH_ERR_LOGIN_REQUIRED, GH_EVENT_LOGIN_REQUIRED,
 				    "the session ended and the refresh token was refused");
 	} else if (status == GH_ERR_UNAUTHORIZED && r->kind == K_RELOGIN) {
-		session_end(c, GH_ERR_DELETED, GH_EVENT_DELETED,
+		ghc_session_end(c, GH_ERR_DELETED, GH_EVENT_DELETED,
 			    "the saved guest account no longer exists");
 	} else {
 		/* Transient (after the retries) or odd: keep the session, try again later. */
 		c->renew_failures++;
-		c->refresh_due = now_ms() + ghi_backoff_ms(c->renew_failures, 1000, c->retry_max_ms,
-							   rnd(c));
-		emit_event(c, GH_EVENT_REFRESH_FAILED, status, message);
-		if (now_ms() + 1000 >= c->access_exp)
-			fail_waiting(c, status, message);
+		c->refresh_due = ghc_now_ms() + ghi_backoff_ms(c->renew_failures, 1000, c->retry_max_ms,
+							   ghc_rnd(c));
+		ghc_emit_event(c, GH_EVENT_REFRESH_FAILED, status, message);
+		if (ghc_now_ms() + 1000 >= c->access_exp)
+			ghc_fail_waiting(c, status, message);
 		else
-			release_waiting(c);
+			ghc_release_waiting(c);
 	}
 	(void)http;
-	req_free(r);
-}
-
-/* ---- transfers ---- */
-
-/* Appends to r->resp up to the client's cap (r->max); beyond it the transfer fails. */
-static size_t sink_write(char *data, size_t size, size_t n, void *userp)
-{
-	struct req *r = userp;
-	size_t len = size * n;
-	if (r->resp_len + len > r->max) {
-		r->too_large = true;
-		return 0;
-	}
-	if (r->resp_len + len + 1 > r->resp_cap) {
-		size_t cap = r->resp_cap ? r->resp_cap : 1024;
-		while (cap < r->resp_len + len + 1)
-			cap *= 2;
-		if (cap > r->max + 1)
-			cap = r->max + 1;
-		r->resp = ghi_xrealloc(r->resp, cap);
-		r->resp_cap = cap;
-	}
-	memcpy(r->resp + r->resp_len, data, len);
-	r->resp_len += len;
-	r->resp[r->resp_len] = '\0';
-	return len;
-}
-
-/* Builds the easy handle of r and adds it to the multi handle (io owner, lock held). */
-static int start_transfer(struct gh_client *c, struct req *r)
-{
-	char *url;
-	size_t n = strlen(c->base_url) + strlen(r->path) + 1;
-	url = ghi_xmalloc(n);
-	snprintf(url, n, "%s%s", c->base_url, r->path);
-
-	r->easy = curl_easy_init();
-	if (!r->easy) {
-		free(url);
-		return GH_ERR_NETWORK;
-	}
-	r->too_large = false;
-	r->resp_len = 0;
-	r->max = c->max_response;
-	r->errbuf[0] = '\0';
-	CURL *e = r->easy;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	free(url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "gatehouse-client/" GH_CLIENT_VERSION);
-	if (c->tls_no_verify) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (c->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-
-	struct curl_slist *h = NULL;
-	h = curl_slist_append(h, "Accept: application/json");
-	h = curl_slist_append(h, "Expect:");
-	if (r->ctype) {
-		char line[128];
-		snprintf(line, sizeof line, "Content-Type: %s", r->ctype);
-		h = curl_slist_append(h, line);
-	}
-	if ((r->flags & F_AUTH) && c->access) {
-		size_t ln = strlen(c->access) + 32;
-		char *line = ghi_xmalloc(ln);
-		/* the stock SDKs send the raw token (API.md A.1) */
-		snprintf(line, ln, "Authorization: %s", c->access);
-		h = curl_slist_append(h, line);
-		memset(line, 0, ln);
-		free(line);
-	}
-	if (r->if_match)
-		h = curl_slist_append(h, r->if_match);
-	curl_slist_free_all(r->hdrs);
-	r->hdrs = h;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-
-	if (strcmp(r->method, "GET") == 0) {
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	} else {
-		if (strcmp(r->method, "POST") != 0)
-			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-		if (r->body || strcmp(r->method, "POST") == 0) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-			curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
-		}
-	}
-	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-		curl_easy_cleanup(e);
-		r->easy = NULL;
-		return GH_ERR_NETWORK;
-	}
-	r->attempts++;
-	list_push(&c->active, r);
-	c->n_active++;
-	return 0;
-}
-
-static bool transient(CURLcode cc, bool too_large, long http)
-{
-	if (cc != CURLE_OK)
-		return !too_large;
-	return http == 429 || http == 502 || http == 503 || http == 504;
-}
-
-static const char *header_value(CURL *e, const char *name)
-{
-	struct curl_header *h = NULL;
-	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
-		return NULL;
-	return h->value;
-}
-
-/* A transfer ended (io owner, lock held): retry, renew, or deliver. */
-static void complete(struct gh_client *c, struct req *r, CURLcode cc)
-{
-	long http = 0;
-	char msg[GHI_MAX_MESSAGE];
-	long long version = 0;
-	long retry_after = -1;
-
-	list_remove(&c->active, r);
-	c->n_active--;
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
-		if (r->flags & F_VERSION)
-			(void)ghi_parse_etag(header_value(r->easy, "ETag"), &version);
-		retry_after = ghi_parse_retry_after(header_value(r->easy, "Retry-After"),
-						    c->retry_max_ms);
-	}
-	curl_multi_remove_handle(c->multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
-
-	if (transient(cc, r->too_large, http) && r->attempts <= c->max_retries && !c->stopping) {
-		long delay = retry_after >= 0 ? retry_after :
-			     ghi_backoff_ms(r->attempts, c->retry_base_ms, c->retry_max_ms, rnd(c));
-		r->not_before = now_ms() + delay;
-		list_push(&c->queued, r);
-		return;
-	}
-
-	int status;
-	if (r->too_large) {
-		status = GH_ERR_TOO_LARGE;
-		snprintf(msg, sizeof msg, "the reply is larger than %zu bytes", c->max_response);
-	} else if (cc != CURLE_OK) {
-		status = GH_ERR_NETWORK;
-		snprintf(msg, sizeof msg, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
-	} else {
-		status = ghi_status_for_reply(http, r->resp, r->resp_len);
-		if (status == GH_OK)
-			snprintf(msg, sizeof msg, "ok");
-		else
-			ghi_reply_message(http, r->resp, r->resp_len, msg, sizeof msg);
-	}
-	if ((r->flags & F_VERSION) && version == 0 && r->resp)
-		version = ghi_body_version(r->resp, r->resp_len);
-
-	switch (r->kind) {
-	case K_REFRESH:
-	case K_RELOGIN:
-		renew_done(c, r, status, http, msg);
-		return;
-	case K_LOGIN:
-		if (status == GH_OK) {
-			struct ghi_tokens t;
-			status = ghi_parse_tokens(r->resp, r->resp_len, &t, msg, sizeof msg);
-			if (status == GH_OK) {
-				if ((r->flags & F_NEW_GUEST) && !t.guest_secret) {
-					status = GH_ERR_PROTOCOL;
-					snprintf(msg, sizeof msg, "the reply lacks the guest secret");
-				} else if (r->flags & F_NEW_GUEST) {
-					memset(&c->cred, 0, sizeof c->cred);
-					snprintf(c->cred.user_id, sizeof c->cred.user_id, "%s", t.user_id);
-					snprintf(c->cred.guest_secret, sizeof c->cred.guest_secret, "%s",
-						 t.guest_secret);
-					c->has_cred = true;
-					if (cred_save(c) != 0) {
-						status = GH_ERR_STORAGE;
-						snprintf(msg, sizeof msg, "logged in, but the guest "
-							 "credentials could not be saved");
-					}
-				}
-				session_set(c, &t);
-				ghi_tokens_release(&t);
-				release_waiting(c);
-				emit_event(c, GH_EVENT_LOGGED_IN, GH_OK, "logged in");
-			}
-		} else if (status == GH_ERR_BANNED) {
-			session_end(c, status, GH_EVENT_BANNED, msg);
-		} else if (status == GH_ERR_UNAUTHORIZED && (r->flags & F_SAVED_GUEST)) {
-			status = GH_ERR_DELETED;
-			snprintf(msg, sizeof msg, "the saved guest account no longer exists");
-			session_end(c, status, GH_EVENT_DELETED, msg);
-		}
-		break;
-	case K_CALL:
-		if ((r->flags & F_AUTH) && !r->reauthed && c->state == S_ACTIVE && c->refresh &&
-		    (status == GH_ERR_UNAUTHORIZED || status == GH_ERR_FORBIDDEN)) {
-			/* The token may be stale (or the account banned): renew, then once more. */
-			r->reauthed = true;
-			free(r->resp);
-			r->resp = NULL;
-			r->resp_len = r->resp_cap = 0;
-			r->attempts = 0;
-			c->access_exp = 0;
-			list_push(&c->auth_wait, r);
-			ensure_refresh(c);
-			return;
-		}
-		if (status == GH_ERR_BANNED && c->state == S_ACTIVE) {
-			session_end(c, status, GH_EVENT_BANNED, msg);
-		} else if (status == GH_OK && (r->flags & (F_ENDS | F_FORGET))) {
-			if (r->flags & F_FORGET)
-				(void)cred_forget(c);
-			session_clear(c);
-			c->state = S_NONE;
-			fail_waiting(c, GH_ERR_NO_SESSION, "logged out");
-			emit_event(c, GH_EVENT_LOGGED_OUT, GH_OK, "logged out");
-		}
-		break;
-	}
-	finish(c, r, status, http, msg, version);
-}
-
-/* Starts what is due, moves transfers, handles the finished (io owner). */
-static void drive(struct gh_client *c)
-{
-	int running;
-	pthread_mutex_lock(&c->lock);
-	int64_t now = now_ms();
-	if (c->state == S_ACTIVE && !c->renewing && c->refresh_due && now >= c->refresh_due)
-		ensure_refresh(c);
-
-	struct req **pp = &c->queued;
-	while (*pp) {
-		struct req *r = *pp;
-		bool internal = r->kind == K_REFRESH || r->kind == K_RELOGIN;
-		if (r->not_before > now || (!internal && c->n_active >= c->max_connections)) {
-			pp = &r->next;
-			continue;
-		}
-		if (r->flags & F_AUTH) {
-			if (c->state != S_ACTIVE) {
-				*pp = r->next;
-				int st = c->state == S_ENDED ? c->end_status : GH_ERR_NO_SESSION;
-				finish(c, r, st, 0, NULL, 0);
-				continue;
-			}
-			if (c->renewing || now + 1000 >= c->access_exp) {
-				*pp = r->next;
-				list_push(&c->auth_wait, r);
-				ensure_refresh(c);
-				pp = &c->queued; /* the refresh went to the front */
-				continue;
-			}
-		}
-		*pp = r->next;
-		if (start_transfer(c, r) != 0) {
-			finish(c, r, GH_ERR_NETWORK, 0, "cannot start the transfer", 0);
-			continue;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-
-	curl_multi_perform(c->multi, &running);
-
-	pthread_mutex_lock(&c->lock);
-	CURLMsg *m;
-	int left;
-	while ((m = curl_multi_info_read(c->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		struct req *r = NULL;
-		CURLcode cc = m->data.result;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		complete(c, r, cc);
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* How long the io owner may sleep before something is due (ms). */
-static long next_due_ms(struct gh_client *c, long cap)
-{
-	long t = cap, mt = -1;
-	curl_multi_timeout(c->multi, &mt);
-	if (mt >= 0 && mt < t)
-		t = mt;
-	pthread_mutex_lock(&c->lock);
-	int64_t now = now_ms();
-	for (struct req *r = c->queued; r; r = r->next) {
-		int64_t d = r->not_before - now;
-		if (d < t)
-			t = d < 0 ? 0 : (long)d;
-	}
-	if (c->state == S_ACTIVE && !c->renewing && c->refresh_due) {
-		int64_t d = c->refresh_due - now;
-		if (d < t)
-			t = d < 0 ? 0 : (long)d;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return t;
-}
-
-static void *io_thread(void *arg)
-{
-	struct gh_client *c = arg;
-	pthread_mutex_lock(&c->io_lock);
-	for (;;) {
-		pthread_mutex_lock(&c->lock);
-		bool stop = c->stopping;
-		pthread_mutex_unlock(&c->lock);
-		if (stop)
-			break;
-		drive(c);
-		long t = next_due_ms(c, 1000);
-		curl_multi_poll(c->multi, NULL, 0, (int)t, NULL);
-	}
-	pthread_mutex_unlock(&c->io_lock);
-	return NULL;
+	ghc_req_free(r);
 }
 
 /* ---- the handle ---- */
@@ -921,7 +488,7 @@ int gh_client_new(const struct gh_client_config *cfg, gh_client **out)
 			    cfg->refresh_jitter < 0 ? 0 : 0.10;
 	c->max_response = cfg->max_response > 0 ? cfg->max_response : 4u << 20;
 	c->max_connections = cfg->max_connections > 0 ? cfg->max_connections : 4;
-	c->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)c;
+	c->rng = (uint64_t)ghc_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)c;
 	if (!c->rng)
 		c->rng = 1;
 	pthread_mutex_init(&c->lock, NULL);
@@ -938,7 +505,7 @@ int gh_client_new(const struct gh_client_config *cfg, gh_client **out)
 		return rc;
 	}
 	if (c->own_thread) {
-		if (pthread_create(&c->thread, NULL, io_thread, c) != 0) {
+		if (pthread_create(&c->thread, NULL, ghc_io_thread, c) != 0) {
 			gh_client_free(c);
 			return GH_ERR_INVALID;
 		}
@@ -952,7 +519,7 @@ static void free_list(struct req *r)
 {
 	while (r) {
 		struct req *next = r->next;
-		req_free(r);
+		ghc_req_free(r);
 		r = next;
 	}
 }
@@ -980,7 +547,7 @@ void gh_client_free(gh_client *c)
 	}
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
-	session_clear(c);
+	ghc_session_clear(c);
 	memset(&c->cred, 0, sizeof c->cred);
 	free(c->base_url);
 	free(c->cred_path);
@@ -995,7 +562,7 @@ int gh_client_tick(gh_client *c)
 {
 	int n = 0;
 	if (!c->own_thread && pthread_mutex_trylock(&c->io_lock) == 0) {
-		drive(c);
+		ghc_drive(c);
 		pthread_mutex_unlock(&c->io_lock);
 	}
 	pthread_mutex_lock(&c->lock);
@@ -1048,8 +615,8 @@ void gh_client_wait(gh_client *c, long timeout_ms)
 	bool pending = c->done_head != NULL;
 	pthread_mutex_unlock(&c->lock);
 	if (!pending) {
-		drive(c);
-		long t = next_due_ms(c, timeout_ms);
+		ghc_drive(c);
+		long t = ghc_next_due_ms(c, timeout_ms);
 		curl_multi_poll(c->multi, NULL, 0, (int)t, NULL);
 	}
 	pthread_mutex_unlock(&c->io_lock);
@@ -1097,343 +664,8 @@ unsigned gh_client_refresh_count(gh_client *c)
 int gh_client_forget_credentials(gh_client *c)
 {
 	pthread_mutex_lock(&c->lock);
-	int rc = cred_forget(c);
+	int rc = ghc_cred_forget(c);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
 
-/* ---- requests ---- */
-
-/* Queues r (taking it over) and wakes the io owner. */
-static int submit(struct gh_client *c, struct req *r)
-{
-	pthread_mutex_lock(&c->lock);
-	if ((r->flags & F_AUTH) && c->state != S_ACTIVE) {
-		int st = c->state == S_ENDED ? c->end_status : GH_ERR_NO_SESSION;
-		pthread_mutex_unlock(&c->lock);
-		req_free(r);
-		return st;
-	}
-	list_push(&c->queued, r);
-	pthread_mutex_unlock(&c->lock);
-	curl_multi_wakeup(c->multi);
-	return 0;
-}
-
-static void set_form(struct req *r, char *body, size_t len)
-{
-	r->body = body;
-	r->body_len = len;
-	r->ctype = ghi_xstrdup("application/x-www-form-urlencoded");
-}
-
-int gh_login_guest(gh_client *c, gh_callback cb, void *user)
-{
-	if (!c)
-		return GH_ERR_INVALID;
-	char *body = NULL;
-	size_t len = 0;
-	struct req *r;
-	pthread_mutex_lock(&c->lock);
-	if (c->has_cred) {
-		r = req_new(K_LOGIN, F_SAVED_GUEST, "POST", "/login-as-guest", cb, user);
-		form_add(&body, &len, "user_id", c->cred.user_id);
-		form_add(&body, &len, "guest_secret", c->cred.guest_secret);
-	} else {
-		r = req_new(K_LOGIN, F_NEW_GUEST, "POST", "/login-as-guest", cb, user);
-		body = ghi_xstrdup("");
-	}
-	pthread_mutex_unlock(&c->lock);
-	set_form(r, body, len);
-	return submit(c, r);
-}
-
-int gh_login_platform(gh_client *c, const struct gh_platform_credential *cred, bool link,
-		      gh_callback cb, void *user)
-{
-	static const struct {
-		const char *path, *param;
-	} routes[] = {
-		[GH_PLATFORM_STEAM] = { "/login-with-steam", "steam_auth_token" },
-		[GH_PLATFORM_APPLE] = { "/login-with-apple-id", "apple_auth_token" },
-		[GH_PLATFORM_GOOGLE_PLAY] = { "/login-with-google-play", "google_play_auth_token" },
-		[GH_PLATFORM_FACEBOOK] = { "/login-with-facebook", "facebook_access_token" },
-		[GH_PLATFORM_OIDC] = { "/login-with-oidc", "id_token" },
-	};
-	if (!c || !cred || cred->platform < GH_PLATFORM_STEAM || cred->platform > GH_PLATFORM_OIDC ||
-	    !cred->token || !*cred->token)
-		return GH_ERR_INVALID;
-	if (cred->platform == GH_PLATFORM_FACEBOOK && (!cred->user_id || !*cred->user_id))
-		return GH_ERR_INVALID;
-	if (cred->platform == GH_PLATFORM_OIDC && (!cred->provider || !*cred->provider))
-		return GH_ERR_INVALID;
-	char *body = NULL;
-	size_t len = 0;
-	form_add(&body, &len, routes[cred->platform].param, cred->token);
-	if (cred->platform == GH_PLATFORM_FACEBOOK)
-		form_add(&body, &len, "facebook_user_id", cred->user_id);
-	if (cred->platform == GH_PLATFORM_OIDC)
-		form_add(&body, &len, "provider", cred->provider);
-	if (link) {
-		pthread_mutex_lock(&c->lock);
-		if (c->state != S_ACTIVE || !c->access) {
-			pthread_mutex_unlock(&c->lock);
-			memset(body, 0, len);
-			free(body);
-			return GH_ERR_NO_SESSION;
-		}
-		form_add(&body, &len, "auth_token", c->access);
-		form_add(&body, &len, "link_to_existing_user", "Yes");
-		pthread_mutex_unlock(&c->lock);
-	}
-	struct req *r = req_new(K_LOGIN, 0, "POST", routes[cred->platform].path, cb, user);
-	set_form(r, body, len);
-	return submit(c, r);
-}
-
-int gh_logout(gh_client *c, gh_callback cb, void *user)
-{
-	if (!c)
-		return GH_ERR_INVALID;
-	char *body = NULL;
-	size_t len = 0;
-	pthread_mutex_lock(&c->lock);
-	if (c->state != S_ACTIVE || !c->refresh) {
-		pthread_mutex_unlock(&c->lock);
-		return GH_ERR_NO_SESSION;
-	}
-	form_add(&body, &len, "refresh_token", c->refresh);
-	pthread_mutex_unlock(&c->lock);
-	struct req *r = req_new(K_CALL, F_ENDS, "POST", "/logout", cb, user);
-	set_form(r, body, len);
-	return submit(c, r);
-}
-
-static int simple(gh_client *c, unsigned flags, const char *method, const char *path,
-		  gh_callback cb, void *user)
-{
-	if (!c)
-		return GH_ERR_INVALID;
-	struct req *r = req_new(K_CALL, F_AUTH | flags, method, path, cb, user);
-	if (strcmp(method, "POST") == 0) {
-		r->ctype = ghi_xstrdup("application/x-www-form-urlencoded");
-		r->body = ghi_xstrdup("");
-	}
-	return submit(c, r);
-}
-
-int gh_logout_all(gh_client *c, gh_callback cb, void *user)
-{
-	return simple(c, F_ENDS, "POST", "/logout-all", cb, user);
-}
-
-int gh_get_user(gh_client *c, gh_callback cb, void *user)
-{
-	return simple(c, 0, "GET", "/get-user", cb, user);
-}
-
-int gh_export_user_data(gh_client *c, gh_callback cb, void *user)
-{
-	return simple(c, 0, "GET", "/export-user-data", cb, user);
-}
-
-int gh_delete_user(gh_client *c, gh_callback cb, void *user)
-{
-	return simple(c, F_ENDS | F_FORGET, "POST", "/delete-user", cb, user);
-}
-
-int gh_unlink_identity(gh_client *c, const char *platform, gh_callback cb, void *user)
-{
-	if (!c || !platform || !*platform || strlen(platform) > 200)
-		return GH_ERR_INVALID;
-	char *body = NULL;
-	size_t len = 0;
-	form_add(&body, &len, "platform", platform);
-	struct req *r = req_new(K_CALL, F_AUTH, "POST", "/unlink-identity", cb, user);
-	set_form(r, body, len);
-	return submit(c, r);
-}
-
-int gh_set_player_name(gh_client *c, const char *name, gh_callback cb, void *user)
-{
-	if (!c || !name || strlen(name) > 1024)
-		return GH_ERR_INVALID;
-	char *body = NULL;
-	size_t len = 0;
-	form_add(&body, &len, "player_name", name);
-	struct req *r = req_new(K_CALL, F_AUTH, "POST", "/set-player-data", cb, user);
-	set_form(r, body, len);
-	return submit(c, r);
-}
-
-int gh_get_player_data(gh_client *c, gh_callback cb, void *user)
-{
-	return simple(c, 0, "GET", "/get-player-data", cb, user);
-}
-
-static char *doc_path(const char *key)
-{
-	size_t n = strlen("/player-data/") + strlen(key) + 1;
-	char *p = ghi_xmalloc(n);
-	snprintf(p, n, "/player-data/%s", key);
-	return p;
-}
-
-static void set_precondition(struct req *r, long long if_version)
-{
-	char line[64];
-	if (if_version == GH_NO_VERSION) {
-		r->if_match = ghi_xstrdup("If-None-Match: *");
-	} else if (if_version > 0) {
-		snprintf(line, sizeof line, "If-Match: \"%lld\"", if_version);
-		r->if_match = ghi_xstrdup(line);
-	}
-}
-
-int gh_storage_get(gh_client *c, const char *key, gh_callback cb, void *user)
-{
-	if (!c || !valid_key(key))
-		return GH_ERR_INVALID;
-	char *path = doc_path(key);
-	struct req *r = req_new(K_CALL, F_AUTH | F_VERSION, "GET", path, cb, user);
-	free(path);
-	return submit(c, r);
-}
-
-int gh_storage_put(gh_client *c, const char *key, const char *json, size_t len,
-		   long long if_version, gh_callback cb, void *user)
-{
-	if (!c || !valid_key(key) || !json || len == 0 || if_version < GH_ANY_VERSION)
-		return GH_ERR_INVALID;
-	char *path = doc_path(key);
-	struct req *r = req_new(K_CALL, F_AUTH | F_VERSION, "PUT", path, cb, user);
-	free(path);
-	r->body = ghi_xstrndup(json, len);
-	r->body_len = len;
-	r->ctype = ghi_xstrdup("application/json");
-	set_precondition(r, if_version);
-	return submit(c, r);
-}
-
-int gh_storage_delete(gh_client *c, const char *key, long long if_version, gh_callback cb,
-		      void *user)
-{
-	if (!c || !valid_key(key) || if_version < GH_ANY_VERSION || if_version == GH_NO_VERSION)
-		return GH_ERR_INVALID;
-	char *path = doc_path(key);
-	struct req *r = req_new(K_CALL, F_AUTH | F_VERSION, "DELETE", path, cb, user);
-	free(path);
-	set_precondition(r, if_version);
-	return submit(c, r);
-}
-
-int gh_storage_list(gh_client *c, const char *cursor, int limit, gh_callback cb, void *user)
-{
-	if (!c || limit < 0 || (cursor && strlen(cursor) > 1024))
-		return GH_ERR_INVALID;
-	char *q = NULL;
-	size_t len = 0;
-	char num[16];
-	if (cursor)
-		form_add(&q, &len, "cursor", cursor);
-	if (limit > 0) {
-		snprintf(num, sizeof num, "%d", limit);
-		form_add(&q, &len, "limit", num);
-	}
-	size_t n = strlen("/player-data?") + len + 1;
-	char *path = ghi_xmalloc(n);
-	snprintf(path, n, "/player-data%s%s", q ? "?" : "", q ? q : "");
-	free(q);
-	struct req *r = req_new(K_CALL, F_AUTH, "GET", path, cb, user);
-	free(path);
-	return submit(c, r);
-}
-
-int gh_storage_batch(gh_client *c, const char *json, size_t len, gh_callback cb, void *user)
-{
-	if (!c || !json || len == 0)
-		return GH_ERR_INVALID;
-	struct req *r = req_new(K_CALL, F_AUTH | F_VERSION, "POST", "/player-data-batch", cb, user);
-	r->body = ghi_xstrndup(json, len);
-	r->body_len = len;
-	r->ctype = ghi_xstrdup("application/json");
-	return submit(c, r);
-}
-
-int gh_request(gh_client *c, const char *method, const char *path, const char *content_type,
-	       const char *body, size_t len, gh_callback cb, void *user)
-{
-	if (!c || !method || !path || path[0] != '/' || strlen(method) > 16 ||
-	    (content_type && strlen(content_type) > 100) || (len && !body))
-		return GH_ERR_INVALID;
-	for (const char *p = method; *p; p++)
-		if (*p < 'A' || *p > 'Z')
-			return GH_ERR_INVALID;
-	for (const char *p = path; *p; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return GH_ERR_INVALID;
-	if (content_type)
-		for (const char *p = content_type; *p; p++)
-			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-				return GH_ERR_INVALID;
-	struct req *r = req_new(K_CALL, F_AUTH | F_VERSION, method, path, cb, user);
-	if (body) {
-		r->body = ghi_xstrndup(body, len);
-		r->body_len = len;
-	}
-	if (content_type)
-		r->ctype = ghi_xstrdup(content_type);
-	return submit(c, r);
-}
-
-/* ---- blocking API ---- */
-
-void gh_response_init(struct gh_response *r)
-{
-	memset(r, 0, sizeof *r);
-}
-
-void gh_response_release(struct gh_response *r)
-{
-	free(r->message);
-	if (r->body) {
-		memset(r->body, 0, r->body_len);
-		free(r->body);
-	}
-	memset(r, 0, sizeof *r);
-}
-
-void gh_response_cb(const struct gh_result *res, void *user)
-{
-	struct gh_response *r = user;
-	gh_response_release(r);
-	r->status = res->status;
-	r->http_status = res->http_status;
-	r->message = ghi_xstrdup(res->message);
-	r->body = ghi_xstrndup(res->body ? res->body : "", res->body ? res->body_len : 0);
-	r->body_len = res->body ? res->body_len : 0;
-	r->version = res->version;
-	r->done = true;
-}
-
-int gh_wait_for(gh_client *c, struct gh_response *r, int submit_rc, long timeout_ms)
-{
-	if (submit_rc < 0) {
-		gh_response_release(r);
-		r->status = submit_rc;
-		r->message = ghi_xstrdup(gh_strerror(submit_rc));
-		r->body = ghi_xstrdup("");
-		r->done = true;
-		return submit_rc;
-	}
-	int64_t deadline = now_ms() + timeout_ms;
-	for (;;) {
-		gh_client_tick(c);
-		if (r->done)
-			return r->status;
-		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return GH_ERR_TIMEOUT;
-		gh_client_wait(c, left < 50 ? (long)left : 50);
-	}
-}

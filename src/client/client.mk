@@ -14,7 +14,7 @@ CLIENT_VERSION := 0.1.0
 CLIENT_SOMAJOR := 1
 CLIENT_PKGS    := libcurl jansson
 CLIENT_SRCS    := $(wildcard src/client/*.c)
-CLIENT_HDRS    := include/gatehouse/client.h src/client/internal.h
+CLIENT_HDRS    := include/gatehouse/client.h src/client/internal.h src/client/core.h
 CLIENT_PKG_CFLAGS = $(shell pkg-config --cflags $(CLIENT_PKGS) 2>/dev/null)
 CLIENT_PKG_LIBS   = $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null) -pthread
 CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -pthread -Iinclude $(WARN) \

@@ -23,18 +23,6 @@
 #include "internal.h"
 #include "gatehouse/banned.h"
 
-enum setting_type { T_STRING, T_INT, T_BOOL, T_DURATION, T_SIZE, T_ENUM };
-
-struct setting {
-	const char *name;
-	enum setting_type type;
-	size_t offset;
-	const char *def;          /* default, in config-file syntax */
-	int64_t min, max;         /* bounds for numbers; max length for strings */
-	const char *const *choices; /* T_ENUM: NULL-terminated */
-	const char *help;
-	bool reloadable;          /* SIGHUP applies it to a running daemon */
-};
 
 static const char *const alg_choices[] = { "RS256", "ES256", NULL };
 static const char *const sync_choices[] = { "full", "normal", NULL };
@@ -45,7 +33,7 @@ static const char *const link_choices[] = { "login_existing", "reject", NULL };
 #define OFF(f) offsetof(struct config, f)
 #define DAY (86400)
 
-static const struct setting settings[] = {
+const struct setting config_settings[] = {
 	{ "listen_address", T_STRING, OFF(listen_address), "127.0.0.1", 0, 255, NULL,
 	  "IPv4 or IPv6 address to listen on (0.0.0.0 or :: for all).", false },
 	{ "listen_port", T_INT, OFF(listen_port), "8080", 1, 65535, NULL,
@@ -218,20 +206,20 @@ static const struct setting settings[] = {
 	  "GATEHOUSE_CONFIG_STRICT_MODES can turn it off, not this file.",
 	  false },
 };
+const size_t config_nsettings = GH_ARRAY_SIZE(config_settings);
 
 /*
  * GATEHOUSE_* variables that are not settings but are still the daemon's:
  * the config file's name and the two platform secrets.
  */
-static const struct {
-	const char *name, *help;
-} env_allowed[] = {
+const struct config_env_var config_env_allowed[] = {
 	{ "GATEHOUSE_CONFIG", "The configuration file, when --config is not given." },
 	{ "GATEHOUSE_STEAM_WEB_API_KEY",
 	  "The Steam publisher Web API key, instead of steam_web_api_key_file." },
 	{ "GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET",
 	  "The Google Play OAuth client secret, instead of google_play_client_secret_file." },
 };
+const size_t config_nenv_allowed = GH_ARRAY_SIZE(config_env_allowed);
 
 int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 {
@@ -272,9 +260,9 @@ const char *config_alg_name(int alg)
 
 static const struct setting *find_setting(const char *name, size_t len)
 {
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++)
-		if (strlen(settings[i].name) == len && memcmp(settings[i].name, name, len) == 0)
-			return &settings[i];
+	for (size_t i = 0; i < config_nsettings; i++)
+		if (strlen(config_settings[i].name) == len && memcmp(config_settings[i].name, name, len) == 0)
+			return &config_settings[i];
 	return NULL;
 }
 
@@ -314,11 +302,11 @@ static const char *closest_setting(const char *name, size_t len)
 {
 	const char *best = NULL;
 	size_t bestd = 3;
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
-		size_t d = edit_distance(name, len, settings[i].name);
-		if (d < bestd && d * 3 < strlen(settings[i].name)) {
+	for (size_t i = 0; i < config_nsettings; i++) {
+		size_t d = edit_distance(name, len, config_settings[i].name);
+		if (d < bestd && d * 3 < strlen(config_settings[i].name)) {
 			bestd = d;
-			best = settings[i].name;
+			best = config_settings[i].name;
 		}
 	}
 	return best;
@@ -335,7 +323,7 @@ static void did_you_mean(const char *name, size_t len, char *out, size_t outlen)
 }
 
 /* Parses value into the field of s in cfg. On error writes a reason. */
-static int set_value(struct config *cfg, const struct setting *s, const char *value,
+int config_set_value(struct config *cfg, const struct setting *s, const char *value,
 		     char *why, size_t whylen)
 {
 	char *field = (char *)cfg + s->offset;
@@ -522,7 +510,7 @@ static int load_file(struct config *cfg, const char *file, struct stat *st, char
 			break;
 		}
 		char why[160];
-		if (set_value(cfg, s, value, why, sizeof why)) {
+		if (config_set_value(cfg, s, value, why, sizeof why)) {
 			snprintf(err, errlen, "%s:%d: bad value for '%s': %s", file, lineno,
 				 s->name, why);
 			rc = -1;
@@ -561,9 +549,9 @@ static void env_did_you_mean(const char *var, size_t len, char *out, size_t outl
 		snprintf(out, outlen, " (did you mean GATEHOUSE_%s?)", up);
 		return;
 	}
-	for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++)
-		if (edit_distance(var, len, env_allowed[i].name) <= 2) {
-			snprintf(out, outlen, " (did you mean %s?)", env_allowed[i].name);
+	for (size_t i = 0; i < config_nenv_allowed; i++)
+		if (edit_distance(var, len, config_env_allowed[i].name) <= 2) {
+			snprintf(out, outlen, " (did you mean %s?)", config_env_allowed[i].name);
 			return;
 		}
 }
@@ -583,8 +571,8 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
 			continue;
 		size_t vlen = (size_t)(eq - *e);
 		bool allowed = false;
-		for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++)
-			if (strlen(env_allowed[i].name) == vlen && !memcmp(env_allowed[i].name, *e, vlen))
+		for (size_t i = 0; i < config_nenv_allowed; i++)
+			if (strlen(config_env_allowed[i].name) == vlen && !memcmp(config_env_allowed[i].name, *e, vlen))
 				allowed = true;
 		if (allowed)
 			continue;
@@ -601,7 +589,7 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
 			const struct setting *s = find_setting(key, n);
 			if (s) {
 				char why[160];
-				if (set_value(cfg, s, eq + 1, why, sizeof why)) {
+				if (config_set_value(cfg, s, eq + 1, why, sizeof why)) {
 					snprintf(err, errlen, "environment %.*s: bad value for '%s': %s",
 						 (int)vlen, *e, s->name, why);
 					return -1;
@@ -643,7 +631,7 @@ static int load_sets(struct config *cfg, char *const *sets, int nsets, char *err
 			return -1;
 		}
 		char why[160];
-		if (set_value(cfg, s, eq + 1, why, sizeof why)) {
+		if (config_set_value(cfg, s, eq + 1, why, sizeof why)) {
 			snprintf(err, errlen, "--set: bad value for '%s': %s", s->name, why);
 			return -1;
 		}
@@ -778,10 +766,10 @@ int config_load(struct config *cfg, const char *file, char *const *sets, int nse
 		char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof *cfg);
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
+	for (size_t i = 0; i < config_nsettings; i++) {
 		char why[160];
-		if (set_value(cfg, &settings[i], settings[i].def, why, sizeof why)) {
-			snprintf(err, errlen, "built-in default of '%s': %s", settings[i].name, why);
+		if (config_set_value(cfg, &config_settings[i], config_settings[i].def, why, sizeof why)) {
+			snprintf(err, errlen, "built-in default of '%s': %s", config_settings[i].name, why);
 			return -1;
 		}
 	}
@@ -795,7 +783,7 @@ int config_load(struct config *cfg, const char *file, char *const *sets, int nse
 	return finish(cfg, err, errlen);
 }
 
-static void free_secret(char **secret)
+void config_free_secret(char **secret)
 {
 	if (*secret) {
 		OPENSSL_cleanse(*secret, strlen(*secret));
@@ -806,8 +794,8 @@ static void free_secret(char **secret)
 
 void config_release(struct config *cfg)
 {
-	free_secret(&cfg->steam_web_api_key);
-	free_secret(&cfg->google_play_client_secret);
+	config_free_secret(&cfg->steam_web_api_key);
+	config_free_secret(&cfg->google_play_client_secret);
 	config_oidc_free(cfg->oidc, cfg->noidc);
 	cfg->oidc = NULL;
 	cfg->noidc = 0;
@@ -819,263 +807,10 @@ void config_release(struct config *cfg)
 	free(cfg->oidc_settings);
 	cfg->oidc_settings = NULL;
 	cfg->noidc_settings = 0;
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++)
-		if (settings[i].type == T_STRING) {
-			char **p = (char **)((char *)cfg + settings[i].offset);
+	for (size_t i = 0; i < config_nsettings; i++)
+		if (config_settings[i].type == T_STRING) {
+			char **p = (char **)((char *)cfg + config_settings[i].offset);
 			free(*p);
 			*p = NULL;
 		}
-}
-
-static void write_value(const struct setting *s, const struct config *cfg, FILE *out)
-{
-	const char *field = (const char *)cfg + s->offset;
-	switch (s->type) {
-	case T_STRING: {
-		const char *v = *(char *const *)field;
-		fprintf(out, (v && *v) ? "%s" : "\"\"", v ? v : "");
-		break;
-	}
-	case T_BOOL:
-		fputs(*(const bool *)field ? "on" : "off", out);
-		break;
-	case T_ENUM:
-		fputs(s->choices[*(const int *)field], out);
-		break;
-	default:
-		fprintf(out, "%lld", (long long)*(const int64_t *)field);
-	}
-}
-
-void config_write_sample(FILE *out)
-{
-	fputs("# gatehouse.conf - settings of the gatehouse daemon.\n"
-	      "#\n"
-	      "# One 'name value' per line. '#' at the start of a line, or after white space,\n"
-	      "# starts a comment; quote a value to keep a '#' in it; \"\" is an empty value.\n"
-	      "# Durations are seconds, or take a unit: 30s, 15m, 12h, 7d.\n"
-	      "# Sizes are bytes, or take a unit: 64KiB, 1MiB.\n"
-	      "# Any setting can also come from the environment as GATEHOUSE_<NAME>\n"
-	      "# (GATEHOUSE_LISTEN_PORT=9000) or from the command line as\n"
-	      "# --set name=value; the command line wins over the environment, which wins\n"
-	      "# over this file, which wins over the built-in defaults shown here.\n"
-	      "# An unknown name stops start-up, here, in --set and in the environment: every\n"
-	      "# GATEHOUSE_* variable must be a setting's, GATEHOUSE_OIDC_<NAME>_<FIELD>,\n"
-	      "# GATEHOUSE_CONFIG (this file's name), GATEHOUSE_STEAM_WEB_API_KEY or\n"
-	      "# GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET.\n"
-	      "# SIGHUP makes a running daemon read its configuration again: the settings\n"
-	      "# marked below apply at once; others need a restart (the log says which).\n"
-	      "# This file is generated by 'gatehouse check-config --sample'.\n", out);
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
-		const struct setting *s = &settings[i];
-		fputs("\n", out);
-		const char *h = s->help;
-		while (*h) {
-			size_t n = strcspn(h, "\n");
-			fprintf(out, "# %.*s\n", (int)n, h);
-			h += n + (h[n] == '\n');
-		}
-		if (s->type == T_INT || s->type == T_DURATION || s->type == T_SIZE)
-			fprintf(out, "# Range: %lld..%lld%s.\n", (long long)s->min, (long long)s->max,
-				s->type == T_DURATION ? " seconds" : s->type == T_SIZE ? " bytes" : "");
-		if (s->reloadable)
-			fputs("# A running daemon applies a change on SIGHUP.\n", out);
-		fprintf(out, "#%s %s\n", s->name, *s->def ? s->def : "\"\"");
-	}
-}
-
-/* Writes n bytes of text as roff: backslashes escaped, a leading '.' or '\'' guarded. */
-static void roff_text(FILE *out, const char *text, size_t n)
-{
-	if (n && (text[0] == '.' || text[0] == '\''))
-		fputs("\\&", out);
-	for (size_t i = 0; i < n; i++) {
-		if (text[i] == '\\')
-			fputs("\\e", out);
-		else if (text[i] == '-')
-			fputs("\\-", out);
-		else
-			fputc(text[i], out);
-	}
-}
-
-/* A help text as roff: its lines filled, lines indented by two spaces kept as they are. */
-static void roff_help(FILE *out, const char *h)
-{
-	bool literal = false;
-	while (*h) {
-		size_t n = strcspn(h, "\n");
-		bool indented = n > 2 && h[0] == ' ' && h[1] == ' ';
-		if (indented != literal) {
-			fputs(indented ? ".RS 4\n.nf\n" : ".fi\n.RE\n", out);
-			literal = indented;
-		}
-		if (indented)
-			roff_text(out, h + 2, n - 2);
-		else
-			roff_text(out, h, n);
-		fputc('\n', out);
-		h += n + (h[n] == '\n');
-	}
-	if (literal)
-		fputs(".fi\n.RE\n", out);
-}
-
-void config_write_man(FILE *out)
-{
-	fputs(".SH SETTINGS\n"
-	      "Each setting below is written\n"
-	      ".I name value\n"
-	      "in the configuration file, as\n"
-	      ".BI \\-\\-set \" name\" = value\n"
-	      "on the command line, or as\n"
-	      ".BI GATEHOUSE_ NAME\n"
-	      "in the environment (upper case). Durations are seconds or take a unit\n"
-	      "(30s, 15m, 12h, 7d); sizes are bytes or take a unit (64KiB, 1MiB).\n"
-	      "Settings marked \\(lqSIGHUP\\(rq apply to a running daemon on SIGHUP; the\n"
-	      "others need a restart. This section is generated from the settings table\n"
-	      ".RB ( \"gatehouse check\\-config \\-\\-man\" ),\n"
-	      "like the sample file\n"
-	      ".RB ( \"gatehouse check\\-config \\-\\-sample\" ).\n", out);
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
-		const struct setting *s = &settings[i];
-		fputs(".TP\n.B ", out);
-		roff_text(out, s->name, strlen(s->name));
-		fputs(" \\fR(default \\fB", out);
-		roff_text(out, *s->def ? s->def : "\"\"", strlen(*s->def ? s->def : "\"\""));
-		fputs("\\fR", out);
-		if (s->type == T_INT || s->type == T_DURATION || s->type == T_SIZE)
-			fprintf(out, "; %lld..%lld%s", (long long)s->min, (long long)s->max,
-				s->type == T_DURATION ? " seconds" : s->type == T_SIZE ? " bytes" : "");
-		else if (s->type == T_BOOL)
-			fputs("; on or off", out);
-		if (s->reloadable)
-			fputs("; SIGHUP", out);
-		fputs(")\n", out);
-		roff_help(out, s->help);
-	}
-	fputs(".SH ENVIRONMENT\n"
-	      "Every\n"
-	      ".B GATEHOUSE_*\n"
-	      "variable must be one of those below; any other (a typo) stops the daemon and\n"
-	      "every command, naming the variable and, when one is close, the setting meant.\n"
-	      ".TP\n"
-	      ".BI GATEHOUSE_ NAME\n"
-	      "Any setting of the SETTINGS section, e.g.\n"
-	      ".BR GATEHOUSE_LISTEN_PORT=9000 ;\n"
-	      "it wins over the file and loses to\n"
-	      ".BR \\-\\-set .\n"
-	      ".TP\n"
-	      ".BI GATEHOUSE_OIDC_ NAME _ FIELD\n"
-	      "The settings\n"
-	      ".BI oidc_ name _ field\n"
-	      "of the OpenID Connect providers listed in oidc_providers.\n", out);
-	for (size_t i = 0; i < GH_ARRAY_SIZE(env_allowed); i++) {
-		fputs(".TP\n.B ", out);
-		roff_text(out, env_allowed[i].name, strlen(env_allowed[i].name));
-		fputc('\n', out);
-		roff_help(out, env_allowed[i].help);
-	}
-	fputs(".TP\n.B CREDENTIALS_DIRECTORY\n"
-	      "Where relative *_file settings are looked up (systemd's LoadCredential=).\n"
-	      ".TP\n.BR NOTIFY_SOCKET \", \" WATCHDOG_USEC \", \" WATCHDOG_PID\n"
-	      "Set by systemd for Type=notify and WatchdogSec=; the daemon reports\n"
-	      "readiness, reloads and stopping, and pings the watchdog.\n", out);
-}
-
-struct config *config_dup(const struct config *cfg)
-{
-	struct config *c = xmalloc(sizeof *c);
-	*c = *cfg;
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++)
-		if (settings[i].type == T_STRING) {
-			char **p = (char **)((char *)c + settings[i].offset);
-			*p = xstrdup(*p ? *p : "");
-		}
-	c->steam_web_api_key = cfg->steam_web_api_key ? xstrdup(cfg->steam_web_api_key) : NULL;
-	c->google_play_client_secret =
-		cfg->google_play_client_secret ? xstrdup(cfg->google_play_client_secret) : NULL;
-	config_copy_oidc(c, cfg);
-	c->oidc_settings = NULL; /* only config_load needs them */
-	c->noidc_settings = 0;
-	return c;
-}
-
-/* The OIDC providers as text (for comparing, and for check-config). */
-void config_free(struct config *cfg)
-{
-	if (!cfg)
-		return;
-	config_release(cfg);
-	free(cfg);
-}
-
-static bool secret_differs(const char *a, const char *b)
-{
-	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
-}
-
-/* The value of setting s in cfg as text, as set_value takes it (strings raw). */
-static char *value_text(const struct setting *s, const struct config *cfg)
-{
-	if (s->type == T_STRING) {
-		const char *v = *(char *const *)((const char *)cfg + s->offset);
-		return xstrdup(v ? v : "");
-	}
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		return xstrdup("");
-	write_value(s, cfg, f);
-	fclose(f);
-	return buf;
-}
-
-void config_merge_reloadable(struct config *dst, const struct config *src,
-			     struct strbuf *applied, struct strbuf *restart)
-{
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
-		const struct setting *s = &settings[i];
-		char *a = value_text(s, dst), *b = value_text(s, src);
-		if (strcmp(a, b) != 0) {
-			struct strbuf *list = s->reloadable ? applied : restart;
-			sb_addf(list, "%s%s", list->len ? ", " : "", s->name);
-			if (s->reloadable) {
-				char why[160];
-				set_value(dst, s, b, why, sizeof why);
-			}
-		}
-		free(a);
-		free(b);
-	}
-	/* Provider settings derived from the table: OIDC providers and secrets. */
-	char *a = config_oidc_text(dst), *b = config_oidc_text(src);
-	if (strcmp(a, b) != 0) {
-		config_oidc_free(dst->oidc, dst->noidc);
-		config_copy_oidc(dst, src);
-		sb_addf(applied, "%soidc providers", applied->len ? ", " : "");
-	}
-	free(a);
-	free(b);
-	if (secret_differs(dst->steam_web_api_key, src->steam_web_api_key) ||
-	    secret_differs(dst->google_play_client_secret, src->google_play_client_secret)) {
-		free_secret(&dst->steam_web_api_key);
-		free_secret(&dst->google_play_client_secret);
-		dst->steam_web_api_key = src->steam_web_api_key ? xstrdup(src->steam_web_api_key) :
-								  NULL;
-		dst->google_play_client_secret = src->google_play_client_secret ?
-						 xstrdup(src->google_play_client_secret) : NULL;
-		sb_addf(applied, "%splatform secrets", applied->len ? ", " : "");
-	}
-}
-
-void config_write_effective(const struct config *cfg, FILE *out)
-{
-	for (size_t i = 0; i < GH_ARRAY_SIZE(settings); i++) {
-		fprintf(out, "%s ", settings[i].name);
-		write_value(&settings[i], cfg, out);
-		fputs("\n", out);
-	}
-	config_write_oidc(cfg, out);
 }

@@ -11,6 +11,40 @@
 
 #include "gatehouse/config.h"
 
+enum setting_type { T_STRING, T_INT, T_BOOL, T_DURATION, T_SIZE, T_ENUM };
+
+struct setting {
+	const char *name;
+	enum setting_type type;
+	size_t offset;
+	const char *def;          /* default, in config-file syntax */
+	int64_t min, max;         /* bounds for numbers; max length for strings */
+	const char *const *choices; /* T_ENUM: NULL-terminated */
+	const char *help;
+	bool reloadable;          /* SIGHUP applies it to a running daemon */
+};
+
+/* The one settings table (config.c). */
+extern const struct setting config_settings[];
+extern const size_t config_nsettings;
+
+/* GATEHOUSE_* variables that are not settings but are still the daemon's. */
+struct config_env_var {
+	const char *name, *help;
+};
+extern const struct config_env_var config_env_allowed[];
+extern const size_t config_nenv_allowed;
+
+/* Parses value into the field of s in cfg; on error writes a reason (config.c). */
+int config_set_value(struct config *cfg, const struct setting *s, const char *value, char *why,
+		     size_t whylen);
+
+/* Scrubs and frees a secret setting, leaving NULL (config.c). */
+void config_free_secret(char **secret);
+
+/* The value of s in cfg as a config file writes it (write.c). */
+void config_write_value(const struct setting *s, const struct config *cfg, FILE *out);
+
 /*
  * Splits oidc_<name>_<field> (n bytes): the field's index, with the name
  * in name; -1 when key is not of that form.
