@@ -506,7 +506,7 @@ class ShippedDocs(unittest.TestCase):
     """The documentation ships in the repository: nothing a user reads points
     outside it, and every relative link resolves."""
 
-    FILES = ["CHANGELOG.md", "docs/API.md", "docs/DESIGN.md", "docs/gatehouse.8",
+    FILES = ["README.md", "CHANGELOG.md", "docs/API.md", "docs/DESIGN.md", "docs/gatehouse.8",
              "docs/gatehouse.8.in", "config/gatehouse.conf", "config/gatehouse.service"]
 
     def test_no_pointer_outside_the_repository(self):
@@ -517,7 +517,7 @@ class ShippedDocs(unittest.TestCase):
 
     def test_relative_links_resolve(self):
         seen = 0
-        for f in ("CHANGELOG.md", "docs/API.md", "docs/DESIGN.md"):
+        for f in ("README.md", "CHANGELOG.md", "docs/API.md", "docs/DESIGN.md"):
             text = open(os.path.join(REPO, f)).read()
             for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
                 if re.match(r"[a-z]+:", target):

@@ -7,7 +7,7 @@
  * may hand every case the same database.
  *
  * The next back end is one more row of `backends` (PostgreSQL: chosen by
- * GATEHOUSE_TEST_DATABASE_URL).
+ * GH_TEST_DATABASE_URL).
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -53,9 +53,9 @@ static struct store *sqlite_open(void)
 
 static const char *postgres_unavailable(void)
 {
-	const char *url = getenv("GATEHOUSE_TEST_DATABASE_URL");
+	const char *url = getenv("GH_TEST_DATABASE_URL");
 	if (!url || !*url)
-		return "GATEHOUSE_TEST_DATABASE_URL is not set";
+		return "GH_TEST_DATABASE_URL is not set";
 	return "this build has no PostgreSQL back end yet";
 }
 
