@@ -1478,10 +1478,12 @@ def typed_schemas(doc):
             return schema["type"]
         if "$ref" in schema:
             return type_of(schemas[schema["$ref"].rsplit("/", 1)[1]])
-        if "const" in schema:
-            v = schema["const"]
-            return ("boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
-                    else "number" if isinstance(v, float) else "string")
+        if "const" in schema or "enum" in schema:
+            vs = [schema["const"]] if "const" in schema else schema["enum"]
+            kinds = {"boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
+                     else "number" if isinstance(v, float) else "string" for v in vs}
+            if len(kinds) == 1:
+                return kinds.pop()
         raise AssertionError("no type for the schema %r" % (schema,))
 
     def fix(obj):
