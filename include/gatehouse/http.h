@@ -61,6 +61,9 @@ struct http_request {
 	int style;                 /* enum reply_style of the route (0: JSON), for error bodies */
 	uint64_t start_ns;
 	char request_id[40];
+	char trace_id[33];         /* W3C trace context: the caller's trace id, or "" */
+	char span_id[17];          /* our parent id for traceresponse, when trace_id is set */
+	bool trace_sampled;        /* the caller's sampled flag */
 	char client_ip[64];        /* the client: the peer, or X-Forwarded-For from a trusted proxy */
 	unsigned char client_addr[16]; /* the same, as an IPv6 or IPv4-mapped address */
 
@@ -85,6 +88,7 @@ struct http_options {
 	unsigned int max_connections, max_connections_per_ip;
 	unsigned int idle_timeout;
 	unsigned int request_timeout; /* seconds from a request's first byte to its last */
+	unsigned int write_timeout;   /* seconds from an answer queued to its last byte sent */
 	unsigned int threads;
 	bool access_log;
 	const char *trusted_proxies; /* comma-separated IPs or CIDRs (validated by config) */
