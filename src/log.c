@@ -341,9 +341,11 @@ bool log_limit_allow(struct log_limit *l)
 	return ok;
 }
 
-void log_limit_flush(struct log_limit *l)
+void log_limit_flush(struct log_limit *l, bool now)
 {
 	pthread_mutex_lock(&l->lock);
+	if (l->suppressed && now)
+		l->window_ns = 0; /* ends the interval */
 	if (l->suppressed)
 		limit_roll(l, mono_ns());
 	pthread_mutex_unlock(&l->lock);

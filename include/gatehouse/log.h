@@ -81,9 +81,12 @@ struct log_limit {
  * suppressed. Starting a new interval first writes the summary of the last.
  */
 bool log_limit_allow(struct log_limit *l);
-/* Writes the summary line when an interval with suppressed lines is over
- * (call it now and then, so the count comes out after a flood stops). */
-void log_limit_flush(struct log_limit *l);
+/*
+ * Writes the summary line when an interval with suppressed lines is over,
+ * or at once when now is true (at shutdown). Call it now and then, so the
+ * count comes out after a flood stops.
+ */
+void log_limit_flush(struct log_limit *l, bool now);
 
 
 #define LOG_AT(level, ...)                                                    \

@@ -231,7 +231,7 @@ static void *watch_main(void *arg)
 			log_info("closed %u connection(s) whose client did not read its answer "
 				 "within write_timeout (%us)", stalled, d->write_timeout);
 		pthread_mutex_unlock(&d->lock);
-		http_log_limits_flush();
+		http_log_limits_flush(false);
 		pthread_mutex_lock(&d->lock);
 	}
 	pthread_mutex_unlock(&d->lock);

@@ -70,8 +70,11 @@ void http_deadline_answering(struct MHD_Connection *conn);
 void http_deadline_sending(struct MHD_Connection *conn);
 /* The answer went out: the connection waits for its next request. */
 void http_deadline_waiting(struct MHD_Connection *conn);
-/* Called by the watcher once a second: writes pending rate-limit summaries (server.c). */
-void http_log_limits_flush(void);
+/*
+ * Writes pending rate-limit summaries (server.c): those of intervals that
+ * are over (the watcher, once a second), or all at once (now, at stop).
+ */
+void http_log_limits_flush(bool now);
 
 struct http_server {
 	struct MHD_Daemon *daemon;

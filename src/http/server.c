@@ -57,12 +57,12 @@ static struct log_limit refused_all_limit =
 static struct log_limit malformed_limit =
 	LOG_LIMIT_INIT(10, 10, "access line of a malformed or unanswered request");
 
-void http_log_limits_flush(void)
+void http_log_limits_flush(bool now)
 {
-	log_limit_flush(&mhd_limit);
-	log_limit_flush(&refused_ip_limit);
-	log_limit_flush(&refused_all_limit);
-	log_limit_flush(&malformed_limit);
+	log_limit_flush(&mhd_limit, now);
+	log_limit_flush(&refused_ip_limit, now);
+	log_limit_flush(&refused_all_limit, now);
+	log_limit_flush(&malformed_limit, now);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -725,6 +725,7 @@ void http_stop(struct http_server *srv)
 	http_deadline_stop(&srv->deadline);
 	MHD_stop_daemon(srv->daemon);
 	http_deadline_release(&srv->deadline);
+	http_log_limits_flush(true); /* what was suppressed comes out before the exit */
 	/*
 	 * Quiescing hands the listening socket to us, to close after the stop;
 	 * otherwise libmicrohttpd closed it itself.
