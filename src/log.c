@@ -149,12 +149,18 @@ static void add_json_str(struct strbuf *sb, const char *s)
 	sb_adds(sb, "\"");
 }
 
-/* True when v is a JSON number (RFC 8259 section 6). */
-static bool is_json_number(const char *v)
+/*
+ * True when v is a plain decimal number: an optional '-', at most 15
+ * digits without a leading zero, optionally '.' and at most 9 digits; no
+ * exponent. A JSON number (RFC 8259 section 6) that every parser reads
+ * exactly, as an integer or a double.
+ */
+static bool is_plain_number(const char *v)
 {
 	const char *p = v;
 	if (*p == '-')
 		p++;
+	const char *digits = p;
 	if (*p == '0')
 		p++;
 	else if (*p >= '1' && *p <= '9')
@@ -162,21 +168,14 @@ static bool is_json_number(const char *v)
 			p++;
 	else
 		return false;
+	if (p - digits > 15)
+		return false;
 	if (*p == '.') {
-		p++;
-		if (!(*p >= '0' && *p <= '9'))
-			return false;
+		const char *frac = ++p;
 		while (*p >= '0' && *p <= '9')
 			p++;
-	}
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		if (!(*p >= '0' && *p <= '9'))
+		if (p == frac || p - frac > 9)
 			return false;
-		while (*p >= '0' && *p <= '9')
-			p++;
 	}
 	return *p == '\0';
 }
@@ -211,13 +210,19 @@ static void add_field(struct strbuf *sb, const char *key, const char *v, bool fi
 		add_json_str(sb, key);
 		sb_adds(sb, ":");
 		if (number) {
-			sb_adds(sb, is_json_number(v) ? v : "null");
+			sb_adds(sb, is_plain_number(v) ? v : "null");
 			return;
 		}
 	} else {
 		if (!first)
 			sb_adds(sb, " ");
-		sb_adds(sb, key);
+		/* Keys are ours; even so, nothing but a plain name reaches the line. */
+		for (const char *k = key; *k; k++) {
+			char c = *k;
+			bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				     (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+			sb_add(sb, plain ? k : "_", 1);
+		}
 		sb_adds(sb, "=");
 	}
 	add_value(sb, v, false);
@@ -242,11 +247,12 @@ static void begin_line(struct strbuf *sb, int level)
 	add_field(sb, "level", level_names[level], false);
 }
 
-static void end_line(struct strbuf *sb)
+/* has_ids: the line already has request_id and trace_id of its own (no duplicates). */
+static void end_line(struct strbuf *sb, bool has_ids)
 {
-	if (current_request_id)
+	if (current_request_id && !has_ids)
 		add_field(sb, "request_id", current_request_id, false);
-	if (current_trace_id)
+	if (current_trace_id && !has_ids)
 		add_field(sb, "trace_id", current_trace_id, false);
 	if (log_format == LOG_FORMAT_JSON)
 		sb_adds(sb, "}");
@@ -280,7 +286,7 @@ void log_write(int level, const char *fmt, ...)
 		sb_adds(&sb, " msg=");
 		add_value(&sb, msg, true);
 	}
-	end_line(&sb);
+	end_line(&sb, false);
 	sb_release(&sb);
 }
 
@@ -293,15 +299,17 @@ void log_fields(int level, const char *msg, ...)
 	add_field(&sb, "msg", msg, false);
 	va_list ap;
 	va_start(ap, msg);
+	bool has_ids = false;
 	for (;;) {
 		const char *k = va_arg(ap, const char *);
 		if (!k)
 			break;
 		const char *v = va_arg(ap, const char *);
+		has_ids |= strcmp(k, "request_id") == 0 || strcmp(k, "trace_id") == 0;
 		add_field(&sb, k, v ? v : "", false);
 	}
 	va_end(ap);
-	end_line(&sb);
+	end_line(&sb, has_ids);
 	sb_release(&sb);
 }
 

@@ -52,9 +52,11 @@ void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 /*
  * Writes a structured line: msg plus key/value pairs given as alternating
  * const char * arguments, ending with NULL. Values are quoted as needed.
- * A key written as LOG_NUM("name") marks a number: its value (text such as
- * "200" or "1.250") is written bare, in JSON as a JSON number; a value that
- * is not a number ("-") is written as JSON null (as it is in text).
+ * A key written as LOG_NUM("name") marks a number: its value (decimal text
+ * such as "200" or "-1.250": no exponent, at most 15 digits before the
+ * point and 9 after) is written
+ * bare, in JSON as a JSON number; any other value ("-") is written as JSON
+ * null (and as it is in text).
  */
 void log_fields(int level, const char *msg, ...) __attribute__((sentinel));
 #define LOG_NUM(key) "#" key
