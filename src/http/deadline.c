@@ -190,6 +190,13 @@ void http_deadline_waiting(struct MHD_Connection *conn)
 	atomic_store(&w->state, W_WAITING);
 }
 
+/* How long w's answer has been queued (0 when it was queued after now was read). */
+static uint64_t sending_for(struct conn_watch *w, uint64_t now)
+{
+	uint64_t since = atomic_load(&w->sending_ns);
+	return now > since ? now - since : 0;
+}
+
 static void *watch_main(void *arg)
 {
 	struct http_deadline *d = arg;
@@ -215,8 +222,7 @@ static void *watch_main(void *arg)
 				   atomic_compare_exchange_strong(&w->state, &st, W_ANSWERING)) {
 				shutdown(w->fd, SHUT_RDWR); /* once: the state is no longer RECEIVING */
 				cut++;
-			} else if (st == W_SENDING &&
-				   now - atomic_load(&w->sending_ns) > write_limit &&
+			} else if (st == W_SENDING && sending_for(w, now) > write_limit &&
 				   atomic_compare_exchange_strong(&w->state, &st, W_ANSWERING)) {
 				/* The client left the answer unread: its bytes stay queued
 				 * in the socket (SIOCOUTQ) and in libmicrohttpd's buffer. */
