@@ -2,7 +2,9 @@
  * http.h - the HTTP core on libmicrohttpd: daemon start/stop, the
  * per-request context, bounded reading of URL, headers and body, parameters
  * read alike from the query string, a form body or a JSON body, reply
- * helpers that add CORS and X-Request-Id, and the access log.
+ * helpers that add CORS, X-Request-Id and (for a request with a valid W3C
+ * traceparent) traceresponse, and the access log, whose outcome is ok,
+ * client_error, server_error or aborted.
  *
  * One dispatch callback sees each request once: when it is complete, or
  * earlier when a size limit already decided it (req->reject). It must
@@ -85,7 +87,8 @@ struct http_options {
 	const char *base_path;
 	const char *cors_allow_origin;
 	size_t max_url_size, max_header_size, max_body_size;
-	unsigned int max_connections, max_connections_per_ip;
+	unsigned int max_connections;
+	unsigned int max_connections_per_ip; /* enforced by us (accept policy), 0: none */
 	unsigned int idle_timeout;
 	unsigned int request_timeout; /* seconds from a request's first byte to its last */
 	unsigned int write_timeout;   /* seconds from an answer queued to its last byte sent */
