@@ -154,6 +154,7 @@ static int start_http(struct daemon *d)
 		.max_connections_per_ip = (unsigned int)cfg->max_connections_per_ip,
 		.idle_timeout = (unsigned int)cfg->idle_timeout,
 		.request_timeout = (unsigned int)cfg->request_timeout,
+		.write_timeout = (unsigned int)cfg->write_timeout,
 		.threads = d->threads,
 		.access_log = cfg->access_log,
 		.trusted_proxies = cfg->trusted_proxies,

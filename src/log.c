@@ -5,7 +5,9 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,9 +19,33 @@
 
 _Atomic int log_min_level = LOG_INFO;
 static _Atomic int log_format = LOG_FORMAT_TEXT;
+static _Atomic bool log_journal; /* stderr is the journal: priority prefixes */
 static _Thread_local const char *current_request_id;
+static _Thread_local const char *current_trace_id;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+/* syslog priorities by level (sd-daemon(3) SD_DEBUG, SD_INFO, SD_WARNING, SD_ERR) */
+static const char *const level_prefix[] = { "<7>", "<6>", "<4>", "<3>" };
+
+/* True when JOURNAL_STREAM ("dev:ino") names the file stderr is (systemd.exec(5)). */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	if (!js || !*js)
+		return false;
+	char *end;
+	unsigned long long dev = strtoull(js, &end, 10);
+	if (end == js || *end != ':')
+		return false;
+	const char *ino_s = end + 1;
+	unsigned long long ino = strtoull(ino_s, &end, 10);
+	if (end == ino_s || *end)
+		return false;
+	struct stat st;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 static void log_oom(size_t n)
 {
@@ -30,6 +56,7 @@ void log_configure(int level, int format)
 {
 	log_min_level = level;
 	log_format = format;
+	log_journal = stderr_is_journal();
 	alloc_set_oom_hook(log_oom);
 }
 
@@ -46,36 +73,156 @@ void log_set_request_id(const char *id)
 	current_request_id = id;
 }
 
+void log_set_trace_id(const char *id)
+{
+	current_trace_id = id;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at p (1-4), or 0 when the byte at p
+ * does not start one (stray continuation, overlong form, surrogate, above
+ * U+10FFFF, truncated).
+ */
+static size_t utf8_seq(const unsigned char *p)
+{
+	unsigned char c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	unsigned lo = 0x80, hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * Appends s as a JSON string: '"' and '\\' escaped, control characters
+ * (C0, DEL, C1) as \u00HH, bytes outside valid UTF-8 as the text \xHH
+ * (escaped for JSON as \\xHH). The result is valid UTF-8 and valid JSON
+ * whatever s holds.
+ */
+static void add_json_str(struct strbuf *sb, const char *s)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	sb_adds(sb, "\"");
+	while (*p) {
+		unsigned char c = *p;
+		size_t n = utf8_seq(p);
+		if (n == 0) {
+			char esc[5] = { '\\', '\\', 'x', digits[c >> 4], digits[c & 15] };
+			sb_add(sb, esc, 5);
+			p++;
+		} else if (c == '"' || c == '\\') {
+			char esc[2] = { '\\', (char)c };
+			sb_add(sb, esc, 2);
+			p++;
+		} else if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] < 0xa0)) {
+			unsigned cp = c == 0xc2 ? p[1] : c;
+			char esc[6] = { '\\', 'u', '0', '0', digits[cp >> 4], digits[cp & 15] };
+			sb_add(sb, esc, 6);
+			p += n;
+		} else {
+			sb_add(sb, (const char *)p, n);
+			p += n;
+		}
+	}
+	sb_adds(sb, "\"");
+}
+
+/*
+ * True when v is a plain decimal number: an optional '-', at most 15
+ * digits without a leading zero, optionally '.' and at most 9 digits; no
+ * exponent. A JSON number (RFC 8259 section 6) that every parser reads
+ * exactly, as an integer or a double.
+ */
+static bool is_plain_number(const char *v)
+{
+	const char *p = v;
+	if (*p == '-')
+		p++;
+	const char *digits = p;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return false;
+	if (p - digits > 15)
+		return false;
+	if (*p == '.') {
+		const char *frac = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == frac || p - frac > 9)
+			return false;
+	}
+	return *p == '\0';
+}
+
 /* Appends v quoted for the current format, escaping what must be escaped. */
 static void add_value(struct strbuf *sb, const char *v, bool force_quote)
 {
 	if (log_format == LOG_FORMAT_JSON) {
-		sb_add_json_str(sb, v);
+		add_json_str(sb, v);
 		return;
 	}
 	bool quote = force_quote || !*v;
-	for (const char *p = v; *p && !quote; p++)
-		if (*p == ' ' || *p == '"' || *p == '=' || (unsigned char)*p < 0x20)
+	for (const unsigned char *p = (const unsigned char *)v; *p && !quote; p++)
+		if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || *p < 0x20 || *p >= 0x7f)
 			quote = true;
 	if (!quote) {
 		sb_adds(sb, v);
 		return;
 	}
 	/* logfmt quoting follows JSON string escaping. */
-	sb_add_json_str(sb, v);
+	add_json_str(sb, v);
 }
 
 static void add_field(struct strbuf *sb, const char *key, const char *v, bool first)
 {
+	bool number = key[0] == '#';
+	if (number)
+		key++;
 	if (log_format == LOG_FORMAT_JSON) {
 		if (!first)
 			sb_adds(sb, ",");
-		sb_add_json_str(sb, key);
+		add_json_str(sb, key);
 		sb_adds(sb, ":");
+		if (number) {
+			sb_adds(sb, is_plain_number(v) ? v : "null");
+			return;
+		}
 	} else {
 		if (!first)
 			sb_adds(sb, " ");
-		sb_adds(sb, key);
+		/* Keys are ours; even so, nothing but a plain name reaches the line. */
+		for (const char *k = key; *k; k++) {
+			char c = *k;
+			bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				     (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+			sb_add(sb, plain ? k : "_", 1);
+		}
 		sb_adds(sb, "=");
 	}
 	add_value(sb, v, false);
@@ -91,16 +238,22 @@ static void begin_line(struct strbuf *sb, int level)
 	gmtime_r(&secs, &tm);
 	size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+	level = level < 0 ? 0 : level > 3 ? 3 : level;
+	if (log_journal)
+		sb_adds(sb, level_prefix[level]);
 	if (log_format == LOG_FORMAT_JSON)
 		sb_adds(sb, "{");
 	add_field(sb, "ts", ts, true);
-	add_field(sb, "level", level_names[level < 0 ? 0 : level > 3 ? 3 : level], false);
+	add_field(sb, "level", level_names[level], false);
 }
 
-static void end_line(struct strbuf *sb)
+/* has_ids: the line already has request_id and trace_id of its own (no duplicates). */
+static void end_line(struct strbuf *sb, bool has_ids)
 {
-	if (current_request_id)
+	if (current_request_id && !has_ids)
 		add_field(sb, "request_id", current_request_id, false);
+	if (current_trace_id && !has_ids)
+		add_field(sb, "trace_id", current_trace_id, false);
 	if (log_format == LOG_FORMAT_JSON)
 		sb_adds(sb, "}");
 	sb_adds(sb, "\n");
@@ -128,12 +281,12 @@ void log_write(int level, const char *fmt, ...)
 	begin_line(&sb, level);
 	if (log_format == LOG_FORMAT_JSON) {
 		sb_adds(&sb, ",\"msg\":");
-		sb_add_json_str(&sb, msg);
+		add_json_str(&sb, msg);
 	} else {
 		sb_adds(&sb, " msg=");
 		add_value(&sb, msg, true);
 	}
-	end_line(&sb);
+	end_line(&sb, false);
 	sb_release(&sb);
 }
 
@@ -146,14 +299,62 @@ void log_fields(int level, const char *msg, ...)
 	add_field(&sb, "msg", msg, false);
 	va_list ap;
 	va_start(ap, msg);
+	bool has_ids = false;
 	for (;;) {
 		const char *k = va_arg(ap, const char *);
 		if (!k)
 			break;
 		const char *v = va_arg(ap, const char *);
+		has_ids |= strcmp(k, "request_id") == 0 || strcmp(k, "trace_id") == 0;
 		add_field(&sb, k, v ? v : "", false);
 	}
 	va_end(ap);
-	end_line(&sb);
+	end_line(&sb, has_ids);
 	sb_release(&sb);
+}
+
+/* ---- rate limits ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* With l->lock held: ends the interval when it is over, summarising it. */
+static void limit_roll(struct log_limit *l, uint64_t now)
+{
+	uint64_t len = (uint64_t)l->interval_s * 1000000000ull;
+	if (l->window_ns && now - l->window_ns < len)
+		return;
+	if (l->suppressed)
+		log_warn("suppressed %lu more '%s' line(s) in %us (at most %u lines per %us)",
+			 l->suppressed, l->what, l->interval_s, l->burst, l->interval_s);
+	l->window_ns = now;
+	l->in_window = 0;
+	l->suppressed = 0;
+}
+
+bool log_limit_allow(struct log_limit *l)
+{
+	pthread_mutex_lock(&l->lock);
+	limit_roll(l, mono_ns());
+	bool ok = l->in_window < l->burst;
+	if (ok)
+		l->in_window++;
+	else
+		l->suppressed++;
+	pthread_mutex_unlock(&l->lock);
+	return ok;
+}
+
+void log_limit_flush(struct log_limit *l, bool now)
+{
+	pthread_mutex_lock(&l->lock);
+	if (l->suppressed && now)
+		l->window_ns = 0; /* ends the interval */
+	if (l->suppressed)
+		limit_roll(l, mono_ns());
+	pthread_mutex_unlock(&l->lock);
 }

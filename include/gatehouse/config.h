@@ -50,6 +50,7 @@ struct config {
 	int64_t max_connections_per_ip;
 	int64_t idle_timeout;
 	int64_t request_timeout;
+	int64_t write_timeout;    /* seconds an answer may take to be read */
 	int64_t http_threads;     /* 0 = automatic */
 	int64_t shutdown_timeout;
 	char *trusted_proxies;    /* comma-separated IPs or CIDRs, validated */

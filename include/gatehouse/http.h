@@ -2,7 +2,9 @@
  * http.h - the HTTP core on libmicrohttpd: daemon start/stop, the
  * per-request context, bounded reading of URL, headers and body, parameters
  * read alike from the query string, a form body or a JSON body, reply
- * helpers that add CORS and X-Request-Id, and the access log.
+ * helpers that add CORS, X-Request-Id and (for a request with a valid W3C
+ * traceparent) traceresponse, and the access log, whose outcome is ok,
+ * client_error, server_error or aborted.
  *
  * One dispatch callback sees each request once: when it is complete, or
  * earlier when a size limit already decided it (req->reject). It must
@@ -61,6 +63,9 @@ struct http_request {
 	int style;                 /* enum reply_style of the route (0: JSON), for error bodies */
 	uint64_t start_ns;
 	char request_id[40];
+	char trace_id[33];         /* W3C trace context: the caller's trace id, or "" */
+	char span_id[17];          /* our parent id for traceresponse, when trace_id is set */
+	bool trace_sampled;        /* the caller's sampled flag */
 	char client_ip[64];        /* the client: the peer, or X-Forwarded-For from a trusted proxy */
 	unsigned char client_addr[16]; /* the same, as an IPv6 or IPv4-mapped address */
 
@@ -82,9 +87,11 @@ struct http_options {
 	const char *base_path;
 	const char *cors_allow_origin;
 	size_t max_url_size, max_header_size, max_body_size;
-	unsigned int max_connections, max_connections_per_ip;
+	unsigned int max_connections;
+	unsigned int max_connections_per_ip; /* enforced by us (accept policy), 0: none */
 	unsigned int idle_timeout;
 	unsigned int request_timeout; /* seconds from a request's first byte to its last */
+	unsigned int write_timeout;   /* seconds from an answer queued to its last byte sent */
 	unsigned int threads;
 	bool access_log;
 	const char *trusted_proxies; /* comma-separated IPs or CIDRs (validated by config) */

@@ -64,6 +64,11 @@ const struct setting config_settings[] = {
 	  "within this long, or the connection is closed: a client trickling bytes\n"
 	  "(slowloris) is cut off. Idle keep-alive connections are under idle_timeout only.",
 	  false },
+	{ "write_timeout", T_DURATION, OFF(write_timeout), "30s", 1, 3600, NULL,
+	  "Once an answer is ready, the client must have taken all of it within this long,\n"
+	  "or the connection is closed: a client that stops reading cannot hold the\n"
+	  "connection and the answer's memory.",
+	  false },
 	{ "http_threads", T_INT, OFF(http_threads), "0", 0, 1024, NULL,
 	  "Request threads (0 = four per CPU, at least 4).", false },
 	{ "shutdown_timeout", T_DURATION, OFF(shutdown_timeout), "10s", 0, 3600, NULL,

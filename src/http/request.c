@@ -274,7 +274,15 @@ void http_reply(struct http_request *req, int status, const char *content_type, 
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
 	MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-	MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag, X-Request-Id");
+	MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+				"ETag, X-Request-Id, traceresponse");
+	if (req->trace_id[0]) {
+		/* W3C Trace Context level 2: the caller's trace, our parent id. */
+		char tr[64];
+		snprintf(tr, sizeof tr, "00-%s-%s-%s", req->trace_id, req->span_id,
+			 req->trace_sampled ? "01" : "00");
+		MHD_add_response_header(resp, "traceresponse", tr);
+	}
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	for (int i = 0; i < req->nextra; i++)
 		MHD_add_response_header(resp, req->extra_names[i], req->extra_values[i]);
@@ -282,6 +290,8 @@ void http_reply(struct http_request *req, int status, const char *content_type, 
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (MHD_queue_response(req->conn, (unsigned int)status, resp) != MHD_YES)
 		log_error("cannot queue a %d response", status);
+	else
+		http_deadline_sending(req->conn);
 	MHD_destroy_response(resp);
 	req->answered = true;
 	req->status = status;

@@ -45,15 +45,75 @@
 
 /* ---- libmicrohttpd callbacks ---- */
 
+/*
+ * Lines a client can cause, each kind rate-limited (log.h): at most
+ * `burst` per 10 s, then one summary line with the count suppressed.
+ */
+static struct log_limit mhd_limit = LOG_LIMIT_INIT(10, 10, "libmicrohttpd");
+static struct log_limit refused_ip_limit =
+	LOG_LIMIT_INIT(10, 1, "refused connection (max_connections_per_ip)");
+static struct log_limit refused_all_limit =
+	LOG_LIMIT_INIT(10, 1, "refused connection (max_connections)");
+static struct log_limit malformed_limit =
+	LOG_LIMIT_INIT(10, 10, "access line of a malformed or unanswered request");
+
+void http_log_limits_flush(bool now)
+{
+	log_limit_flush(&mhd_limit, now);
+	log_limit_flush(&refused_ip_limit, now);
+	log_limit_flush(&refused_all_limit, now);
+	log_limit_flush(&malformed_limit, now);
+}
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
+	struct http_server *srv = cls;
 	char msg[512];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	size_t n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	/*
+	 * libmicrohttpd says this for its own limit only: the per-address cap is
+	 * ours (http_deadline_admit), so this is max_connections.
+	 */
+	if (strncmp(msg, "Server reached connection limit", 31) == 0) {
+		if (log_limit_allow(&refused_all_limit))
+			log_warn("refused a connection: the server has max_connections (%u) "
+				 "connections open", srv ? srv->opt.max_connections : 0);
+		return;
+	}
+	if (!log_limit_allow(&mhd_limit))
+		return;
+	/* Its error pages come quoted in the message: keep the words only. */
+	char *page = strstr(msg, " ('<html>");
+	char *after = page ? strstr(page, "')") : NULL;
+	if (page && after)
+		memmove(page, after + 2, strlen(after + 2) + 1);
 	log_warn("libmicrohttpd: %s", msg);
+}
+
+/* libmicrohttpd's accept policy: our per-address cap (max_connections_per_ip). */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	(void)addrlen;
+	struct http_server *srv = cls;
+	if (http_deadline_admit(&srv->deadline, addr))
+		return MHD_YES;
+	if (log_limit_allow(&refused_ip_limit)) {
+		char ip[64] = "-";
+		if (addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)addr)->sin_addr,
+				  ip, sizeof ip);
+		else if (addr->sa_family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr, ip,
+				  sizeof ip);
+		log_warn("refused a connection from %s: that address has "
+			 "max_connections_per_ip (%u) connections open", ip,
+			 srv->opt.max_connections_per_ip);
+	}
+	return MHD_NO;
 }
 
 struct header_tally {
@@ -117,6 +177,68 @@ static void take_client_request_id(struct http_request *req)
 	}
 	if (ok)
 		snprintf(req->request_id, sizeof req->request_id, "%s", given);
+}
+
+static int hexval_lower(char c)
+{
+	return c >= 'a' ? c - 'a' + 10 : c - '0';
+}
+
+static bool lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool all_zero(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != '0')
+			return false;
+	return true;
+}
+
+static enum MHD_Result count_traceparent(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, "traceparent") == 0)
+		(*(unsigned *)cls)++;
+	return MHD_YES;
+}
+
+/*
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/): one
+ * traceparent header of version 00, exactly "00-" 32 lowercase hex digits
+ * (the trace id, not all zero) "-" 16 (the parent id, not all zero) "-" 2
+ * (the flags). Anything else, or the header twice, is ignored, as the
+ * specification says. An accepted trace id is logged on the request's lines
+ * and returned in traceresponse with a parent id of ours.
+ */
+static void take_traceparent(struct http_request *req)
+{
+	const char *tp = http_header(req, "traceparent");
+	if (!tp || strlen(tp) != 55)
+		return;
+	unsigned count = 0;
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_traceparent, &count);
+	if (count != 1)
+		return;
+	if (tp[0] != '0' || tp[1] != '0' || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||
+	    !lower_hex(tp + 3, 32) || !lower_hex(tp + 36, 16) || !lower_hex(tp + 53, 2) ||
+	    all_zero(tp + 3, 32) || all_zero(tp + 36, 16))
+		return;
+	unsigned char span[8];
+	if (gh_random(span, sizeof span))
+		return;
+	span[0] |= 1; /* never all zero */
+	gh_hex(span, sizeof span, req->span_id);
+	memcpy(req->trace_id, tp + 3, 32);
+	req->trace_id[32] = '\0';
+	req->trace_sampled = (hexval_lower(tp[54]) & 1) != 0;
 }
 
 /* The peer's address, as text and as 16 bytes. */
@@ -224,6 +346,7 @@ static void begin_request(struct http_request *req, const char *method, const ch
 	snprintf(req->method, sizeof req->method, "%s", strlen(method) < sizeof req->method ?
 		 method : "OTHER");
 	take_client_request_id(req);
+	take_traceparent(req);
 	resolve_forwarded_client(req);
 	bool outside;
 	req->path = http_normalize_path(req->raw_target, srv->base_path, &outside);
@@ -267,12 +390,14 @@ static void dispatch(struct http_request *req)
 	struct http_server *srv = req->server;
 	http_deadline_answering(req->conn);
 	log_set_request_id(req->request_id);
+	log_set_trace_id(req->trace_id[0] ? req->trace_id : NULL);
 	srv->dispatch(req, srv->ctx);
 	if (!req->answered && !req->deferred) {
 		log_error("handler for '%s' gave no answer", req->route);
 		http_reply_json(req, 500, "{\"error\":\"internal\",\"message\":\"no answer\"}");
 	}
 	log_set_request_id(NULL);
+	log_set_trace_id(NULL);
 }
 
 struct deferred_job {
@@ -286,12 +411,14 @@ static void run_deferred(void *arg)
 	struct deferred_job *j = arg;
 	struct http_request *req = j->req;
 	log_set_request_id(req->request_id);
+	log_set_trace_id(req->trace_id[0] ? req->trace_id : NULL);
 	j->fn(req, j->arg);
 	if (!req->pending.ready) {
 		log_error("deferred handler for '%s' gave no answer", req->route);
 		http_reply_json(req, 500, "{\"error\":\"internal\",\"message\":\"no answer\"}");
 	}
 	log_set_request_id(NULL);
+	log_set_trace_id(NULL);
 	free(j);
 	/* The last touch: from here on the connection's thread owns req again. */
 	MHD_resume_connection(req->conn);
@@ -392,19 +519,40 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	uint64_t elapsed = gh_mono_ns() - req->start_ns;
 	if (req->status)
 		metrics_http_request(req->route, req->status, elapsed);
-	if (atomic_load(&srv->access_log) && log_min_level <= LOG_INFO) {
+	/*
+	 * outcome: "ok" (answered, status below 400), "client_error" (4xx),
+	 * "server_error" (5xx), or "aborted": no complete answer went out (the
+	 * client left, a timeout, a refusal by libmicrohttpd, shutdown), with
+	 * close_reason saying which. A malformed or unanswered request's line is
+	 * rate-limited: a client can make any number of them.
+	 */
+	bool complete = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->status;
+	if (atomic_load(&srv->access_log) && log_min_level <= LOG_INFO &&
+	    ((complete && req->reject != REJECT_BAD_PATH) || log_limit_allow(&malformed_limit))) {
 		char status[8], dur[32];
 		snprintf(status, sizeof status, "%d", req->status);
 		snprintf(dur, sizeof dur, "%.3f", (double)elapsed / 1e6);
+		const char *outcome = !complete ? "aborted" : req->status >= 500 ? "server_error" :
+				      req->status >= 400 ? "client_error" : "ok";
+		const char *reason =
+			complete ? NULL :
+			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "no_answer" :
+			toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle_timeout" :
+			toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown" :
+			toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_closed" :
+			toe == MHD_REQUEST_TERMINATED_READ_ERROR ? "read_error" : "error";
+		const char *trace = req->trace_id[0] ? req->trace_id : NULL;
+		/* Optional fields last: the NULL of an absent one ends the list. */
 		log_fields(LOG_INFO, "access", "method", req->method[0] ? req->method : "-",
-			   "route", req->route, "status", req->status ? status : "-",
-			   "duration_ms", dur, "client", req->client_ip[0] ? req->client_ip : "-",
+			   "route", req->route, LOG_NUM("status"), req->status ? status : "-",
+			   LOG_NUM("duration_ms"), dur,
+			   "client", req->client_ip[0] ? req->client_ip : "-",
 			   "request_id", req->request_id[0] ? req->request_id : "-",
-			   "outcome", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" :
-				      toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout" :
-				      toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown" :
-				      toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_abort" :
-				      "error", NULL);
+			   "outcome", outcome,
+			   trace ? "trace_id" : reason ? "close_reason" : NULL,
+			   trace ? trace : reason,
+			   trace ? "span_id" : NULL, req->span_id,
+			   reason ? "close_reason" : NULL, reason, NULL);
 	}
 	for (int i = 0; i < req->nparams; i++) {
 		free(req->params[i].name);
@@ -491,7 +639,8 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	atomic_init(&srv->access_log, opt->access_log);
 	srv->ctx = ctx;
 	srv->listen_fd = fd;
-	http_deadline_init(&srv->deadline, opt->request_timeout);
+	http_deadline_init(&srv->deadline, opt->request_timeout, opt->write_timeout,
+			   opt->max_connections_per_ip);
 	unsigned char boot[4];
 	if (gh_random(boot, sizeof boot))
 		memset(boot, 0, sizeof boot);
@@ -502,12 +651,11 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	size_t pool = opt->max_url_size + opt->max_header_size + 16384;
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
-		0, NULL, NULL, access_handler, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+		0, accept_policy, srv, access_handler, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opt->threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opt->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)opt->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opt->idle_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)pool,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
@@ -574,8 +722,10 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	/* The watcher first: it reads the descriptors of the daemon's connections. */
-	http_deadline_release(&srv->deadline);
+	http_deadline_stop(&srv->deadline);
 	MHD_stop_daemon(srv->daemon);
+	http_deadline_release(&srv->deadline);
+	http_log_limits_flush(true); /* what was suppressed comes out before the exit */
 	/*
 	 * Quiescing hands the listening socket to us, to close after the stop;
 	 * otherwise libmicrohttpd closed it itself.

@@ -36,6 +36,7 @@ FUZZ_MAXLEN_jwks     := 16384
 FUZZ_MAXLEN_steam    := 4096
 FUZZ_MAXLEN_google   := 4096
 FUZZ_MAXLEN_facebook := 4096
+FUZZ_MAXLEN_log      := 1024
 
 FUZZ_RUN_FLAGS := -timeout=10 -rss_limit_mb=2048
 

@@ -1498,7 +1498,7 @@ class Logs(unittest.TestCase):
         mine = [o for o in access if o["request_id"] == rid]
         self.assertEqual(len(mine), 1, access)
         self.assertEqual((mine[0]["method"], mine[0]["route"], mine[0]["status"]),
-                         ("GET", "/login-as-guest", "200"))
+                         ("GET", "/login-as-guest", 200))  # a JSON number
         # Lines a handler logs while serving carry the request's id too.
         others = [o for o in objs if o["msg"] != "access" and o.get("request_id")]
         self.assertTrue(others, "no line besides the access log carried a request_id")
