@@ -91,7 +91,7 @@ int keyring_rotate_now(struct keyring *kr, int64_t now);
 
 /* Takes a reference to the current key set (never NULL after a reload). */
 struct keyset *keyset_get(struct keyring *kr);
-/* Drops a reference taken by keyring_get. */
+/* Drops a reference taken by keyset_get. */
 void keyset_put(struct keyset *ks);
 
 /* The key that signs tokens of use at time now, or NULL. */

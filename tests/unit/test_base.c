@@ -1,5 +1,5 @@
 /*
- * test_util.c - the encodings and helpers every other module trusts:
+ * test_base.c - src/base/, the helpers every other module trusts:
  * strict base64url (JWS), UUIDs, UTF-8 validation, duration and size
  * parsing, and the string buffer with its JSON string escaping.
  */
