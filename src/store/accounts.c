@@ -27,45 +27,43 @@ static void read_user_row(struct store_conn *c, struct store_stmt *s, const char
 	out->banned_until = col_int64(c, s, 3);
 }
 
-int store_rule_user_get(struct store_conn *c, const char *user_id, struct store_user *out)
+/*
+ * The user row by query q (Q_USER_GET, or Q_USER_SESSION_GET with
+ * session_id, whose extra column says whether that session is live).
+ */
+static int read_user(struct store_conn *c, enum store_query q, const char *user_id,
+		     int64_t session_id, struct store_user *out, bool *out_session_live)
 {
-	struct store_stmt *s = db_prepare(c, Q_USER_GET);
+	struct store_stmt *s = db_prepare(c, q);
 	if (!s)
 		return GH_EINTERNAL;
 	db_text(c, s, 1, user_id);
+	if (out_session_live)
+		db_int64(c, s, 2, session_id);
 	int ret, rc = db_step(c, s);
 	if (rc == STORE_ROW) {
 		read_user_row(c, s, user_id, out);
+		if (out_session_live)
+			*out_session_live = col_int64(c, s, 4) != 0;
 		ret = 0;
 	} else if (rc == STORE_DONE) {
 		ret = GH_ENOTFOUND;
 	} else {
-		ret = db_fail(c, "user lookup");
+		ret = db_fail(c, out_session_live ? "user and session lookup" : "user lookup");
 	}
 	db_reset(c, s);
 	return ret;
 }
 
+int store_rule_user_get(struct store_conn *c, const char *user_id, struct store_user *out)
+{
+	return read_user(c, Q_USER_GET, user_id, 0, out, NULL);
+}
+
 int store_rule_user_session_get(struct store_conn *c, const char *user_id, int64_t session_id,
 				struct store_user *out, bool *out_session_live)
 {
-	struct store_stmt *s = db_prepare(c, Q_USER_SESSION_GET);
-	if (!s)
-		return GH_EINTERNAL;
-	db_text(c, s, 1, user_id);
-	db_int64(c, s, 2, session_id);
-	int ret, rc = db_step(c, s);
-	if (rc == STORE_ROW) {
-		read_user_row(c, s, user_id, out);
-		*out_session_live = col_int64(c, s, 4) != 0;
-		ret = 0;
-	} else if (rc == STORE_DONE) {
-		ret = GH_ENOTFOUND;
-	} else {
-		ret = db_fail(c, "user and session lookup");
-	}
-	db_reset(c, s);
-	return ret;
+	return read_user(c, Q_USER_SESSION_GET, user_id, session_id, out, out_session_live);
 }
 
 int store_rule_user_delete(struct store_conn *c, void *arg, enum store_op_end *end)

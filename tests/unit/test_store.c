@@ -199,51 +199,6 @@ TEST(guest_create_and_user_get)
 	store_close(st);
 }
 
-TEST(user_session_get)
-{
-	struct store *st = open_store();
-	char uid[37], other[37], ghost[37];
-	int64_t sid = make_guest(st, uid, "jti-us-1", T0, T0 + 600);
-	int64_t theirs = make_guest(st, other, "jti-us-2", T0, T0 + 600);
-	new_uuid(ghost);
-	struct store_user u;
-	bool live = false;
-
-	CHECK_INT(store_user_session_get(st, uid, sid, &u, &live), 0);
-	CHECK_STR(u.user_id, uid);
-	CHECK_INT(u.created_at, T0);
-	CHECK(u.has_guest_secret);
-	CHECK(live);
-	/* No session (a token without sid), and another user's session: not live. */
-	CHECK_INT(store_user_session_get(st, uid, 0, &u, &live), 0);
-	CHECK(!live);
-	CHECK_INT(store_user_session_get(st, uid, theirs, &u, &live), 0);
-	CHECK(!live);
-	CHECK_INT(store_user_session_get(st, uid, 999999, &u, &live), 0);
-	CHECK(!live);
-	/* Past its expires_at but never ended: still live (its last access token may outlive it). */
-	CHECK_INT(store_user_session_get(st, uid, sid, &u, &live), 0);
-	CHECK(live);
-	/* Ended: no longer live; the user is still read. */
-	int64_t n = 0;
-	CHECK_INT(store_session_end(st, sid, uid, T0 + 10, "logout", &n), 0);
-	CHECK_INT(n, 1);
-	CHECK_INT(store_user_session_get(st, uid, sid, &u, &live), 0);
-	CHECK(!live);
-	CHECK_STR(u.user_id, uid);
-	/* A ban ends the sessions and shows in the user. */
-	CHECK_INT(store_user_set_ban(st, other, STORE_BAN_FOREVER, T0 + 20, NULL), 0);
-	CHECK_INT(store_user_session_get(st, other, theirs, &u, &live), 0);
-	CHECK(!live);
-	CHECK_INT(u.banned_until, STORE_BAN_FOREVER);
-	/* Unknown and deleted users. */
-	CHECK_INT(store_user_session_get(st, ghost, sid, &u, &live), GH_ENOTFOUND);
-	CHECK(!live);
-	CHECK_INT(store_user_delete(st, other), 0);
-	CHECK_INT(store_user_session_get(st, other, theirs, &u, &live), GH_ENOTFOUND);
-	store_close(st);
-}
-
 TEST(session_create)
 {
 	struct store *st = open_store();
@@ -738,7 +693,6 @@ int main(void)
 	make_tmp_dir();
 	RUN(guest_create_and_user_get);
 	RUN(session_create);
-	RUN(user_session_get);
 	RUN(refresh_banned_user);
 	RUN(sessions_purge);
 	RUN(documents);
