@@ -112,7 +112,10 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch, void *
 void http_quiesce(struct http_server *srv, int64_t max_wait_ms);
 /* Turns the access log on or off (a reload). */
 void http_set_access_log(struct http_server *srv, bool on);
-/* Requests received but not yet fully answered. */
+/*
+ * Requests received but not yet fully answered, counting those whose bytes
+ * arrived on an open connection but are not yet read.
+ */
 unsigned int http_in_flight(struct http_server *srv);
 /* Closes every connection and frees the server. */
 void http_stop(struct http_server *srv);

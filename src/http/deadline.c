@@ -190,6 +190,20 @@ void http_deadline_waiting(struct MHD_Connection *conn)
 	atomic_store(&w->state, W_WAITING);
 }
 
+unsigned int http_deadline_arriving(struct http_deadline *d)
+{
+	unsigned int n = 0;
+	pthread_mutex_lock(&d->lock);
+	for (struct conn_watch *w = d->watched; w; w = w->next) {
+		int st = atomic_load(&w->state);
+		if (st == W_RECEIVING ||
+		    (st == W_WAITING && bytes_received(w->fd) > atomic_load(&w->base_bytes)))
+			n++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
 /* How long w's answer has been queued (0 when it was queued after now was read). */
 static uint64_t sending_for(struct conn_watch *w, uint64_t now)
 {

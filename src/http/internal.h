@@ -68,6 +68,12 @@ bool http_deadline_admit(struct http_deadline *d, const struct sockaddr *addr);
 void http_deadline_answering(struct MHD_Connection *conn);
 /* The answer is queued: the client must take it within write_timeout. */
 void http_deadline_sending(struct MHD_Connection *conn);
+/*
+ * Open connections on which bytes of a request have arrived that
+ * libmicrohttpd has not yet turned into a request (or is still reading):
+ * requests that reached the server, which a shutdown must still answer.
+ */
+unsigned int http_deadline_arriving(struct http_deadline *d);
 /* The answer went out: the connection waits for its next request. */
 void http_deadline_waiting(struct MHD_Connection *conn);
 /*

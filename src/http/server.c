@@ -714,7 +714,12 @@ void http_set_access_log(struct http_server *srv, bool on)
 
 unsigned int http_in_flight(struct http_server *srv)
 {
-	return atomic_load(&srv->in_flight);
+	/*
+	 * A connection accepted just before the quiesce may hold its request's
+	 * bytes unread for a moment (its thread is busy): count it, or the
+	 * drain would stop the daemon under it (seen under load).
+	 */
+	return atomic_load(&srv->in_flight) + http_deadline_arriving(&srv->deadline);
 }
 
 void http_stop(struct http_server *srv)
