@@ -63,8 +63,9 @@ const char cmd_check_db_usage[] =
 	"usage: gatehouse check-db [FILE] [--config FILE] [--set name=value]...\n"
 	"\n"
 	"Opens a database file read-only (default: database_path) and checks its\n"
-	"integrity and foreign keys; prints what it holds. Exit status: 0 healthy,\n"
-	"1 damaged, unreadable or not a gatehouse database, 2 usage error.\n";
+	"integrity and foreign keys; prints what it holds. It never creates a file.\n"
+	"Exit status: 0 healthy, 1 damaged, unreadable, missing or not a gatehouse\n"
+	"database, 2 usage error.\n";
 
 int cmd_backup(const struct cli *cli, struct config *cfg)
 {

@@ -81,10 +81,13 @@ void store_lock_drop(struct store_lock *l)
 {
 	if (!l)
 		return;
-	/* The file stays: removing it would race with the next process to lock it. */
-	if (ftruncate(l->fd, 0) != 0) {
-		/* a stale PID in an unlocked file misleads nobody: it is only read when locked */
-	}
+	/*
+	 * Emptied, not removed (removing it would race with the next process
+	 * to lock it). Should that fail, a stale PID misleads nobody: the PID
+	 * is only read while the file is locked.
+	 */
+	int rc = ftruncate(l->fd, 0);
+	(void)rc;
 	close(l->fd);
 	free(l);
 }
