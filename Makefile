@@ -29,7 +29,9 @@ WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla
 CFLAGS  ?= -O2 -g
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -pthread -Iinclude \
-              -DGATEHOUSE_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) -MMD -MP
+              -DGATEHOUSE_VERSION='"$(VERSION)"' \
+              -DGATEHOUSE_DEFAULT_CONFIG='"$(SYSCONFDIR)/gatehouse/gatehouse.conf"' \
+              $(WARN) $(PKG_CFLAGS) -MMD -MP
 LDLIBS  = $(PKG_LIBS) -pthread
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

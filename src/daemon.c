@@ -1,7 +1,8 @@
 /*
- * daemon.c - the running daemon: start-up in dependency order (store, keys,
- * limiter, rotator, listeners), systemd notification and watchdog, reload
- * on SIGHUP, and the draining shutdown on SIGTERM.
+ * daemon.c - the running daemon: start-up in dependency order (a probe of
+ * the listeners, the store and its lock, keys, limiter, rotator,
+ * listeners), systemd notification and watchdog, reload on SIGHUP, and the
+ * draining shutdown on SIGTERM.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +56,9 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 		.path = cfg->database_path,
 		.readers = readers,
 		.group_commit = cfg->group_commit,
+		/* Operator commands never create a database; the daemon holds its lock. */
+		.must_exist = operator_mode,
+		.exclusive = !operator_mode,
 		.sqlite = &sq,
 	};
 	char err[512];
@@ -138,11 +142,15 @@ struct daemon {
 	unsigned int threads;
 };
 
-/* The HTTP servers: the main listener, and the admin one when configured. */
-static int start_http(struct daemon *d)
+/*
+ * The HTTP servers' options: the main listener's, and the admin one's
+ * (*admin false when not configured; host holds its address).
+ */
+static void http_opts(const struct daemon *d, struct http_options *ho, struct http_options *ao,
+		      char host[64], bool *admin)
 {
 	const struct config *cfg = d->cfg;
-	struct http_options ho = {
+	*ho = (struct http_options){
 		.listen_address = cfg->listen_address,
 		.port = (int)cfg->listen_port,
 		.base_path = cfg->base_path,
@@ -159,26 +167,57 @@ static int start_http(struct daemon *d)
 		.access_log = cfg->access_log,
 		.trusted_proxies = cfg->trusted_proxies,
 	};
-	char err[512];
+	*admin = *cfg->metrics_listen_address != '\0';
+	if (!*admin)
+		return;
+	*ao = *ho;
+	config_split_hostport(cfg->metrics_listen_address, host, 64, &ao->port);
+	ao->listen_address = host;
+	ao->base_path = "";
+	ao->threads = 1;
+	ao->max_connections = 64;
+	ao->max_connections_per_ip = 0;
+}
+
+/*
+ * Before anything is touched (the database created, migrated or given
+ * keys): can the listeners be bound? A port in use stops start-up here.
+ */
+static int probe_http(const struct daemon *d)
+{
+	struct http_options ho, ao;
+	char host[64], err[512];
+	bool admin;
+	http_opts(d, &ho, &ao, host, &admin);
+	if (http_probe(&ho, err, sizeof err)) {
+		log_error("%s; nothing was changed", err);
+		return -1;
+	}
+	if (admin && http_probe(&ao, err, sizeof err)) {
+		log_error("metrics listener: %s; nothing was changed", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The HTTP servers: the main listener, and the admin one when configured. */
+static int start_http(struct daemon *d)
+{
+	struct http_options ho, ao;
+	char host[64], err[512];
+	bool admin;
+	http_opts(d, &ho, &ao, host, &admin);
 	if (http_start(&ho, router_dispatch, &d->app, &d->http, err, sizeof err)) {
 		log_error("%s", err);
 		return -1;
 	}
-	if (!*cfg->metrics_listen_address)
+	if (!admin)
 		return 0;
-	char host[64];
-	struct http_options ao = ho;
-	config_split_hostport(cfg->metrics_listen_address, host, sizeof host, &ao.port);
-	ao.listen_address = host;
-	ao.base_path = "";
-	ao.threads = 1;
-	ao.max_connections = 64;
-	ao.max_connections_per_ip = 0;
 	if (http_start(&ao, router_dispatch_admin, &d->app, &d->admin, err, sizeof err)) {
 		log_error("metrics listener: %s", err);
 		return -1;
 	}
-	log_info("metrics on http://%s/metrics", cfg->metrics_listen_address);
+	log_info("metrics on http://%s/metrics", d->cfg->metrics_listen_address);
 	return 0;
 }
 
@@ -203,6 +242,8 @@ static int start_daemon(struct daemon *d)
 	d->threads = auto_threads(cfg);
 	d->app.cfg = cfg;
 	init_metrics();
+	if (probe_http(d))
+		return -1;
 	if (daemon_open_store(cfg, false, (int)d->threads + 2, &d->app.store))
 		return -1;
 	struct key_policy pol;

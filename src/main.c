@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -16,6 +17,11 @@
 #include "gatehouse/config.h"
 #include "gatehouse/log.h"
 #include "gatehouse/banned.h"
+
+/* Where an installed build looks for its config (the Makefile sets it from SYSCONFDIR). */
+#ifndef GATEHOUSE_DEFAULT_CONFIG
+#define GATEHOUSE_DEFAULT_CONFIG "/usr/local/etc/gatehouse/gatehouse.conf"
+#endif
 
 static const char usage_main[] =
 	"usage: gatehouse [--config FILE] [--set name=value]... [COMMAND]\n"
@@ -33,18 +39,22 @@ static const char usage_main[] =
 	"  user delete ID  erase a user with all their sessions and data\n"
 	"  sessions revoke ID [--session SID]   end a user's sessions (or one of them)\n"
 	"  backup FILE     write a consistent, checked copy of the database (online)\n"
+	"  restore FILE    replace the database with a backup (daemon stopped)\n"
 	"  check-db [FILE] check a database file (default: the configured one)\n"
+	"  migrate [--status]   show the schema versions, or apply pending migrations\n"
 	"  routes [--json] list the HTTP routes (method and path); --json adds the error table\n"
 	"  version         print the version\n"
 	"\n"
 	"Options (for every command):\n"
-	"  -c, --config FILE   read settings from FILE (also $GATEHOUSE_CONFIG)\n"
+	"  -c, --config FILE   read settings from FILE (also $GATEHOUSE_CONFIG; default:\n"
+	"                      " GATEHOUSE_DEFAULT_CONFIG " when it exists)\n"
 	"  --set name=value    override one setting (repeatable)\n"
 	"  -h, --help          show help for the command\n"
 	"\n"
 	"Settings come from --set, then GATEHOUSE_<NAME> environment variables, then the\n"
 	"config file, then built-in defaults; 'gatehouse check-config --sample' prints\n"
-	"them all with their documentation.\n";
+	"them all with their documentation. Only serve, migrate and restore create a\n"
+	"database; the other commands open the configured one and fail when it is not there.\n";
 
 static const struct cmd commands[] = {
 	{ "serve", cmd_serve_usage, cmd_serve, CMD_CONFIG },
@@ -54,6 +64,8 @@ static const struct cmd commands[] = {
 	{ "sessions", cmd_sessions_usage, cmd_user, CMD_CONFIG },
 	{ "backup", cmd_backup_usage, cmd_backup, CMD_CONFIG },
 	{ "check-db", cmd_check_db_usage, cmd_check_db, CMD_CONFIG },
+	{ "restore", cmd_restore_usage, cmd_restore, CMD_CONFIG },
+	{ "migrate", cmd_migrate_usage, cmd_migrate, CMD_CONFIG },
 	{ "routes", cmd_routes_usage, cmd_routes, 0 },
 	{ "version", cmd_version_usage, cmd_version, 0 },
 	{ "help", usage_main, NULL, 0 },
@@ -96,6 +108,8 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			cli->man = true;
 		} else if (!strcmp(a, "--json")) {
 			cli->json = true;
+		} else if (!strcmp(a, "--status")) {
+			cli->status = true;
 		} else if (!strcmp(a, "--until") || !strcmp(a, "--session")) {
 			if (++i == argc)
 				return -1;
@@ -109,6 +123,9 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			return -1;
 		}
 	}
+	/* An installed build's config, unless --config or GATEHOUSE_CONFIG names one. */
+	if (!cli->config_file && access(GATEHOUSE_DEFAULT_CONFIG, F_OK) == 0)
+		cli->config_file = GATEHOUSE_DEFAULT_CONFIG;
 	if (cli->config_file && !*cli->config_file)
 		cli->config_file = NULL;
 	return 0;

@@ -23,6 +23,7 @@ struct cli {
 	bool sample;               /* check-config --sample */
 	bool man;                  /* check-config --man */
 	bool json;                 /* routes --json */
+	bool status;               /* migrate --status */
 	const char *until;         /* user ban --until */
 	const char *session;       /* sessions revoke --session */
 };
@@ -43,7 +44,7 @@ int cmd_load_config(const struct cli *cli, struct config *cfg /* OUT */);
 
 extern const char cmd_serve_usage[], cmd_check_config_usage[], cmd_keys_usage[],
 	cmd_user_usage[], cmd_sessions_usage[], cmd_backup_usage[], cmd_check_db_usage[],
-	cmd_routes_usage[], cmd_version_usage[];
+	cmd_restore_usage[], cmd_migrate_usage[], cmd_routes_usage[], cmd_version_usage[];
 
 int cmd_serve(const struct cli *cli, struct config *cfg);        /* serve.c */
 int cmd_check_config(const struct cli *cli, struct config *cfg); /* info.c */
@@ -53,5 +54,7 @@ int cmd_keys(const struct cli *cli, struct config *cfg);         /* keys.c */
 int cmd_user(const struct cli *cli, struct config *cfg);         /* user.c: user, sessions */
 int cmd_backup(const struct cli *cli, struct config *cfg);       /* db.c */
 int cmd_check_db(const struct cli *cli, struct config *cfg);     /* db.c */
+int cmd_restore(const struct cli *cli, struct config *cfg);      /* db.c */
+int cmd_migrate(const struct cli *cli, struct config *cfg);      /* db.c */
 
 #endif

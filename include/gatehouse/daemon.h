@@ -27,8 +27,10 @@ int daemon_serve(const struct daemon_config_source *src, const struct config *cf
 
 /*
  * Opens the configured database: operator_mode for commands run beside a
- * live daemon (they never checkpoint), readers the size of the read pool.
- * 0, or -1 with the reason logged.
+ * live daemon (they never checkpoint, never create a database, and do not
+ * take its lock); otherwise (serve, migrate) it may be created and its lock
+ * is held until store_close, so that one daemon runs per database.
+ * readers is the size of the read pool. 0, or -1 with the reason logged.
  */
 int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 		      struct store **out /* OUT */);

@@ -104,6 +104,13 @@ struct http_options {
 int http_start(const struct http_options *opt, http_dispatch_fn dispatch, void *ctx,
 	       struct http_server **out, char *err, size_t errlen);
 /*
+ * Checks that the listening socket http_start would bind can be bound now
+ * (binds it and closes it again): 0, or -1 with the reason (address in use,
+ * ...) in err, as http_start would say it. Lets start-up fail before it
+ * touches anything.
+ */
+int http_probe(const struct http_options *opt, char *err, size_t errlen);
+/*
  * Stops accepting new connections; requests in flight carry on, and every
  * answer from now on closes its connection. Connections already waiting in
  * the kernel's accept queue (their requests reached the server) are still

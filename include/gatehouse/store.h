@@ -32,13 +32,27 @@ struct store_options {
 	const char *path;          /* the database (SQLite: a file path) */
 	int readers;               /* size of the read pool */
 	bool group_commit;         /* queued writes share a transaction; else one each */
+	/*
+	 * Open an existing database only (operator commands): when there is
+	 * none, fail with GH_ENOTFOUND and create nothing, not even its
+	 * directory.
+	 */
+	bool must_exist;
+	/*
+	 * Hold the database's lock for the store's life (the daemon, migrate):
+	 * one such store per database. When another process holds it, fail
+	 * with GH_ECONFLICT naming the file and that process's PID, having
+	 * changed nothing. Operator commands (must_exist) never take it.
+	 */
+	bool exclusive;
 	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */
 	const struct store_sqlite_options *sqlite;
 };
 
 /*
- * Opens (creating if needed) the database and its directory, applies
- * migrations and starts the writer thread. On failure writes a one-line
+ * Opens (creating if needed, unless must_exist) the database and its
+ * directory, takes its lock when exclusive, applies migrations and starts
+ * the writer thread. On failure writes a one-line
  * reason into err and returns GH_EUNAVAIL or GH_EINTERNAL.
  */
 int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen);
@@ -53,6 +67,35 @@ int store_ping(struct store *st);
 
 /* The schema version this build writes, and the one found in the file. */
 int store_schema_version(void);
+
+/*
+ * The schema version of the database at path, read without changing it:
+ * 0 with *out set (0 for an empty database), GH_ENOTFOUND when there is no
+ * such file, GH_EINTERNAL (err says why) when it is not a gatehouse
+ * database or cannot be read.
+ */
+int store_file_schema_version(const char *path, int *out /* OUT */, char *err, size_t errlen);
+
+/*
+ * Who holds the lock of the database at path (a running daemon, migrate,
+ * restore): 0 when nobody, else that process's PID (-1 when unknown).
+ * Takes and drops the lock to find out; creates nothing.
+ */
+long store_lock_holder(const char *path);
+
+/*
+ * Replaces the database opt->path with the backup at from: checks from as
+ * store_check_file does (and that its schema is not newer than this
+ * build's) before anything is replaced, takes the database's lock (refused
+ * while a daemon holds it), copies from beside the database, durably,
+ * moves the old file and its companions (-wal, -shm) aside under
+ * "<path>.before-restore-<UTC time>" (its name in kept_aside, "" when there
+ * was no database) and renames the copy into place. Works when there is no
+ * database yet (its directory is created). 0, or an enum gh_err with err
+ * saying why; on failure the database is as it was.
+ */
+int store_restore(const struct store_options *opt, const char *from, char *kept_aside,
+		  size_t kept_len, char *err, size_t errlen);
 
 /*
  * Counts commits made by other processes (operator commands) that the

@@ -1,31 +1,71 @@
 /*
- * db.c - `gatehouse backup` and `gatehouse check-db`: copies and checks of
- * the database file.
+ * db.c - `gatehouse backup`, `restore`, `check-db` and `migrate`: copies,
+ * checks and schema upgrades of the database file.
  */
 #include <stdio.h>
+#include <unistd.h>
 
 #include "gatehouse/cmd.h"
 #include "gatehouse/daemon.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/log.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_sqlite.h"
 #include "gatehouse/strbuf.h"
 #include "gatehouse/banned.h"
+
+#ifndef GATEHOUSE_VERSION
+#define GATEHOUSE_VERSION "0.0.0-dev"
+#endif
+
+/* Said whenever the configured database is not where a command looked. */
+#define WHERE_HINT "name the daemon's configuration with --config FILE, or the database " \
+		   "with --set database_path=PATH"
 
 const char cmd_backup_usage[] =
 	"usage: gatehouse backup FILE [--config FILE] [--set name=value]...\n"
 	"\n"
 	"Writes a consistent copy of the database to FILE while the daemon serves\n"
 	"(SQLite VACUUM INTO), fsyncs it, checks its integrity and only then gives it its\n"
-	"name. FILE must not exist. Exit status: 0 done, 1 failed, 2 usage error.\n"
-	"To restore: stop the daemon, check the copy with 'gatehouse check-db FILE',\n"
-	"remove the database and its -wal and -shm files, copy FILE to database_path,\n"
-	"start the daemon.\n";
+	"name. FILE must not exist. It never creates a database: when there is none at\n"
+	"database_path it says where it looked and fails.\n"
+	"Exit status: 0 done, 1 failed (or no database), 2 usage error.\n"
+	"To restore: stop the daemon, 'gatehouse restore FILE', start the daemon.\n";
+
+const char cmd_restore_usage[] =
+	"usage: gatehouse restore FILE [--config FILE] [--set name=value]...\n"
+	"\n"
+	"Replaces the database (database_path) with FILE, a backup made by 'gatehouse\n"
+	"backup'. FILE is checked first, as 'gatehouse check-db FILE' does: a file that\n"
+	"is not a gatehouse database, is damaged or has a newer schema than this build is\n"
+	"refused and nothing is replaced. Refused while a daemon runs on the database\n"
+	"(stop it first). The old database and its -wal and -shm files are kept aside as\n"
+	"DATABASE.before-restore-<UTC time>; remove them once the restore is good. Works\n"
+	"where there is no database yet (a new machine). A backup with an older schema is\n"
+	"brought up to date by the next 'gatehouse serve' or 'gatehouse migrate'.\n"
+	"Exit status: 0 restored, 1 refused or failed, 2 usage error.\n";
+
+const char cmd_migrate_usage[] =
+	"usage: gatehouse migrate [--status] [--config FILE] [--set name=value]...\n"
+	"\n"
+	"Brings the database (database_path) to this build's schema without starting\n"
+	"the server, creating it when there is none; serve does the same at start.\n"
+	"Refused while a daemon runs on the database. A database whose schema is newer\n"
+	"than this build's is an error: run the newer gatehouse, or restore a backup\n"
+	"made before the upgrade. Back up first ('gatehouse backup FILE'): there is no\n"
+	"way down.\n"
+	"  --status   only show the schema version of the database and of this build,\n"
+	"             and how many migrations are pending; changes nothing\n"
+	"Exit status: 0 done (or, with --status, shown), 1 failed, no database (with\n"
+	"--status) or a newer schema, 2 usage error.\n";
 
 const char cmd_check_db_usage[] =
 	"usage: gatehouse check-db [FILE] [--config FILE] [--set name=value]...\n"
 	"\n"
 	"Opens a database file read-only (default: database_path) and checks its\n"
-	"integrity and foreign keys; prints what it holds. Exit status: 0 healthy,\n"
-	"1 damaged, unreadable or not a gatehouse database, 2 usage error.\n";
+	"integrity and foreign keys; prints what it holds. It never creates a file.\n"
+	"Exit status: 0 healthy, 1 damaged, unreadable, missing or not a gatehouse\n"
+	"database, 2 usage error.\n";
 
 int cmd_backup(const struct cli *cli, struct config *cfg)
 {
@@ -61,5 +101,104 @@ int cmd_check_db(const struct cli *cli, struct config *cfg)
 	int rc = store_check_file(path, &report);
 	printf("%s: %s\n", path, report.buf ? report.buf : "");
 	sb_release(&report);
+	if (rc && cli->nwords == 1 && access(path, F_OK) != 0)
+		fprintf(stderr, "gatehouse: no database at '%s': " WHERE_HINT "\n", path);
 	return rc ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_restore(const struct cli *cli, struct config *cfg)
+{
+	if (cli->nwords != 2) {
+		fputs(cmd_restore_usage, stderr);
+		return EXIT_USAGE;
+	}
+	const char *from = cli->words[1];
+	struct store_sqlite_options sq = {
+		.sync_full = true,
+		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
+	};
+	struct store_options so = { .path = cfg->database_path, .sqlite = &sq };
+	char kept[4096], err[1024];
+	if (store_restore(&so, from, kept, sizeof kept, err, sizeof err)) {
+		fprintf(stderr, "gatehouse: restore refused: %s\n", err);
+		return EXIT_FAIL;
+	}
+	struct strbuf report = STRBUF_INIT;
+	store_check_file(cfg->database_path, &report);
+	printf("restored %s to %s (%s)\n", from, cfg->database_path, report.buf ? report.buf : "");
+	if (*kept)
+		printf("the previous database is kept as %s (with its -wal and -shm, if any)\n",
+		       kept);
+	sb_release(&report);
+	log_info("operator: database %s restored from %s", cfg->database_path, from);
+	return EXIT_OK;
+}
+
+/* migrate --status: the versions, and what is pending. */
+static int migrate_status(const char *path)
+{
+	int have, want = store_schema_version();
+	char err[1024];
+	int rc = store_file_schema_version(path, &have, err, sizeof err);
+	printf("this build: gatehouse %s, schema version %d\n", GATEHOUSE_VERSION, want);
+	if (rc == GH_ENOTFOUND) {
+		printf("database %s: none yet ('gatehouse migrate' or 'gatehouse serve' "
+		       "creates it)\n", path);
+		fprintf(stderr, "gatehouse: no database at '%s': " WHERE_HINT "\n", path);
+		return EXIT_FAIL;
+	}
+	if (rc) {
+		fprintf(stderr, "gatehouse: %s\n", err);
+		return EXIT_FAIL;
+	}
+	printf("database %s: schema version %d\n", path, have);
+	if (have > want) {
+		fprintf(stderr, "gatehouse: the database's schema (%d) is newer than this "
+			"build's (%d): run the newer gatehouse, or restore a backup made before "
+			"the upgrade\n", have, want);
+		return EXIT_FAIL;
+	}
+	if (have == want)
+		printf("up to date: no migration pending\n");
+	else
+		printf("%d migration(s) pending: 'gatehouse migrate' applies them (back up "
+		       "first)\n", want - have);
+	return EXIT_OK;
+}
+
+int cmd_migrate(const struct cli *cli, struct config *cfg)
+{
+	if (cli->nwords != 1) {
+		fputs(cmd_migrate_usage, stderr);
+		return EXIT_USAGE;
+	}
+	const char *path = cfg->database_path;
+	if (cli->status)
+		return migrate_status(path);
+	int have = 0, want = store_schema_version();
+	char err[1024];
+	int rc = store_file_schema_version(path, &have, err, sizeof err);
+	bool fresh = rc == GH_ENOTFOUND;
+	if (rc && !fresh) {
+		fprintf(stderr, "gatehouse: %s\n", err);
+		return EXIT_FAIL;
+	}
+	/* Checked before anything is opened for writing: a newer file stays untouched. */
+	if (have > want) {
+		fprintf(stderr, "gatehouse: database '%s' has schema version %d, newer than this "
+			"build's %d: run the newer gatehouse, or restore a backup made before the "
+			"upgrade\n", path, have, want);
+		return EXIT_FAIL;
+	}
+	struct store *st;
+	if (daemon_open_store(cfg, false, 1, &st))
+		return EXIT_FAIL;
+	store_close(st);
+	if (fresh)
+		printf("created database %s at schema version %d\n", path, want);
+	else if (have == want)
+		printf("database %s: already at schema version %d, nothing to do\n", path, want);
+	else
+		printf("database %s: migrated from schema version %d to %d\n", path, have, want);
+	return EXIT_OK;
 }

@@ -14,7 +14,11 @@ const char cmd_serve_usage[] =
 	"\n"
 	"Runs the daemon in the foreground, logging to stderr. With no configuration it\n"
 	"listens on 127.0.0.1:8080 and keeps its database in ./var/. SIGTERM or SIGINT\n"
-	"stop it gracefully (in-flight requests finish, up to shutdown_timeout).\n";
+	"stop it gracefully (in-flight requests finish, up to shutdown_timeout).\n"
+	"At start it checks that its ports can be bound, then takes the database's lock\n"
+	"(DATABASE.lock: one daemon per database; a second one is refused, naming the\n"
+	"PID that holds it), then creates or migrates the database: a port in use or a\n"
+	"second daemon changes nothing.\n";
 
 int cmd_serve(const struct cli *cli, struct config *cfg)
 {

@@ -32,7 +32,8 @@ const char cmd_user_usage[] =
 	"               for good\n"
 	"  unban ID     lift a ban (ended sessions stay ended)\n"
 	"  delete ID    erase the user, identities, sessions and player data\n"
-	"Exit status: 0 done, 1 no such user, 2 usage error.\n";
+	"They never create a database: with none at database_path they fail, naming it.\n"
+	"Exit status: 0 done, 1 no such user (or no database), 2 usage error.\n";
 
 const char cmd_sessions_usage[] =
 	"usage: gatehouse sessions revoke ID [--session SID] [--config FILE]\n"
@@ -40,7 +41,8 @@ const char cmd_sessions_usage[] =
 	"Ends every live session of user ID, or only session SID; their refresh tokens\n"
 	"stop working at once. Access tokens already issued stay valid until they expire\n"
 	"(at most access_token_ttl); ban the user to refuse those too.\n"
-	"Exit status: 0 done, 1 no such user or session, 2 usage error.\n";
+	"It never creates a database: with none at database_path it fails, naming it.\n"
+	"Exit status: 0 done, 1 no such user or session (or no database), 2 usage error.\n";
 
 /* "7d"-style durations from now, or an RFC 3339 time. 0 or -1. */
 static int parse_when(const char *s, int64_t now, int64_t *out)

@@ -609,6 +609,15 @@ static int open_listener(const struct http_options *opt, char *err, size_t errle
 	return fd;
 }
 
+int http_probe(const struct http_options *opt, char *err, size_t errlen)
+{
+	int fd = open_listener(opt, err, errlen);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 /* The trusted_proxies list, already validated by the configuration. */
 static void parse_proxies(struct http_server *srv, const char *list)
 {

@@ -160,6 +160,14 @@ struct store_backend {
 	/* store_backup and store_check_file (store.h). */
 	int (*backup)(void *ctx, const char *dest, char *err, size_t errlen);
 	int (*check_file)(const char *path, struct strbuf *report);
+	/* store_file_schema_version (store.h). */
+	int (*file_version)(const char *path, int *out, char *err, size_t errlen);
+	/*
+	 * store_restore's copy and swap, with the check done and the lock
+	 * held by the caller (store.c); ctx from open.
+	 */
+	int (*restore)(void *ctx, const char *from, char *kept_aside, size_t kept_len,
+		       char *err, size_t errlen);
 };
 
 /* The SQLite back end (sqlite.c). */

@@ -36,9 +36,12 @@ struct write_op {
 	struct write_op *next;
 };
 
+struct store_lock;
+
 struct store {
 	const struct store_backend *be;
 	void *ctx;                 /* the back end's shared state */
+	struct store_lock *db_lock; /* held when opened exclusive (lock.c) */
 	struct store_conn *writer;
 	pthread_t writer_thread;
 	pthread_mutex_t lock;
@@ -59,6 +62,17 @@ struct store {
 	int *free_idx;             /* stack of free reader slots */
 	int nfree;
 };
+
+/* ---- lock.c ---- */
+
+/*
+ * Takes the exclusive lock of the database at db_path ("<db_path>.lock",
+ * created if needed, the PID written in it): 0, GH_ECONFLICT when another
+ * process holds it (err names the file and that PID), GH_EUNAVAIL.
+ */
+int store_lock_take(const char *db_path, struct store_lock **out, char *err, size_t errlen);
+/* Releases it (NULL is fine). */
+void store_lock_drop(struct store_lock *l);
 
 /* ---- writer.c ---- */
 

@@ -259,7 +259,7 @@ static int sq_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 	c->base.be = &store_sqlite_backend;
 	*out = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-	if (writer)
+	if (writer && !ctx->must_exist)
 		flags |= SQLITE_OPEN_CREATE;
 	int rc = sqlite3_open_v2(ctx->path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
@@ -380,7 +380,14 @@ static int make_parent_dir(const char *path, char *err, size_t errlen)
 static int sq_open(const struct store_options *opt, void **out_ctx, char *err, size_t errlen)
 {
 	*out_ctx = NULL;
-	int rc = make_parent_dir(opt->path, err, errlen);
+	struct stat sb;
+	if (opt->must_exist && stat(opt->path, &sb) != 0) {
+		snprintf(err, errlen, "no database at '%s' (%s); this command never creates one: "
+			 "name the daemon's configuration with --config FILE, or the database "
+			 "with --set database_path=PATH", opt->path, strerror(errno));
+		return GH_ENOTFOUND;
+	}
+	int rc = opt->must_exist ? 0 : make_parent_dir(opt->path, err, errlen);
 	if (rc)
 		return rc;
 	struct sqlite_ctx *ctx = xcalloc(1, sizeof *ctx);
@@ -391,6 +398,7 @@ static int sq_open(const struct store_options *opt, void **out_ctx, char *err, s
 		ctx->busy_timeout_ms = opt->sqlite->busy_timeout_ms;
 		ctx->operator_mode = opt->sqlite->operator_mode;
 	}
+	ctx->must_exist = opt->must_exist;
 	*out_ctx = ctx;
 	return 0;
 }
@@ -497,4 +505,6 @@ const struct store_backend store_sqlite_backend = {
 	.data_version = sq_data_version,
 	.backup = store_sqlite_backup,
 	.check_file = store_sqlite_check_file,
+	.file_version = store_sqlite_file_version,
+	.restore = store_sqlite_restore,
 };

@@ -29,6 +29,7 @@ struct sqlite_ctx {
 	int64_t busy_timeout_ms;
 	bool sync_full;
 	bool operator_mode;
+	bool must_exist;           /* store_options.must_exist: never create the file */
 };
 
 struct sqlite_conn {
@@ -45,5 +46,10 @@ int store_sqlite_map_rc(int rc);
 /* store_backend.backup and .check_file (sqlite_backup.c). */
 int store_sqlite_backup(void *ctx, const char *dest, char *err, size_t errlen);
 int store_sqlite_check_file(const char *path, struct strbuf *report);
+
+/* store_backend.file_version and .restore (sqlite_admin.c). */
+int store_sqlite_file_version(const char *path, int *out, char *err, size_t errlen);
+int store_sqlite_restore(void *ctx, const char *from, char *kept_aside, size_t kept_len,
+			 char *err, size_t errlen);
 
 #endif

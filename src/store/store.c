@@ -60,6 +60,15 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 	struct store *st = xcalloc(1, sizeof *st);
 	st->be = be;
 	st->ctx = ctx;
+	/* Before the first connection: a second daemon changes nothing. */
+	if (opt->exclusive) {
+		rc = store_lock_take(opt->path, &st->db_lock, err, errlen);
+		if (rc) {
+			be->close(ctx);
+			free(st);
+			return rc;
+		}
+	}
 	st->group_commit = opt->group_commit;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->work, NULL);
@@ -91,6 +100,7 @@ out_close:
 	be->conn_close(st->writer);
 out_free:
 	be->close(ctx);
+	store_lock_drop(st->db_lock);
 	store_free(st);
 	return rc;
 }
@@ -104,6 +114,7 @@ void store_close(struct store *st)
 		st->be->conn_close(st->readers[i]);
 	st->be->conn_close(st->writer);
 	st->be->close(st->ctx);
+	store_lock_drop(st->db_lock);
 	store_free(st);
 }
 
@@ -384,4 +395,51 @@ int store_backup(struct store *st, const char *dest, char *err, size_t errlen)
 int store_check_file(const char *path, struct strbuf *report)
 {
 	return backend_for(path)->check_file(path, report);
+}
+
+int store_file_schema_version(const char *path, int *out, char *err, size_t errlen)
+{
+	*out = 0;
+	return backend_for(path)->file_version(path, out, err, errlen);
+}
+
+int store_restore(const struct store_options *opt, const char *from, char *kept_aside,
+		  size_t kept_len, char *err, size_t errlen)
+{
+	const struct store_backend *be = backend_for(opt->path);
+	if (kept_len)
+		kept_aside[0] = '\0';
+	struct strbuf report = STRBUF_INIT;
+	int rc = be->check_file(from, &report);
+	if (rc) {
+		snprintf(err, errlen, "'%s' is not a usable backup, nothing was replaced: %s",
+			 from, report.buf ? report.buf : "");
+		sb_release(&report);
+		return rc;
+	}
+	sb_release(&report);
+	int version;
+	rc = be->file_version(from, &version, err, errlen);
+	if (rc)
+		return rc;
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "'%s' has schema version %d, newer than this build's %d: "
+			 "restore it with the gatehouse that wrote it", from, version,
+			 STORE_SCHEMA_VERSION);
+		return GH_EINTERNAL;
+	}
+	struct store_options o = *opt;
+	o.must_exist = false;
+	void *ctx;
+	rc = be->open(&o, &ctx, err, errlen);
+	if (rc)
+		return rc;
+	struct store_lock *lock;
+	rc = store_lock_take(opt->path, &lock, err, errlen);
+	if (!rc) {
+		rc = be->restore(ctx, from, kept_aside, kept_len, err, errlen);
+		store_lock_drop(lock);
+	}
+	be->close(ctx);
+	return rc;
 }

@@ -71,10 +71,12 @@ def seed_database():
         d = tempfile.mkdtemp(prefix="gatehouse-seed-")
         atexit.register(shutil.rmtree, d, True)
         path = os.path.join(d, "seed.db")
-        r = subprocess.run([BIN, "keys", "rotate", "--set", "database_path=" + path],
-                           capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            raise AssertionError("cannot make the seed database: " + r.stderr)
+        # Operator commands never create a database: migrate makes it.
+        for cmd in (["migrate"], ["keys", "rotate"]):
+            r = subprocess.run([BIN] + cmd + ["--set", "database_path=" + path],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:
+                raise AssertionError("cannot make the seed database: " + r.stderr)
         # An operator command never checkpoints (so that only a daemon's
         # writer does): fold its WAL into the file, which is all we copy.
         con = sqlite3.connect(path, timeout=10)

@@ -104,6 +104,8 @@ class Commands(CliTest):
                             (["keys", "--help"], ["keys", "list", "rotate"]),
                             (["keys", "list", "--help"], ["list"]),
                             (["keys", "rotate", "--help"], ["rotate"]),
+                            (["restore", "--help"], ["restore", "before-restore"]),
+                            (["migrate", "--help"], ["migrate", "--status"]),
                             (["version", "--help"], ["version"])):
             r = self.run_cli(*args)
             self.assertEqual(r.returncode, 0, "%r: %s" % (args, r.stderr))
@@ -117,7 +119,8 @@ class Commands(CliTest):
         for args in (["--help"], ["-h"]):
             r = self.run_cli(*args)
             self.assertEqual(r.returncode, 0, r.stderr)
-            for w in ("serve", "check-config", "keys", "version", "--config", "--set"):
+            for w in ("serve", "check-config", "keys", "restore", "migrate", "version",
+                      "--config", "--set"):
                 self.assertIn(w, r.stdout, "%r does not mention %s:\n%s" % (args, w, r.stdout))
 
     def test_unknown_command(self):

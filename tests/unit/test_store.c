@@ -3,7 +3,8 @@
  * where a case looks at the file itself: guest users and sessions, a ban
  * written behind the store's back, player documents and their versions,
  * signing keys, concurrent writers (group commit), persistence across
- * reopen, and a useful error when the directory is unusable. The rules
+ * reopen, a useful error when the directory is unusable, operator stores
+ * that never create a database, and the daemon's lock. The rules
  * every back end keeps (rotation, grace, reuse...) are in
  * test_store_contract.c.
  */
@@ -687,6 +688,50 @@ TEST(open_refuses_newer_schema)
 	raw_exec("DELETE FROM schema_version WHERE version = 999");
 }
 
+TEST(must_exist_and_exclusive)
+{
+	struct store_sqlite_options sq = { .busy_timeout_ms = 1000 };
+	char missing_dir[192], missing[256], pid[32];
+	snprintf(missing_dir, sizeof missing_dir, "%s/nowhere", tmp_dir);
+	snprintf(missing, sizeof missing, "%s/gatehouse.db", missing_dir);
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	/* An operator's store: no database, no file made, not even its directory. */
+	struct store_options opt = { .path = missing, .readers = 1, .must_exist = true,
+				     .sqlite = &sq };
+	struct store *st = NULL, *other = NULL;
+	char err[512] = "";
+	CHECK_INT(store_open(&opt, &st, err, sizeof err), GH_ENOTFOUND);
+	CHECK(st == NULL);
+	CHECK(strstr(err, missing) != NULL);
+	CHECK(strstr(err, "database_path") != NULL);
+	CHECK(access(missing_dir, F_OK) != 0);
+	int version = -1;
+	CHECK_INT(store_file_schema_version(missing, &version, err, sizeof err), GH_ENOTFOUND);
+	CHECK_INT(store_lock_holder(missing), 0);
+
+	/* The daemon's store holds the lock; a second one is refused, naming the PID. */
+	struct store_options excl = { .path = db_path, .readers = 1, .exclusive = true,
+				      .sqlite = &sq };
+	CHECK_INT(store_open(&excl, &st, err, sizeof err), 0);
+	CHECK_INT(store_lock_holder(db_path), (long)getpid());
+	err[0] = '\0';
+	CHECK_INT(store_open(&excl, &other, err, sizeof err), GH_ECONFLICT);
+	CHECK(other == NULL);
+	CHECK(strstr(err, db_path) != NULL);
+	CHECK(strstr(err, pid) != NULL);
+	/* Operator commands beside it still open the database. */
+	opt.path = db_path;
+	CHECK_INT(store_open(&opt, &other, err, sizeof err), 0);
+	store_close(other);
+	CHECK_INT(store_file_schema_version(db_path, &version, err, sizeof err), 0);
+	CHECK_INT(version, store_schema_version());
+	store_close(st);
+	/* Closed: the lock is free again. */
+	CHECK_INT(store_lock_holder(db_path), 0);
+	CHECK_INT(store_open(&excl, &st, err, sizeof err), 0);
+	store_close(st);
+}
+
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
@@ -704,6 +749,7 @@ int main(void)
 	RUN(reopen_keeps_data);
 	RUN(open_fails_with_a_message);
 	RUN(open_refuses_newer_schema);
+	RUN(must_exist_and_exclusive);
 	remove_tmp_dir();
 	return REPORT();
 }
