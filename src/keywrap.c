@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -81,6 +82,11 @@ int keywrap_load(const char *file, struct keywrap **out, char *err, size_t errle
 		snprintf(err, errlen, "key_encryption_key_file '%s': %s", path, strerror(errno));
 		goto out;
 	}
+	struct stat sb;
+	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
+		log_warn("key_encryption_key_file '%s' has mode %03o: other users can read the "
+			 "key that protects the signing keys; fix: chmod 600 '%s'", path,
+			 (unsigned)(sb.st_mode & 0777), path);
 	for (;;) {
 		ssize_t r = read(fd, buf + n, sizeof buf - n);
 		if (r < 0 && errno == EINTR)
