@@ -1,6 +1,7 @@
 /*
  * keyring.c - signing keys: generation (RSA 2048, P-256, HMAC), PEM
- * persistence through the store, parsed key sets published by pointer swap,
+ * persistence through the store (sealed by keywrap.c when a key-encryption
+ * key is set: the store only ever sees bytes), parsed key sets published by pointer swap,
  * JWKS rendering, and the timed-rotation and emergency-rotation rules.
  */
 #include <limits.h>
