@@ -223,6 +223,10 @@ install: $(BUILD)/gatehouse
 	if [ -e "$$conf" ]; then echo "kept the existing $$conf"; else \
 	  sed -e 's|^#database_path .*|database_path $(STATEDIR)/gatehouse.db|' \
 	      config/gatehouse.conf > "$$conf" && chmod 0644 "$$conf"; fi
+	@kek=$(DESTDIR)$(SYSCONFDIR)/gatehouse/key_encryption_key; \
+	if [ -e "$$kek" ]; then echo "kept the existing $$kek"; else \
+	  (umask 077; head -c 32 /dev/urandom > "$$kek") && \
+	  echo "created $$kek (the unit's key_encryption_key_file: keep a copy apart from backups)"; fi
 	install -D -m 0644 docs/gatehouse.8 $(DESTDIR)$(MANDIR)/gatehouse.8
 	install -d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DOCDIR)/docs
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/

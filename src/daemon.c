@@ -25,6 +25,7 @@
 #include "gatehouse/http.h"
 #include "gatehouse/jwkscache.h"
 #include "gatehouse/keyring.h"
+#include "gatehouse/keywrap.h"
 #include "gatehouse/log.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/ratelimit.h"
@@ -63,6 +64,19 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 	};
 	char err[512];
 	if (store_open(&so, st, err, sizeof err)) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int daemon_keywrap(const struct config *cfg, struct keywrap **out)
+{
+	*out = NULL;
+	if (!*cfg->key_encryption_key_file)
+		return 0;
+	char err[512];
+	if (keywrap_load(cfg->key_encryption_key_file, out, err, sizeof err)) {
 		log_error("%s", err);
 		return -1;
 	}
@@ -138,6 +152,7 @@ struct daemon {
 	struct ratelimit **old_limiters;
 	size_t nold_limiters;
 	struct rotator *rotator;
+	struct keywrap *keywrap;   /* seals the signing keys at rest, or NULL */
 	struct http_server *http, *admin;
 	unsigned int threads;
 };
@@ -244,19 +259,26 @@ static int start_daemon(struct daemon *d)
 	init_metrics();
 	if (probe_http(d))
 		return -1;
+	/* Before the store: a missing key file changes nothing on disk. */
+	if (daemon_keywrap(cfg, &d->keywrap)) {
+		log_error("refusing to start: key_encryption_key_file cannot be used");
+		return -1;
+	}
 	if (daemon_open_store(cfg, false, (int)d->threads + 2, &d->app.store))
 		return -1;
 	struct key_policy pol;
 	daemon_key_policy(cfg, &pol);
 	d->app.keyring = keyring_new(d->app.store, &pol);
+	keyring_set_keywrap(d->app.keyring, d->keywrap);
 	token_config_init(&d->app.tokens, cfg->issuer_url, cfg->access_token_ttl);
 	d->app.token_cache = tokencache_new((size_t)cfg->access_token_cache);
 	int rc = keyring_reload(d->app.keyring);
 	if (!rc)
 		rc = keyring_maintain(d->app.keyring, gh_now(), NULL);
 	if (rc) {
-		log_error("cannot prepare signing keys: %s; refusing to start (restore the "
-			  "database, or delete the key named above)", gh_strerror(rc));
+		log_error("cannot prepare signing keys: %s; refusing to start, nothing "
+			  "changed (check key_encryption_key_file, restore the database, or "
+			  "delete the key named above)", gh_strerror(rc));
 		return -1;
 	}
 	if (cfg->rate_limit_login > 0)
@@ -295,6 +317,7 @@ static void stop_daemon(struct daemon *d)
 		ratelimit_free(d->old_limiters[i]);
 	free(d->old_limiters);
 	keyring_free(d->app.keyring);
+	keywrap_free(d->keywrap);
 	tokencache_free(d->app.token_cache);
 	token_config_release(&d->app.tokens);
 	store_close(d->app.store);

@@ -1,6 +1,7 @@
 /*
  * keyring.c - signing keys: generation (RSA 2048, P-256, HMAC), PEM
- * persistence through the store, parsed key sets published by pointer swap,
+ * persistence through the store (sealed by keywrap.c when a key-encryption
+ * key is set: the store only ever sees bytes), parsed key sets published by pointer swap,
  * JWKS rendering, and the timed-rotation and emergency-rotation rules.
  */
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <openssl/rsa.h>
 
 #include "gatehouse/keyring.h"
+#include "gatehouse/keywrap.h"
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
 #include "gatehouse/errors.h"
@@ -34,6 +36,8 @@ struct keyring {
 	pthread_mutex_t lock;      /* guards cur and policy: pointer swaps only */
 	struct keyset *cur;
 	struct key_policy policy;
+	const struct keywrap *kw;  /* seals keys at rest, or NULL */
+	bool warned_plain;         /* said once that plain keys remain */
 };
 
 static const char *const alg_names[] = { "RS256", "ES256", "HS256" };
@@ -207,9 +211,10 @@ static EVP_PKEY *parse_private_pem(const unsigned char *pem, size_t len)
  * NULL). *unusable counts stored keys that could not be used (skipped).
  */
 static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct keyset *old,
-				   size_t *unusable)
+				   const struct keywrap *kw, size_t *unusable, size_t *plain)
 {
 	*unusable = 0;
+	*plain = 0;
 	struct keyset *ks = xcalloc(1, sizeof *ks);
 	atomic_init(&ks->refs, 1);
 	ks->keys = xcalloc(n ? n : 1, sizeof *ks->keys);
@@ -226,6 +231,33 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 		k->use = use;
 		k->created_at = sk[i].created_at;
 		k->activate_at = sk[i].activate_at;
+		const struct signing_key *prev =
+			old ? keyset_find(old, k->kid, strlen(k->kid), use) : NULL;
+		unsigned char *opened = NULL;
+		size_t opened_len = 0;
+		if (keywrap_is_sealed(sk[i].material, sk[i].material_len) &&
+		    !(prev && prev->pkey && alg != KEY_HS256)) {
+			if (!kw) {
+				log_error("stored key '%s' is encrypted at rest but "
+					  "key_encryption_key_file is not set", sk[i].kid);
+				(*unusable)++;
+				continue;
+			}
+			if (keywrap_open(kw, sk[i].kid, sk[i].use, sk[i].material,
+					 sk[i].material_len, &opened, &opened_len)) {
+				log_error("cannot decrypt stored key '%s': wrong "
+					  "key_encryption_key_file, or the row was altered", sk[i].kid);
+				(*unusable)++;
+				continue;
+			}
+			/* The plain form replaces the sealed one for the parsing below. */
+			OPENSSL_cleanse(sk[i].material, sk[i].material_len);
+			free(sk[i].material);
+			sk[i].material = opened;
+			sk[i].material_len = opened_len;
+		} else if (!keywrap_is_sealed(sk[i].material, sk[i].material_len)) {
+			(*plain)++;
+		}
 		if (alg == KEY_HS256) {
 			if (sk[i].material_len != sizeof k->secret) {
 				log_error("stored key '%s': bad length", sk[i].kid);
@@ -234,8 +266,6 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 			}
 			memcpy(k->secret, sk[i].material, sizeof k->secret);
 		} else {
-			const struct signing_key *prev =
-				old ? keyset_find(old, k->kid, strlen(k->kid), use) : NULL;
 			if (prev && prev->pkey && EVP_PKEY_up_ref(prev->pkey)) {
 				k->pkey = prev->pkey;
 			} else {
@@ -277,8 +307,8 @@ struct keyring *keyring_new(struct store *st, const struct key_policy *policy)
 	kr->st = st;
 	kr->policy = *policy;
 	pthread_mutex_init(&kr->lock, NULL);
-	size_t unusable;
-	kr->cur = keyset_build(NULL, 0, NULL, &unusable);
+	size_t unusable, plain;
+	kr->cur = keyset_build(NULL, 0, NULL, NULL, &unusable, &plain);
 	return kr;
 }
 
@@ -289,6 +319,11 @@ void keyring_free(struct keyring *kr)
 	keyset_put(kr->cur);
 	pthread_mutex_destroy(&kr->lock);
 	free(kr);
+}
+
+void keyring_set_keywrap(struct keyring *kr, const struct keywrap *kw)
+{
+	kr->kw = kw;
 }
 
 void keyring_set_policy(struct keyring *kr, const struct key_policy *policy)
@@ -314,8 +349,8 @@ int keyring_reload(struct keyring *kr)
 	if (rc)
 		return rc;
 	struct keyset *old = keyset_get(kr);
-	size_t unusable;
-	struct keyset *ks = keyset_build(sk, n, old, &unusable);
+	size_t unusable, plain;
+	struct keyset *ks = keyset_build(sk, n, old, kr->kw, &unusable, &plain);
 	keyset_put(old);
 	store_keys_free(sk, n);
 	if (unusable) {
@@ -327,6 +362,11 @@ int keyring_reload(struct keyring *kr)
 			  unusable);
 		keyset_put(ks);
 		return GH_EINTERNAL;
+	}
+	if (kr->kw && plain && !kr->warned_plain) {
+		log_warn("%zu signing key(s) are stored unencrypted although "
+			 "key_encryption_key_file is set: run 'gatehouse keys encrypt'", plain);
+		kr->warned_plain = true;
 	}
 	pthread_mutex_lock(&kr->lock);
 	old = kr->cur;
@@ -392,6 +432,16 @@ static int add_key(struct keyring *kr, int alg, int use, int64_t now, int64_t fl
 	k.activate_at = floor_at;
 	if (lead > 0 && k.activate_at < stored_at + lead)
 		k.activate_at = stored_at + lead;
+	if (!rc && kr->kw) {
+		unsigned char *sealed;
+		size_t sealed_len;
+		rc = keywrap_seal(kr->kw, k.kid, k.use, k.material, k.material_len, &sealed,
+				  &sealed_len);
+		OPENSSL_cleanse(k.material, k.material_len);
+		free(k.material);
+		k.material = rc ? NULL : sealed;
+		k.material_len = rc ? 0 : sealed_len;
+	}
 	if (!rc)
 		rc = store_key_insert(kr->st, &k);
 	if (!rc)

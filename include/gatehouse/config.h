@@ -69,6 +69,7 @@ struct config {
 	int64_t player_data_max_bytes;
 	int64_t player_data_max_depth;
 	/* tokens and keys */
+	char *key_encryption_key_file; /* "": signing keys stored unencrypted */
 	int signing_alg;          /* enum signing_alg */
 	int64_t access_token_ttl;
 	int64_t access_token_cache; /* entries of the verified-token cache */

@@ -38,4 +38,12 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 /* The keyring's policy as the configuration sets it. */
 void daemon_key_policy(const struct config *cfg, struct key_policy *p /* OUT */);
 
+struct keywrap;
+/*
+ * The key-encryption key of key_encryption_key_file: 0 and *out (NULL when
+ * the setting is empty; free with keywrap_free), or -1 with the reason
+ * logged (a missing, unreadable or short file).
+ */
+int daemon_keywrap(const struct config *cfg, struct keywrap **out /* OUT */);
+
 #endif

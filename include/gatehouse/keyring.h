@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 struct store;
+struct keywrap;
 
 enum key_alg { KEY_RS256 = 0, KEY_ES256, KEY_HS256 };
 enum key_use { KEY_USE_ACCESS = 0, KEY_USE_REFRESH };
@@ -62,6 +63,14 @@ struct keyring;
 /* Creates an empty keyring over st (keyring_reload fills it). */
 struct keyring *keyring_new(struct store *st, const struct key_policy *policy);
 void keyring_free(struct keyring *kr);
+/*
+ * Seals keys at rest with kw (keywrap.h; borrowed, must outlive kr) from now
+ * on: new keys are stored sealed, sealed keys are opened with it. Without it
+ * (NULL, the default), a sealed key in the store is unusable, so a reload
+ * fails rather than new keys being made over keys it cannot read. Call
+ * before the first keyring_reload.
+ */
+void keyring_set_keywrap(struct keyring *kr, const struct keywrap *kw);
 /* Replaces the rotation policy (config reload). */
 void keyring_set_policy(struct keyring *kr, const struct key_policy *policy);
 

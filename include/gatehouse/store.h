@@ -332,6 +332,12 @@ int store_keys_list(struct store *st, struct store_key **out /* OUT */, size_t *
 void store_keys_free(struct store_key *keys, size_t n);
 int store_key_insert(struct store *st, const struct store_key *key);
 int store_key_delete(struct store *st, const char *kid);
+/*
+ * Replaces the material of each of the n keys (by kid; other fields are
+ * ignored) in one transaction: all or none. For moving keys on or off
+ * encryption at rest. GH_ENOTFOUND when a kid is gone.
+ */
+int store_keys_set_material(struct store *st, const struct store_key *keys, size_t n);
 
 /* ---- player data ---- */
 

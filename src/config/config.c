@@ -121,6 +121,14 @@ const struct setting config_settings[] = {
 	{ "refresh_reuse_grace", T_DURATION, OFF(refresh_reuse_grace), "10s", 0, 300, NULL,
 	  "How long the refresh token spent last may be used again (lost response) without\n"
 	  "the reuse revoking the session.", true },
+	{ "key_encryption_key_file", T_STRING, OFF(key_encryption_key_file), "", 0, 4096, NULL,
+	  "File holding at least 32 random bytes (head -c 32 /dev/urandom > FILE, mode 600):\n"
+	  "signing keys are then stored encrypted with a key derived from it (AES-256-GCM),\n"
+	  "so a copy of the database or of a backup holds no usable key. A relative name is\n"
+	  "looked up in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=). Empty: keys are\n"
+	  "stored as they are. 'gatehouse keys encrypt|decrypt|rekey' move a database on or\n"
+	  "off it. Keep a copy apart from the database's backups: without it the stored keys\n"
+	  "cannot be read and the daemon does not start.", false },
 	{ "key_rotation_interval", T_DURATION, OFF(key_rotation_interval), "7d", 10, 365 * (int64_t)DAY, NULL,
 	  "A new signing key takes over after this long.", false },
 	{ "key_prepublish", T_DURATION, OFF(key_prepublish), "1d", 0, 365 * (int64_t)DAY, NULL,

@@ -66,6 +66,7 @@ enum store_query {
 	Q_KEYS_LIST,        /* -> kid, use, alg, material, created_at, activate_at */
 	Q_KEY_INSERT,       /* kid, use, alg, material, created_at, activate_at */
 	Q_KEY_DELETE,       /* kid */
+	Q_KEY_SET_MATERIAL, /* kid, material; changes */
 	Q_DOC_GET,          /* user_id, key -> value, version, updated_at */
 	Q_DOC_UPSERT,       /* user_id, key, value, version, updated_at */
 	Q_DOC_DELETE,       /* user_id, key */

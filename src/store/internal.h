@@ -221,6 +221,12 @@ store_write_fn store_rule_unlink;
 int store_rule_keys_list(struct store_conn *c, struct store_key **out, size_t *out_n);
 store_write_fn store_rule_key_insert;   /* arg: the struct store_key */
 store_write_fn store_rule_key_delete;   /* arg: the kid */
+store_write_fn store_rule_keys_set_material; /* arg: struct store_keys_batch */
+
+struct store_keys_batch {
+	const struct store_key *keys;
+	size_t n;
+};
 
 /* documents.c */
 int store_rule_doc_get(struct store_conn *c, const char *user_id, const char *key,

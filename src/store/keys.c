@@ -1,6 +1,7 @@
 /*
  * keys.c - signing keys, back-end neutral: list (in use, then activation
- * order), insert, delete.
+ * order), insert, delete, and new material for a batch (encryption at
+ * rest, done by the keyring: this file only moves bytes).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,4 +73,25 @@ int store_rule_key_delete(struct store_conn *c, void *arg, enum store_op_end *en
 	int rc = db_step(c, q);
 	db_reset(c, q);
 	return rc == STORE_DONE ? 0 : db_fail(c, "key delete");
+}
+
+int store_rule_keys_set_material(struct store_conn *c, void *arg, enum store_op_end *end)
+{
+	(void)end;
+	const struct store_keys_batch *b = arg;
+	struct store_stmt *q = db_prepare(c, Q_KEY_SET_MATERIAL);
+	if (!q)
+		return GH_EINTERNAL;
+	int ret = 0;
+	for (size_t i = 0; i < b->n && !ret; i++) {
+		db_text(c, q, 1, b->keys[i].kid);
+		db_blob(c, q, 2, b->keys[i].material, b->keys[i].material_len);
+		int rc = db_step(c, q);
+		if (rc != STORE_DONE)
+			ret = db_fail(c, "key material update");
+		else if (c->be->changes(c) != 1)
+			ret = GH_ENOTFOUND;
+		db_reset(c, q);
+	}
+	return ret;
 }

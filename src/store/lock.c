@@ -39,7 +39,7 @@ int store_lock_take(const char *db_path, struct store_lock **out, char *err, siz
 	*out = NULL;
 	char *path = xasprintf("%s.lock", db_path);
 	int ret = 0;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open the lock file '%s': %s", path, strerror(errno));
 		ret = GH_EUNAVAIL;

@@ -6,6 +6,7 @@
  * only file (with sqlite_backup.c) that calls sqlite3_.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,8 +260,18 @@ static int sq_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 	c->base.be = &store_sqlite_backend;
 	*out = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-	if (writer && !ctx->must_exist)
+	if (writer && !ctx->must_exist) {
 		flags |= SQLITE_OPEN_CREATE;
+		/*
+		 * SQLite would create the file with 0644 & ~umask, and its -wal
+		 * and -shm take the database file's mode: an empty file made
+		 * owner-only first (SQLite takes it as a new database) keeps the
+		 * signing keys from other users whatever the umask.
+		 */
+		int fd = open(ctx->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
 	int rc = sqlite3_open_v2(ctx->path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database '%s': %s", ctx->path,
@@ -349,7 +360,7 @@ static int make_parent_dir(const char *path, char *err, size_t errlen)
 		if (*p == '/' || *p == '\0') {
 			char saved = *p;
 			*p = '\0';
-			if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+			if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 				snprintf(err, errlen, "cannot create directory '%s': %s", dir,
 					 strerror(errno));
 				free(dir);
@@ -377,6 +388,22 @@ static int make_parent_dir(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Warns about a database file (or its -wal, -shm) that others can read or write. */
+static void warn_loose_modes(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < GH_ARRAY_SIZE(suffixes); i++) {
+		char *f = xasprintf("%s%s", path, suffixes[i]);
+		struct stat sb;
+		if (stat(f, &sb) == 0 && (sb.st_mode & 077))
+			log_warn("database file '%s' has mode %03o: other users can read the "
+				 "signing keys%s; fix: chmod 600 '%s'", f,
+				 (unsigned)(sb.st_mode & 0777), (sb.st_mode & 022) ? " or change it" : "",
+				 f);
+		free(f);
+	}
+}
+
 static int sq_open(const struct store_options *opt, void **out_ctx, char *err, size_t errlen)
 {
 	*out_ctx = NULL;
@@ -390,6 +417,7 @@ static int sq_open(const struct store_options *opt, void **out_ctx, char *err, s
 	int rc = opt->must_exist ? 0 : make_parent_dir(opt->path, err, errlen);
 	if (rc)
 		return rc;
+	warn_loose_modes(opt->path);
 	struct sqlite_ctx *ctx = xcalloc(1, sizeof *ctx);
 	ctx->path = xstrdup(opt->path);
 	ctx->busy_timeout_ms = STORE_SQLITE_BUSY_TIMEOUT_MS;

@@ -90,6 +90,14 @@ static int copy_in(const char *from, const char *tmp, char *err, size_t errlen)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *q = NULL;
 	int ret = GH_EUNAVAIL;
+	/* The database to be holds the signing keys: owner-only whatever the
+	 * umask (VACUUM INTO fills an empty file, keeping its mode). */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
+		return GH_EUNAVAIL;
+	}
+	close(fd);
 	if (sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open '%s': %s", from, sqlite3_errmsg(db));
 		goto out;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gatehouse/errors.h"
@@ -58,6 +59,17 @@ int store_sqlite_backup(void *ctxp, const char *dest, char *err, size_t errlen)
 	sqlite3 *db = NULL, *copy = NULL;
 	sqlite3_stmt *q = NULL;
 	int ret = GH_EUNAVAIL;
+	/*
+	 * The copy holds the signing keys: owner-only whatever the umask. VACUUM
+	 * INTO fills an empty file, keeping its mode.
+	 */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
+		free(tmp);
+		return GH_EUNAVAIL;
+	}
+	close(fd);
 	/* A connection of its own, outside any transaction, that never checkpoints. */
 	if (sqlite3_open_v2(ctx->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
@@ -104,6 +116,21 @@ out:
 		unlink(tmp);
 	free(tmp);
 	return ret;
+}
+
+/* Says which of path, -wal, -shm others can read or write, and the fix. */
+static void loose_modes(const char *path, struct strbuf *report)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < GH_ARRAY_SIZE(suffixes); i++) {
+		char *f = xasprintf("%s%s", path, suffixes[i]);
+		struct stat sb;
+		if (stat(f, &sb) == 0 && (sb.st_mode & 077))
+			sb_addf(report, "; warning: '%s' has mode %03o: other users can read the "
+				"signing keys (fix: chmod 600 '%s')", f,
+				(unsigned)(sb.st_mode & 0777), f);
+		free(f);
+	}
 }
 
 int store_sqlite_check_file(const char *path, struct strbuf *report)
@@ -156,6 +183,7 @@ int store_sqlite_check_file(const char *path, struct strbuf *report)
 		if (i + 1 < GH_ARRAY_SIZE(checks))
 			sb_addf(report, ", %s %lld", checks[i][0], v);
 	}
+	loose_modes(path, report);
 out:
 	sqlite3_close_v2(db);
 	return ret;

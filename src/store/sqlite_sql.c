@@ -140,6 +140,7 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 	[Q_KEY_INSERT] = "INSERT INTO signing_keys (kid, use, alg, material, created_at, activate_at) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = ?1",
+	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = ?2 WHERE kid = ?1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
 		      "WHERE user_id = ?1 AND key = ?2",
 	[Q_DOC_UPSERT] = "INSERT INTO player_data (user_id, key, value, version, updated_at) "

@@ -331,6 +331,12 @@ int store_key_delete(struct store *st, const char *kid)
 	return store_submit(st, store_rule_key_delete, (void *)kid);
 }
 
+int store_keys_set_material(struct store *st, const struct store_key *keys, size_t n)
+{
+	struct store_keys_batch b = { keys, n };
+	return store_submit(st, store_rule_keys_set_material, &b);
+}
+
 /* ---- player data ---- */
 
 int store_doc_get(struct store *st, const char *user_id, const char *key,

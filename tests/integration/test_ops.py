@@ -320,8 +320,15 @@ class Install(unittest.TestCase):
         self.assertEqual(real_state(), before, "make install wrote outside DESTDIR")
         self.assertEqual(tree(dest), with_docs("usr/", {
             "usr/bin/gatehouse", "usr/lib/systemd/system/gatehouse.service",
-            "etc/gatehouse/gatehouse.conf", "usr/share/man/man8/gatehouse.8"})
+            "etc/gatehouse/gatehouse.conf", "etc/gatehouse/key_encryption_key",
+            "usr/share/man/man8/gatehouse.8"})
             | client_files("usr"))
+        # The unit's key-encryption key: 32 random bytes only its owner reads,
+        # kept by a second install.
+        kek = os.path.join(dest, "etc/gatehouse/key_encryption_key")
+        self.assertEqual(os.stat(kek).st_mode & 0o777, 0o600)
+        self.assertEqual(os.path.getsize(kek), 32)
+        kek_sha = file_sha(kek)
         # The documentation is the repository's, readable by all.
         for f in DOC_FILES:
             installed = os.path.join(dest, "usr/share/doc/gatehouse", f)
@@ -344,6 +351,10 @@ class Install(unittest.TestCase):
         self.assertRegex(unit, r"(?m)^StateDirectory=gatehouse")
         self.assertRegex(unit, r"(?m)^(DynamicUser=yes|User=\S+)$")
         self.assertRegex(unit, r"(?m)^ExecReload=\S*kill -HUP \$MAINPID$")
+        self.assertRegex(unit, r"(?m)^LoadCredential=key_encryption_key:"
+                               r"/etc/gatehouse/key_encryption_key$")
+        self.assertRegex(unit, r"(?m)^Environment=GATEHOUSE_KEY_ENCRYPTION_KEY_FILE="
+                               r"key_encryption_key$")
         # The sample config, with database_path in the unit's StateDirectory.
         conf = os.path.join(dest, "etc/gatehouse/gatehouse.conf")
         installed = open(conf).read().split("\n")
@@ -363,13 +374,16 @@ class Install(unittest.TestCase):
                             "install"], cwd=REPO, capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("systemctl", r.stdout)
+        make_install(self, DESTDIR=dest, PREFIX="/usr")
+        self.assertEqual(file_sha(kek), kek_sha, "a second install replaced the key")
 
     def test_prefix_usr_local_sysconfdir(self):
         dest = os.path.join(self.tmp, "dest")
         make_install(self, DESTDIR=dest, PREFIX="/usr/local")
         self.assertEqual(tree(dest), with_docs("usr/local/", {
             "usr/local/bin/gatehouse", "usr/local/lib/systemd/system/gatehouse.service",
-            "usr/local/etc/gatehouse/gatehouse.conf", "usr/local/share/man/man8/gatehouse.8"})
+            "usr/local/etc/gatehouse/gatehouse.conf", "usr/local/etc/gatehouse/key_encryption_key",
+            "usr/local/share/man/man8/gatehouse.8"})
             | client_files("usr/local"))
         pc = open(os.path.join(dest, "usr/local/lib/pkgconfig/gatehouse-client.pc")).read()
         self.assertIn("prefix=/usr/local\n", pc)
