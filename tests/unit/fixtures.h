@@ -1,8 +1,8 @@
 /*
  * fixtures.h - what unit tests share beside harness.h: a temporary
  * directory (made under /tmp, removed with all it holds), a store opened
- * on a fresh database in it, and the pieces of a hand-built JWT. Header
- * only.
+ * on a fresh database in it, configuration files and a clean environment
+ * for config_load, and the pieces of a hand-built JWT. Header only.
  */
 #ifndef GATEHOUSE_TEST_FIXTURES_H
 #define GATEHOUSE_TEST_FIXTURES_H
@@ -12,8 +12,10 @@
 #include <stdlib.h>
 
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gatehouse/alloc.h"
+#include "gatehouse/config.h"
 #include "gatehouse/encoding.h"
 #include "gatehouse/store.h"
 #include "gatehouse/store_sqlite.h"
@@ -75,6 +77,58 @@ static inline struct store *fixture_store_open(const char *path,
 		exit(2);
 	}
 	return st;
+}
+
+/* ---- configuration ---- */
+
+extern char **environ;
+
+/* Writes text to dir/name, owner-only; returns the path (caller frees). */
+static inline char *fixture_write_file(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f || fchmod(fileno(f), 0600) != 0) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/*
+ * Removes every GATEHOUSE_* variable and CREDENTIALS_DIRECTORY, so the
+ * caller's environment cannot leak into config_load.
+ */
+static inline void fixture_clear_env(void)
+{
+	unsetenv("CREDENTIALS_DIRECTORY");
+	for (;;) {
+		char name[256] = "";
+		for (char **e = environ; *e; e++)
+			if (strncmp(*e, "GATEHOUSE_", 10) == 0) {
+				size_t n = strcspn(*e, "=");
+				snprintf(name, sizeof name, "%.*s", (int)n, *e);
+				break;
+			}
+		if (!name[0])
+			return;
+		unsetenv(name);
+	}
+}
+
+/* What `gatehouse check-config` prints for cfg, in a new string. */
+static inline char *fixture_config_effective(const struct config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		exit(2);
+	config_write_effective(cfg, f);
+	fclose(f);
+	return buf;
 }
 
 /* ---- hand-built JWTs (forgeries and other issuers' tokens) ---- */

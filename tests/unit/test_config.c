@@ -15,8 +15,8 @@
 #include "gatehouse/alloc.h"
 #include "gatehouse/strbuf.h"
 #include "harness.h"
+#include "fixtures.h"
 
-extern char **environ;
 
 static char tmp_path[64];
 
@@ -38,23 +38,6 @@ static const char *write_conf(const char *text)
 static void drop_conf(void)
 {
 	unlink(tmp_path);
-}
-
-/* Removes every GATEHOUSE_* variable, so the caller's environment cannot leak in. */
-static void clear_env(void)
-{
-	for (;;) {
-		char name[256] = "";
-		for (char **e = environ; *e; e++)
-			if (strncmp(*e, "GATEHOUSE_", 10) == 0) {
-				size_t n = strcspn(*e, "=");
-				snprintf(name, sizeof name, "%.*s", (int)n, *e);
-				break;
-			}
-		if (!name[0])
-			return;
-		unsetenv(name);
-	}
 }
 
 /* Loads file (may be NULL) with sets; returns rc, err in errbuf. */
@@ -277,7 +260,7 @@ TEST(bool_spellings)
 
 TEST(env_override)
 {
-	clear_env();
+	fixture_clear_env();
 	setenv("GATEHOUSE_LISTEN_PORT", "9100", 1);
 	setenv("GATEHOUSE_SIGNING_ALG", "ES256", 1);
 	setenv("GATEHOUSE_ACCESS_TOKEN_TTL", "10m", 1);
@@ -295,7 +278,7 @@ TEST(env_override)
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
 	CHECK(strstr(err, "GATEHOUSE_LISTEN_PORT") != NULL);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 
 	/* Unset again: back to the default. */
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), 0);
@@ -306,7 +289,7 @@ TEST(env_override)
 
 TEST(precedence_set_env_file)
 {
-	clear_env();
+	fixture_clear_env();
 	const char *path = write_conf("listen_port 9000\n"
 				      "access_token_ttl 120\n"
 				      "jwks_max_age 60\n");
@@ -340,7 +323,7 @@ TEST(precedence_set_env_file)
 	CHECK_INT(cfg.listen_port, 9300);
 	config_release(&cfg);
 
-	clear_env();
+	fixture_clear_env();
 	drop_conf();
 }
 
@@ -514,19 +497,9 @@ TEST(string_limits)
 }
 
 /* The effective settings of cfg as text. */
-static char *effective(const struct config *cfg)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	config_write_effective(cfg, f);
-	fclose(f);
-	return buf;
-}
-
 TEST(sample_loads_back_to_defaults)
 {
-	clear_env();
+	fixture_clear_env();
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -546,7 +519,7 @@ TEST(sample_loads_back_to_defaults)
 	if (rc)
 		fprintf(stderr, "  %s\n", err);
 	CHECK_INT(load(&b, NULL, NULL, 0, err, sizeof err), 0);
-	char *ea = effective(&a), *eb = effective(&b);
+	char *ea = fixture_config_effective(&a), *eb = fixture_config_effective(&b);
 	CHECK_STR(ea, eb);
 	free(ea);
 	free(eb);
@@ -573,8 +546,8 @@ TEST(sample_loads_back_to_defaults)
 	if (rc)
 		fprintf(stderr, "  uncommented sample: %s\n", err);
 	CHECK_INT(load(&b, NULL, NULL, 0, err, sizeof err), 0);
-	ea = effective(&a);
-	eb = effective(&b);
+	ea = fixture_config_effective(&a);
+	eb = fixture_config_effective(&b);
 	CHECK_STR(ea, eb);
 	free(ea);
 	free(eb);
@@ -594,13 +567,13 @@ TEST(effective_output_loads_back)
 	struct config a, b;
 	char err[512];
 	CHECK_INT(load(&a, NULL, sets, 5, err, sizeof err), 0);
-	char *ea = effective(&a);
+	char *ea = fixture_config_effective(&a);
 	const char *path = write_conf(ea);
 	int rc = load(&b, path, NULL, 0, err, sizeof err);
 	CHECK_INT(rc, 0);
 	if (rc)
 		fprintf(stderr, "  %s\n", err);
-	char *eb = effective(&b);
+	char *eb = fixture_config_effective(&b);
 	CHECK_STR(eb, ea);
 	free(ea);
 	free(eb);
@@ -611,7 +584,7 @@ TEST(effective_output_loads_back)
 
 TEST(env_unknown_variable_is_fatal)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	/* A typo of a setting's variable stops start-up, with a suggestion. */
@@ -620,25 +593,25 @@ TEST(env_unknown_variable_is_fatal)
 	CHECK(strstr(err, "GATEHOUSE_LISTEN_PROT") != NULL);
 	CHECK(strstr(err, "did you mean GATEHOUSE_LISTEN_PORT?") != NULL);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	/* Far from every name: no suggestion, still fatal. */
 	setenv("GATEHOUSE_NOTHING_LIKE_IT", "1", 1);
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
 	CHECK(strstr(err, "unknown variable") != NULL);
 	CHECK(strstr(err, "did you mean") == NULL);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	/* Lower case is not a setting's variable. */
 	setenv("GATEHOUSE_listen_port", "9100", 1);
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	/* An OIDC variable that is not oidc_<name>_<field>. */
 	setenv("GATEHOUSE_OIDC_EPIC", "x", 1);
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
 	CHECK(strstr(err, "GATEHOUSE_OIDC_EPIC") != NULL);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	/* The daemon's own variables that are not settings are allowed. */
 	setenv("GATEHOUSE_CONFIG", "/nonexistent", 1);
 	setenv("GATEHOUSE_STEAM_WEB_API_KEY", "k", 1);
@@ -646,17 +619,17 @@ TEST(env_unknown_variable_is_fatal)
 	load(&cfg, NULL, NULL, 0, err, sizeof err); /* the secrets alone may be refused */
 	CHECK(strstr(err, "unknown variable") == NULL);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	/* The test tooling's old names are no longer the daemon's. */
 	setenv("GATEHOUSE_BIN", "/bin/true", 1);
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), -1);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 }
 
 TEST(did_you_mean_in_file_and_set)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	const char *path = write_conf("listen_adress 0.0.0.0\n");
@@ -681,7 +654,7 @@ TEST(did_you_mean_in_file_and_set)
 
 TEST(name_equals_value_in_file_says_name_value)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	const char *path = write_conf("# comment\nlisten_port=9000\n");
@@ -702,7 +675,7 @@ TEST(name_equals_value_in_file_says_name_value)
 
 TEST(config_file_modes)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	const char *path = write_conf("listen_port 9000\n");
@@ -724,7 +697,7 @@ TEST(config_file_modes)
 	setenv("GATEHOUSE_CONFIG_STRICT_MODES", "off", 1);
 	CHECK_INT(load(&cfg, path, NULL, 0, err, sizeof err), 0);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	drop_conf();
 	/* The file cannot turn its own check off. */
 	path = write_conf("config_strict_modes off\n");
@@ -775,7 +748,7 @@ TEST(config_file_modes)
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
-	clear_env();
+	fixture_clear_env();
 	RUN(defaults);
 	RUN(file_values);
 	RUN(later_line_wins_and_empty_value);

@@ -20,55 +20,15 @@
 #include "harness.h"
 #include "fixtures.h"
 
-extern char **environ;
-
 static char tmp_dir[64];
 static int file_seq;
 
 /* Writes text to a new file in the test's directory; returns its path (caller frees). */
 static char *write_file(const char *text)
 {
-	char *path = xasprintf("%s/f%d", tmp_dir, ++file_seq);
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
-/* Writes text to dir/name (for $CREDENTIALS_DIRECTORY). */
-static void write_named(const char *dir, const char *name, const char *text)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-	free(path);
-}
-
-/* Removes every GATEHOUSE_* variable and CREDENTIALS_DIRECTORY. */
-static void clear_env(void)
-{
-	unsetenv("CREDENTIALS_DIRECTORY");
-	for (;;) {
-		char name[256] = "";
-		for (char **e = environ; *e; e++)
-			if (strncmp(*e, "GATEHOUSE_", 10) == 0) {
-				size_t n = strcspn(*e, "=");
-				snprintf(name, sizeof name, "%.*s", (int)n, *e);
-				break;
-			}
-		if (!name[0])
-			return;
-		unsetenv(name);
-	}
+	char name[16];
+	snprintf(name, sizeof name, "f%d", ++file_seq);
+	return fixture_write_file(tmp_dir, name, text);
 }
 
 static int load(struct config *cfg, const char *file, char *const *sets, int nsets,
@@ -96,18 +56,6 @@ static size_t list_len(char *const *l)
 	return n;
 }
 
-static char *effective(const struct config *cfg)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		exit(2);
-	config_write_effective(cfg, f);
-	fclose(f);
-	return buf;
-}
-
 #define EPIC_OK                                                               \
 	"oidc_providers epic\n"                                               \
 	"oidc_epic_issuer https://api.epicgames.dev/epic/oauth/v2\n"          \
@@ -118,7 +66,7 @@ static char *effective(const struct config *cfg)
 
 TEST(no_providers_by_default)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), 0);
@@ -135,7 +83,7 @@ TEST(no_providers_by_default)
 
 TEST(provider_from_file_with_defaults)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	CHECK_INT(load_text(&cfg, EPIC_OK, err, sizeof err), 0);
@@ -163,7 +111,7 @@ TEST(provider_from_file_with_defaults)
 
 TEST(all_fields_and_several_providers)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	CHECK_INT(load_text(&cfg,
@@ -204,7 +152,7 @@ TEST(all_fields_and_several_providers)
 
 TEST(names_with_underscores)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	CHECK_INT(load_text(&cfg,
@@ -240,7 +188,7 @@ TEST(names_with_underscores)
 
 TEST(provider_from_environment)
 {
-	clear_env();
+	fixture_clear_env();
 	setenv("GATEHOUSE_OIDC_PROVIDERS", "epic_games", 1);
 	setenv("GATEHOUSE_OIDC_EPIC_GAMES_ISSUER", "https://env.example", 1);
 	setenv("GATEHOUSE_OIDC_EPIC_GAMES_JWKS_URL", "https://env.example/jwks", 1);
@@ -261,12 +209,12 @@ TEST(provider_from_environment)
 		CHECK_STR(p->subject_claim, "sub");
 	}
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 }
 
 TEST(provider_from_set)
 {
-	clear_env();
+	fixture_clear_env();
 	char a[] = "oidc_providers=epic";
 	char b[] = "oidc_epic_issuer=https://set.example";
 	char c[] = "oidc_epic_jwks_url=https://set.example/jwks";
@@ -288,7 +236,7 @@ TEST(provider_from_set)
 
 TEST(later_sources_win)
 {
-	clear_env();
+	fixture_clear_env();
 	char *path = write_file(EPIC_OK "oidc_epic_subject_claim file_claim\n");
 	struct config cfg;
 	char err[512];
@@ -320,7 +268,7 @@ TEST(later_sources_win)
 		CHECK_STR(p->audiences[0], "env-aud");
 	}
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 
 	/* Within the file, the later line wins. */
 	CHECK_INT(load_text(&cfg, EPIC_OK "oidc_epic_audiences second\n", err, sizeof err), 0);
@@ -338,7 +286,7 @@ TEST(later_sources_win)
 	CHECK_INT(load(&cfg, empty_provider_file, NULL, 0, err, sizeof err), 0);
 	CHECK_INT(cfg.noidc, 0);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	unlink(empty_provider_file);
 	free(empty_provider_file);
 	unlink(path);
@@ -347,7 +295,7 @@ TEST(later_sources_win)
 
 TEST(unlisted_provider_is_an_error_with_origin)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	char *path = write_file(EPIC_OK "\n# comment\noidc_twitch_issuer https://id.twitch.tv\n");
@@ -376,7 +324,7 @@ TEST(unlisted_provider_is_an_error_with_origin)
 	CHECK(strstr(err, "GATEHOUSE_OIDC_STEAMY_ISSUER") != NULL);
 	CHECK(strstr(err, "steamy") != NULL);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 
 	char s[] = "oidc_other_jwks_url=https://x.example/jwks";
 	char *sets[] = { s };
@@ -388,7 +336,7 @@ TEST(unlisted_provider_is_an_error_with_origin)
 
 TEST(listed_provider_needs_issuer_jwks_url_audiences)
 {
-	clear_env();
+	fixture_clear_env();
 	static const char *const bad[] = {
 		/* no issuer */
 		"oidc_providers epic\n"
@@ -438,7 +386,7 @@ TEST(listed_provider_needs_issuer_jwks_url_audiences)
 
 TEST(bad_names_and_algs)
 {
-	clear_env();
+	fixture_clear_env();
 	static const char *const bad[] = {
 		"oidc_providers Epic\n",
 		"oidc_providers epic-games\n",
@@ -483,7 +431,7 @@ TEST(empty_subject_claim_is_refused_or_default)
 	 * taken as the default. Accepted as "", every token of the provider
 	 * would fail with "bad subject" at run time.
 	 */
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	const struct oidc_provider *p;
@@ -499,7 +447,7 @@ TEST(empty_subject_claim_is_refused_or_default)
 
 TEST(dup_carries_providers_and_secrets)
 {
-	clear_env();
+	fixture_clear_env();
 	setenv("GATEHOUSE_STEAM_WEB_API_KEY", "dup-steam-key", 1);
 	struct config cfg;
 	char err[512];
@@ -535,12 +483,12 @@ TEST(dup_carries_providers_and_secrets)
 	CHECK(p && !strcmp(p->audiences[0], "a1"));
 	config_release(d);
 	free(d);
-	clear_env();
+	fixture_clear_env();
 }
 
 TEST(merge_reloadable_applies_providers)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config live, next;
 	char err[512];
 	CHECK_INT(load_text(&live, EPIC_OK, err, sizeof err), 0);
@@ -622,7 +570,7 @@ TEST(merge_reloadable_applies_providers)
 
 TEST(merge_reloadable_applies_secrets)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config live, next;
 	char err[512];
 	char *k1 = write_file("first-key\n"), *k2 = write_file("second-key\n");
@@ -653,7 +601,7 @@ TEST(merge_reloadable_applies_secrets)
 
 TEST(steam_key_file_read_and_trimmed)
 {
-	clear_env();
+	fixture_clear_env();
 	char *key = write_file("  s3cr3t-steam-key \t\r\n\n");
 	char *conf = xasprintf("steam_app_id 480\nsteam_web_api_key_file %s\n", key);
 	struct config cfg;
@@ -673,11 +621,11 @@ TEST(steam_key_file_read_and_trimmed)
 
 TEST(relative_key_file_in_credentials_directory)
 {
-	clear_env();
+	fixture_clear_env();
 	char *creds = xasprintf("%s/creds", tmp_dir);
 	CHECK_INT(mkdir(creds, 0700), 0);
-	write_named(creds, "steam.key", "cred-dir-key\n");
-	write_named(creds, "google.secret", "google-secret\n");
+	free(fixture_write_file(creds, "steam.key", "cred-dir-key\n"));
+	free(fixture_write_file(creds, "google.secret", "google-secret\n"));
 	setenv("CREDENTIALS_DIRECTORY", creds, 1);
 	struct config cfg;
 	char err[512];
@@ -703,13 +651,13 @@ TEST(relative_key_file_in_credentials_directory)
 	CHECK(strstr(err, "steam_web_api_key_file") != NULL);
 	CHECK(strstr(err, "nope.key") != NULL);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	free(creds);
 }
 
 TEST(environment_key_overrides_file)
 {
-	clear_env();
+	fixture_clear_env();
 	char *key = write_file("file-key\n");
 	char *conf = xasprintf("steam_app_id 480\nsteam_web_api_key_file %s\n", key);
 	setenv("GATEHOUSE_STEAM_WEB_API_KEY", "env-key", 1);
@@ -734,7 +682,7 @@ TEST(environment_key_overrides_file)
 	CHECK_STR(cfg.google_play_client_secret, "env-google");
 	CHECK(config_google_play_enabled(&cfg));
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 	unlink(key);
 	free(key);
 	free(conf);
@@ -742,7 +690,7 @@ TEST(environment_key_overrides_file)
 
 TEST(empty_or_unreadable_key_file_is_an_error)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	static const char *const empties[] = { "", "\n", "  \t\r\n\n" };
@@ -791,7 +739,7 @@ TEST(empty_or_unreadable_key_file_is_an_error)
 
 TEST(steam_app_id_needs_a_key)
 {
-	clear_env();
+	fixture_clear_env();
 	struct config cfg;
 	char err[512];
 	CHECK_INT(load_text(&cfg, "steam_app_id 480\n", err, sizeof err), -1);
@@ -803,12 +751,12 @@ TEST(steam_app_id_needs_a_key)
 	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), 0);
 	CHECK(!config_steam_enabled(&cfg));
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 }
 
 TEST(google_settings_go_together)
 {
-	clear_env();
+	fixture_clear_env();
 	char *secret = write_file("g-secret\n");
 	char *both_but_id = xasprintf("google_play_client_secret_file %s\n"
 				      "google_play_app_id 42\n", secret);
@@ -850,7 +798,7 @@ TEST(google_settings_go_together)
 
 TEST(provider_urls_must_be_http)
 {
-	clear_env();
+	fixture_clear_env();
 	static const char *const names[] = { "steam_api_url", "apple_keys_url",
 					     "google_oauth_url", "google_games_url",
 					     "facebook_graph_url" };
@@ -885,7 +833,7 @@ static bool contains(const char *hay, size_t n, const char *needle)
 
 TEST(effective_config_never_prints_secrets)
 {
-	clear_env();
+	fixture_clear_env();
 	char *steam = write_file("STEAM-SECRET-7f3a9c\n");
 	char *google = write_file("GOOGLE-SECRET-19be44\n");
 	char *conf = xasprintf(EPIC_OK
@@ -902,7 +850,7 @@ TEST(effective_config_never_prints_secrets)
 	CHECK_STR(cfg.steam_web_api_key, "STEAM-SECRET-7f3a9c");
 
 	/* To a memory stream ... */
-	char *out = effective(&cfg);
+	char *out = fixture_config_effective(&cfg);
 	size_t n = strlen(out);
 	CHECK(!contains(out, n, "STEAM-SECRET"));
 	CHECK(!contains(out, n, "GOOGLE-SECRET"));
@@ -932,11 +880,11 @@ TEST(effective_config_never_prints_secrets)
 	/* A key from the environment is not printed either. */
 	setenv("GATEHOUSE_STEAM_WEB_API_KEY", "ENV-SECRET-5d21", 1);
 	CHECK_INT(load_text(&cfg, "steam_app_id 480\n", err, sizeof err), 0);
-	out = effective(&cfg);
+	out = fixture_config_effective(&cfg);
 	CHECK(!contains(out, strlen(out), "ENV-SECRET"));
 	free(out);
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 
 	unlink(steam);
 	unlink(google);
@@ -948,20 +896,20 @@ TEST(effective_config_never_prints_secrets)
 TEST(errors_never_print_secrets)
 {
 	/* A secret-bearing configuration that fails for another reason. */
-	clear_env();
+	fixture_clear_env();
 	setenv("GATEHOUSE_GOOGLE_PLAY_CLIENT_SECRET", "LEAKY-GOOGLE-3e1f", 1);
 	struct config cfg;
 	char err[512];
 	CHECK_INT(load_text(&cfg, "google_play_client_id 1-a.apps\n", err, sizeof err), -1);
 	CHECK(!strstr(err, "LEAKY"));
 	config_release(&cfg);
-	clear_env();
+	fixture_clear_env();
 }
 
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
-	clear_env();
+	fixture_clear_env();
 	fixture_tmpdir(tmp_dir, sizeof tmp_dir, "cfgp");
 	RUN(no_providers_by_default);
 	RUN(provider_from_file_with_defaults);
