@@ -16,6 +16,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+#include "gatehouse/config.h"
 #include "gatehouse/keywrap.h"
 #include "gatehouse/alloc.h"
 #include "gatehouse/errors.h"
@@ -68,12 +69,7 @@ void keywrap_free(struct keywrap *kw)
 int keywrap_load(const char *file, struct keywrap **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	char *path;
-	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	if (file[0] != '/' && creds && *creds)
-		path = xasprintf("%s/%s", creds, file);
-	else
-		path = xstrdup(file);
+	char *path = config_secret_path(file);
 	unsigned char buf[KEYWRAP_IKM_MAX + 1];
 	size_t n = 0;
 	int ret = -1;

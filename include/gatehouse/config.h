@@ -140,6 +140,13 @@ int config_load(struct config *cfg, const char *file, char *const *sets, int nse
 		char *err, size_t errlen);
 void config_release(struct config *cfg);
 
+/*
+ * Where a *_file setting's file is: a relative name is one of systemd's
+ * credentials ($CREDENTIALS_DIRECTORY, LoadCredential=) when that is set.
+ * A new string; the caller frees it.
+ */
+char *config_secret_path(const char *file);
+
 /* A new deep copy; free it with config_free. */
 struct config *config_dup(const struct config *cfg);
 /* Releases and frees a copy made by config_dup (NULL is fine). */

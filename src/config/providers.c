@@ -195,6 +195,14 @@ const struct oidc_provider *config_oidc(const struct config *cfg, const char *na
 
 #define SECRET_MAX 4096
 
+char *config_secret_path(const char *file)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	if (file[0] != '/' && creds && *creds)
+		return xasprintf("%s/%s", creds, file);
+	return xstrdup(file);
+}
+
 static int read_secret(const char *setting, const char *file, const char *env, char **out,
 		       char *err, size_t errlen)
 {
@@ -205,12 +213,7 @@ static int read_secret(const char *setting, const char *file, const char *env, c
 	}
 	if (!*file)
 		return 0;
-	char *path;
-	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	if (file[0] != '/' && creds && *creds)
-		path = xasprintf("%s/%s", creds, file);
-	else
-		path = xstrdup(file);
+	char *path = config_secret_path(file);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char buf[SECRET_MAX + 1];
 	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;

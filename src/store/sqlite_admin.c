@@ -63,24 +63,13 @@ out:
 	return ret;
 }
 
-/* fsyncs a file or directory by path: 0 or -1. */
-static int sync_path(const char *path, bool dir)
-{
-	int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 static void sync_parent(const char *path)
 {
 	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
-	sync_path(slash ? dir : ".", true);
+	store_sqlite_fsync_path(slash ? dir : ".", true);
 	free(dir);
 }
 
@@ -110,7 +99,7 @@ static int copy_in(const char *from, const char *tmp, char *err, size_t errlen)
 			 sqlite3_errmsg(db));
 		goto out;
 	}
-	if (sync_path(tmp, false) != 0) {
+	if (store_sqlite_fsync_path(tmp, false) != 0) {
 		snprintf(err, errlen, "cannot fsync '%s': %s", tmp, strerror(errno));
 		goto out;
 	}

@@ -16,8 +16,7 @@
 #include "gatehouse/strbuf.h"
 #include "sqlite_int.h"
 
-/* fsyncs a file or directory by path. */
-static int fsync_path(const char *path, bool dir)
+int store_sqlite_fsync_path(const char *path, bool dir)
 {
 	int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -86,7 +85,7 @@ int store_sqlite_backup(void *ctxp, const char *dest, char *err, size_t errlen)
 			 sqlite3_errmsg(db));
 		goto out;
 	}
-	if (fsync_path(tmp, false) != 0) {
+	if (store_sqlite_fsync_path(tmp, false) != 0) {
 		snprintf(err, errlen, "cannot fsync '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -106,7 +105,7 @@ int store_sqlite_backup(void *ctxp, const char *dest, char *err, size_t errlen)
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
-	fsync_path(slash ? dir : ".", true);
+	store_sqlite_fsync_path(slash ? dir : ".", true);
 	free(dir);
 out:
 	sqlite3_finalize(q);

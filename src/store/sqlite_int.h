@@ -51,5 +51,8 @@ int store_sqlite_check_file(const char *path, struct strbuf *report);
 int store_sqlite_file_version(const char *path, int *out, char *err, size_t errlen);
 int store_sqlite_restore(void *ctx, const char *from, char *kept_aside, size_t kept_len,
 			 char *err, size_t errlen);
+ 
+/* fsyncs a file or directory by path: 0, or -1 with errno (sqlite_backup.c). */
+int store_sqlite_fsync_path(const char *path, bool dir);
 
 #endif
