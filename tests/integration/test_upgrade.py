@@ -280,9 +280,16 @@ class Restore(CliCase):
         r = d.cli("backup", backup)
         self.assertEqual(r.returncode, 0, r.stderr)
         db = os.path.join(self.dir, "new", "state", "gatehouse.db")
-        r = self.run_cli("restore", backup, "--set", "database_path=" + db)
+        old_umask = os.umask(0o022)  # the common umask: the copy holds the signing keys
+        try:
+            r = self.run_cli("restore", backup, "--set", "database_path=" + db)
+        finally:
+            os.umask(old_umask)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("kept", r.stdout)
+        # Owner-only whatever the umask, as every file gatehouse creates (issue 14).
+        self.assertEqual(os.stat(db).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(os.path.dirname(db)).st_mode & 0o777, 0o700)
         r = self.run_cli("check-db", "--set", "database_path=" + db)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
