@@ -72,6 +72,7 @@ $(GEN): docs/openapi.json scripts/embed.sh
 	scripts/embed.sh docs/openapi.json openapi_json > $@
 
 $(BUILD)/obj/openapi_json.o: $(GEN)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/obj/openapi_json.o: $(GEN)
