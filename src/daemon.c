@@ -88,6 +88,7 @@ void daemon_key_policy(const struct config *cfg, struct key_policy *p)
 	p->access_alg = cfg->signing_alg == ALG_ES256 ? KEY_ES256 : KEY_RS256;
 	p->rotation_interval = cfg->key_rotation_interval;
 	p->prepublish = cfg->key_prepublish;
+	p->propagation = cfg->key_propagation;
 	p->access_token_ttl = cfg->access_token_ttl;
 	p->refresh_token_ttl = cfg->refresh_token_ttl;
 }

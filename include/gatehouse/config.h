@@ -77,6 +77,7 @@ struct config {
 	int64_t refresh_reuse_grace;
 	int64_t key_rotation_interval;
 	int64_t key_prepublish;
+	int64_t key_propagation;
 	int64_t jwks_max_age;
 	/* logging */
 	int log_level;            /* enum log_level */

@@ -185,8 +185,12 @@ struct store_refresh_result {
 int store_session_refresh(struct store *st, const struct store_refresh *r,
 			  struct store_refresh_result *out /* OUT */);
 
-/* Deletes sessions that ended or expired before cutoff. Returns the count. */
-int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count /* OUT */);
+/*
+ * Deletes up to limit sessions that ended or expired before cutoff (one
+ * short transaction; call again while it returns limit). Nodes purging at
+ * the same time split the rows. *out_count counts them.
+ */
+int store_sessions_purge(struct store *st, int64_t cutoff, int limit, int64_t *out_count /* OUT */);
 
 /* ---- accounts ---- */
 
@@ -264,6 +268,14 @@ int store_counts(struct store *st, int64_t now, int64_t *out_users /* OUT */,
 int store_guests_cleanup(struct store *st, int64_t idle_before, int limit,
 			 int64_t *out_deleted /* OUT */);
 
+/*
+ * Claims the lease `name` (a job one node at a time runs: "gauges") for
+ * holder until `until`: *out_held is true when holder holds it now (it held
+ * it already, or the previous holder's time ran out before now).
+ */
+int store_lease_claim(struct store *st, const char *name, const char *holder, int64_t now,
+		      int64_t until, bool *out_held /* OUT */);
+
 /* ---- platform identities ---- */
 
 struct store_platform_login {
@@ -322,6 +334,13 @@ struct store_key {
 	size_t material_len;
 	int64_t created_at;
 	int64_t activate_at;       /* signs from this time until a later key activates */
+	/*
+	 * The key's place among the keys of its use, unique per use. On
+	 * insert: the highest epoch of the use the caller saw + 1, and the
+	 * insert is GH_ECONFLICT when another writer (another node) inserted
+	 * that epoch first; 0 takes the next free epoch unconditionally.
+	 */
+	int64_t epoch;
 };
 
 /*
@@ -332,6 +351,12 @@ int store_keys_list(struct store *st, struct store_key **out /* OUT */, size_t *
 void store_keys_free(struct store_key *keys, size_t n);
 int store_key_insert(struct store *st, const struct store_key *key);
 int store_key_delete(struct store *st, const char *kid);
+/*
+ * A stamp of the key set (count and epochs) that changes whenever a key is
+ * inserted or deleted, by this process or another node: polled each second
+ * so that every node loads a new key within about a second.
+ */
+int store_keys_stamp(struct store *st, int64_t *out_stamp /* OUT */);
 /*
  * Replaces the material of each of the n keys (by kid; other fields are
  * ignored) in one transaction: all or none. For moving keys on or off

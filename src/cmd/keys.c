@@ -181,9 +181,11 @@ int cmd_keys(const struct cli *cli, struct config *cfg)
 				if (ks->keys[i].use == KEY_USE_ACCESS &&
 				    (!k || ks->keys[i].activate_at >= k->activate_at))
 					k = &ks->keys[i];
-			printf("rotated: access key %s (%s) signs from now on; a running daemon "
-			       "picks it up within 2 seconds\n", k ? k->kid : "?",
-			       k ? keyring_alg_name(k->alg) : "?");
+			printf("rotated: access key %s (%s) signs %s%lld s from now; running "
+			       "daemons publish it within a second or two\n", k ? k->kid : "?",
+			       k ? keyring_alg_name(k->alg) : "?",
+			       k && k->activate_at > now ? "" : "from now on, ",
+			       (long long)(k && k->activate_at > now ? k->activate_at - now : 0));
 			keyset_put(ks);
 		}
 	} else if (!rc) {

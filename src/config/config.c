@@ -134,6 +134,10 @@ const struct setting config_settings[] = {
 	{ "key_prepublish", T_DURATION, OFF(key_prepublish), "1d", 0, 365 * (int64_t)DAY, NULL,
 	  "The next key appears in the JWKS this long before it signs (must be shorter than\n"
 	  "key_rotation_interval and at least jwks_max_age).", false },
+	{ "key_propagation", T_DURATION, OFF(key_propagation), "2s", 0, 60, NULL,
+	  "An emergency rotation ('gatehouse keys rotate') makes a key that signs this long\n"
+	  "after it is stored, so that every node sharing the database (each loads new keys\n"
+	  "within about a second) publishes it before any node signs with it.", false },
 	{ "jwks_max_age", T_DURATION, OFF(jwks_max_age), "1h", 0, DAY, NULL,
 	  "Cache-Control max-age of /.well-known/jwks.json.", false },
 	{ "log_level", T_ENUM, OFF(log_level), "info", 0, 0, level_choices,

@@ -23,7 +23,7 @@
 #include "gatehouse/store.h"
 
 /* The schema version every back end's migrations reach. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_query {
 	Q_PING,             /* -> one row */
@@ -48,7 +48,12 @@ enum store_query {
 	Q_SESSION_ROTATE,   /* session_id, new_jti, now_ms */
 	Q_SESSION_REISSUE,  /* session_id, new_jti */
 	Q_SESSION_END,      /* session_id, now, reason, user_id; changes = ended */
-	Q_SESSION_PURGE,    /* cutoff; changes = deleted */
+	/*
+	 * cutoff, limit; changes = deleted: up to limit sessions ended or
+	 * expired before cutoff. Nodes purging at once split the rows (where
+	 * rows lock: FOR UPDATE SKIP LOCKED) rather than queue on each other.
+	 */
+	Q_SESSION_PURGE,
 	Q_SESSIONS_END_ALL, /* user_id, now, reason; changes = ended */
 	Q_SESSIONS_LIVE,    /* user_id, now -> count */
 	Q_SESSIONS_OF,      /* user_id -> session_id, created_at, expires_at, ended_at */
@@ -63,8 +68,15 @@ enum store_query {
 	Q_IDENTITY_INSERT,  /* provider, subject, user_id, now */
 	Q_IDENTITY_DELETE,  /* user_id, provider; changes */
 	Q_IDENTITY_COUNT,   /* user_id -> count */
-	Q_KEYS_LIST,        /* -> kid, use, alg, material, created_at, activate_at */
-	Q_KEY_INSERT,       /* kid, use, alg, material, created_at, activate_at */
+	Q_KEYS_LIST,        /* -> kid, use, alg, material, created_at, activate_at, epoch */
+	/*
+	 * kid, use, alg, material, created_at, activate_at, epoch. epoch is
+	 * unique per use (a constraint): of two nodes rotating at once, the
+	 * second insert is a conflict.
+	 */
+	Q_KEY_INSERT,
+	Q_KEY_EPOCH,        /* use -> the highest epoch of use (0 when none) */
+	Q_KEYS_STAMP,       /* -> count of keys, sum of their epochs: changes with any insert or delete */
 	Q_KEY_DELETE,       /* kid */
 	Q_KEY_SET_MATERIAL, /* kid, material; changes */
 	Q_DOC_GET,          /* user_id, key -> value, version, updated_at */
@@ -78,6 +90,12 @@ enum store_query {
 	Q_DOC_USAGE_LOCKED,
 	Q_DOC_USAGE_SET,    /* user_id, data_seq, data_keys, data_bytes */
 	Q_DOC_LIST,         /* user_id, after, limit -> key, version, size, updated_at */
+	/*
+	 * name, holder, now, until; changes = 1 when holder now holds the
+	 * lease (new, held already, or the last holder's time ran out): one
+	 * conditional upsert of the leases row, so one node at a time wins.
+	 */
+	Q_LEASE_CLAIM,
 	Q_COUNT
 };
 

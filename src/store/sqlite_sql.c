@@ -69,6 +69,22 @@ const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	"  data_keys = (SELECT count(*) FROM player_data p WHERE p.user_id = users.user_id),"
 	"  data_bytes = coalesce((SELECT sum(length(value)) FROM player_data p"
 	"                         WHERE p.user_id = users.user_id), 0);",
+	/*
+	 * 4: many nodes on one database. Each key of a use gets an epoch (its
+	 * place in activation order), unique per use: whoever rotates inserts
+	 * the current epoch + 1, so two nodes rotating at once cannot both
+	 * succeed. Leases let one node at a time run a job (the gauges).
+	 */
+	"ALTER TABLE signing_keys ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE signing_keys SET epoch = (SELECT count(*) FROM signing_keys k"
+	"  WHERE k.use = signing_keys.use AND (k.activate_at < signing_keys.activate_at"
+	"  OR (k.activate_at = signing_keys.activate_at AND k.kid <= signing_keys.kid)));"
+	"CREATE UNIQUE INDEX signing_keys_epoch ON signing_keys(use, epoch);"
+	"CREATE TABLE leases ("
+	"  name TEXT PRIMARY KEY,"
+	"  holder TEXT NOT NULL,"
+	"  until INTEGER NOT NULL"
+	") WITHOUT ROWID;",
 };
 
 /* Transaction control, for the writer and the readers (store_sqlite_tx_sql order). */
@@ -134,11 +150,16 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			      "VALUES (?1, ?2, ?3, ?4)",
 	[Q_IDENTITY_DELETE] = "DELETE FROM identities WHERE user_id = ?1 AND provider = ?2",
 	[Q_IDENTITY_COUNT] = "SELECT count(*) FROM identities WHERE user_id = ?1",
-	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?1 OR ended_at < ?1",
-	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at FROM signing_keys "
-			"ORDER BY use, activate_at, created_at",
-	[Q_KEY_INSERT] = "INSERT INTO signing_keys (kid, use, alg, material, created_at, activate_at) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE session_id IN ("
+			    "SELECT session_id FROM sessions WHERE expires_at < ?1 OR ended_at < ?1 "
+			    "LIMIT ?2)",
+	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at, epoch "
+			"FROM signing_keys ORDER BY use, activate_at, created_at",
+	[Q_KEY_INSERT] = "INSERT INTO signing_keys "
+			 "(kid, use, alg, material, created_at, activate_at, epoch) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_KEY_EPOCH] = "SELECT coalesce(max(epoch), 0) FROM signing_keys WHERE use = ?1",
+	[Q_KEYS_STAMP] = "SELECT count(*), coalesce(sum(epoch), 0) FROM signing_keys",
 	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = ?1",
 	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = ?2 WHERE kid = ?1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
@@ -153,4 +174,8 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			    "WHERE user_id = ?1",
 	[Q_DOC_LIST] = "SELECT key, version, length(value), updated_at FROM player_data "
 		       "WHERE user_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+	[Q_LEASE_CLAIM] = "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?4) "
+			  "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+			  "until = excluded.until "
+			  "WHERE leases.holder = excluded.holder OR leases.until <= ?3",
 };

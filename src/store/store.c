@@ -225,6 +225,15 @@ int store_guests_cleanup(struct store *st, int64_t idle_before, int limit, int64
 	return rc;
 }
 
+int store_lease_claim(struct store *st, const char *name, const char *holder, int64_t now,
+		      int64_t until, bool *out_held)
+{
+	struct lease_op op = { name, holder, now, until, false };
+	int rc = store_submit(st, store_rule_lease_claim, &op);
+	*out_held = !rc && op.held;
+	return rc;
+}
+
 /* ---- sessions ---- */
 
 int store_guest_create(struct store *st, const char *user_id, const unsigned char secret_hash[32],
@@ -253,9 +262,9 @@ int store_session_refresh(struct store *st, const struct store_refresh *r,
 	return store_submit(st, store_rule_refresh, &op);
 }
 
-int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count)
+int store_sessions_purge(struct store *st, int64_t cutoff, int limit, int64_t *out_count)
 {
-	struct purge_op op = { cutoff, 0 };
+	struct purge_op op = { cutoff, limit, 0 };
 	int rc = store_submit(st, store_rule_purge, &op);
 	*out_count = op.count;
 	return rc;
@@ -329,6 +338,16 @@ int store_key_insert(struct store *st, const struct store_key *key)
 int store_key_delete(struct store *st, const char *kid)
 {
 	return store_submit(st, store_rule_key_delete, (void *)kid);
+}
+
+int store_keys_stamp(struct store *st, int64_t *out_stamp)
+{
+	struct store_conn *c = store_reader_get(st);
+	if (!c)
+		return GH_EUNAVAIL;
+	int rc = store_rule_keys_stamp(c, out_stamp);
+	store_reader_put(st, c);
+	return rc;
 }
 
 int store_keys_set_material(struct store *st, const struct store_key *keys, size_t n)

@@ -437,7 +437,7 @@ static void case_logout_and_logout_all(struct store *st)
 	store_account_release(&acc);
 	/* Purge removes what ended before the cutoff, nothing live. */
 	int64_t n = -1;
-	CHECK_INT(store_sessions_purge(st, T0 + 10, &n), 0);
+	CHECK_INT(store_sessions_purge(st, T0 + 10, 1000, &n), 0);
 	CHECK(n >= 3);
 	CHECK_INT(store_account_get(st, uid, T0 + 5, true, &acc), 0);
 	CHECK_INT(acc.nsessions, 0);
@@ -844,6 +844,117 @@ static void case_keys_insert_list_delete(struct store *st)
 	CHECK(store_key_insert(st, &bad) < 0);
 }
 
+/* Of two writers inserting the same next epoch (two nodes rotating), one wins. */
+static void case_key_epochs(struct store *st)
+{
+	struct store_key *keys;
+	size_t n;
+	int64_t top = 0, stamp0 = 0, stamp = 0;
+	CHECK_INT(store_keys_stamp(st, &stamp0), 0);
+	CHECK_INT(store_keys_list(st, &keys, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(keys[i].use, "refresh") && keys[i].epoch > top)
+			top = keys[i].epoch;
+	store_keys_free(keys, n);
+	unsigned char secret[32] = { 9 };
+	struct store_key k[3];
+	memset(k, 0, sizeof k);
+	for (int i = 0; i < 3; i++) {
+		new_uuid(k[i].kid);
+		snprintf(k[i].use, sizeof k[i].use, "refresh");
+		snprintf(k[i].alg, sizeof k[i].alg, "HS256");
+		k[i].material = secret;
+		k[i].material_len = sizeof secret;
+		k[i].created_at = T0;
+		k[i].activate_at = T0 + 10 + i;
+	}
+	k[0].epoch = top + 1;
+	k[1].epoch = top + 1;    /* the loser saw the same key set */
+	CHECK_INT(store_key_insert(st, &k[0]), 0);
+	CHECK_INT(store_key_insert(st, &k[1]), GH_ECONFLICT);
+	k[1].epoch = top + 3;    /* a gap is no less a conflict: only current + 1 */
+	CHECK_INT(store_key_insert(st, &k[1]), GH_ECONFLICT);
+	CHECK_INT(store_key_insert(st, &k[2]), 0);    /* epoch 0: the next free one */
+	CHECK_INT(store_keys_stamp(st, &stamp), 0);
+	CHECK(stamp != stamp0);
+	CHECK_INT(store_keys_list(st, &keys, &n), 0);
+	int seen = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(keys[i].kid, k[0].kid)) {
+			CHECK_INT(keys[i].epoch, top + 1);
+			seen++;
+		} else if (!strcmp(keys[i].kid, k[2].kid)) {
+			CHECK_INT(keys[i].epoch, top + 2);
+			seen++;
+		}
+		CHECK(strcmp(keys[i].kid, k[1].kid) != 0);
+	}
+	CHECK_INT(seen, 2);
+	store_keys_free(keys, n);
+	/* A delete changes the stamp too (a dropped pending key must reach every node). */
+	CHECK_INT(store_key_delete(st, k[2].kid), 0);
+	int64_t stamp2 = 0;
+	CHECK_INT(store_keys_stamp(st, &stamp2), 0);
+	CHECK(stamp2 != stamp);
+	CHECK_INT(store_key_delete(st, k[0].kid), 0);
+	CHECK_INT(store_keys_stamp(st, &stamp), 0);
+	CHECK_INT(stamp, stamp0);
+}
+
+/* A lease has one holder until its time runs out. */
+static void case_leases(struct store *st)
+{
+	char name[48], a[37], b[37];
+	new_subject(name, "lease");
+	new_uuid(a);
+	new_uuid(b);
+	bool held = false;
+	CHECK_INT(store_lease_claim(st, name, a, T0, T0 + 60, &held), 0);
+	CHECK(held);
+	CHECK_INT(store_lease_claim(st, name, b, T0 + 1, T0 + 61, &held), 0);
+	CHECK(!held);
+	CHECK_INT(store_lease_claim(st, name, a, T0 + 30, T0 + 90, &held), 0);  /* renewed */
+	CHECK(held);
+	CHECK_INT(store_lease_claim(st, name, b, T0 + 89, T0 + 150, &held), 0);
+	CHECK(!held);
+	CHECK_INT(store_lease_claim(st, name, b, T0 + 90, T0 + 150, &held), 0); /* ran out */
+	CHECK(held);
+	CHECK_INT(store_lease_claim(st, name, a, T0 + 91, T0 + 151, &held), 0);
+	CHECK(!held);
+}
+
+/* Purges go in batches of at most the limit, until none remain. */
+static void case_purge_in_batches(struct store *st)
+{
+	char uid[37];
+	int64_t sid[5];
+	for (int i = 0; i < 5; i++) {
+		char jti[8];
+		snprintf(jti, sizeof jti, "P%d", i);
+		if (i == 0) {
+			sid[0] = make_guest(st, uid, jti, T0, T0 + 1000);
+		} else {
+			struct store_session_new s = { .user_id = uid, .access_scope = "guest",
+						       .jti = jti, .now = T0, .expires_at = T0 + 1000 };
+			CHECK_INT(store_session_create(st, &s, &sid[i]), 0);
+		}
+	}
+	int64_t ended = 0, n = -1;
+	CHECK_INT(store_sessions_end_all(st, uid, T0 + 1, "logout-all", &ended), 0);
+	CHECK_INT(ended, 5);
+	CHECK_INT(store_sessions_purge(st, T0 + 10, 2, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(store_sessions_purge(st, T0 + 10, 2, &n), 0);
+	CHECK_INT(n, 2);
+	for (int guard = 0; guard < 1000 && n == 2; guard++)
+		CHECK_INT(store_sessions_purge(st, T0 + 10, 2, &n), 0);
+	CHECK(n < 2);
+	struct store_account acc;
+	CHECK_INT(store_account_get(st, uid, T0 + 10, true, &acc), 0);
+	CHECK_INT(acc.nsessions, 0);
+	store_account_release(&acc);
+}
+
 /* ---- the table ---- */
 
 static const struct contract_case {
@@ -871,6 +982,9 @@ static const struct contract_case {
 	{ "document_quotas", case_document_quotas },
 	{ "document_batch_all_or_none", case_document_batch_all_or_none },
 	{ "keys_insert_list_delete", case_keys_insert_list_delete },
+	{ "key_epochs", case_key_epochs },
+	{ "leases", case_leases },
+	{ "purge_in_batches", case_purge_in_batches },
 };
 
 int main(void)
