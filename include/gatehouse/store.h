@@ -104,6 +104,22 @@ int store_restore(const struct store_options *opt, const char *from, char *kept_
  */
 uint64_t store_external_generation(struct store *st);
 
+/* What a database holds, table by table (store_copy). */
+struct store_copy_counts {
+	int64_t users, identities, sessions, keys, documents;
+};
+
+/*
+ * Copies every row of from (users, identities, sessions, signing keys as
+ * stored, documents byte for byte) into to, in one write transaction of to,
+ * which must be empty: GH_ECONFLICT otherwise, nothing written. Inside that
+ * transaction the counts of to must equal those of from, or it rolls back
+ * (GH_EINTERNAL). *out gets the counts; err a one-line reason on failure.
+ * Both stores must be at this build's schema version.
+ */
+int store_copy(struct store *from, struct store *to, struct store_copy_counts *out /* OUT */,
+	       char *err, size_t errlen);
+
 /* ---- users ---- */
 
 struct store_user {

@@ -96,6 +96,24 @@ enum store_query {
 	 * conditional upsert of the leases row, so one node at a time wins.
 	 */
 	Q_LEASE_CLAIM,
+	/*
+	 * Copying a whole database (copy.c): every row of each table, in the
+	 * columns given, and the statement that writes one back as it was.
+	 */
+	Q_COPY_COUNTS,      /* -> users, identities, sessions, signing keys, documents */
+	/* -> user_id, guest_secret_hash, created_at, last_seen_at, banned_until,
+	 *    data_seq, data_keys, data_bytes */
+	Q_COPY_USERS,
+	Q_COPY_USER_PUT,    /* Q_COPY_USERS' columns, as parameters */
+	Q_COPY_IDENTITIES,  /* -> provider, subject, user_id, created_at (Q_IDENTITY_INSERT's) */
+	/* -> session_id, user_id, access_scope, current_jti, previous_jti,
+	 *    rotated_at_ms, created_at, expires_at, ended_at, end_reason */
+	Q_COPY_SESSIONS,
+	Q_COPY_SESSION_PUT, /* Q_COPY_SESSIONS' columns, as parameters (the id kept) */
+	Q_COPY_DOCS,        /* -> user_id, key, value, version, updated_at (Q_DOC_UPSERT's) */
+	/* After the copy: whatever makes new rows follow the copied ones (an
+	 * identity sequence past the highest session_id); rows ignored. */
+	Q_COPY_FINISH,
 	Q_COUNT
 };
 

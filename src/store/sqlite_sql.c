@@ -178,4 +178,24 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			  "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
 			  "until = excluded.until "
 			  "WHERE leases.holder = excluded.holder OR leases.until <= ?3",
+	[Q_COPY_COUNTS] = "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM identities), "
+			  "(SELECT count(*) FROM sessions), (SELECT count(*) FROM signing_keys), "
+			  "(SELECT count(*) FROM player_data)",
+	[Q_COPY_USERS] = "SELECT user_id, guest_secret_hash, created_at, last_seen_at, banned_until, "
+			 "data_seq, data_keys, data_bytes FROM users ORDER BY user_id",
+	[Q_COPY_USER_PUT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, "
+			    "last_seen_at, banned_until, data_seq, data_keys, data_bytes) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_COPY_IDENTITIES] = "SELECT provider, subject, user_id, created_at FROM identities "
+			      "ORDER BY provider, subject",
+	[Q_COPY_SESSIONS] = "SELECT session_id, user_id, access_scope, current_jti, previous_jti, "
+			    "rotated_at_ms, created_at, expires_at, ended_at, end_reason "
+			    "FROM sessions ORDER BY session_id",
+	[Q_COPY_SESSION_PUT] = "INSERT INTO sessions (session_id, user_id, access_scope, "
+			       "current_jti, previous_jti, rotated_at_ms, created_at, expires_at, "
+			       "ended_at, end_reason) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[Q_COPY_DOCS] = "SELECT user_id, key, value, version, updated_at FROM player_data "
+			"ORDER BY user_id, key",
+	[Q_COPY_FINISH] = "SELECT 1 WHERE 0",
 };
