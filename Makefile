@@ -21,7 +21,7 @@ MANDIR     := $(PREFIX)/share/man/man8
 STATEDIR   ?= /var/lib/gatehouse
 PYTHON  := /usr/bin/python3
 
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd libcurl
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd libcurl libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
