@@ -36,7 +36,11 @@ void store_pg_note_error(struct pg_conn *c, PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
-	const char *msg = res ? PQresultErrorMessage(res) : NULL;
+	/*
+	 * The primary message only: DETAIL can quote a failing row (key
+	 * material, a password hash) and must never reach a log line.
+	 */
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	if (!msg || !*msg)
 		msg = PQerrorMessage(c->pg);
 	snprintf(c->errmsg, sizeof c->errmsg, "%s", msg ? msg : "unknown error");
