@@ -5,6 +5,10 @@
 #                                   exported (its admin URL: a role allowed to create
 #                                   databases), stop the cluster, exit with CMD's status
 #   tests/pg.sh check               exit 0 when a cluster can be started here
+#   tests/pg.sh start               start one and leave it running: prints
+#                                   GH_TEST_DATABASE_URL=, GH_TEST_PG_DIR= and GH_TEST_PG_BIN=
+#                                   lines (a test that stops and starts its own server)
+#   tests/pg.sh stop DIR            stop the cluster in DIR and remove DIR
 #
 # The cluster: initdb as the postgres user (runuser) in a fresh directory under /tmp
 # (mode 700, owned by postgres), a free loopback port, the unix socket in that
@@ -74,6 +78,19 @@ stop() {
 case "${1:-}" in
 check)
 	usable
+	;;
+start)
+	usable
+	start
+	echo "GH_TEST_DATABASE_URL=$GH_TEST_DATABASE_URL"
+	echo "GH_TEST_PG_DIR=$GH_TEST_PG_DIR"
+	echo "GH_TEST_PG_BIN=$GH_TEST_PG_BIN"
+	;;
+stop)
+	usable
+	DIR=${2:?usage: tests/pg.sh stop DIR}
+	case "$DIR" in /tmp/gh-pg.*) ;; *) echo "tests/pg.sh: not a cluster of ours: $DIR" >&2; exit 2 ;; esac
+	stop
 	;;
 run)
 	shift

@@ -289,7 +289,9 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.vg_logs = []
         self.serve_vg = None
-        if PG_URL and "database" not in self.settings:
+        if self.settings.get("database", "").startswith("postgres"):
+            self.settings.pop("database_path", None)  # a URL given: no SQLite file
+        elif PG_URL and "database" not in self.settings:
             # PostgreSQL: a database of this daemon's own (kept with its directory).
             marker = os.path.join(self.dir, "pg-database")
             if os.path.exists(marker):
