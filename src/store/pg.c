@@ -368,6 +368,28 @@ static int64_t pg_last_id(struct store_conn *c)
 	return CONN(c)->last_id;
 }
 
+/*
+ * What other nodes and operator commands change that this node caches: the
+ * signing keys (a fingerprint of every kid, activation and material),
+ * polled each second (LISTEN/NOTIFY would be quicker).
+ */
+static int pg_data_version(struct store_conn *base, int64_t *out)
+{
+	struct pg_conn *c = CONN(base);
+	PGresult *r = PQexec(c->pg, "SELECT coalesce(hashtext(string_agg(kid || ':' || "
+			     "activate_at || ':' || md5(material), ',' ORDER BY kid)), 0), "
+			     "count(*) FROM signing_keys");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		store_pg_note_error(c, r);
+		return store_pg_map_error(c, "key change check");
+	}
+	*out = strtoll(PQgetvalue(r, 0, 0), NULL, 10) * 1000 + strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	if (!*out)
+		*out = 1; /* 0 means "not read yet" to the caller */
+	PQclear(r);
+	return 0;
+}
+
 /* ---- connections ---- */
 
 static void pg_conn_close(struct store_conn *base)
@@ -542,7 +564,7 @@ const struct store_backend store_pg_backend = {
 	.last_id = pg_last_id,
 	.fail = pg_fail,
 	.query_text = pg_query_text,
-	.data_version = NULL,
+	.data_version = pg_data_version,
 	.backup = store_pg_backup,
 	.check_file = store_pg_check_file,
 	.file_version = store_pg_file_version,

@@ -129,6 +129,7 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 		goto out_close;
 	if (be->per_call) {
 		/* No writer thread: every write takes a pooled connection of its own. */
+		store_check_data_version(st);
 		be->conn_close(st->writer);
 		st->writer = NULL;
 		*out = st;
@@ -168,6 +169,9 @@ void store_close(struct store *st)
 
 uint64_t store_external_generation(struct store *st)
 {
+	/* No writer thread polls: the caller's (the rotator's, each second) poll does. */
+	if (st->be->per_call)
+		store_check_data_version(st);
 	return atomic_load(&st->external_gen);
 }
 

@@ -50,14 +50,21 @@ char *store_col_dup(struct store_conn *c, struct store_stmt *s, int col, size_t 
 
 void store_check_data_version(struct store *st)
 {
-	if (!st->writer || !st->be->data_version)
+	if (!st->be->data_version)
 		return;
 	uint64_t now = gh_mono_ns();
 	if (now - st->last_version_check_ns < 1000000000ull)
 		return;
 	st->last_version_check_ns = now;
 	int64_t v;
-	if (st->be->data_version(st->writer, &v))
+	/* Without a writer thread (per_call), on a pooled connection. */
+	struct store_conn *c = st->writer ? st->writer : store_reader_get(st);
+	if (!c)
+		return;
+	int rc = st->be->data_version(c, &v);
+	if (c != st->writer)
+		store_reader_put(st, c);
+	if (rc)
 		return;
 	if (st->last_data_version && v != st->last_data_version)
 		atomic_fetch_add(&st->external_gen, 1);

@@ -64,6 +64,14 @@ def load_test(cls):
                            "and ASan suites")(cls)
 
 
+def sqlite_only(why):
+    """Marks a test or class about SQLite itself (its file, modes, backup,
+    restore, fault injection on its file system): skipped when the suite
+    runs on PostgreSQL (GH_TEST_DATABASE_URL), saying why."""
+    return unittest.skipIf(bool(PG_URL), "SQLite only (%s): the suite runs on PostgreSQL"
+                           % why)
+
+
 _seed = {}
 _vg_commands_seen = set()
 
@@ -199,6 +207,25 @@ def db_rows(where, sql, args=()):
         con.close()
 
 
+def db_tables(where):
+    """The names of the database's tables."""
+    if _db_path(where).startswith("postgres"):
+        return [t for (t,) in db_rows(where, "SELECT table_name::text FROM "
+                                      "information_schema.tables WHERE "
+                                      "table_schema = current_schema()")]
+    return [t for (t,) in db_rows(where, "SELECT name FROM sqlite_master WHERE type='table'")]
+
+
+def db_columns(where, table):
+    """The column names of a table, in order."""
+    if _db_path(where).startswith("postgres"):
+        return [c for (c,) in db_rows(where, "SELECT column_name::text FROM "
+                                      "information_schema.columns WHERE table_name = ? "
+                                      "AND table_schema = current_schema() "
+                                      "ORDER BY ordinal_position", (table,))]
+    return [c[1] for c in db_rows(where, "PRAGMA table_info(%s)" % table)]
+
+
 def db_write(where, sql, args=(), many=False):
     """One short write transaction on the database of where (safe while the
     daemon runs); many: args is a list of parameter tuples."""
@@ -291,7 +318,8 @@ class Daemon:
         self.serve_vg = None
         if self.settings.get("database", "").startswith("postgres"):
             self.settings.pop("database_path", None)  # a URL given: no SQLite file
-        elif PG_URL and "database" not in self.settings:
+        elif PG_URL and "database" not in self.settings and \
+                "database_path" not in (settings or {}):
             # PostgreSQL: a database of this daemon's own (kept with its directory).
             marker = os.path.join(self.dir, "pg-database")
             if os.path.exists(marker):
