@@ -27,6 +27,7 @@
 
 struct store;
 struct store_sqlite_options;
+struct store_pg_options;
 
 struct store_options {
 	const char *path;          /* the database (SQLite: a file path) */
@@ -47,7 +48,21 @@ struct store_options {
 	bool exclusive;
 	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */
 	const struct store_sqlite_options *sqlite;
+	/* PostgreSQL's own options (store_pg.h), used when path is a URL; NULL: defaults. */
+	const struct store_pg_options *pg;
 };
+
+/*
+ * True when a database name is a PostgreSQL URI (postgres:// or
+ * postgresql://); anything else is a SQLite file path.
+ */
+bool store_database_is_url(const char *name);
+/*
+ * The database name fit for a log line or an error message: a URI with its
+ * password (user:PASSWORD@ and password=PASSWORD) replaced by "***"; a file
+ * path as it is. The caller frees it.
+ */
+char *store_database_redacted(const char *name);
 
 /*
  * Opens (creating if needed, unless must_exist) the database and its
@@ -59,7 +74,7 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 /* Finishes queued writes, stops the writer, closes every connection. */
 void store_close(struct store *st);
 
-/* The back end's name ("sqlite"), for logs. */
+/* The back end's name ("sqlite" or "postgresql"), for logs. */
 const char *store_backend_name(const struct store *st);
 
 /* 0 when a read and the writer both work; GH_EUNAVAIL otherwise. */

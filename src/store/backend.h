@@ -65,7 +65,11 @@ enum store_query {
 	Q_COUNT_USERS,      /* -> count */
 	Q_COUNT_SESSIONS,   /* now -> count of live sessions */
 	Q_IDENTITY_GET,     /* provider, subject -> user_id */
-	Q_IDENTITY_INSERT,  /* provider, subject, user_id, now */
+	/*
+	 * provider, subject, user_id, now; changes 0 when (provider, subject)
+	 * is someone's already (a concurrent first login won): never an error.
+	 */
+	Q_IDENTITY_INSERT,
 	Q_IDENTITY_DELETE,  /* user_id, provider; changes */
 	Q_IDENTITY_COUNT,   /* user_id -> count */
 	Q_KEYS_LIST,        /* -> kid, use, alg, material, created_at, activate_at, epoch */
@@ -134,6 +138,15 @@ struct store_stmt;
 
 struct store_backend {
 	const char *name;
+	/*
+	 * No writer thread and no file lock: each write runs as its own short
+	 * transaction on a pooled connection (store_submit), retried while
+	 * retryable() says so; conn_ok() false drops a pooled connection.
+	 * SQLite: false (one writer thread with group commit).
+	 */
+	bool per_call;
+	bool (*conn_ok)(struct store_conn *c);     /* NULL: always fine */
+	bool (*retryable)(struct store_conn *c);   /* the last failure was a serialization failure or deadlock */
 
 	/*
 	 * Validates options and prepares what connections share (SQLite: the
@@ -209,5 +222,7 @@ struct store_backend {
 
 /* The SQLite back end (sqlite.c). */
 extern const struct store_backend store_sqlite_backend;
+/* The PostgreSQL back end (pg.c). */
+extern const struct store_backend store_pg_backend;
 
 #endif

@@ -146,8 +146,9 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 	[Q_COUNT_USERS] = "SELECT count(*) FROM users",
 	[Q_COUNT_SESSIONS] = "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?1",
 	[Q_IDENTITY_GET] = "SELECT user_id FROM identities WHERE provider = ?1 AND subject = ?2",
+	/* A platform id is claimed once: the loser of a race inserts nothing (changes 0). */
 	[Q_IDENTITY_INSERT] = "INSERT INTO identities (provider, subject, user_id, created_at) "
-			      "VALUES (?1, ?2, ?3, ?4)",
+			      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (provider, subject) DO NOTHING",
 	[Q_IDENTITY_DELETE] = "DELETE FROM identities WHERE user_id = ?1 AND provider = ?2",
 	[Q_IDENTITY_COUNT] = "SELECT count(*) FROM identities WHERE user_id = ?1",
 	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE session_id IN ("
