@@ -302,11 +302,6 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 			ks->keys[i].superseded_at = ks->keys[i + 1].activate_at;
 	}
 	render_public(ks);
-	/* store_keys_stamp's formula, over the rows read (usable or not) */
-	int64_t sum = 0;
-	for (size_t i = 0; i < n; i++)
-		sum += sk[i].epoch;
-	ks->stamp = (int64_t)n * ((int64_t)1 << 40) + sum;
 	return ks;
 }
 
@@ -387,25 +382,6 @@ int keyring_reload(struct keyring *kr)
 	pthread_mutex_unlock(&kr->lock);
 	keyset_put(old);
 	return 0;
-}
-
-int keyring_poll(struct keyring *kr, bool *out_reloaded)
-{
-	if (out_reloaded)
-		*out_reloaded = false;
-	int64_t stamp;
-	int rc = store_keys_stamp(kr->st, &stamp);
-	if (rc)
-		return rc;
-	struct keyset *ks = keyset_get(kr);
-	bool same = ks->stamp == stamp;
-	keyset_put(ks);
-	if (same)
-		return 0;
-	rc = keyring_reload(kr);
-	if (!rc && out_reloaded)
-		*out_reloaded = true;
-	return rc;
 }
 
 bool keyring_reload_unknown(struct keyring *kr, const struct keyset *seen)

@@ -1,6 +1,6 @@
 /*
  * rotator.c - the maintenance thread: key reloads after operator commands
- * or another node's rotation, timed key rotation, and session purging, on
+ * or another node's rotation (store_external_generation), timed key rotation, and session purging, on
  * a one-second tick.
  *
  * Many nodes may share one database, and every node runs this thread: the
@@ -93,11 +93,6 @@ static void tick(struct rotator *r, uint64_t *seen_gen)
 			*seen_gen = gen;
 			log_debug("reloaded keys after an external change");
 		}
-	} else {
-		/* Another node's key (a shared database): loaded within a second. */
-		bool reloaded = false;
-		if (keyring_poll(r->kr, &reloaded) == 0 && reloaded)
-			log_debug("reloaded keys changed by another node");
 	}
 	int rc = keyring_maintain(r->kr, now, NULL);
 	if (rc)

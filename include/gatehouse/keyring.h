@@ -48,7 +48,6 @@ struct keyset {
 	char *jwks;                /* {"keys":[...]} of the access keys, public members only */
 	size_t jwks_len;
 	char algs_json[64];        /* ["RS256"] etc.: algorithms of the published keys */
-	int64_t stamp;             /* store_keys_stamp of the keys it was built from */
 };
 
 /* What timed rotation follows (from the configuration). */
@@ -89,13 +88,6 @@ void keyring_set_policy(struct keyring *kr, const struct key_policy *policy);
  * then the key set in use stays as it was.
  */
 int keyring_reload(struct keyring *kr);
-
-/*
- * The cross-node change check, once a second: reloads when the store's
- * key stamp differs from the loaded key set's (another node or an operator
- * command inserted or deleted a key). *out_reloaded tells whether it did.
- */
-int keyring_poll(struct keyring *kr, bool *out_reloaded /* OUT, may be NULL */);
 
 /*
  * A token named a kid that seen (the caller's key set, still referenced)

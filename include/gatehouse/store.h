@@ -383,12 +383,6 @@ void store_keys_free(struct store_key *keys, size_t n);
 int store_key_insert(struct store *st, const struct store_key *key);
 int store_key_delete(struct store *st, const char *kid);
 /*
- * A stamp of the key set (count and epochs) that changes whenever a key is
- * inserted or deleted, by this process or another node: polled each second
- * so that every node loads a new key within about a second.
- */
-int store_keys_stamp(struct store *st, int64_t *out_stamp /* OUT */);
-/*
  * Replaces the material of each of the n keys (by kid; other fields are
  * ignored) in one transaction: all or none. For moving keys on or off
  * encryption at rest. GH_ENOTFOUND when a kid is gone.

@@ -4,11 +4,13 @@
  * one transaction of the target, verified by counts.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "gatehouse/cmd.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_pg.h"
 #include "gatehouse/store_sqlite.h"
 #include "gatehouse/banned.h"
 
@@ -30,7 +32,7 @@ int cmd_copy_db(const struct cli *cli, struct config *cfg)
 		fputs(cmd_copy_db_usage, stderr);
 		return EXIT_USAGE;
 	}
-	const char *to = cli->to && *cli->to ? cli->to : cfg->database_path;
+	const char *to = cli->to && *cli->to ? cli->to : cfg->database;
 	int have = 0, want = store_schema_version();
 	char err[512];
 	if (store_file_schema_version(cli->from, &have, err, sizeof err)) {
@@ -53,9 +55,17 @@ int cmd_copy_db(const struct cli *cli, struct config *cfg)
 					 .sqlite = &sq };
 	struct store_sqlite_options tq = { .sync_full = true,
 					   .busy_timeout_ms = cfg->sqlite_busy_timeout * 1000 };
-	/* The target is created and migrated, and held: no daemon may start on it meanwhile. */
+	/* PostgreSQL: the password from database_password_file (or the URL, or PGPASSFILE). */
+	struct store_pg_options pg = {
+		.password = cfg->database_password,
+		.connect_timeout_s = cfg->database_connect_timeout,
+		.statement_timeout_ms = 0,     /* one long transaction: no statement limit */
+		.lock_timeout_ms = cfg->database_lock_timeout * 1000,
+		.auto_migrate = true,
+	};
+	/* The target is created and migrated (a SQLite file is held: no daemon meanwhile). */
 	struct store_options dst_opt = { .path = to, .readers = 1, .exclusive = true,
-					 .sqlite = &tq };
+					 .sqlite = &tq, .pg = &pg };
 	struct store *src = NULL, *dst = NULL;
 	if (store_open(&src_opt, &src, err, sizeof err)) {
 		fprintf(stderr, "gatehouse: copy-db: %s\n", err);
@@ -74,10 +84,12 @@ int cmd_copy_db(const struct cli *cli, struct config *cfg)
 		fprintf(stderr, "gatehouse: copy-db refused: %s\n", err);
 		return EXIT_FAIL;
 	}
+	char *shown = store_database_redacted(to);
 	printf("copied %s to %s: users %lld, identities %lld, sessions %lld, signing keys %lld, "
-	       "documents %lld (counts verified)\n", cli->from, to, (long long)n.users,
+	       "documents %lld (counts verified)\n", cli->from, shown, (long long)n.users,
 	       (long long)n.identities, (long long)n.sessions, (long long)n.keys,
 	       (long long)n.documents);
-	log_info("operator: copied database %s to %s", cli->from, to);
+	log_info("operator: copied database %s to %s", cli->from, shown);
+	free(shown);
 	return EXIT_OK;
 }

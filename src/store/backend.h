@@ -80,7 +80,6 @@ enum store_query {
 	 */
 	Q_KEY_INSERT,
 	Q_KEY_EPOCH,        /* use -> the highest epoch of use (0 when none) */
-	Q_KEYS_STAMP,       /* -> count of keys, sum of their epochs: changes with any insert or delete */
 	Q_KEY_DELETE,       /* kid */
 	Q_KEY_SET_MATERIAL, /* kid, material; changes */
 	Q_DOC_GET,          /* user_id, key -> value, version, updated_at */

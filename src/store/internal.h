@@ -223,7 +223,6 @@ int store_rule_keys_list(struct store_conn *c, struct store_key **out, size_t *o
 store_write_fn store_rule_key_insert;   /* arg: the struct store_key */
 store_write_fn store_rule_key_delete;   /* arg: the kid */
 store_write_fn store_rule_keys_set_material; /* arg: struct store_keys_batch */
-int store_rule_keys_stamp(struct store_conn *c, int64_t *out);
 struct lease_op {
 	const char *name, *holder;
 	int64_t now, until;

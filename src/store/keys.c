@@ -76,19 +76,6 @@ int store_rule_key_insert(struct store_conn *c, void *arg, enum store_op_end *en
 	return rc == STORE_DONE ? 0 : db_fail(c, "key insert");
 }
 
-int store_rule_keys_stamp(struct store_conn *c, int64_t *out)
-{
-	struct store_stmt *s = db_prepare(c, Q_KEYS_STAMP);
-	if (!s)
-		return GH_EINTERNAL;
-	int rc = db_step(c, s);
-	if (rc == STORE_ROW)
-		/* count and sum of epochs: an insert raises both, a delete lowers both */
-		*out = col_int64(c, s, 0) * ((int64_t)1 << 40) + col_int64(c, s, 1);
-	db_reset(c, s);
-	return rc == STORE_ROW ? 0 : db_fail(c, "key stamp");
-}
-
 int store_rule_key_delete(struct store_conn *c, void *arg, enum store_op_end *end)
 {
 	(void)end;

@@ -14,7 +14,7 @@
 
 #include "backend.h"
 
-#define PG_MAX_PARAMS 8
+#define PG_MAX_PARAMS 12 /* Q_COPY_SESSION_PUT has 10 */
 
 /* The advisory lock that migrations take (transaction-scoped): "gatehouse" in ASCII. */
 #define PG_MIGRATE_LOCK 0x6761746568LL

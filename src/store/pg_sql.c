@@ -68,6 +68,21 @@ const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {
 	"  data_keys = (SELECT count(*) FROM player_data p WHERE p.user_id = users.user_id),"
 	"  data_bytes = coalesce((SELECT sum(octet_length(value)) FROM player_data p"
 	"                         WHERE p.user_id = users.user_id), 0);",
+	/*
+	 * 4: many nodes on one database: key epochs, unique per use (of two
+	 * nodes rotating at once the second insert conflicts), and leases (one
+	 * node at a time runs a job).
+	 */
+	"ALTER TABLE signing_keys ADD COLUMN epoch bigint NOT NULL DEFAULT 0;"
+	"UPDATE signing_keys k SET epoch = r.n FROM (SELECT kid, row_number() OVER "
+	"  (PARTITION BY use ORDER BY activate_at, kid) AS n FROM signing_keys) r "
+	"  WHERE r.kid = k.kid;"
+	"CREATE UNIQUE INDEX signing_keys_epoch ON signing_keys(use, epoch);"
+	"CREATE TABLE leases ("
+	"  name text COLLATE \"C\" PRIMARY KEY,"
+	"  holder text NOT NULL,"
+	"  until bigint NOT NULL"
+	");",
 };
 
 const unsigned char store_pg_uuid_param[Q_COUNT] = {
@@ -77,6 +92,7 @@ const unsigned char store_pg_uuid_param[Q_COUNT] = {
 	[Q_IDENTITIES_OF] = 1, [Q_DOCS_OF] = 1, [Q_IDENTITY_INSERT] = 3, [Q_IDENTITY_DELETE] = 1,
 	[Q_IDENTITY_COUNT] = 1, [Q_DOC_GET] = 1, [Q_DOC_UPSERT] = 1, [Q_DOC_DELETE] = 1,
 	[Q_DOC_USAGE_LOCKED] = 1, [Q_DOC_USAGE_SET] = 1, [Q_DOC_LIST] = 1,
+	[Q_COPY_USER_PUT] = 1, [Q_COPY_SESSION_PUT] = 2,
 };
 
 const char *const store_pg_query_sql[Q_COUNT] = {
@@ -132,12 +148,16 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 			      "ON CONFLICT (provider, subject) DO NOTHING",
 	[Q_IDENTITY_DELETE] = "DELETE FROM identities WHERE user_id = $1 AND provider = $2",
 	[Q_IDENTITY_COUNT] = "SELECT count(*) FROM identities WHERE user_id = $1",
-	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < $1::bigint "
-			    "OR ended_at < $1::bigint",
-	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at FROM signing_keys "
-			"ORDER BY use, activate_at, created_at",
-	[Q_KEY_INSERT] = "INSERT INTO signing_keys (kid, use, alg, material, created_at, activate_at) "
-			 "VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint)",
+	/* Nodes purging at once take disjoint batches rather than wait on each other. */
+	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE session_id IN ("
+			    "SELECT session_id FROM sessions WHERE expires_at < $1::bigint "
+			    "OR ended_at < $1::bigint LIMIT $2::bigint FOR UPDATE SKIP LOCKED)",
+	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at, epoch "
+			"FROM signing_keys ORDER BY use, activate_at, created_at",
+	[Q_KEY_INSERT] = "INSERT INTO signing_keys "
+			 "(kid, use, alg, material, created_at, activate_at, epoch) "
+			 "VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::bigint)",
+	[Q_KEY_EPOCH] = "SELECT coalesce(max(epoch), 0) FROM signing_keys WHERE use = $1",
 	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = $1",
 	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = $2 WHERE kid = $1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
@@ -153,4 +173,32 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 			    "data_bytes = $4::bigint WHERE user_id = $1",
 	[Q_DOC_LIST] = "SELECT key, version, octet_length(value), updated_at FROM player_data "
 		       "WHERE user_id = $1 AND key > $2 ORDER BY key LIMIT $3::bigint",
+	[Q_LEASE_CLAIM] = "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $4::bigint) "
+			  "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+			  "until = excluded.until "
+			  "WHERE leases.holder = excluded.holder OR leases.until <= $3::bigint",
+	[Q_COPY_COUNTS] = "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM identities), "
+			  "(SELECT count(*) FROM sessions), (SELECT count(*) FROM signing_keys), "
+			  "(SELECT count(*) FROM player_data)",
+	[Q_COPY_USERS] = "SELECT user_id::text, guest_secret_hash, created_at, last_seen_at, "
+			 "banned_until, data_seq, data_keys, data_bytes FROM users ORDER BY user_id",
+	[Q_COPY_USER_PUT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, "
+			    "last_seen_at, banned_until, data_seq, data_keys, data_bytes) "
+			    "VALUES ($1, $2, $3::bigint, $4::bigint, $5::bigint, $6::bigint, "
+			    "$7::bigint, $8::bigint)",
+	[Q_COPY_IDENTITIES] = "SELECT provider, subject, user_id::text, created_at FROM identities "
+			      "ORDER BY provider, subject",
+	[Q_COPY_SESSIONS] = "SELECT session_id, user_id::text, access_scope, current_jti, "
+			    "previous_jti, rotated_at_ms, created_at, expires_at, ended_at, "
+			    "end_reason FROM sessions ORDER BY session_id",
+	[Q_COPY_SESSION_PUT] = "INSERT INTO sessions (session_id, user_id, access_scope, "
+			       "current_jti, previous_jti, rotated_at_ms, created_at, expires_at, "
+			       "ended_at, end_reason) OVERRIDING SYSTEM VALUE "
+			       "VALUES ($1::bigint, $2, $3, $4, $5, $6::bigint, $7::bigint, "
+			       "$8::bigint, $9::bigint, $10)",
+	[Q_COPY_DOCS] = "SELECT user_id::text, key, value, version, updated_at FROM player_data "
+			"ORDER BY user_id, key",
+	/* New sessions follow the copied ids. */
+	[Q_COPY_FINISH] = "SELECT setval(pg_get_serial_sequence('sessions', 'session_id'), "
+			  "coalesce(max(session_id), 0) + 1, false) FROM sessions",
 };

@@ -392,16 +392,6 @@ int store_key_delete(struct store *st, const char *kid)
 	return store_submit(st, store_rule_key_delete, (void *)kid);
 }
 
-int store_keys_stamp(struct store *st, int64_t *out_stamp)
-{
-	struct store_conn *c = store_reader_get(st);
-	if (!c)
-		return GH_EUNAVAIL;
-	int rc = store_rule_keys_stamp(c, out_stamp);
-	store_reader_put(st, c);
-	return rc;
-}
-
 int store_keys_set_material(struct store *st, const struct store_key *keys, size_t n)
 {
 	struct store_keys_batch b = { keys, n };

@@ -1344,7 +1344,6 @@ TEST(two_nodes_share_keys)
 	CHECK_INT(count_use(kb, KEY_USE_REFRESH), 1);
 	CHECK_STR(keyset_signing_key(kb, KEY_USE_ACCESS, T0)->kid,
 		  keyset_signing_key(ka, KEY_USE_ACCESS, T0)->kid);
-	CHECK_INT(ka->stamp, kb->stamp);
 	keyset_put(ka);
 	keyset_put(kb);
 	/* Timed rotation due on both at once: one next key. */
@@ -1382,13 +1381,6 @@ TEST(two_nodes_share_keys)
 	CHECK(keyset_find(kb, fresh_kid, strlen(fresh_kid), KEY_USE_ACCESS) != NULL);
 	CHECK(!keyring_reload_unknown(b, kb));   /* a forged kid right after: no reload */
 	keyset_put(kb);
-	/* The poll sees nothing new, then a's next rotation. */
-	bool reloaded = true;
-	CHECK_INT(keyring_poll(b, &reloaded), 0);
-	CHECK(!reloaded);
-	CHECK_INT(keyring_rotate_now(a, T0 + 80), 0);
-	CHECK_INT(keyring_poll(b, &reloaded), 0);
-	CHECK(reloaded);
 	keyring_free(a);
 	keyring_free(b);
 	store_close(st);
