@@ -1,31 +1,29 @@
 """PostgreSQL for the tests that need it whatever the suite's back end
 (test_cluster, test_copy_db): a fresh database on the server of
-GH_TEST_DATABASE_URL (gh.pg_new_database), reached by nodes through its URL
-without the password, which goes in a database_password_file, so a test can
-check that no log holds it; and restarting that server (tests/pg.sh exports
-GH_TEST_PG_DIR and GH_TEST_PG_BIN). Without the variable these tests skip,
-saying why."""
+GH_TEST_DATABASE_URL (or another admin URL: test_cluster's own cluster),
+reached by nodes through its URL without the password, which goes in a
+database_password_file, so a test can check that no log holds it. Without
+the variable these tests skip, saying why."""
 import os
 import shutil
-import subprocess
 import tempfile
+import uuid
 import unittest
 import urllib.parse
 
 import gh
 
-PG_DIR = os.environ.get("GH_TEST_PG_DIR", "")
-PG_BIN = os.environ.get("GH_TEST_PG_BIN", "")
-
 
 class Database:
     """A fresh database, dropped by cleanup()."""
 
-    def __init__(self, owner_dir):
-        self.admin_url = gh.pg_new_database()
+    def __init__(self, owner_dir, server_url=None):
+        self.server_url = server_url or gh.PG_URL
+        self.name = "gh_" + uuid.uuid4().hex[:16]
+        gh.psql(self.server_url, 'CREATE DATABASE "%s"' % self.name)
+        self.admin_url = gh.pg_url(self.name, self.server_url)
         u = urllib.parse.urlsplit(self.admin_url)
         self.password = urllib.parse.unquote(u.password or "")
-        self.name = u.path[1:]
         host = u.hostname + (":%d" % u.port if u.port else "")
         self.url = urllib.parse.urlunsplit((u.scheme, "%s@%s" % (u.username, host), u.path,
                                             u.query, ""))
@@ -48,41 +46,24 @@ class Database:
         return gh.db_rows(self.admin_url, sql, args)
 
     def cleanup(self):
-        gh.psql(gh.PG_URL, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name,
+        gh.psql(self.server_url, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name,
                 check=False)
 
 
-def fresh_database(test):
-    """A Database for test (a TestCase, or a class in setUpClass); skips
-    without PostgreSQL."""
+SKIP_WHY = ("needs PostgreSQL: GH_TEST_DATABASE_URL is not set (make integration-pg "
+            "sets it, through tests/pg.sh)")
+
+
+def fresh_database(test, server_url=None):
+    """A Database for test (a TestCase, or a class in setUpClass) on the
+    server of server_url (default GH_TEST_DATABASE_URL's); skips without
+    PostgreSQL."""
     if not gh.PG_URL:
-        raise unittest.SkipTest("needs PostgreSQL: GH_TEST_DATABASE_URL is not set "
-                                "(make integration-pg sets it)")
+        raise unittest.SkipTest(SKIP_WHY)
     d = tempfile.mkdtemp(prefix="gatehouse-pg-")
-    db = Database(d)
+    db = Database(d, server_url)
     cleanup = getattr(test, "addCleanup", None) if not isinstance(test, type) else None
     cleanup = cleanup or test.addClassCleanup
     cleanup(shutil.rmtree, d, True)
     cleanup(db.cleanup)
     return db
-
-
-def can_restart():
-    return bool(PG_DIR and PG_BIN and os.path.isdir(os.path.join(PG_DIR, "data")))
-
-
-def pg_ctl(*args):
-    """pg_ctl on the test server, as the postgres user (tests/pg.sh made it so)."""
-    cmd = [os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(PG_DIR, "data")] + list(args)
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, "pg_ctl %s: %s" % (" ".join(args), r.stderr)
-
-
-def stop_server():
-    pg_ctl("-m", "fast", "-w", "stop")
-
-
-def start_server():
-    pg_ctl("-l", os.path.join(PG_DIR, "server.log"), "-w", "-t", "60", "start")
