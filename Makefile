@@ -4,7 +4,8 @@
 #   make test       install missing packages, build, run every test suite
 #   make            just build build/gatehouse
 #
-# Other targets: unit, integration, conformance, asan, valgrind, fuzz, fuzz-regress,
+# Other targets: unit, integration, integration-pg (the suite on a throwaway
+# PostgreSQL, via tests/pg.sh), conformance, asan, valgrind, fuzz, fuzz-regress,
 # check-sample, check-man, openapi-lint, bench, install (INSTALL_STRIP=1 strips),
 # uninstall, clean; config/gatehouse.conf and docs/gatehouse.8 regenerate the files
 # made from the settings table. TEST_JOBS=N: test classes run at once.
@@ -21,7 +22,7 @@ MANDIR     := $(PREFIX)/share/man/man8
 STATEDIR   ?= /var/lib/gatehouse
 PYTHON  := /usr/bin/python3
 
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd libcurl
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto libsystemd libcurl libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -50,7 +51,7 @@ SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_j
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
-.PHONY: all deps test-deps run test unit integration conformance asan valgrind \
+.PHONY: all deps test-deps run test unit integration integration-pg conformance asan valgrind \
         check-sample check-layout check-man openapi-lint clean install uninstall
 
 all: $(BUILD)/gatehouse
@@ -141,7 +142,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
 	  $(BUILD)/tests/fakeprovider fuzz-build examples
 	@$(MAKE) --no-print-directory check-sample check-layout check-man openapi-lint unit \
-	  fuzz-regress integration conformance asan valgrind fuzz
+	  fuzz-regress integration integration-pg conformance asan valgrind fuzz
 	@echo "all test suites passed"
 
 check-sample: $(BUILD)/gatehouse
@@ -187,6 +188,19 @@ openapi-lint: $(REDOCLY)
 integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples
 	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
 	  tests/integration
+
+# The same suite once on PostgreSQL (plain binary): tests/pg.sh starts a throwaway
+# cluster and exports its URL; each daemon under test gets a database of its own.
+# Without a PostgreSQL server here it runs nothing and says so; GH_TEST_REQUIRE_PG=1
+# (CI) makes that an error. Then the store contract tests on PostgreSQL.
+integration-pg: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples client-tests \
+                $(BUILD)/tests/test_store_contract
+	@if tests/pg.sh check; then \
+	  tests/pg.sh run sh -c '$(BUILD)/tests/test_store_contract && \
+	    GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
+	    tests/integration'; \
+	elif [ "$${GH_TEST_REQUIRE_PG:-0}" = 1 ]; then exit 1; \
+	else echo "integration-pg: skipped (no PostgreSQL server here)"; fi
 
 conformance: $(BUILD)/gatehouse
 	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py tests/conformance

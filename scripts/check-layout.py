@@ -6,7 +6,8 @@ drift back:
 - no include cycle between modules (a module is its header in
   include/gatehouse/ and the .c files that implement it: src/NAME.c,
   src/base/NAME.c or src/NAME/*.c);
-- no SQLite call outside the SQLite back end (src/store/sqlite*.c);
+- no SQLite call outside the SQLite back end (src/store/sqlite*.c), no libpq
+  outside the PostgreSQL back end (src/store/pg*.c and its pg_int.h);
 - no OpenSSL header and no hash in a route handler (src/handlers/);
 - no .c file in src/ over 900 lines.
 Prints each problem and exits 1, or prints a one-line summary."""
@@ -65,6 +66,9 @@ def main():
                                 % (rel, n, MAX_LINES))
             if re.search(r"\bsqlite3_", text) and not re.match(r"src/store/sqlite", rel):
                 problems.append("%s: calls SQLite outside the SQLite back end" % rel)
+        if (re.search(r"#\s*include\s*<libpq|\bPQ[a-z]+[A-Z]?\w*\s*\(", text)
+                and not re.match(r"src/store/pg", rel)):
+            problems.append("%s: uses libpq outside the PostgreSQL back end" % rel)
         if rel.startswith("src/handlers/") and (
                 re.search(r"#\s*include\s*<openssl/", text) or
                 re.search(r"\b(gh_sha256|EVP_\w+|CRYPTO_memcmp|HMAC)\b", text)):

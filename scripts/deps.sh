@@ -6,8 +6,8 @@
 # Needs root (or sudo) only when something is missing.
 set -eu
 
-BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsystemd-dev"
-TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db clang libclang-rt-14-dev nginx libjwt-dev"
+BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libpq-dev"
+TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db clang libclang-rt-14-dev nginx libjwt-dev postgresql-15 postgresql-client-15"
 # The Node.js recipe (examples/verify-node-jose) needs node and npm; a node
 # installed otherwise (NodeSource, nvm) will do.
 command -v node >/dev/null 2>&1 || TEST="$TEST nodejs npm"

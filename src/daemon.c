@@ -32,6 +32,7 @@
 #include "gatehouse/rotator.h"
 #include "gatehouse/router.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_pg.h"
 #include "gatehouse/store_sqlite.h"
 #include "gatehouse/strbuf.h"
 #include "gatehouse/tokencache.h"
@@ -53,14 +54,35 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
 		.operator_mode = operator_mode,
 	};
+	struct store_pg_options pg = {
+		.password = cfg->database_password,
+		.connect_timeout_s = cfg->database_connect_timeout,
+		.statement_timeout_ms = cfg->database_statement_timeout * 1000,
+		.lock_timeout_ms = cfg->database_lock_timeout * 1000,
+		.auto_migrate = cfg->database_auto_migrate,
+	};
+	bool is_pg = config_database_is_pg(cfg);
+	if (is_pg && !operator_mode && readers > 1) {
+		/* Settings that only SQLite reads, given with a URI: said, not fatal. */
+		const char *given[] = {
+			cfg->sqlite_synchronous != SYNC_FULL ? "sqlite_synchronous" : NULL,
+			cfg->sqlite_busy_timeout != 5 ? "sqlite_busy_timeout" : NULL,
+			!cfg->group_commit ? "group_commit" : NULL,
+		};
+		for (size_t i = 0; i < GH_ARRAY_SIZE(given); i++)
+			if (given[i])
+				log_warn("%s is a SQLite setting: ignored with a PostgreSQL database",
+					 given[i]);
+	}
 	struct store_options so = {
-		.path = cfg->database_path,
-		.readers = readers,
+		.path = cfg->database,
+		.readers = is_pg ? (int)cfg->database_pool_size : readers,
 		.group_commit = cfg->group_commit,
 		/* Operator commands never create a database; the daemon holds its lock. */
 		.must_exist = operator_mode,
 		.exclusive = !operator_mode,
 		.sqlite = &sq,
+		.pg = &pg,
 	};
 	char err[512];
 	if (store_open(&so, st, err, sizeof err)) {
@@ -88,6 +110,7 @@ void daemon_key_policy(const struct config *cfg, struct key_policy *p)
 	p->access_alg = cfg->signing_alg == ALG_ES256 ? KEY_ES256 : KEY_RS256;
 	p->rotation_interval = cfg->key_rotation_interval;
 	p->prepublish = cfg->key_prepublish;
+	p->propagation = cfg->key_propagation;
 	p->access_token_ttl = cfg->access_token_ttl;
 	p->refresh_token_ttl = cfg->refresh_token_ttl;
 }
@@ -297,10 +320,12 @@ static int start_daemon(struct daemon *d)
 	}
 	if (start_http(d))
 		return -1;
-	log_info("gatehouse %s listening on %s port %lld%s%s, issuer %s, database %s, %u threads",
-		 GATEHOUSE_VERSION, cfg->listen_address, (long long)cfg->listen_port,
-		 *cfg->base_path ? " under " : "", cfg->base_path, cfg->issuer_url,
-		 cfg->database_path, d->threads);
+	char *db_shown = store_database_redacted(cfg->database);
+	log_info("gatehouse %s listening on %s port %lld%s%s, issuer %s, database %s (%s), "
+		 "%u threads", GATEHOUSE_VERSION, cfg->listen_address,
+		 (long long)cfg->listen_port, *cfg->base_path ? " under " : "", cfg->base_path,
+		 cfg->issuer_url, db_shown, store_backend_name(d->app.store), d->threads);
+	free(db_shown);
 	return 0;
 }
 

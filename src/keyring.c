@@ -38,7 +38,12 @@ struct keyring {
 	struct key_policy policy;
 	const struct keywrap *kw;  /* seals keys at rest, or NULL */
 	bool warned_plain;         /* said once that plain keys remain */
+	pthread_mutex_t unknown_lock; /* single flight of unknown-kid reloads */
+	uint64_t unknown_at_ns;    /* when the last one ran (monotonic) */
 };
+
+/* Unknown-kid reloads: at most one per this interval, whatever tokens arrive. */
+#define UNKNOWN_RELOAD_NS 250000000ull
 
 static const char *const alg_names[] = { "RS256", "ES256", "HS256" };
 static const char *const use_names[] = { "access", "refresh" };
@@ -231,6 +236,7 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 		k->use = use;
 		k->created_at = sk[i].created_at;
 		k->activate_at = sk[i].activate_at;
+		k->epoch = sk[i].epoch;
 		const struct signing_key *prev =
 			old ? keyset_find(old, k->kid, strlen(k->kid), use) : NULL;
 		unsigned char *opened = NULL;
@@ -307,6 +313,7 @@ struct keyring *keyring_new(struct store *st, const struct key_policy *policy)
 	kr->st = st;
 	kr->policy = *policy;
 	pthread_mutex_init(&kr->lock, NULL);
+	pthread_mutex_init(&kr->unknown_lock, NULL);
 	size_t unusable, plain;
 	kr->cur = keyset_build(NULL, 0, NULL, NULL, &unusable, &plain);
 	return kr;
@@ -318,6 +325,7 @@ void keyring_free(struct keyring *kr)
 		return;
 	keyset_put(kr->cur);
 	pthread_mutex_destroy(&kr->lock);
+	pthread_mutex_destroy(&kr->unknown_lock);
 	free(kr);
 }
 
@@ -376,6 +384,24 @@ int keyring_reload(struct keyring *kr)
 	return 0;
 }
 
+bool keyring_reload_unknown(struct keyring *kr, const struct keyset *seen)
+{
+	pthread_mutex_lock(&kr->unknown_lock);
+	struct keyset *cur = keyset_get(kr);
+	/* Swapped since the caller looked (maybe by the reload it queued behind). */
+	bool fresh = cur != seen;
+	keyset_put(cur);
+	uint64_t now = gh_mono_ns();
+	if (!fresh && now - kr->unknown_at_ns >= UNKNOWN_RELOAD_NS) {
+		kr->unknown_at_ns = now;
+		fresh = keyring_reload(kr) == 0;
+		if (fresh)
+			log_debug("reloaded keys for a token with an unknown kid");
+	}
+	pthread_mutex_unlock(&kr->unknown_lock);
+	return fresh;
+}
+
 /* A new key, its private half as PKCS#8 PEM in k->material. */
 static int generate_key(int alg, int use, int64_t now, struct store_key *k)
 {
@@ -423,11 +449,12 @@ static int generate_key(int alg, int use, int64_t now, struct store_key *k)
  * and that time must not eat into the pre-publication.
  */
 static int add_key(struct keyring *kr, int alg, int use, int64_t now, int64_t floor_at,
-		   int64_t lead)
+		   int64_t lead, int64_t epoch)
 {
 	struct store_key k;
 	uint64_t t0 = gh_mono_ns();
 	int rc = generate_key(alg, use, now, &k);
+	k.epoch = epoch;
 	int64_t stored_at = now + (int64_t)((gh_mono_ns() - t0) / 1000000000ull);
 	k.activate_at = floor_at;
 	if (lead > 0 && k.activate_at < stored_at + lead)
@@ -448,11 +475,24 @@ static int add_key(struct keyring *kr, int alg, int use, int64_t now, int64_t fl
 		log_info("created %s key '%s' (%s), signing from %lld%s", use_names[use], k.kid,
 			 k.alg, (long long)k.activate_at,
 			 k.activate_at > stored_at ? " (published ahead)" : "");
+	else if (rc == GH_ECONFLICT)
+		log_info("another node made the next %s key first: loading it instead",
+			 use_names[use]);
 	else
 		log_error("cannot create a %s key: %s", use_names[use], gh_strerror(rc));
 	OPENSSL_cleanse(k.material, k.material_len);
 	free(k.material);
 	return rc;
+}
+
+/* The epoch after the highest of use in ks: what a rotation inserts. */
+static int64_t next_epoch(const struct keyset *ks, int use)
+{
+	int64_t top = 0;
+	for (size_t i = 0; i < ks->n; i++)
+		if (ks->keys[i].use == use && ks->keys[i].epoch > top)
+			top = ks->keys[i].epoch;
+	return top + 1;
 }
 
 /* The latest key of use (pending or not), or NULL. */
@@ -473,25 +513,29 @@ static int maintain_use(struct keyring *kr, const struct keyset *ks, const struc
 	int64_t prepublish = use == KEY_USE_ACCESS ? p->prepublish : 0;
 	const struct signing_key *cur = keyset_signing_key(ks, use, now);
 	const struct signing_key *last = latest_key(ks, use);
+	int64_t epoch = next_epoch(ks, use);
 	int rc = 0;
 
 	if (!cur) {
 		/* First start (or every key was deleted): sign from now. */
-		rc = add_key(kr, alg, use, now, now, 0);
+		rc = add_key(kr, alg, use, now, now, 0, epoch);
 		*changed = true;
 	} else if (last == cur && cur->alg != alg) {
 		log_warn("signing_alg is %s but the current key is %s: switching now",
 			 keyring_alg_name(alg), keyring_alg_name(cur->alg));
-		rc = add_key(kr, alg, use, now, cur->activate_at >= now ? cur->activate_at + 1 : now, 0);
+		rc = add_key(kr, alg, use, now, cur->activate_at >= now ? cur->activate_at + 1 : now, 0,
+			     epoch);
 		*changed = true;
 	} else if (last == cur) {
 		int64_t due = cur->activate_at + p->rotation_interval;
 		if (now >= due - prepublish) {
 			int64_t at = due > cur->activate_at ? due : cur->activate_at + 1;
-			rc = add_key(kr, alg, use, now, at, prepublish);
+			rc = add_key(kr, alg, use, now, at, prepublish, epoch);
 			*changed = true;
 		}
 	}
+	if (rc == GH_ECONFLICT)
+		return 0;   /* another node rotated from the same key set: *changed reloads */
 	if (rc)
 		return rc;
 
@@ -531,19 +575,24 @@ int keyring_maintain(struct keyring *kr, int64_t now, bool *out_changed)
 	return rc;
 }
 
-int keyring_rotate_now(struct keyring *kr, int64_t now)
+/* One attempt of keyring_rotate_now over the key set in memory. */
+static int rotate_once(struct keyring *kr, const struct key_policy *p, int64_t now)
 {
-	struct key_policy p = get_policy(kr);
 	struct keyset *ks = keyset_get(kr);
 	int rc = 0;
 	for (int use = KEY_USE_ACCESS; use <= KEY_USE_REFRESH && !rc; use++) {
 		int64_t at = now;
+		/*
+		 * A pending key that takes over later would end the new key's
+		 * turn: the new key replaces it. One due within the propagation
+		 * delay stays: another node may sign with it before it learns
+		 * of the deletion, and its tokens must keep verifying.
+		 */
 		for (size_t i = 0; i < ks->n && !rc; i++) {
 			const struct signing_key *k = &ks->keys[i];
 			if (k->use != use)
 				continue;
-			if (k->activate_at > now) {
-				/* A pending key would take over later: the new key replaces it. */
+			if (k->activate_at > now + p->propagation) {
 				rc = store_key_delete(kr->st, k->kid);
 				if (!rc)
 					log_info("dropped pending %s key '%s'", use_names[use], k->kid);
@@ -552,11 +601,26 @@ int keyring_rotate_now(struct keyring *kr, int64_t now)
 				at = k->activate_at + 1;
 			}
 		}
+		/* Nothing signs yet (a first rotation): no node has a key to wait with. */
+		int64_t lead = keyset_signing_key(ks, use, now) ? p->propagation : 0;
 		if (!rc)
-			rc = add_key(kr, use == KEY_USE_ACCESS ? p.access_alg : KEY_HS256, use, now, at, 0);
+			rc = add_key(kr, use == KEY_USE_ACCESS ? p->access_alg : KEY_HS256, use, now,
+				     at, lead, next_epoch(ks, use));
 	}
 	keyset_put(ks);
-	if (!rc)
-		rc = keyring_reload(kr);
+	return rc;
+}
+
+int keyring_rotate_now(struct keyring *kr, int64_t now)
+{
+	struct key_policy p = get_policy(kr);
+	int rc = GH_ECONFLICT;
+	/* Lost a race with another node's rotation: load its keys and rotate past them. */
+	for (int attempt = 0; attempt < 3 && rc == GH_ECONFLICT; attempt++) {
+		rc = rotate_once(kr, &p, now);
+		int rc2 = keyring_reload(kr);
+		if (!rc)
+			rc = rc2;
+	}
 	return rc;
 }

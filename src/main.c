@@ -45,6 +45,8 @@ static const char usage_main[] =
 	"  restore FILE    replace the database with a backup (daemon stopped)\n"
 	"  check-db [FILE] check a database file (default: the configured one)\n"
 	"  migrate [--status]   show the schema versions, or apply pending migrations\n"
+	"  copy-db --from FILE [--to DATABASE]   copy a SQLite database into a new one\n"
+	"                  (PostgreSQL: moving onto many nodes), verified by counts\n"
 	"  routes [--json] list the HTTP routes (method and path); --json adds the error table\n"
 	"  version         print the version\n"
 	"\n"
@@ -69,6 +71,7 @@ static const struct cmd commands[] = {
 	{ "check-db", cmd_check_db_usage, cmd_check_db, CMD_CONFIG },
 	{ "restore", cmd_restore_usage, cmd_restore, CMD_CONFIG },
 	{ "migrate", cmd_migrate_usage, cmd_migrate, CMD_CONFIG },
+	{ "copy-db", cmd_copy_db_usage, cmd_copy_db, CMD_CONFIG },
 	{ "routes", cmd_routes_usage, cmd_routes, 0 },
 	{ "version", cmd_version_usage, cmd_version, 0 },
 	{ "help", usage_main, NULL, 0 },
@@ -117,6 +120,10 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			if (++i == argc)
 				return -1;
 			*(a[2] == 'u' ? &cli->until : &cli->session) = argv[i];
+		} else if (!strcmp(a, "--from") || !strcmp(a, "--to")) {
+			if (++i == argc)
+				return -1;
+			*(a[2] == 'f' ? &cli->from : &cli->to) = argv[i];
 		} else if (a[0] == '-') {
 			fprintf(stderr, "gatehouse: unknown option '%s'\n", a);
 			return -1;

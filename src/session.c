@@ -132,7 +132,15 @@ static int verify_refresh(struct app *app, const char *token, int64_t now,
 			  struct refresh_claims *out, const char **why)
 {
 	struct keyset *ks = keyset_get(app->keyring);
+	*why = NULL;
 	int err = token_verify_refresh(&app->tokens, ks, token, strlen(token), now, out, why);
+	if (err && *why && strcmp(*why, TOKEN_WHY_UNKNOWN_KID) == 0 &&
+	    keyring_reload_unknown(app->keyring, ks)) {
+		/* A key another node made and this one has not loaded yet. */
+		keyset_put(ks);
+		ks = keyset_get(app->keyring);
+		err = token_verify_refresh(&app->tokens, ks, token, strlen(token), now, out, why);
+	}
 	keyset_put(ks);
 	metrics_token_verification(TOKEN_REFRESH, !err);
 	return err;
@@ -198,10 +206,22 @@ int session_logout(struct app *app, const char *token, int64_t now,
 int session_verify_access(struct app *app, const char *token, size_t len, int64_t now,
 			  struct access_claims *out, const char **why)
 {
+	const char *w = NULL;
 	struct keyset *ks = keyset_get(app->keyring);
 	int err = tokencache_verify_access(app->token_cache, &app->tokens, ks, token, len, now,
-					    out, why);
+					    out, &w);
+	if (err && w && strcmp(w, TOKEN_WHY_UNKNOWN_KID) == 0 &&
+	    keyring_reload_unknown(app->keyring, ks)) {
+		/* A key another node made and this one has not loaded yet. */
+		keyset_put(ks);
+		ks = keyset_get(app->keyring);
+		w = NULL;
+		err = tokencache_verify_access(app->token_cache, &app->tokens, ks, token, len, now,
+					       out, &w);
+	}
 	keyset_put(ks);
+	if (why)
+		*why = w;
 	metrics_token_verification(TOKEN_ACCESS, !err);
 	return err ? GH_EAUTH : 0;
 }

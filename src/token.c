@@ -308,7 +308,7 @@ static int verify_common(const struct token_config *cfg, const struct keyset *ks
 	const struct signing_key *k =
 		keyset_find(ks, json_string_value(kid), json_string_length(kid), use);
 	if (!k)
-		FAIL("unknown kid");
+		FAIL(TOKEN_WHY_UNKNOWN_KID);
 	/* The key decides the algorithm; the header must merely agree, exactly. */
 	if (strcmp(alg, keyring_alg_name(k->alg)) != 0)
 		FAIL("alg does not match key");

@@ -26,6 +26,8 @@ struct cli {
 	bool status;               /* migrate --status */
 	const char *until;         /* user ban --until */
 	const char *session;       /* sessions revoke --session */
+	const char *from;          /* copy-db --from */
+	const char *to;            /* copy-db --to */
 };
 
 enum cmd_flags {
@@ -44,7 +46,8 @@ int cmd_load_config(const struct cli *cli, struct config *cfg /* OUT */);
 
 extern const char cmd_serve_usage[], cmd_check_config_usage[], cmd_keys_usage[],
 	cmd_user_usage[], cmd_sessions_usage[], cmd_backup_usage[], cmd_check_db_usage[],
-	cmd_restore_usage[], cmd_migrate_usage[], cmd_routes_usage[], cmd_version_usage[];
+	cmd_restore_usage[], cmd_migrate_usage[], cmd_routes_usage[], cmd_version_usage[],
+	cmd_copy_db_usage[];
 
 int cmd_serve(const struct cli *cli, struct config *cfg);        /* serve.c */
 int cmd_check_config(const struct cli *cli, struct config *cfg); /* info.c */
@@ -56,5 +59,6 @@ int cmd_backup(const struct cli *cli, struct config *cfg);       /* db.c */
 int cmd_check_db(const struct cli *cli, struct config *cfg);     /* db.c */
 int cmd_restore(const struct cli *cli, struct config *cfg);      /* db.c */
 int cmd_migrate(const struct cli *cli, struct config *cfg);      /* db.c */
+int cmd_copy_db(const struct cli *cli, struct config *cfg);      /* copy.c */
 
 #endif

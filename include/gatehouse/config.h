@@ -59,7 +59,14 @@ struct config {
 	int64_t rate_limit_window;
 	int64_t rate_limit_max_addresses;
 	/* store */
+	char *database;           /* after config_load: the effective database, never empty */
 	char *database_path;
+	char *database_password_file;
+	int64_t database_pool_size;
+	int64_t database_connect_timeout;
+	int64_t database_statement_timeout;
+	int64_t database_lock_timeout;
+	bool database_auto_migrate;
 	int sqlite_synchronous;   /* enum sync_mode */
 	int64_t sqlite_busy_timeout;
 	bool group_commit;
@@ -77,6 +84,7 @@ struct config {
 	int64_t refresh_reuse_grace;
 	int64_t key_rotation_interval;
 	int64_t key_prepublish;
+	int64_t key_propagation;
 	int64_t jwks_max_age;
 	/* logging */
 	int log_level;            /* enum log_level */
@@ -116,11 +124,15 @@ struct config {
 	 */
 	char *steam_web_api_key;
 	char *google_play_client_secret;
+	char *database_password;  /* from database_password_file */
 	struct oidc_provider *oidc;
 	size_t noidc;
 	struct oidc_setting *oidc_settings;
 	size_t noidc_settings;
 };
+
+/* True when the database is PostgreSQL (a postgres:// or postgresql:// URI). */
+bool config_database_is_pg(const struct config *cfg);
 
 /* Which platforms a configuration enables. */
 bool config_steam_enabled(const struct config *cfg);

@@ -38,6 +38,7 @@ struct signing_key {
 	int64_t created_at;
 	int64_t activate_at;
 	int64_t superseded_at;     /* activate_at of the next key of its use, or INT64_MAX */
+	int64_t epoch;             /* its place among the keys of its use (store.h) */
 };
 
 struct keyset {
@@ -56,6 +57,12 @@ struct key_policy {
 	int64_t prepublish;
 	int64_t access_token_ttl;
 	int64_t refresh_token_ttl;
+	/*
+	 * An emergency rotation's new key signs this long after it is stored
+	 * (key_propagation), so that every node sharing the database has
+	 * published it before any node signs with it. 0: at once.
+	 */
+	int64_t propagation;
 };
 
 struct keyring;
@@ -83,6 +90,14 @@ void keyring_set_policy(struct keyring *kr, const struct key_policy *policy);
 int keyring_reload(struct keyring *kr);
 
 /*
+ * A token named a kid that seen (the caller's key set, still referenced)
+ * lacks: another node may have made a key this node has not loaded yet.
+ * Reloads once, single flight and at most every 250 ms whatever tokens
+ * arrive. True when a newer key set is in place (try again with it).
+ */
+bool keyring_reload_unknown(struct keyring *kr, const struct keyset *seen);
+
+/*
  * One step of timed rotation at time now: creates the first keys, the next
  * key once it is due for pre-publication (or at once when signing_alg
  * changed), and deletes keys that no live token can need; then reloads if
@@ -92,7 +107,8 @@ int keyring_maintain(struct keyring *kr, int64_t now, bool *out_changed /* OUT, 
 
 /*
  * Emergency rotation: a new access key (of the policy's algorithm) that
- * signs from now on, and a new refresh key; pending next keys are dropped,
+ * signs from now (plus the policy's propagation), and a new refresh key;
+ * pending next keys are dropped,
  * the old current keys stay published as previous. Writes only the store;
  * a running daemon loads the result within a second or two.
  */

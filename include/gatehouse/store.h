@@ -27,6 +27,7 @@
 
 struct store;
 struct store_sqlite_options;
+struct store_pg_options;
 
 struct store_options {
 	const char *path;          /* the database (SQLite: a file path) */
@@ -47,7 +48,21 @@ struct store_options {
 	bool exclusive;
 	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */
 	const struct store_sqlite_options *sqlite;
+	/* PostgreSQL's own options (store_pg.h), used when path is a URL; NULL: defaults. */
+	const struct store_pg_options *pg;
 };
+
+/*
+ * True when a database name is a PostgreSQL URI (postgres:// or
+ * postgresql://); anything else is a SQLite file path.
+ */
+bool store_database_is_url(const char *name);
+/*
+ * The database name fit for a log line or an error message: a URI with its
+ * password (user:PASSWORD@ and password=PASSWORD) replaced by "***"; a file
+ * path as it is. The caller frees it.
+ */
+char *store_database_redacted(const char *name);
 
 /*
  * Opens (creating if needed, unless must_exist) the database and its
@@ -59,7 +74,7 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 /* Finishes queued writes, stops the writer, closes every connection. */
 void store_close(struct store *st);
 
-/* The back end's name ("sqlite"), for logs. */
+/* The back end's name ("sqlite" or "postgresql"), for logs. */
 const char *store_backend_name(const struct store *st);
 
 /* 0 when a read and the writer both work; GH_EUNAVAIL otherwise. */
@@ -103,6 +118,22 @@ int store_restore(const struct store_options *opt, const char *from, char *kept_
  * means cached state (keys) should be reloaded.
  */
 uint64_t store_external_generation(struct store *st);
+
+/* What a database holds, table by table (store_copy). */
+struct store_copy_counts {
+	int64_t users, identities, sessions, keys, documents;
+};
+
+/*
+ * Copies every row of from (users, identities, sessions, signing keys as
+ * stored, documents byte for byte) into to, in one write transaction of to,
+ * which must be empty: GH_ECONFLICT otherwise, nothing written. Inside that
+ * transaction the counts of to must equal those of from, or it rolls back
+ * (GH_EINTERNAL). *out gets the counts; err a one-line reason on failure.
+ * Both stores must be at this build's schema version.
+ */
+int store_copy(struct store *from, struct store *to, struct store_copy_counts *out /* OUT */,
+	       char *err, size_t errlen);
 
 /* ---- users ---- */
 
@@ -185,8 +216,12 @@ struct store_refresh_result {
 int store_session_refresh(struct store *st, const struct store_refresh *r,
 			  struct store_refresh_result *out /* OUT */);
 
-/* Deletes sessions that ended or expired before cutoff. Returns the count. */
-int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count /* OUT */);
+/*
+ * Deletes up to limit sessions that ended or expired before cutoff (one
+ * short transaction; call again while it returns limit). Nodes purging at
+ * the same time split the rows. *out_count counts them.
+ */
+int store_sessions_purge(struct store *st, int64_t cutoff, int limit, int64_t *out_count /* OUT */);
 
 /* ---- accounts ---- */
 
@@ -264,6 +299,14 @@ int store_counts(struct store *st, int64_t now, int64_t *out_users /* OUT */,
 int store_guests_cleanup(struct store *st, int64_t idle_before, int limit,
 			 int64_t *out_deleted /* OUT */);
 
+/*
+ * Claims the lease `name` (a job one node at a time runs: "gauges") for
+ * holder until `until`: *out_held is true when holder holds it now (it held
+ * it already, or the previous holder's time ran out before now).
+ */
+int store_lease_claim(struct store *st, const char *name, const char *holder, int64_t now,
+		      int64_t until, bool *out_held /* OUT */);
+
 /* ---- platform identities ---- */
 
 struct store_platform_login {
@@ -322,6 +365,13 @@ struct store_key {
 	size_t material_len;
 	int64_t created_at;
 	int64_t activate_at;       /* signs from this time until a later key activates */
+	/*
+	 * The key's place among the keys of its use, unique per use. On
+	 * insert: the highest epoch of the use the caller saw + 1, and the
+	 * insert is GH_ECONFLICT when another writer (another node) inserted
+	 * that epoch first; 0 takes the next free epoch unconditionally.
+	 */
+	int64_t epoch;
 };
 
 /*

@@ -27,6 +27,8 @@ struct keyset;
 /* Longest token the verifier looks at; longer ones are rejected unread. */
 #define TOKEN_MAX_LEN 4096
 #define JTI_LEN 22 /* 128 random bits, base64url */
+/* The *why of a token whose kid the key set does not hold (a reload may help). */
+#define TOKEN_WHY_UNKNOWN_KID "unknown kid"
 
 /*
  * SCOPE_OTHER: a genuine access token whose scope claim is missing or

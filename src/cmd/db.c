@@ -67,6 +67,17 @@ const char cmd_check_db_usage[] =
 	"Exit status: 0 healthy, 1 damaged, unreadable, missing or not a gatehouse\n"
 	"database, 2 usage error.\n";
 
+/*
+ * The commands that read a PostgreSQL database by its URL alone (check-db,
+ * migrate --status) get database_password_file's password as libpq's
+ * PGPASSWORD, in this process only, unless one is set already.
+ */
+static void pg_password_env(const struct config *cfg)
+{
+	if (config_database_is_pg(cfg) && cfg->database_password && !getenv("PGPASSWORD"))
+		setenv("PGPASSWORD", cfg->database_password, 0);
+}
+
 int cmd_backup(const struct cli *cli, struct config *cfg)
 {
 	if (cli->nwords != 2) {
@@ -81,7 +92,8 @@ int cmd_backup(const struct cli *cli, struct config *cfg)
 	store_close(st);
 	if (rc) {
 		fprintf(stderr, "gatehouse: backup failed: %s\n", err);
-		return EXIT_FAIL;
+		/* GH_EINVAL: not this database's way (PostgreSQL: pg_dump -Fc) */
+		return rc == GH_EINVAL ? EXIT_USAGE : EXIT_FAIL;
 	}
 	struct strbuf report = STRBUF_INIT;
 	store_check_file(cli->words[1], &report);
@@ -96,12 +108,15 @@ int cmd_check_db(const struct cli *cli, struct config *cfg)
 		fputs(cmd_check_db_usage, stderr);
 		return EXIT_USAGE;
 	}
-	const char *path = cli->nwords == 2 ? cli->words[1] : cfg->database_path;
+	const char *path = cli->nwords == 2 ? cli->words[1] : cfg->database;
+	pg_password_env(cfg);
 	struct strbuf report = STRBUF_INIT;
 	int rc = store_check_file(path, &report);
-	printf("%s: %s\n", path, report.buf ? report.buf : "");
+	char *shown = store_database_redacted(path);
+	printf("%s: %s\n", shown, report.buf ? report.buf : "");
+	free(shown);
 	sb_release(&report);
-	if (rc && cli->nwords == 1 && access(path, F_OK) != 0)
+	if (rc && cli->nwords == 1 && !store_database_is_url(path) && access(path, F_OK) != 0)
 		fprintf(stderr, "gatehouse: no database at '%s': " WHERE_HINT "\n", path);
 	return rc ? EXIT_FAIL : EXIT_OK;
 }
@@ -117,11 +132,12 @@ int cmd_restore(const struct cli *cli, struct config *cfg)
 		.sync_full = true,
 		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
 	};
-	struct store_options so = { .path = cfg->database_path, .sqlite = &sq };
+	struct store_options so = { .path = cfg->database, .sqlite = &sq };
 	char kept[4096], err[1024];
-	if (store_restore(&so, from, kept, sizeof kept, err, sizeof err)) {
+	int rc = store_restore(&so, from, kept, sizeof kept, err, sizeof err);
+	if (rc) {
 		fprintf(stderr, "gatehouse: restore refused: %s\n", err);
-		return EXIT_FAIL;
+		return rc == GH_EINVAL ? EXIT_USAGE : EXIT_FAIL;
 	}
 	struct strbuf report = STRBUF_INIT;
 	store_check_file(cfg->database_path, &report);
@@ -134,12 +150,9 @@ int cmd_restore(const struct cli *cli, struct config *cfg)
 	return EXIT_OK;
 }
 
-/* migrate --status: the versions, and what is pending. */
-static int migrate_status(const char *path)
+/* What migrate --status says (path fit to print). */
+static int migrate_status_say(const char *path, int rc, int have, int want, const char *err)
 {
-	int have, want = store_schema_version();
-	char err[1024];
-	int rc = store_file_schema_version(path, &have, err, sizeof err);
 	printf("this build: gatehouse %s, schema version %d\n", GATEHOUSE_VERSION, want);
 	if (rc == GH_ENOTFOUND) {
 		printf("database %s: none yet ('gatehouse migrate' or 'gatehouse serve' "
@@ -166,18 +179,40 @@ static int migrate_status(const char *path)
 	return EXIT_OK;
 }
 
+/* migrate --status: the versions, and what is pending. */
+static int migrate_status(const char *db)
+{
+	int have, want = store_schema_version();
+	char err[1024];
+	int rc = store_file_schema_version(db, &have, err, sizeof err);
+	char *path = store_database_redacted(db);
+	rc = migrate_status_say(path, rc, have, want, err);
+	free(path);
+	return rc;
+}
+
+static int migrate_run(struct config *cfg, const char *path);
+
 int cmd_migrate(const struct cli *cli, struct config *cfg)
 {
 	if (cli->nwords != 1) {
 		fputs(cmd_migrate_usage, stderr);
 		return EXIT_USAGE;
 	}
-	const char *path = cfg->database_path;
+	pg_password_env(cfg);
 	if (cli->status)
-		return migrate_status(path);
+		return migrate_status(cfg->database);
+	char *path = store_database_redacted(cfg->database);
+	int ret = migrate_run(cfg, path);
+	free(path);
+	return ret;
+}
+
+static int migrate_run(struct config *cfg, const char *path)
+{
 	int have = 0, want = store_schema_version();
 	char err[1024];
-	int rc = store_file_schema_version(path, &have, err, sizeof err);
+	int rc = store_file_schema_version(cfg->database, &have, err, sizeof err);
 	bool fresh = rc == GH_ENOTFOUND;
 	if (rc && !fresh) {
 		fprintf(stderr, "gatehouse: %s\n", err);
@@ -191,6 +226,7 @@ int cmd_migrate(const struct cli *cli, struct config *cfg)
 		return EXIT_FAIL;
 	}
 	struct store *st;
+	cfg->database_auto_migrate = true; /* what this command is for */
 	if (daemon_open_store(cfg, false, 1, &st))
 		return EXIT_FAIL;
 	store_close(st);

@@ -181,9 +181,15 @@ int cmd_keys(const struct cli *cli, struct config *cfg)
 				if (ks->keys[i].use == KEY_USE_ACCESS &&
 				    (!k || ks->keys[i].activate_at >= k->activate_at))
 					k = &ks->keys[i];
-			printf("rotated: access key %s (%s) signs from now on; a running daemon "
-			       "picks it up within 2 seconds\n", k ? k->kid : "?",
-			       k ? keyring_alg_name(k->alg) : "?");
+			int64_t wait = k && k->activate_at > now ? k->activate_at - now : 0;
+			if (wait)
+				printf("rotated: access key %s (%s) signs in %lld s, once every node "
+				       "has published it (running daemons load it within a second "
+				       "or two)\n", k->kid, keyring_alg_name(k->alg), (long long)wait);
+			else
+				printf("rotated: access key %s (%s) signs from now on; running daemons "
+				       "pick it up within a second or two\n", k ? k->kid : "?",
+				       k ? keyring_alg_name(k->alg) : "?");
 			keyset_put(ks);
 		}
 	} else if (!rc) {

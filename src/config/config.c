@@ -87,8 +87,33 @@ const struct setting config_settings[] = {
 	  "The period in which a client's bucket refills completely.", true },
 	{ "rate_limit_max_addresses", T_INT, OFF(rate_limit_max_addresses), "100000", 16, 10000000,
 	  NULL, "Most client addresses tracked at once; the least recently seen is forgotten first.", false },
+	{ "database", T_STRING, OFF(database), "", 0, 4096, NULL,
+	  "The database: a SQLite file path, or a PostgreSQL URI (postgres://... or\n"
+	  "postgresql://..., libpq's form: several hosts and parameters allowed), e.g.\n"
+	  "  postgres://gatehouse@db1,db2/gatehouse?target_session_attrs=read-write\n"
+	  "Several daemons may share one PostgreSQL database. Empty: database_path.\n"
+	  "A password in the URI is never logged; prefer database_password_file.", false },
 	{ "database_path", T_STRING, OFF(database_path), "./var/gatehouse.db", 1, 4096, NULL,
-	  "The SQLite database file; its directory is created if missing.", false },
+	  "The SQLite database file; its directory is created if missing. The same as\n"
+	  "database given a file path (setting both to different files is an error).", false },
+	{ "database_password_file", T_STRING, OFF(database_password_file), "", 0, 4096, NULL,
+	  "File holding the PostgreSQL password (a relative name is looked up in\n"
+	  "$CREDENTIALS_DIRECTORY, for systemd's LoadCredential=). Empty: the URI's password,\n"
+	  "or libpq's PGPASSFILE (~/.pgpass). Never logged.", false },
+	{ "database_pool_size", T_INT, OFF(database_pool_size), "8", 1, 1000, NULL,
+	  "PostgreSQL: connections this daemon keeps to the database (each write is one short\n"
+	  "transaction on one of them; reads use them too).", false },
+	{ "database_connect_timeout", T_DURATION, OFF(database_connect_timeout), "2s", 1, 300, NULL,
+	  "PostgreSQL: how long a connection attempt may take. While the database is down,\n"
+	  "calls answer 503 at once and the daemon reconnects (100 ms doubling to 5 s).", false },
+	{ "database_statement_timeout", T_DURATION, OFF(database_statement_timeout), "5s", 1, 3600,
+	  NULL, "PostgreSQL: longest a statement may run (statement_timeout); beyond it 503.", false },
+	{ "database_lock_timeout", T_DURATION, OFF(database_lock_timeout), "2s", 1, 3600, NULL,
+	  "PostgreSQL: longest wait for a row lock (lock_timeout); beyond it 503.", false },
+	{ "database_auto_migrate", T_BOOL, OFF(database_auto_migrate), "on", 0, 0, NULL,
+	  "PostgreSQL: bring the schema up to date at start (one node at a time, under an\n"
+	  "advisory lock). off: a daemon refuses an older schema; run 'gatehouse migrate'.\n"
+	  "A schema newer than the build is always refused.", false },
 	{ "sqlite_synchronous", T_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices,
 	  "full: every acknowledged write survives power loss (default).\n"
 	  "normal: survives a crash of the daemon, may lose the last writes on power loss.", false },
@@ -134,6 +159,10 @@ const struct setting config_settings[] = {
 	{ "key_prepublish", T_DURATION, OFF(key_prepublish), "1d", 0, 365 * (int64_t)DAY, NULL,
 	  "The next key appears in the JWKS this long before it signs (must be shorter than\n"
 	  "key_rotation_interval and at least jwks_max_age).", false },
+	{ "key_propagation", T_DURATION, OFF(key_propagation), "2s", 0, 60, NULL,
+	  "An emergency rotation ('gatehouse keys rotate') makes a key that signs this long\n"
+	  "after it is stored, so that every node sharing the database (each loads new keys\n"
+	  "within about a second) publishes it before any node signs with it.", false },
 	{ "jwks_max_age", T_DURATION, OFF(jwks_max_age), "1h", 0, DAY, NULL,
 	  "Cache-Control max-age of /.well-known/jwks.json.", false },
 	{ "log_level", T_ENUM, OFF(log_level), "info", 0, 0, level_choices,
@@ -697,7 +726,7 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 		}
 	}
 	gh_list_free(proxies);
-	if (config_check_platforms(cfg, err, errlen))
+	if (config_check_platforms(cfg, err, errlen) || config_check_database(cfg, err, errlen))
 		return -1;
 	if (cfg->key_prepublish >= cfg->key_rotation_interval) {
 		snprintf(err, errlen, "key_prepublish (%llds) must be shorter than "
@@ -809,6 +838,7 @@ void config_release(struct config *cfg)
 {
 	config_free_secret(&cfg->steam_web_api_key);
 	config_free_secret(&cfg->google_play_client_secret);
+	config_free_secret(&cfg->database_password);
 	config_oidc_free(cfg->oidc, cfg->noidc);
 	cfg->oidc = NULL;
 	cfg->noidc = 0;

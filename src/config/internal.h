@@ -59,6 +59,8 @@ bool config_oidc_setting_add(struct config *cfg, const char *key, size_t n, cons
 void config_oidc_free(struct oidc_provider *p, size_t n);
 /* Reads secrets, checks each enabled platform and builds the OIDC providers. */
 int config_check_platforms(struct config *cfg, char *err, size_t errlen);
+/* database vs database_path, and the password file (providers.c). */
+int config_check_database(struct config *cfg, char *err, size_t errlen);
 void config_copy_oidc(struct config *dst, const struct config *src);
 void config_write_oidc(const struct config *cfg, FILE *out);
 /* The OIDC providers as text (to compare two configurations); caller frees. */

@@ -17,6 +17,7 @@
 #include "gatehouse/config.h"
 #include "gatehouse/log.h"
 #include "gatehouse/parse.h"
+#include "gatehouse/store.h"
 #include "internal.h"
 #include "gatehouse/banned.h"
 
@@ -206,7 +207,7 @@ char *config_secret_path(const char *file)
 static int read_secret(const char *setting, const char *file, const char *env, char **out,
 		       char *err, size_t errlen)
 {
-	const char *v = getenv(env);
+	const char *v = env ? getenv(env) : NULL;
 	if (v && *v) {
 		*out = xstrdup(v);
 		return 0;
@@ -237,6 +238,47 @@ static int read_secret(const char *setting, const char *file, const char *env, c
 	*out = xstrdup(buf);
 	OPENSSL_cleanse(buf, sizeof buf);
 	return 0;
+}
+
+bool config_database_is_pg(const struct config *cfg)
+{
+	return store_database_is_url(cfg->database);
+}
+
+int config_check_database(struct config *cfg, char *err, size_t errlen)
+{
+	const char *db = cfg->database;
+	bool path_given = strcmp(cfg->database_path, "./var/gatehouse.db") != 0;
+	if (!*db) {
+		free(cfg->database);
+		cfg->database = xstrdup(cfg->database_path);
+	} else if (!store_database_is_url(db)) {
+		if (path_given && strcmp(db, cfg->database_path)) {
+			snprintf(err, errlen, "database '%s' and database_path '%s' name different "
+				 "files: set one of them", db, cfg->database_path);
+			return -1;
+		}
+		free(cfg->database_path);
+		cfg->database_path = xstrdup(db);
+	} else {
+		if (path_given) {
+			char *shown = store_database_redacted(db);
+			snprintf(err, errlen, "database is a PostgreSQL URI (%s) and database_path "
+				 "names a SQLite file ('%s'): set one of them", shown,
+				 cfg->database_path);
+			free(shown);
+			return -1;
+		}
+		if (strpbrk(db, " \t\n\"'\\")) {
+			char *shown = store_database_redacted(db);
+			snprintf(err, errlen, "database %s: a URI has no spaces, quotes or "
+				 "backslashes (percent-encode them)", shown);
+			free(shown);
+			return -1;
+		}
+	}
+	return read_secret("database_password_file", cfg->database_password_file, NULL,
+			   &cfg->database_password, err, errlen);
 }
 
 bool config_steam_enabled(const struct config *cfg)

@@ -24,6 +24,7 @@ struct config *config_dup(const struct config *cfg)
 	c->steam_web_api_key = cfg->steam_web_api_key ? xstrdup(cfg->steam_web_api_key) : NULL;
 	c->google_play_client_secret =
 		cfg->google_play_client_secret ? xstrdup(cfg->google_play_client_secret) : NULL;
+	c->database_password = cfg->database_password ? xstrdup(cfg->database_password) : NULL;
 	config_copy_oidc(c, cfg);
 	c->oidc_settings = NULL; /* only config_load needs them */
 	c->noidc_settings = 0;

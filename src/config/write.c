@@ -3,6 +3,7 @@
  * sample file (config/gatehouse.conf), the man page's settings section
  * and the effective settings of check-config.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "gatehouse/alloc.h"
 #include "gatehouse/config.h"
 #include "gatehouse/parse.h"
+#include "gatehouse/store.h"
 #include "internal.h"
 #include "gatehouse/banned.h"
 
@@ -19,7 +21,13 @@ void config_write_value(const struct setting *s, const struct config *cfg, FILE 
 	switch (s->type) {
 	case T_STRING: {
 		const char *v = *(char *const *)field;
+		/* A database URI may hold a password: shown replaced. */
+		char *shown = (v && s->offset == offsetof(struct config, database)) ?
+			      store_database_redacted(v) : NULL;
+		if (shown)
+			v = shown;
 		fprintf(out, (v && *v) ? "%s" : "\"\"", v ? v : "");
+		free(shown);
 		break;
 	}
 	case T_BOOL:

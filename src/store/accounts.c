@@ -244,3 +244,22 @@ int store_rule_guest_cleanup(struct store_conn *c, void *arg, enum store_op_end 
 	op->deleted = c->be->changes(c);
 	return 0;
 }
+
+int store_rule_lease_claim(struct store_conn *c, void *arg, enum store_op_end *end)
+{
+	(void)end;
+	struct lease_op *op = arg;
+	struct store_stmt *q = db_prepare(c, Q_LEASE_CLAIM);
+	if (!q)
+		return GH_EINTERNAL;
+	db_text(c, q, 1, op->name);
+	db_text(c, q, 2, op->holder);
+	db_int64(c, q, 3, op->now);
+	db_int64(c, q, 4, op->until);
+	int rc = db_step(c, q);
+	db_reset(c, q);
+	if (rc != STORE_DONE)
+		return db_fail(c, "lease claim");
+	op->held = c->be->changes(c) == 1;
+	return 0;
+}

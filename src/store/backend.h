@@ -23,7 +23,7 @@
 #include "gatehouse/store.h"
 
 /* The schema version every back end's migrations reach. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_query {
 	Q_PING,             /* -> one row */
@@ -48,7 +48,12 @@ enum store_query {
 	Q_SESSION_ROTATE,   /* session_id, new_jti, now_ms */
 	Q_SESSION_REISSUE,  /* session_id, new_jti */
 	Q_SESSION_END,      /* session_id, now, reason, user_id; changes = ended */
-	Q_SESSION_PURGE,    /* cutoff; changes = deleted */
+	/*
+	 * cutoff, limit; changes = deleted: up to limit sessions ended or
+	 * expired before cutoff. Nodes purging at once split the rows (where
+	 * rows lock: FOR UPDATE SKIP LOCKED) rather than queue on each other.
+	 */
+	Q_SESSION_PURGE,
 	Q_SESSIONS_END_ALL, /* user_id, now, reason; changes = ended */
 	Q_SESSIONS_LIVE,    /* user_id, now -> count */
 	Q_SESSIONS_OF,      /* user_id -> session_id, created_at, expires_at, ended_at */
@@ -60,11 +65,21 @@ enum store_query {
 	Q_COUNT_USERS,      /* -> count */
 	Q_COUNT_SESSIONS,   /* now -> count of live sessions */
 	Q_IDENTITY_GET,     /* provider, subject -> user_id */
-	Q_IDENTITY_INSERT,  /* provider, subject, user_id, now */
+	/*
+	 * provider, subject, user_id, now; changes 0 when (provider, subject)
+	 * is someone's already (a concurrent first login won): never an error.
+	 */
+	Q_IDENTITY_INSERT,
 	Q_IDENTITY_DELETE,  /* user_id, provider; changes */
 	Q_IDENTITY_COUNT,   /* user_id -> count */
-	Q_KEYS_LIST,        /* -> kid, use, alg, material, created_at, activate_at */
-	Q_KEY_INSERT,       /* kid, use, alg, material, created_at, activate_at */
+	Q_KEYS_LIST,        /* -> kid, use, alg, material, created_at, activate_at, epoch */
+	/*
+	 * kid, use, alg, material, created_at, activate_at, epoch. epoch is
+	 * unique per use (a constraint): of two nodes rotating at once, the
+	 * second insert is a conflict.
+	 */
+	Q_KEY_INSERT,
+	Q_KEY_EPOCH,        /* use -> the highest epoch of use (0 when none) */
 	Q_KEY_DELETE,       /* kid */
 	Q_KEY_SET_MATERIAL, /* kid, material; changes */
 	Q_DOC_GET,          /* user_id, key -> value, version, updated_at */
@@ -78,6 +93,30 @@ enum store_query {
 	Q_DOC_USAGE_LOCKED,
 	Q_DOC_USAGE_SET,    /* user_id, data_seq, data_keys, data_bytes */
 	Q_DOC_LIST,         /* user_id, after, limit -> key, version, size, updated_at */
+	/*
+	 * name, holder, now, until; changes = 1 when holder now holds the
+	 * lease (new, held already, or the last holder's time ran out): one
+	 * conditional upsert of the leases row, so one node at a time wins.
+	 */
+	Q_LEASE_CLAIM,
+	/*
+	 * Copying a whole database (copy.c): every row of each table, in the
+	 * columns given, and the statement that writes one back as it was.
+	 */
+	Q_COPY_COUNTS,      /* -> users, identities, sessions, signing keys, documents */
+	/* -> user_id, guest_secret_hash, created_at, last_seen_at, banned_until,
+	 *    data_seq, data_keys, data_bytes */
+	Q_COPY_USERS,
+	Q_COPY_USER_PUT,    /* Q_COPY_USERS' columns, as parameters */
+	Q_COPY_IDENTITIES,  /* -> provider, subject, user_id, created_at (Q_IDENTITY_INSERT's) */
+	/* -> session_id, user_id, access_scope, current_jti, previous_jti,
+	 *    rotated_at_ms, created_at, expires_at, ended_at, end_reason */
+	Q_COPY_SESSIONS,
+	Q_COPY_SESSION_PUT, /* Q_COPY_SESSIONS' columns, as parameters (the id kept) */
+	Q_COPY_DOCS,        /* -> user_id, key, value, version, updated_at (Q_DOC_UPSERT's) */
+	/* After the copy: whatever makes new rows follow the copied ones (an
+	 * identity sequence past the highest session_id); rows ignored. */
+	Q_COPY_FINISH,
 	Q_COUNT
 };
 
@@ -98,6 +137,15 @@ struct store_stmt;
 
 struct store_backend {
 	const char *name;
+	/*
+	 * No writer thread and no file lock: each write runs as its own short
+	 * transaction on a pooled connection (store_submit), retried while
+	 * retryable() says so; conn_ok() false drops a pooled connection.
+	 * SQLite: false (one writer thread with group commit).
+	 */
+	bool per_call;
+	bool (*conn_ok)(struct store_conn *c);     /* NULL: always fine */
+	bool (*retryable)(struct store_conn *c);   /* the last failure was a serialization failure or deadlock */
 
 	/*
 	 * Validates options and prepares what connections share (SQLite: the
@@ -173,5 +221,7 @@ struct store_backend {
 
 /* The SQLite back end (sqlite.c). */
 extern const struct store_backend store_sqlite_backend;
+/* The PostgreSQL back end (pg.c). */
+extern const struct store_backend store_pg_backend;
 
 #endif

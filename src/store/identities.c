@@ -28,9 +28,16 @@ static int identity_owner(struct store_conn *c, const char *provider, const char
 	return (rc == STORE_ROW || rc == STORE_DONE) ? 0 : db_fail(c, "identity lookup");
 }
 
+/*
+ * Maps (provider, subject) to user_id, replacing the user's old id of that
+ * provider. *lost: another login claimed the platform id first (it was
+ * not there when looked up: a concurrent transaction committed it, on
+ * PostgreSQL another node); nothing of this link stays then.
+ */
 static int identity_link(struct store_conn *c, const char *provider, const char *subject,
-			 const char *user_id, int64_t now)
+			 const char *user_id, int64_t now, bool *lost)
 {
+	*lost = false;
 	/* One id per provider and user: relinking replaces the old mapping. */
 	struct store_stmt *q = db_prepare(c, Q_IDENTITY_DELETE);
 	if (!q)
@@ -55,7 +62,43 @@ static int identity_link(struct store_conn *c, const char *provider, const char 
 		/* A foreign-key failure: the user to link to is gone. */
 		return err == GH_ECONFLICT ? GH_ENOTFOUND : err;
 	}
+	*lost = c->be->changes(c) == 0;
 	return 0;
+}
+
+/*
+ * A new user known only by this platform id, or a link to link_user_id,
+ * in a savepoint: when the claim is lost to a concurrent login (or the
+ * link fails), its writes are undone and the transaction goes on.
+ */
+static int claim_identity(struct store_conn *c, const struct store_platform_login *in,
+			  const char *user_id, bool create, bool *lost)
+{
+	int rc = c->be->savepoint(c);
+	if (rc)
+		return rc;
+	if (create) {
+		struct store_stmt *q = db_prepare(c, Q_USER_INSERT);
+		if (!q) {
+			rc = GH_EINTERNAL;
+			goto out;
+		}
+		db_text(c, q, 1, user_id);
+		db_null(c, q, 2);
+		db_int64(c, q, 3, in->now);
+		rc = db_step(c, q);
+		db_reset(c, q);
+		if (rc != STORE_DONE) {
+			rc = db_fail(c, "user insert");
+			goto out;
+		}
+	}
+	rc = identity_link(c, in->provider, in->subject, user_id, in->now, lost);
+out:
+	if (rc || *lost)
+		c->be->rollback_to(c);
+	int rel = c->be->release(c);
+	return rc ? rc : rel;
 }
 
 int store_rule_platform_login(struct store_conn *c, void *arg, enum store_op_end *end)
@@ -64,10 +107,39 @@ int store_rule_platform_login(struct store_conn *c, void *arg, enum store_op_end
 	const struct store_platform_login *in = op->in;
 	struct store_platform_result *out = op->out;
 	char owner[37];
-	bool mapped;
+	bool mapped, lost = false;
 	int rc = identity_owner(c, in->provider, in->subject, owner, &mapped);
 	if (rc)
 		return rc;
+	if (!mapped && in->link_requested && in->link_user_id) {
+		rc = claim_identity(c, in, in->link_user_id, false, &lost);
+		if (rc == GH_ENOTFOUND) {
+			out->outcome = PLATFORM_LOGIN_LINK_FAILED;
+			return 0;
+		}
+		if (rc)
+			return rc;
+		if (!lost) {
+			snprintf(out->user_id, sizeof out->user_id, "%s", in->link_user_id);
+			out->linked = true;
+		}
+	} else if (!mapped && !in->link_requested) {
+		rc = claim_identity(c, in, in->new_user_id, true, &lost);
+		if (rc)
+			return rc;
+		if (!lost) {
+			snprintf(out->user_id, sizeof out->user_id, "%s", in->new_user_id);
+			out->created = true;
+		}
+	}
+	if (lost) {
+		/* A concurrent first login made the owner: this one logs in as them. */
+		rc = identity_owner(c, in->provider, in->subject, owner, &mapped);
+		if (rc)
+			return rc;
+		if (!mapped)
+			return GH_ECONFLICT;
+	}
 	if (mapped) {
 		/* The platform id already belongs to someone: it logs in as them. */
 		if (in->link_user_id && in->reject_conflict && strcmp(owner, in->link_user_id)) {
@@ -75,37 +147,9 @@ int store_rule_platform_login(struct store_conn *c, void *arg, enum store_op_end
 			return 0;
 		}
 		snprintf(out->user_id, sizeof out->user_id, "%s", owner);
-	} else if (in->link_requested) {
-		if (!in->link_user_id) {
-			out->outcome = PLATFORM_LOGIN_LINK_FAILED;
-			return 0;
-		}
-		rc = identity_link(c, in->provider, in->subject, in->link_user_id, in->now);
-		if (rc == GH_ENOTFOUND) {
-			out->outcome = PLATFORM_LOGIN_LINK_FAILED;
-			return 0;
-		}
-		if (rc)
-			return rc;
-		snprintf(out->user_id, sizeof out->user_id, "%s", in->link_user_id);
-		out->linked = true;
-	} else {
-		/* A new user known only by this platform id (no guest secret). */
-		struct store_stmt *q = db_prepare(c, Q_USER_INSERT);
-		if (!q)
-			return GH_EINTERNAL;
-		db_text(c, q, 1, in->new_user_id);
-		db_null(c, q, 2);
-		db_int64(c, q, 3, in->now);
-		rc = db_step(c, q);
-		db_reset(c, q);
-		if (rc != STORE_DONE)
-			return db_fail(c, "user insert");
-		rc = identity_link(c, in->provider, in->subject, in->new_user_id, in->now);
-		if (rc)
-			return rc;
-		snprintf(out->user_id, sizeof out->user_id, "%s", in->new_user_id);
-		out->created = true;
+	} else if (in->link_requested && !in->link_user_id) {
+		out->outcome = PLATFORM_LOGIN_LINK_FAILED;
+		return 0;
 	}
 	struct store_stmt *q = db_prepare(c, Q_USER_GET);
 	if (!q)

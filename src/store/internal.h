@@ -170,6 +170,7 @@ struct refresh_op {
 store_write_fn store_rule_refresh;
 struct purge_op {
 	int64_t cutoff;
+	int limit;
 	int64_t count;
 };
 store_write_fn store_rule_purge;
@@ -222,6 +223,12 @@ int store_rule_keys_list(struct store_conn *c, struct store_key **out, size_t *o
 store_write_fn store_rule_key_insert;   /* arg: the struct store_key */
 store_write_fn store_rule_key_delete;   /* arg: the kid */
 store_write_fn store_rule_keys_set_material; /* arg: struct store_keys_batch */
+struct lease_op {
+	const char *name, *holder;
+	int64_t now, until;
+	bool held;
+};
+store_write_fn store_rule_lease_claim;
 
 struct store_keys_batch {
 	const struct store_key *keys;

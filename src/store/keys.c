@@ -32,6 +32,7 @@ int store_rule_keys_list(struct store_conn *c, struct store_key **out, size_t *o
 		k->material = (unsigned char *)store_col_dup(c, s, 3, &k->material_len);
 		k->created_at = col_int64(c, s, 4);
 		k->activate_at = col_int64(c, s, 5);
+		k->epoch = col_int64(c, s, 6);
 	}
 	if (rc != STORE_DONE)
 		ret = db_fail(c, "key list");
@@ -49,6 +50,17 @@ int store_rule_key_insert(struct store_conn *c, void *arg, enum store_op_end *en
 {
 	(void)end;
 	const struct store_key *k = arg;
+	struct store_stmt *e = db_prepare(c, Q_KEY_EPOCH);
+	if (!e)
+		return GH_EINTERNAL;
+	db_text(c, e, 1, k->use);
+	int erc = db_step(c, e);
+	int64_t top = erc == STORE_ROW ? col_int64(c, e, 0) : 0;
+	db_reset(c, e);
+	if (erc != STORE_ROW)
+		return db_fail(c, "key epoch");
+	if (k->epoch && k->epoch != top + 1)
+		return GH_ECONFLICT;   /* another writer rotated since the caller looked */
 	struct store_stmt *q = db_prepare(c, Q_KEY_INSERT);
 	if (!q)
 		return GH_EINTERNAL;
@@ -58,6 +70,7 @@ int store_rule_key_insert(struct store_conn *c, void *arg, enum store_op_end *en
 	db_blob(c, q, 4, k->material, k->material_len);
 	db_int64(c, q, 5, k->created_at);
 	db_int64(c, q, 6, k->activate_at);
+	db_int64(c, q, 7, k->epoch ? k->epoch : top + 1);
 	int rc = db_step(c, q);
 	db_reset(c, q);
 	return rc == STORE_DONE ? 0 : db_fail(c, "key insert");

@@ -192,6 +192,7 @@ int store_rule_purge(struct store_conn *c, void *arg, enum store_op_end *end)
 	if (!q)
 		return GH_EINTERNAL;
 	db_int64(c, q, 1, op->cutoff);
+	db_int64(c, q, 2, op->limit);
 	int rc = db_step(c, q);
 	db_reset(c, q);
 	if (rc != STORE_DONE)

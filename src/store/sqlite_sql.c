@@ -69,6 +69,22 @@ const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	"  data_keys = (SELECT count(*) FROM player_data p WHERE p.user_id = users.user_id),"
 	"  data_bytes = coalesce((SELECT sum(length(value)) FROM player_data p"
 	"                         WHERE p.user_id = users.user_id), 0);",
+	/*
+	 * 4: many nodes on one database. Each key of a use gets an epoch (its
+	 * place in activation order), unique per use: whoever rotates inserts
+	 * the current epoch + 1, so two nodes rotating at once cannot both
+	 * succeed. Leases let one node at a time run a job (the gauges).
+	 */
+	"ALTER TABLE signing_keys ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE signing_keys SET epoch = (SELECT count(*) FROM signing_keys k"
+	"  WHERE k.use = signing_keys.use AND (k.activate_at < signing_keys.activate_at"
+	"  OR (k.activate_at = signing_keys.activate_at AND k.kid <= signing_keys.kid)));"
+	"CREATE UNIQUE INDEX signing_keys_epoch ON signing_keys(use, epoch);"
+	"CREATE TABLE leases ("
+	"  name TEXT PRIMARY KEY,"
+	"  holder TEXT NOT NULL,"
+	"  until INTEGER NOT NULL"
+	") WITHOUT ROWID;",
 };
 
 /* Transaction control, for the writer and the readers (store_sqlite_tx_sql order). */
@@ -130,15 +146,20 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 	[Q_COUNT_USERS] = "SELECT count(*) FROM users",
 	[Q_COUNT_SESSIONS] = "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?1",
 	[Q_IDENTITY_GET] = "SELECT user_id FROM identities WHERE provider = ?1 AND subject = ?2",
+	/* A platform id is claimed once: the loser of a race inserts nothing (changes 0). */
 	[Q_IDENTITY_INSERT] = "INSERT INTO identities (provider, subject, user_id, created_at) "
-			      "VALUES (?1, ?2, ?3, ?4)",
+			      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (provider, subject) DO NOTHING",
 	[Q_IDENTITY_DELETE] = "DELETE FROM identities WHERE user_id = ?1 AND provider = ?2",
 	[Q_IDENTITY_COUNT] = "SELECT count(*) FROM identities WHERE user_id = ?1",
-	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?1 OR ended_at < ?1",
-	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at FROM signing_keys "
-			"ORDER BY use, activate_at, created_at",
-	[Q_KEY_INSERT] = "INSERT INTO signing_keys (kid, use, alg, material, created_at, activate_at) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE session_id IN ("
+			    "SELECT session_id FROM sessions WHERE expires_at < ?1 OR ended_at < ?1 "
+			    "LIMIT ?2)",
+	[Q_KEYS_LIST] = "SELECT kid, use, alg, material, created_at, activate_at, epoch "
+			"FROM signing_keys ORDER BY use, activate_at, created_at",
+	[Q_KEY_INSERT] = "INSERT INTO signing_keys "
+			 "(kid, use, alg, material, created_at, activate_at, epoch) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_KEY_EPOCH] = "SELECT coalesce(max(epoch), 0) FROM signing_keys WHERE use = ?1",
 	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = ?1",
 	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = ?2 WHERE kid = ?1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
@@ -153,4 +174,28 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			    "WHERE user_id = ?1",
 	[Q_DOC_LIST] = "SELECT key, version, length(value), updated_at FROM player_data "
 		       "WHERE user_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+	[Q_LEASE_CLAIM] = "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?4) "
+			  "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+			  "until = excluded.until "
+			  "WHERE leases.holder = excluded.holder OR leases.until <= ?3",
+	[Q_COPY_COUNTS] = "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM identities), "
+			  "(SELECT count(*) FROM sessions), (SELECT count(*) FROM signing_keys), "
+			  "(SELECT count(*) FROM player_data)",
+	[Q_COPY_USERS] = "SELECT user_id, guest_secret_hash, created_at, last_seen_at, banned_until, "
+			 "data_seq, data_keys, data_bytes FROM users ORDER BY user_id",
+	[Q_COPY_USER_PUT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, "
+			    "last_seen_at, banned_until, data_seq, data_keys, data_bytes) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_COPY_IDENTITIES] = "SELECT provider, subject, user_id, created_at FROM identities "
+			      "ORDER BY provider, subject",
+	[Q_COPY_SESSIONS] = "SELECT session_id, user_id, access_scope, current_jti, previous_jti, "
+			    "rotated_at_ms, created_at, expires_at, ended_at, end_reason "
+			    "FROM sessions ORDER BY session_id",
+	[Q_COPY_SESSION_PUT] = "INSERT INTO sessions (session_id, user_id, access_scope, "
+			       "current_jti, previous_jti, rotated_at_ms, created_at, expires_at, "
+			       "ended_at, end_reason) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[Q_COPY_DOCS] = "SELECT user_id, key, value, version, updated_at FROM player_data "
+			"ORDER BY user_id, key",
+	[Q_COPY_FINISH] = "SELECT 1 WHERE 0",
 };

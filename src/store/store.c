@@ -18,11 +18,51 @@
 #include "gatehouse/strbuf.h"
 #include "internal.h"
 
-/* The back end for a database name: today always SQLite. */
+bool store_database_is_url(const char *name)
+{
+	return !strncmp(name, "postgres://", 11) || !strncmp(name, "postgresql://", 13);
+}
+
+char *store_database_redacted(const char *name)
+{
+	if (!store_database_is_url(name))
+		return xstrdup(name);
+	struct strbuf sb = STRBUF_INIT;
+	const char *p = strstr(name, "://") + 3;
+	sb_add(&sb, name, (size_t)(p - name));
+	/* user:password@ before the hosts */
+	size_t auth = strcspn(p, "@/?");
+	if (p[auth] == '@') {
+		const char *colon = memchr(p, ':', auth);
+		if (colon) {
+			sb_add(&sb, p, (size_t)(colon - p));
+			sb_adds(&sb, ":***");
+		} else {
+			sb_add(&sb, p, auth);
+		}
+		sb_adds(&sb, "@");
+		p += auth + 1;
+	}
+	/* password=... among the parameters */
+	while (*p) {
+		bool at_param = (p[-1] == '?' || p[-1] == '&') && !strncmp(p, "password=", 9);
+		if (at_param) {
+			sb_adds(&sb, "password=***");
+			p += 9 + strcspn(p + 9, "&");
+			continue;
+		}
+		sb_add(&sb, p, 1);
+		p++;
+	}
+	char *out = xstrdup(sb.buf ? sb.buf : "");
+	sb_release(&sb);
+	return out;
+}
+
+/* The back end for a database name: a postgres:// URI, or a SQLite file. */
 static const struct store_backend *backend_for(const char *path)
 {
-	(void)path;
-	return &store_sqlite_backend;
+	return store_database_is_url(path) ? &store_pg_backend : &store_sqlite_backend;
 }
 
 int store_schema_version(void)
@@ -60,8 +100,8 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 	struct store *st = xcalloc(1, sizeof *st);
 	st->be = be;
 	st->ctx = ctx;
-	/* Before the first connection: a second daemon changes nothing. */
-	if (opt->exclusive) {
+	/* Before the first connection: a second daemon changes nothing (one file, one daemon). */
+	if (opt->exclusive && !be->per_call) {
 		rc = store_lock_take(opt->path, &st->db_lock, err, errlen);
 		if (rc) {
 			be->close(ctx);
@@ -87,6 +127,14 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 	rc = be->migrate(ctx, st->writer, err, errlen);
 	if (rc)
 		goto out_close;
+	if (be->per_call) {
+		/* No writer thread: every write takes a pooled connection of its own. */
+		store_check_data_version(st);
+		be->conn_close(st->writer);
+		st->writer = NULL;
+		*out = st;
+		return 0;
+	}
 	store_check_data_version(st);
 	if (store_writer_start(st)) {
 		snprintf(err, errlen, "cannot start the database writer thread");
@@ -109,7 +157,8 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	store_writer_stop(st);
+	if (!st->be->per_call)
+		store_writer_stop(st);
 	for (int i = 0; i < st->nreaders; i++)
 		st->be->conn_close(st->readers[i]);
 	st->be->conn_close(st->writer);
@@ -120,6 +169,9 @@ void store_close(struct store *st)
 
 uint64_t store_external_generation(struct store *st)
 {
+	/* No writer thread polls: the caller's (the rotator's, each second) poll does. */
+	if (st->be->per_call)
+		store_check_data_version(st);
 	return atomic_load(&st->external_gen);
 }
 
@@ -225,6 +277,15 @@ int store_guests_cleanup(struct store *st, int64_t idle_before, int limit, int64
 	return rc;
 }
 
+int store_lease_claim(struct store *st, const char *name, const char *holder, int64_t now,
+		      int64_t until, bool *out_held)
+{
+	struct lease_op op = { name, holder, now, until, false };
+	int rc = store_submit(st, store_rule_lease_claim, &op);
+	*out_held = !rc && op.held;
+	return rc;
+}
+
 /* ---- sessions ---- */
 
 int store_guest_create(struct store *st, const char *user_id, const unsigned char secret_hash[32],
@@ -253,9 +314,9 @@ int store_session_refresh(struct store *st, const struct store_refresh *r,
 	return store_submit(st, store_rule_refresh, &op);
 }
 
-int store_sessions_purge(struct store *st, int64_t cutoff, int64_t *out_count)
+int store_sessions_purge(struct store *st, int64_t cutoff, int limit, int64_t *out_count)
 {
-	struct purge_op op = { cutoff, 0 };
+	struct purge_op op = { cutoff, limit, 0 };
 	int rc = store_submit(st, store_rule_purge, &op);
 	*out_count = op.count;
 	return rc;
@@ -415,6 +476,8 @@ int store_restore(const struct store_options *opt, const char *from, char *kept_
 	const struct store_backend *be = backend_for(opt->path);
 	if (kept_len)
 		kept_aside[0] = '\0';
+	if (be->per_call) /* a database server: its own tools restore it (err says which) */
+		return be->restore(NULL, from, kept_aside, kept_len, err, errlen);
 	struct strbuf report = STRBUF_INIT;
 	int rc = be->check_file(from, &report);
 	if (rc) {

@@ -50,12 +50,21 @@ char *store_col_dup(struct store_conn *c, struct store_stmt *s, int col, size_t 
 
 void store_check_data_version(struct store *st)
 {
+	if (!st->be->data_version)
+		return;
 	uint64_t now = gh_mono_ns();
 	if (now - st->last_version_check_ns < 1000000000ull)
 		return;
 	st->last_version_check_ns = now;
 	int64_t v;
-	if (st->be->data_version(st->writer, &v))
+	/* Without a writer thread (per_call), on a pooled connection. */
+	struct store_conn *c = st->writer ? st->writer : store_reader_get(st);
+	if (!c)
+		return;
+	int rc = st->be->data_version(c, &v);
+	if (c != st->writer)
+		store_reader_put(st, c);
+	if (rc)
 		return;
 	if (st->last_data_version && v != st->last_data_version)
 		atomic_fetch_add(&st->external_gen, 1);
@@ -193,8 +202,51 @@ void store_writer_stop(struct store *st)
 	pthread_join(st->writer_thread, NULL);
 }
 
+/*
+ * A back end without a writer thread (PostgreSQL): the write runs as one
+ * short transaction on a pooled connection; a serialization failure or a
+ * deadlock runs it again (up to 5 times, after a short random wait).
+ */
+static int submit_per_call(struct store *st, store_write_fn *fn, void *arg)
+{
+	const struct store_backend *be = st->be;
+	for (int attempt = 0;; attempt++) {
+		struct store_conn *c = store_reader_get(st);
+		if (!c)
+			return GH_EUNAVAIL;
+		struct write_op op = { .fn = fn, .arg = arg, .rc = GH_EINTERNAL };
+		uint64_t t0 = gh_mono_ns();
+		int rc = be->begin(c);
+		if (!rc) {
+			if (run_op(c, &op)) {
+				be->rollback(c);
+				rc = op.rc;
+			} else {
+				rc = be->commit(c);
+				if (rc) {
+					if (be->in_transaction(c))
+						be->rollback(c);
+				} else {
+					rc = op.rc;
+				}
+			}
+		}
+		bool retry = rc && be->retryable && be->retryable(c);
+		store_reader_put(st, c);
+		metrics_store_commit(gh_mono_ns() - t0, 1);
+		if (!retry || attempt >= 4)
+			return rc;
+		/* 1-2 ms, doubling each time, randomised so the racers part. */
+		uint64_t us = (1000ull << attempt) + gh_mono_ns() % (1000ull << attempt);
+		struct timespec ts = { 0, (long)(us * 1000) };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int store_submit(struct store *st, store_write_fn *fn, void *arg)
 {
+	if (st->be->per_call)
+		return submit_per_call(st, fn, arg);
 	struct write_op op = { .fn = fn, .arg = arg, .rc = GH_EINTERNAL };
 	pthread_mutex_lock(&st->lock);
 	if (st->stopping) {
@@ -222,10 +274,16 @@ struct store_conn *store_reader_get(struct store *st)
 		pthread_cond_wait(&st->rfree, &st->rlock);
 	int idx = st->free_idx[--st->nfree];
 	pthread_mutex_unlock(&st->rlock);
+	if (st->readers[idx] && st->be->conn_ok && !st->be->conn_ok(st->readers[idx])) {
+		/* Broken (the server restarted, failed over...): a new one. */
+		st->be->conn_close(st->readers[idx]);
+		st->readers[idx] = NULL;
+	}
 	if (!st->readers[idx]) {
-		char err[256];
+		char err[512];
 		if (st->be->conn_open(st->ctx, false, &st->readers[idx], err, sizeof err)) {
-			log_error("%s", err);
+			if (*err) /* empty: the back end already said so (a reconnect backoff) */
+				log_error("%s", err);
 			pthread_mutex_lock(&st->rlock);
 			st->free_idx[st->nfree++] = idx;
 			pthread_cond_signal(&st->rfree);

@@ -19,6 +19,8 @@ import shutil
 import signal
 import socket
 import sqlite3
+import uuid
+import urllib.parse
 import subprocess
 import tempfile
 import time
@@ -38,6 +40,9 @@ for _old, _new in LEGACY_ENV.items():
 BIN = os.environ.get("GH_TEST_BIN", "")
 VALGRIND = os.environ.get("GH_TEST_VALGRIND") == "1"
 SANITIZER = os.environ.get("GH_TEST_SANITIZER") == "1"
+# A PostgreSQL server's admin URL (tests/pg.sh exports it): the daemons under
+# test then use PostgreSQL, each on a fresh database of its own.
+PG_URL = os.environ.get("GH_TEST_DATABASE_URL", "")
 START_TIMEOUT = 120 if VALGRIND else 30
 VALGRIND_STATUS = 99  # valgrind's exit status when it found errors
 
@@ -57,6 +62,14 @@ def load_test(cls):
     threads one at a time some thirty times slower, it would test valgrind."""
     return unittest.skipIf(VALGRIND, "a load test: run at full scale in the plain "
                            "and ASan suites")(cls)
+
+
+def sqlite_only(why):
+    """Marks a test or class about SQLite itself (its file, modes, backup,
+    restore, fault injection on its file system): skipped when the suite
+    runs on PostgreSQL (GH_TEST_DATABASE_URL), saying why."""
+    return unittest.skipIf(bool(PG_URL), "SQLite only (%s): the suite runs on PostgreSQL"
+                           % why)
 
 
 _seed = {}
@@ -88,6 +101,82 @@ def seed_database():
     return _seed["path"]
 
 
+# ---- PostgreSQL (GH_TEST_DATABASE_URL) ----
+
+def pg_url(dbname, base=None):
+    """base (default GH_TEST_DATABASE_URL) naming database dbname instead."""
+    u = urllib.parse.urlsplit(base or PG_URL)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+
+
+def psql(url, sql, variables=None, check=True):
+    """Runs sql with psql on url (ON_ERROR_STOP; -v name=value for
+    :'name' in sql); returns stdout."""
+    cmd = ["psql", url, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
+    for k, v in (variables or {}).items():
+        cmd += ["-v", "%s=%s" % (k, v)]
+    r = subprocess.run(cmd, input=sql, capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError("psql failed: %s" % r.stderr.strip())
+    return r.stdout
+
+
+_pg = {}
+
+
+def pg_new_database(template=None):
+    """A new, empty database (or a copy of template) on the PostgreSQL server
+    of GH_TEST_DATABASE_URL: its URL. Tests in parallel each get their own."""
+    name = "gh_" + uuid.uuid4().hex[:16]
+    psql(PG_URL, 'CREATE DATABASE "%s"%s' % (name, ' TEMPLATE "%s"' % template
+                                              if template else ""))
+    return pg_url(name)
+
+
+def pg_seed_database():
+    """The name of a database holding signing keys, made once per run (as
+    seed_database does for SQLite); daemons start on copies of it."""
+    if "seed" not in _pg:
+        url = pg_new_database()
+        for cmd in (["migrate"], ["keys", "rotate"]):
+            r = subprocess.run([BIN] + cmd + ["--set", "database=" + url],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:
+                raise AssertionError("cannot make the seed database: " + r.stderr)
+        _pg["seed"] = urllib.parse.urlsplit(url).path[1:]
+    return _pg["seed"]
+
+
+def _pg_literal_sql(sql, args):
+    """sql with each ? turned into a psql variable (:'pN'), and those variables."""
+    out, variables, n = [], {}, 0
+    for part in re.split(r"(\?)", sql):
+        if part != "?":
+            out.append(part)
+            continue
+        v = args[n]
+        n += 1
+        if v is None:
+            out.append("NULL")
+            continue
+        if isinstance(v, (bytes, bytearray)):
+            v = "\\x" + bytes(v).hex()
+            out.append(":'p%d'::bytea" % n)
+        elif isinstance(v, bool):
+            v = "1" if v else "0"
+            out.append(":'p%d'" % n)
+        else:
+            out.append(":'p%d'" % n)
+        variables["p%d" % n] = str(v)
+    return "".join(out), variables
+
+
+def _pg_value(v):
+    if isinstance(v, str) and v.startswith("\\x") and re.fullmatch(r"\\x[0-9a-f]*", v):
+        return bytes.fromhex(v[2:])
+    return v
+
+
 # ---- the daemon's database ----
 #
 # The one place the tests reach the store's tables directly (to look at what
@@ -97,12 +186,20 @@ def seed_database():
 # functions taught its client.
 
 def _db_path(where):
-    return where if isinstance(where, str) else where.settings["database_path"]
+    if isinstance(where, str):
+        return where
+    return where.settings.get("database") or where.settings["database_path"]
 
 
 def db_rows(where, sql, args=()):
     """All rows of one read-only query on the database of where (a Daemon, or
-    a database path)."""
+    a database path or URL)."""
+    path = _db_path(where)
+    if path.startswith("postgres"):
+        q, variables = _pg_literal_sql(sql.strip().rstrip(";"), list(args))
+        out = psql(path, "SELECT coalesce(json_agg(t), '[]') FROM (%s) t" % q, variables)
+        return [tuple(_pg_value(v) for v in row.values())
+                for row in json.loads(out or "[]")]
     con = sqlite3.connect("file:%s?mode=ro" % _db_path(where), uri=True, timeout=10)
     try:
         return con.execute(sql, tuple(args)).fetchall()
@@ -110,9 +207,40 @@ def db_rows(where, sql, args=()):
         con.close()
 
 
+def db_tables(where):
+    """The names of the database's tables."""
+    if _db_path(where).startswith("postgres"):
+        return [t for (t,) in db_rows(where, "SELECT table_name::text FROM "
+                                      "information_schema.tables WHERE "
+                                      "table_schema = current_schema()")]
+    return [t for (t,) in db_rows(where, "SELECT name FROM sqlite_master WHERE type='table'")]
+
+
+def db_columns(where, table):
+    """The column names of a table, in order."""
+    if _db_path(where).startswith("postgres"):
+        return [c for (c,) in db_rows(where, "SELECT column_name::text FROM "
+                                      "information_schema.columns WHERE table_name = ? "
+                                      "AND table_schema = current_schema() "
+                                      "ORDER BY ordinal_position", (table,))]
+    return [c[1] for c in db_rows(where, "PRAGMA table_info(%s)" % table)]
+
+
 def db_write(where, sql, args=(), many=False):
     """One short write transaction on the database of where (safe while the
     daemon runs); many: args is a list of parameter tuples."""
+    path = _db_path(where)
+    if path.startswith("postgres"):
+        parts = []
+        variables = {}
+        for i, a in enumerate(args if many else [args]):
+            q, v = _pg_literal_sql(sql.strip().rstrip(";"), list(a))
+            for k, val in v.items():
+                q = q.replace(":'%s'" % k, ":'%s_%d'" % (k, i))
+                variables["%s_%d" % (k, i)] = val
+            parts.append(q + ";")
+        psql(path, "BEGIN;\n" + "\n".join(parts) + "\nCOMMIT;\n", variables)
+        return
     con = sqlite3.connect(_db_path(where), timeout=10)
     try:
         with con:
@@ -188,9 +316,24 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.vg_logs = []
         self.serve_vg = None
+        if self.settings.get("database", "").startswith("postgres"):
+            self.settings.pop("database_path", None)  # a URL given: no SQLite file
+        elif PG_URL and "database" not in self.settings and \
+                "database_path" not in (settings or {}):
+            # PostgreSQL: a database of this daemon's own (kept with its directory).
+            marker = os.path.join(self.dir, "pg-database")
+            if os.path.exists(marker):
+                with open(marker) as f:
+                    url = f.read().strip()
+            else:
+                url = pg_new_database(None if fresh else pg_seed_database())
+                with open(marker, "w") as f:
+                    f.write(url)
+            del self.settings["database_path"]
+            self.settings["database"] = url
         self.write_config()
-        db = self.settings["database_path"]
-        if not fresh and not keep_dir and not os.path.exists(db):
+        db = self.settings.get("database_path")
+        if db and not fresh and not keep_dir and not os.path.exists(db):
             os.makedirs(os.path.dirname(db), exist_ok=True)
             shutil.copyfile(seed_database(), db)
 

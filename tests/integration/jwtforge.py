@@ -5,14 +5,13 @@ import base64
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from gh import jwt_parts
+from gh import db_rows, jwt_parts
 
 
 def b64u(data):
@@ -23,12 +22,7 @@ def b64u(data):
 
 def db_keys(daemon):
     """{kid: (use, alg, key object or HMAC secret)} from the daemon's store."""
-    con = sqlite3.connect("file:%s?mode=ro" % daemon.settings["database_path"], uri=True,
-                          timeout=10)
-    try:
-        rows = con.execute("SELECT kid, use, alg, material FROM signing_keys").fetchall()
-    finally:
-        con.close()
+    rows = db_rows(daemon, "SELECT kid, use, alg, material FROM signing_keys")
     out = {}
     for kid, use, alg, material in rows:
         if alg == "HS256":

@@ -243,10 +243,10 @@ class ConfigMistakes(CliTest):
 
     def test_unknown_environment_variable_stops_every_command(self):
         for args in (("check-config",), ("keys", "list"), ("routes",)):
-            r = self.run_cli(*args, env={"GATEHOUSE_DATABASE": "/tmp/x.db"})
+            r = self.run_cli(*args, env={"GATEHOUSE_DATABASE_FILE": "/tmp/x.db"})
             if args == ("routes",) and r.returncode == 0:
                 continue  # routes reads no configuration
-            self.assertUsageError(r, "GATEHOUSE_DATABASE")
+            self.assertUsageError(r, "GATEHOUSE_DATABASE_FILE")
         # Far from every setting: fatal, with no suggestion.
         r = self.run_cli("check-config", env={"GATEHOUSE_WHATEVER_THIS_IS": "1"})
         self.assertUsageError(r, "GATEHOUSE_WHATEVER_THIS_IS", "unknown variable")

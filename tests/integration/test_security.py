@@ -13,6 +13,7 @@ import stat
 import subprocess
 import unittest
 
+import gh
 from gh import Daemon, db_rows
 
 from cryptography.hazmat.primitives import hashes
@@ -96,6 +97,7 @@ class Umask022:
         os.chmod(os.path.dirname(d.settings["database_path"]), 0o711)
 
 
+@gh.sqlite_only("the modes of the database files")
 class FileModes(Umask022, unittest.TestCase):
 
     def test_daemon_creates_owner_only_files(self):
@@ -155,6 +157,7 @@ class FileModes(Umask022, unittest.TestCase):
         self.assertNotIn("warning", r.stdout)
 
 
+@gh.sqlite_only("reads the database file's bytes and changes to it")
 class KeyEncryption(Umask022, unittest.TestCase):
 
     def kek(self, d, name="kek", data=None):

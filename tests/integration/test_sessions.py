@@ -472,10 +472,10 @@ class StoredStateTests:
             needles[t] = "token"
             needles[t.split(".")[2]] = "token signature"
         needles[g["guest_secret"]] = "guest secret"
-        tables = [t for (t,) in db_rows(d, "SELECT name FROM sqlite_master WHERE type='table'")]
+        tables = gh.db_tables(d)
         self.assertIn("sessions", tables)
         for table in tables:
-            cols = [c[1] for c in db_rows(d, "PRAGMA table_info(%s)" % table)]
+            cols = gh.db_columns(d, table)
             for row in db_rows(d, "SELECT %s FROM %s" % (", ".join('"%s"' % c for c in cols),
                                                          table)):
                 for col, v in zip(cols, row):
@@ -486,8 +486,8 @@ class StoredStateTests:
                     for n, what in needles.items():
                         self.assertNotIn(n, v, "%s stored in %s.%s" % (what, table, col))
         # Nor anywhere in the database files (free pages, WAL) as raw bytes.
-        base = d.settings["database_path"]
-        for path in (base, base + "-wal", base + "-journal"):
+        base = d.settings.get("database_path")  # SQLite's files (PostgreSQL: the rows above)
+        for path in (base, base + "-wal", base + "-journal") if base else ():
             if not os.path.exists(path):
                 continue
             with open(path, "rb") as f:

@@ -106,6 +106,7 @@ class CliCase(unittest.TestCase):
         return sorted(out)
 
 
+@gh.sqlite_only("database files that must not appear")
 class OperatorCommandsCreateNothing(CliCase):
 
     COMMANDS = [("keys", "list"), ("keys", "rotate"), ("user", "show", UUID),
@@ -134,6 +135,7 @@ class OperatorCommandsCreateNothing(CliCase):
                 self.assertEqual(self.tree(self.dir), [], "%r left files behind" % (args,))
 
 
+@gh.sqlite_only("the database file untouched")
 class NothingTouchedWhenStartFails(CliCase):
 
     def test_port_in_use_leaves_no_database(self):
@@ -164,6 +166,7 @@ class NothingTouchedWhenStartFails(CliCase):
         self.assertFalse(os.path.exists(d.settings["database_path"]))
 
 
+@gh.sqlite_only("the lock file beside the database")
 class OneDaemonPerDatabase(unittest.TestCase):
 
     def test_second_daemon_refused_and_kill9_releases(self):
@@ -201,6 +204,7 @@ class OneDaemonPerDatabase(unittest.TestCase):
         d2.stop()
 
 
+@gh.sqlite_only("backup and restore of the database file")
 class Restore(CliCase):
 
     def test_round_trip(self):
@@ -294,6 +298,7 @@ class Restore(CliCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
+@gh.sqlite_only("migrations of old database files")
 class Migrate(CliCase):
 
     def test_status_and_apply_on_an_old_schema(self):

@@ -1121,11 +1121,11 @@ TEST(reload_refuses_unusable_keys)
 	unsigned char short_secret[16] = { 1 };
 	struct store_key bad[] = {
 		{ "bad-garbage", "access", "RS256", (unsigned char *)garbage, sizeof garbage - 1,
-		  T0, T0 + 10 },
-		{ "bad-type", "access", "RS256", ec_pem, ec_len, T0, T0 + 11 },
-		{ "bad-alg", "access", "HS256", short_secret, 16, T0, T0 + 12 },
-		{ "bad-unknown-alg", "access", "XX999", ec_pem, ec_len, T0, T0 + 13 },
-		{ "bad-short", "refresh", "HS256", short_secret, 16, T0, T0 + 14 },
+		  T0, T0 + 10, 0 },
+		{ "bad-type", "access", "RS256", ec_pem, ec_len, T0, T0 + 11, 0 },
+		{ "bad-alg", "access", "HS256", short_secret, 16, T0, T0 + 12, 0 },
+		{ "bad-unknown-alg", "access", "XX999", ec_pem, ec_len, T0, T0 + 13, 0 },
+		{ "bad-short", "refresh", "HS256", short_secret, 16, T0, T0 + 14, 0 },
 	};
 	for (size_t i = 0; i < GH_ARRAY_SIZE(bad); i++)
 		CHECK_INT(store_key_insert(st, &bad[i]), 0);
@@ -1319,6 +1319,73 @@ TEST(rotate_now_drops_pending_key)
 	store_close(st);
 }
 
+/*
+ * Two nodes on one database (two keyrings over one store): whoever rotates
+ * first wins, the other reloads instead of making a second key; a forced
+ * rotation signs only after key_propagation; a node meeting a kid it has
+ * not loaded reloads once, and not again within 250 ms.
+ */
+TEST(two_nodes_share_keys)
+{
+	struct store *st = open_store();
+	struct key_policy p = {
+		.access_alg = KEY_ES256, .rotation_interval = 100, .prepublish = 40,
+		.access_token_ttl = 60, .refresh_token_ttl = 1000, .propagation = 2,
+	};
+	struct keyring *a = keyring_new(st, &p), *b = keyring_new(st, &p);
+	CHECK_INT(keyring_reload(a), 0);
+	CHECK_INT(keyring_reload(b), 0);
+	CHECK_INT(keyring_maintain(a, T0, NULL), 0);
+	bool changed = false;
+	CHECK_INT(keyring_maintain(b, T0, &changed), 0);   /* lost the race: loads a's keys */
+	CHECK(changed);
+	struct keyset *ka = keyset_get(a), *kb = keyset_get(b);
+	CHECK_INT(count_use(kb, KEY_USE_ACCESS), 1);
+	CHECK_INT(count_use(kb, KEY_USE_REFRESH), 1);
+	CHECK_STR(keyset_signing_key(kb, KEY_USE_ACCESS, T0)->kid,
+		  keyset_signing_key(ka, KEY_USE_ACCESS, T0)->kid);
+	keyset_put(ka);
+	keyset_put(kb);
+	/* Timed rotation due on both at once: one next key. */
+	CHECK_INT(keyring_maintain(a, T0 + 60, NULL), 0);
+	CHECK_INT(keyring_maintain(b, T0 + 60, NULL), 0);
+	kb = keyset_get(b);
+	CHECK_INT(count_use(kb, KEY_USE_ACCESS), 2);
+	keyset_put(kb);
+	struct store_key *sk;
+	size_t n;
+	CHECK_INT(store_keys_list(st, &sk, &n), 0);
+	CHECK_INT(n, 3);
+	store_keys_free(sk, n);
+
+	/* A forced rotation on a: the new key signs key_propagation later. */
+	ka = keyset_get(a);
+	char before[64];
+	snprintf(before, sizeof before, "%s", keyset_signing_key(ka, KEY_USE_ACCESS, T0 + 70)->kid);
+	keyset_put(ka);
+	CHECK_INT(keyring_rotate_now(a, T0 + 70), 0);
+	ka = keyset_get(a);
+	CHECK_STR(keyset_signing_key(ka, KEY_USE_ACCESS, T0 + 71)->kid, before);
+	const struct signing_key *fresh = keyset_signing_key(ka, KEY_USE_ACCESS, T0 + 200);
+	CHECK(fresh && strcmp(fresh->kid, before) != 0 && fresh->activate_at >= T0 + 72);
+	char fresh_kid[64];
+	snprintf(fresh_kid, sizeof fresh_kid, "%s", fresh ? fresh->kid : "");
+	keyset_put(ka);
+
+	/* b has not polled: a token under the new kid makes it reload, once. */
+	kb = keyset_get(b);
+	CHECK(!keyset_find(kb, fresh_kid, strlen(fresh_kid), KEY_USE_ACCESS));
+	CHECK(keyring_reload_unknown(b, kb));
+	keyset_put(kb);
+	kb = keyset_get(b);
+	CHECK(keyset_find(kb, fresh_kid, strlen(fresh_kid), KEY_USE_ACCESS) != NULL);
+	CHECK(!keyring_reload_unknown(b, kb));   /* a forged kid right after: no reload */
+	keyset_put(kb);
+	keyring_free(a);
+	keyring_free(b);
+	store_close(st);
+}
+
 int main(void)
 {
 	log_configure(LOG_ERROR, LOG_FORMAT_TEXT);
@@ -1345,6 +1412,7 @@ int main(void)
 	RUN(reload_refuses_unusable_keys);
 	RUN(timed_rotation);
 	RUN(rotate_now_drops_pending_key);
+	RUN(two_nodes_share_keys);
 
 	keyring_free(rs_kr);
 	store_close(rs_store);

@@ -292,9 +292,9 @@ TEST(sessions_purge)
 	CHECK_INT(refresh(st, b, ub, "nope", "Q1", T0 + 10, 10, &res), REFRESH_REUSED);
 	int64_t n = -1;
 	/* A cutoff before anything ended keeps all three. */
-	CHECK_INT(store_sessions_purge(st, T0 + 5, &n), 0);
+	CHECK_INT(store_sessions_purge(st, T0 + 5, 1000, &n), 0);
 	CHECK_INT(session_exists(a) + session_exists(b) + session_exists(c), 3);
-	CHECK_INT(store_sessions_purge(st, T0 + 200, &n), 0);
+	CHECK_INT(store_sessions_purge(st, T0 + 200, 1000, &n), 0);
 	CHECK(n >= 2);
 	CHECK_INT(session_exists(a), 0);
 	CHECK_INT(session_exists(b), 0);
@@ -400,11 +400,11 @@ TEST(keys_insert_list_delete)
 		secret[i] = (unsigned char)(i * 7); /* includes a 0 byte */
 	static const char pem[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
 	struct store_key ins[] = {
-		{ "kid-r2", "refresh", "HS256", secret, 32, T0, T0 + 200 },
-		{ "kid-a3", "access", "RS256", (unsigned char *)pem, sizeof pem - 1, T0, T0 + 300 },
-		{ "kid-a1", "access", "ES256", (unsigned char *)pem, sizeof pem - 1, T0 + 5, T0 + 100 },
-		{ "kid-r1", "refresh", "HS256", secret, 32, T0, T0 + 100 },
-		{ "kid-a2", "access", "RS256", (unsigned char *)pem, sizeof pem - 1, T0, T0 + 200 },
+		{ "kid-r2", "refresh", "HS256", secret, 32, T0, T0 + 200, 0 },
+		{ "kid-a3", "access", "RS256", (unsigned char *)pem, sizeof pem - 1, T0, T0 + 300, 0 },
+		{ "kid-a1", "access", "ES256", (unsigned char *)pem, sizeof pem - 1, T0 + 5, T0 + 100, 0 },
+		{ "kid-r1", "refresh", "HS256", secret, 32, T0, T0 + 100, 0 },
+		{ "kid-a2", "access", "RS256", (unsigned char *)pem, sizeof pem - 1, T0, T0 + 200, 0 },
 	};
 	for (size_t i = 0; i < GH_ARRAY_SIZE(ins); i++)
 		CHECK_INT(store_key_insert(st, &ins[i]), 0);
@@ -454,7 +454,7 @@ TEST(keys_insert_list_delete)
 	store_keys_free(keys, n);
 
 	/* A bad use is refused by the schema. */
-	struct store_key bad = { "kid-x", "other", "HS256", secret, 32, T0, T0 };
+	struct store_key bad = { "kid-x", "other", "HS256", secret, 32, T0, T0, 0 };
 	CHECK(store_key_insert(st, &bad) < 0);
 	store_close(st);
 }
@@ -589,7 +589,7 @@ TEST(reopen_keeps_data)
 	CHECK_INT(doc_put(st, uid, "persist", "{\"x\":1}", 7, T0, &v), 0);
 	CHECK_INT(doc_put(st, uid, "persist", "{\"x\":2}", 7, T0 + 1, &v), 0);
 	unsigned char secret[32] = { 1, 2, 3 };
-	struct store_key k = { "kid-persist", "refresh", "HS256", secret, 32, T0, T0 };
+	struct store_key k = { "kid-persist", "refresh", "HS256", secret, 32, T0, T0, 0 };
 	CHECK_INT(store_key_insert(st, &k), 0);
 	struct store_refresh_result res;
 	CHECK_INT(refresh(st, sid, uid, "Z0", "Z1", T0 + 2, 10, &res), REFRESH_ROTATED);

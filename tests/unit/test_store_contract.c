@@ -6,8 +6,10 @@
  * empty database: each makes its own users (fresh UUIDs), so a back end
  * may hand every case the same database.
  *
- * The next back end is one more row of `backends` (PostgreSQL: chosen by
- * GH_TEST_DATABASE_URL).
+ * PostgreSQL runs when GH_TEST_DATABASE_URL names a server (tests/pg.sh
+ * exports it): every case on that database, plus the cases that only a
+ * database shared by several connections can show (pg_cases: concurrent
+ * refreshes, document writes, migrations of an empty database).
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,6 +19,7 @@
 
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_pg.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
 #include "gatehouse/random.h"
@@ -55,13 +58,28 @@ static const char *postgres_unavailable(void)
 {
 	const char *url = getenv("GH_TEST_DATABASE_URL");
 	if (!url || !*url)
-		return "GH_TEST_DATABASE_URL is not set";
-	return "this build has no PostgreSQL back end yet";
+		return "GH_TEST_DATABASE_URL is not set (tests/pg.sh run make unit sets it)";
+	return NULL;
+}
+
+/* A store on url (8 pooled connections); exits when it cannot open. */
+static struct store *pg_open_url(const char *url)
+{
+	struct store_pg_options pg = { .connect_timeout_s = 5, .statement_timeout_ms = 10000,
+				       .lock_timeout_ms = 5000, .auto_migrate = true };
+	struct store_options opt = { .path = url, .readers = 8, .pg = &pg };
+	struct store *st = NULL;
+	char err[512] = "";
+	if (store_open(&opt, &st, err, sizeof err)) {
+		fprintf(stderr, "store_open: %s\n", err);
+		exit(2);
+	}
+	return st;
 }
 
 static struct store *postgres_open(void)
 {
-	return NULL; /* not reached while postgres_unavailable says why */
+	return pg_open_url(getenv("GH_TEST_DATABASE_URL"));
 }
 
 static const struct backend backends[] = {
@@ -437,7 +455,7 @@ static void case_logout_and_logout_all(struct store *st)
 	store_account_release(&acc);
 	/* Purge removes what ended before the cutoff, nothing live. */
 	int64_t n = -1;
-	CHECK_INT(store_sessions_purge(st, T0 + 10, &n), 0);
+	CHECK_INT(store_sessions_purge(st, T0 + 10, 1000, &n), 0);
 	CHECK(n >= 3);
 	CHECK_INT(store_account_get(st, uid, T0 + 5, true, &acc), 0);
 	CHECK_INT(acc.nsessions, 0);
@@ -844,12 +862,315 @@ static void case_keys_insert_list_delete(struct store *st)
 	CHECK(store_key_insert(st, &bad) < 0);
 }
 
+/* Of two writers inserting the same next epoch (two nodes rotating), one wins. */
+static void case_key_epochs(struct store *st)
+{
+	struct store_key *keys;
+	size_t n;
+	int64_t top = 0;
+	CHECK_INT(store_keys_list(st, &keys, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(keys[i].use, "refresh") && keys[i].epoch > top)
+			top = keys[i].epoch;
+	store_keys_free(keys, n);
+	unsigned char secret[32] = { 9 };
+	struct store_key k[3];
+	memset(k, 0, sizeof k);
+	for (int i = 0; i < 3; i++) {
+		new_uuid(k[i].kid);
+		snprintf(k[i].use, sizeof k[i].use, "refresh");
+		snprintf(k[i].alg, sizeof k[i].alg, "HS256");
+		k[i].material = secret;
+		k[i].material_len = sizeof secret;
+		k[i].created_at = T0;
+		k[i].activate_at = T0 + 10 + i;
+	}
+	k[0].epoch = top + 1;
+	k[1].epoch = top + 1;    /* the loser saw the same key set */
+	CHECK_INT(store_key_insert(st, &k[0]), 0);
+	CHECK_INT(store_key_insert(st, &k[1]), GH_ECONFLICT);
+	k[1].epoch = top + 3;    /* a gap is no less a conflict: only current + 1 */
+	CHECK_INT(store_key_insert(st, &k[1]), GH_ECONFLICT);
+	CHECK_INT(store_key_insert(st, &k[2]), 0);    /* epoch 0: the next free one */
+	CHECK_INT(store_keys_list(st, &keys, &n), 0);
+	int seen = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(keys[i].kid, k[0].kid)) {
+			CHECK_INT(keys[i].epoch, top + 1);
+			seen++;
+		} else if (!strcmp(keys[i].kid, k[2].kid)) {
+			CHECK_INT(keys[i].epoch, top + 2);
+			seen++;
+		}
+		CHECK(strcmp(keys[i].kid, k[1].kid) != 0);
+	}
+	CHECK_INT(seen, 2);
+	store_keys_free(keys, n);
+	CHECK_INT(store_key_delete(st, k[2].kid), 0);
+	CHECK_INT(store_key_delete(st, k[0].kid), 0);
+}
+
+/* A lease has one holder until its time runs out. */
+static void case_leases(struct store *st)
+{
+	char name[48], a[37], b[37];
+	new_subject(name, "lease");
+	new_uuid(a);
+	new_uuid(b);
+	bool held = false;
+	CHECK_INT(store_lease_claim(st, name, a, T0, T0 + 60, &held), 0);
+	CHECK(held);
+	CHECK_INT(store_lease_claim(st, name, b, T0 + 1, T0 + 61, &held), 0);
+	CHECK(!held);
+	CHECK_INT(store_lease_claim(st, name, a, T0 + 30, T0 + 90, &held), 0);  /* renewed */
+	CHECK(held);
+	CHECK_INT(store_lease_claim(st, name, b, T0 + 89, T0 + 150, &held), 0);
+	CHECK(!held);
+	CHECK_INT(store_lease_claim(st, name, b, T0 + 90, T0 + 150, &held), 0); /* ran out */
+	CHECK(held);
+	CHECK_INT(store_lease_claim(st, name, a, T0 + 91, T0 + 151, &held), 0);
+	CHECK(!held);
+}
+
+/* Purges go in batches of at most the limit, until none remain. */
+static void case_purge_in_batches(struct store *st)
+{
+	char uid[37];
+	int64_t sid[5];
+	for (int i = 0; i < 5; i++) {
+		char jti[8];
+		snprintf(jti, sizeof jti, "P%d", i);
+		if (i == 0) {
+			sid[0] = make_guest(st, uid, jti, T0, T0 + 1000);
+		} else {
+			struct store_session_new s = { .user_id = uid, .access_scope = "guest",
+						       .jti = jti, .now = T0, .expires_at = T0 + 1000 };
+			CHECK_INT(store_session_create(st, &s, &sid[i]), 0);
+		}
+	}
+	int64_t ended = 0, n = -1;
+	CHECK_INT(store_sessions_end_all(st, uid, T0 + 1, "logout-all", &ended), 0);
+	CHECK_INT(ended, 5);
+	CHECK_INT(store_sessions_purge(st, T0 + 10, 2, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(store_sessions_purge(st, T0 + 10, 2, &n), 0);
+	CHECK_INT(n, 2);
+	for (int guard = 0; guard < 1000 && n == 2; guard++)
+		CHECK_INT(store_sessions_purge(st, T0 + 10, 2, &n), 0);
+	CHECK(n < 2);
+	struct store_account acc;
+	CHECK_INT(store_account_get(st, uid, T0 + 10, true, &acc), 0);
+	CHECK_INT(acc.nsessions, 0);
+	store_account_release(&acc);
+}
+
 /* ---- the table ---- */
 
-static const struct contract_case {
+struct contract_case {
 	const char *name;
 	void (*run)(struct store *st);
-} cases[] = {
+};
+
+/* ---- PostgreSQL only: several connections at once on one database ---- */
+
+struct refresher {
+	struct store *st;
+	pthread_barrier_t *start;
+	int64_t sid;
+	const char *user_id;
+	char new_jti[48];
+	struct store_refresh_result r;
+	int rc;
+};
+
+static void *refresher_main(void *arg)
+{
+	struct refresher *x = arg;
+	struct store_refresh r = {
+		.session_id = x->sid, .user_id = x->user_id, .presented_jti = "CR0",
+		.new_jti = x->new_jti, .now = T0 + 5, .now_ms = (T0 + 5) * 1000, .grace_ms = 0,
+	};
+	pthread_barrier_wait(x->start);
+	x->rc = store_session_refresh(x->st, &r, &x->r);
+	return NULL;
+}
+
+/*
+ * One refresh token spent by 8 connections at once: one rotation (the
+ * session row's lock orders them); the first one after it is a reuse, which
+ * revokes, so the rest find the session ended.
+ */
+static void case_concurrent_refresh_of_one_pair(struct store *st)
+{
+	enum { N = 8 };
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "CR0", T0, T0 + 1000);
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, N);
+	struct refresher x[N];
+	pthread_t th[N];
+	memset(x, 0, sizeof x);
+	for (int i = 0; i < N; i++) {
+		x[i] = (struct refresher){ .st = st, .start = &start, .sid = sid, .user_id = uid };
+		snprintf(x[i].new_jti, sizeof x[i].new_jti, "CR1-%d", i);
+		CHECK_INT(pthread_create(&th[i], NULL, refresher_main, &x[i]), 0);
+	}
+	int rotated = 0, reused = 0, invalid = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT(x[i].rc, 0);
+		rotated += x[i].r.outcome == REFRESH_ROTATED;
+		reused += x[i].r.outcome == REFRESH_REUSED;
+		invalid += x[i].r.outcome == REFRESH_INVALID;
+	}
+	CHECK_INT(rotated, 1);
+	CHECK_INT(reused, 1);
+	CHECK_INT(invalid, N - 2);
+	/* A reuse revoked the session. */
+	CHECK_INT(live_sessions(st, uid, T0 + 5), 0);
+	pthread_barrier_destroy(&start);
+}
+
+struct writer_arg {
+	struct store *st;
+	pthread_barrier_t *start;
+	const char *user_id;
+	int cond;
+	int64_t if_version;
+	struct store_doc_result r;
+	int rc;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer_arg *x = arg;
+	pthread_barrier_wait(x->start);
+	struct store_doc_write w = { .key = "race", .value = "{\"n\":1}", .len = 7,
+				     .cond = x->cond, .version = x->if_version };
+	x->rc = store_doc_write(x->st, x->user_id, &w, 1, T0 + 10, NULL, &x->r, NULL);
+	return NULL;
+}
+
+/*
+ * 8 writes of one key at once never share a version (the user's row lock
+ * orders them); 8 If-Match writes of one version: exactly one wins.
+ */
+static void case_concurrent_document_writes(struct store *st)
+{
+	enum { N = 8 };
+	char uid[37];
+	make_guest(st, uid, "CD0", T0, T0 + 1000);
+	for (int round = 0; round < 2; round++) {
+		int64_t before = doc_version(st, uid, "race");
+		pthread_barrier_t start;
+		pthread_barrier_init(&start, NULL, N);
+		struct writer_arg x[N];
+		pthread_t th[N];
+		for (int i = 0; i < N; i++) {
+			x[i] = (struct writer_arg){ .st = st, .start = &start, .user_id = uid,
+						    .cond = round ? DOC_IF_MATCH : DOC_ANY,
+						    .if_version = before };
+			CHECK_INT(pthread_create(&th[i], NULL, writer_main, &x[i]), 0);
+		}
+		int ok = 0, refused = 0;
+		int64_t seen[N], top = 0;
+		for (int i = 0; i < N; i++) {
+			pthread_join(th[i], NULL);
+			if (x[i].rc == 0) {
+				seen[ok++] = x[i].r.version;
+				top = x[i].r.version > top ? x[i].r.version : top;
+			}
+			refused += x[i].rc == GH_EPRECOND;
+		}
+		for (int i = 0; i < ok; i++)
+			for (int j = i + 1; j < ok; j++)
+				CHECK(seen[i] != seen[j]);
+		if (round == 0) {
+			CHECK_INT(ok, N);
+			CHECK_INT(top, N); /* versions 1..N, each once */
+			CHECK_INT(doc_version(st, uid, "race"), N);
+		} else {
+			CHECK_INT(ok, 1);
+			CHECK_INT(refused, N - 1);
+		}
+		pthread_barrier_destroy(&start);
+	}
+}
+
+struct migrator {
+	const char *url;
+	pthread_barrier_t *start;
+	struct store *st;
+};
+
+static void *migrator_main(void *arg)
+{
+	struct migrator *x = arg;
+	pthread_barrier_wait(x->start);
+	x->st = pg_open_url(x->url);
+	return NULL;
+}
+
+/* 20 nodes starting at once on an empty database all come up (one migrates). */
+static void case_concurrent_migrations(struct store *st)
+{
+	(void)st;
+	enum { N = 20 };
+	char name[40], uid[37], cmd[1024];
+	new_uuid(uid);
+	snprintf(name, sizeof name, "ghc_%.8s", uid);
+	const char *base = getenv("GH_TEST_DATABASE_URL");
+	snprintf(cmd, sizeof cmd, "psql '%s' -X -q -c 'CREATE DATABASE %s' >/dev/null", base, name);
+	CHECK_INT(system(cmd), 0);
+	/* the same URL naming the new database: replace the path after the hosts */
+	char url[512];
+	const char *hosts = strstr(base, "://") + 3;
+	size_t pre = (size_t)(strchr(hosts, '/') ? strchr(hosts, '/') - base : (long)strlen(base));
+	const char *query = strchr(base + pre, '?');
+	snprintf(url, sizeof url, "%.*s/%s%s", (int)pre, base, name, query ? query : "");
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, N);
+	struct migrator x[N];
+	pthread_t th[N];
+	for (int i = 0; i < N; i++) {
+		x[i] = (struct migrator){ .url = url, .start = &start };
+		CHECK_INT(pthread_create(&th[i], NULL, migrator_main, &x[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	/* Every one opened (pg_open_url exits otherwise) and works. */
+	char g[37];
+	for (int i = 0; i < N; i++) {
+		make_guest(x[i].st, g, "M0", T0, T0 + 100);
+		store_close(x[i].st);
+	}
+	int version = -1;
+	char err[256];
+	CHECK_INT(store_file_schema_version(url, &version, err, sizeof err), 0);
+	CHECK_INT(version, store_schema_version());
+	pthread_barrier_destroy(&start);
+	snprintf(cmd, sizeof cmd, "psql '%s' -X -q -c 'DROP DATABASE %s' >/dev/null", base, name);
+	CHECK_INT(system(cmd), 0);
+}
+
+/* A user id that is not a UUID is an unknown user, not a database error. */
+static void case_malformed_user_id(struct store *st)
+{
+	struct store_user u;
+	CHECK_INT(store_user_get(st, "not-a-uuid", &u), GH_ENOTFOUND);
+	CHECK_INT(store_user_delete(st, "not-a-uuid"), GH_ENOTFOUND);
+	struct store_document d;
+	CHECK_INT(store_doc_get(st, "x'; DROP TABLE users; --", "k", &d), GH_ENOTFOUND);
+}
+
+static const struct contract_case pg_cases[] = {
+	{ "concurrent_refresh_of_one_pair", case_concurrent_refresh_of_one_pair },
+	{ "concurrent_document_writes", case_concurrent_document_writes },
+	{ "concurrent_migrations", case_concurrent_migrations },
+	{ "malformed_user_id", case_malformed_user_id },
+};
+
+static const struct contract_case cases[] = {
 	{ "guest_create", case_guest_create },
 	{ "user_session_get", case_user_session_get },
 	{ "refresh_rotate_then_grace", case_refresh_rotate_then_grace },
@@ -871,6 +1192,9 @@ static const struct contract_case {
 	{ "document_quotas", case_document_quotas },
 	{ "document_batch_all_or_none", case_document_batch_all_or_none },
 	{ "keys_insert_list_delete", case_keys_insert_list_delete },
+	{ "key_epochs", case_key_epochs },
+	{ "leases", case_leases },
+	{ "purge_in_batches", case_purge_in_batches },
 };
 
 int main(void)
@@ -884,17 +1208,20 @@ int main(void)
 			printf("skipped back end %s: %s\n", be->name, why);
 			continue;
 		}
-		for (size_t i = 0; i < GH_ARRAY_SIZE(cases); i++) {
+		bool pg = !strcmp(be->name, "postgresql");
+		size_t ncommon = GH_ARRAY_SIZE(cases), n = ncommon + (pg ? GH_ARRAY_SIZE(pg_cases) : 0);
+		for (size_t i = 0; i < n; i++) {
+			const struct contract_case *c = i < ncommon ? &cases[i] : &pg_cases[i - ncommon];
 			int before = harness_checks_failed;
 			struct store *st = be->open();
 			CHECK_STR(store_backend_name(st), be->name);
-			cases[i].run(st);
+			c->run(st);
 			store_close(st);
 			if (harness_checks_failed == before) {
 				harness_tests_passed++;
 			} else {
 				harness_tests_failed++;
-				fprintf(stderr, "FAIL %s [%s]\n", cases[i].name, be->name);
+				fprintf(stderr, "FAIL %s [%s]\n", c->name, be->name);
 			}
 		}
 	}

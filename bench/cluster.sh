@@ -1,0 +1,228 @@
+#!/bin/bash
+# gatehouse on PostgreSQL, one node against the SQLite node and three nodes together, each
+# figure a ratio to a baseline measured in the same run (README "Performance"):
+#
+#   1. one PostgreSQL node vs the SQLite node: guest re-login and refresh (targets >= 0.60),
+#      get-player-data (>= 0.50), each at 32 connections;
+#   2. three nodes on one database, 32 connections spread over them: refresh p99 (< 25 ms);
+#   3. cluster write throughput (unconditional document PUTs, 8 connections per node) vs
+#      pgbench's single-row INSERT at 8 clients on the same server (>= 0.70).
+#
+#   bench/cluster.sh [seconds per measurement, default 5]
+#
+# Needs root (tests/pg.sh starts a throwaway PostgreSQL cluster as the postgres user), wrk
+# and pgbench. Loopback only; bounded (about 20 measurements); every process it starts is
+# stopped by PID on exit. BENCH_BUILD (build), BENCH_DIR (/tmp), BENCH_OUT (also write the
+# report there), BENCH_NO_BUILD=1 (make bench built it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECS=${1:-${BENCH_SECONDS:-5}}
+[[ "$SECS" =~ ^[0-9]+$ ]] || { echo "usage: bench/cluster.sh [seconds]" >&2; exit 2; }
+BUILD=${BENCH_BUILD:-build}
+BIN=$ROOT/$BUILD/gatehouse
+PY=/usr/bin/python3
+CONNS=32
+GUESTS=256
+ISSUER=https://bench.gatehouse.test
+
+die() { echo "bench/cluster: $*" >&2; exit 1; }
+log() { echo "bench/cluster: $*" >&2; }
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+	make -s --no-print-directory BUILD="$BUILD" all
+fi
+[ -x "$BIN" ] || die "$BIN missing"
+command -v wrk >/dev/null || die "wrk missing: scripts/deps.sh bench"
+tests/pg.sh check || die "no PostgreSQL server to start here (tests/pg.sh check)"
+
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/gatehouse-cluster-bench.XXXXXX")
+PIDS=()
+PGDIR=
+cleanup() {
+	local p
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null || true; done
+	[ -n "$PGDIR" ] && tests/pg.sh stop "$PGDIR" >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "starting a throwaway PostgreSQL cluster"
+eval "$(tests/pg.sh start | sed -n 's/^\(GH_TEST_[A-Z_]*\)=\(.*\)$/\1='"'"'\2'"'"'/p')"
+PGDIR=$GH_TEST_PG_DIR
+ADMIN=$GH_TEST_DATABASE_URL
+psql -X -qAt -d "$ADMIN" -c "CREATE DATABASE ghbench" >/dev/null
+URL=${ADMIN%/*}/ghbench
+
+export BENCH_WRK_DIR=$ROOT/bench/wrk
+REPORT=$WORK/report.txt
+: >"$REPORT"
+say() { echo "$*" | tee -a "$REPORT"; }
+
+free_port() {
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_node NAME SETTING... -> PORT_<NAME>, PID_<NAME>
+start_node() {
+	local name=$1 port s sets=()
+	shift
+	for s in "$@"; do sets+=(--set "$s"); done
+	port=$(free_port)
+	"$BIN" serve --set "listen_address=127.0.0.1" --set "listen_port=$port" "${sets[@]}" \
+		--set "issuer_url=$ISSUER" --set "rate_limit_login=0" --set "access_log=off" \
+		--set "max_connections_per_ip=0" >>"$WORK/$name.log" 2>&1 &
+	local pid=$!
+	PIDS+=("$pid")
+	local i=0
+	until curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 600 ] || ! kill -0 "$pid" 2>/dev/null; then
+			tail -20 "$WORK/$name.log" >&2
+			die "node $name did not start"
+		fi
+		sleep 0.1
+	done
+	printf -v "PORT_$name" %s "$port"
+	printf -v "PID_$name" %s "$pid"
+}
+
+stop_node() { # name
+	local v="PID_$1"
+	kill "${!v}" 2>/dev/null || true
+	wait "${!v}" 2>/dev/null || true
+}
+
+# wrk_one OUT PORT SCRIPT CONNS POOL: one wrk (one thread) in the background -> WRK_PID
+wrk_one() {
+	BENCH_POOL=$5 BENCH_THREADS=1 wrk -t1 -c"$4" -d"${SECS}s" --latency \
+		-s "bench/wrk/$3" "http://127.0.0.1:$2" >"$1" 2>&1 &
+	WRK_PID=$!
+}
+
+# result OUT -> R_RPS (answers < 400 per second), R_P99 (us), R_ERR
+result() {
+	local line kv req=0 dur=1 err=0 p99=0
+	line=$(grep '^BENCH ' "$1" | tail -1) || { cat "$1" >&2; die "wrk gave no result ($1)"; }
+	for kv in $line; do
+		case "$kv" in
+		requests=*) req=${kv#*=} ;; duration_us=*) dur=${kv#*=} ;; p99_us=*) p99=${kv#*=} ;;
+		status_errors=*) err=$((err + ${kv#*=})) ;;
+		connect=*|read=*|write=*|timeout=*) err=$((err + ${kv#*=})) ;;
+		esac
+	done
+	R_RPS=$(awk -v n="$req" -v e="$err" -v d="$dur" 'BEGIN { printf "%d", (n - e) / (d / 1e6) }')
+	R_P99=$p99
+	R_ERR=$err
+}
+
+tokens() { # port guests-pool out
+	$PY bench/bench.py tokens "$1" "$2" "$3"
+}
+
+# measure NAME PORT ROUTE -> R_* (32 connections on one node)
+measure() {
+	local name=$1 port=$2 route=$3 script pool
+	case "$route" in
+	guest-login) script=guest_login.lua; pool=$WORK/guests-$name.pool ;;
+	refresh) script=refresh.lua; pool=$WORK/tokens.pool; tokens "$port" "$WORK/guests-$name.pool" "$pool" ;;
+	get-player-data) script=get_player_data.lua; pool=$WORK/tokens.pool; tokens "$port" "$WORK/guests-$name.pool" "$pool" ;;
+	esac
+	log "$name $route: ${SECS}s, $CONNS connections"
+	wrk_one "$WORK/$name-$route.out" "$port" "$script" "$CONNS" "$pool"
+	wait "$WRK_PID"
+	result "$WORK/$name-$route.out"
+}
+
+ROUTES="guest-login refresh get-player-data"
+declare -A SQ PG TARGET=([guest-login]=0.60 [refresh]=0.60 [get-player-data]=0.50)
+
+start_node sqlite "database_path=$WORK/sqlite/gatehouse.db"
+$PY bench/bench.py guests "$PORT_sqlite" "$GUESTS" "$WORK/guests-sqlite.pool"
+for r in $ROUTES; do measure sqlite "$PORT_sqlite" "$r"; SQ[$r]=$R_RPS; done
+stop_node sqlite
+
+# The nodes read the password from a file, as in production.
+PASS=$($PY -c 'import sys, urllib.parse as u; print(u.unquote(u.urlsplit(sys.argv[1]).password or ""))' "$URL")
+NOPASS=$($PY -c 'import sys, urllib.parse as u; s = u.urlsplit(sys.argv[1]); print(u.urlunsplit((s.scheme, "%s@%s:%d" % (s.username, s.hostname, s.port), s.path, s.query, "")))' "$URL")
+(umask 077; printf '%s\n' "$PASS" >"$WORK/db.password")
+PGSETS=("database=$NOPASS" "database_password_file=$WORK/db.password")
+
+# 1. one PostgreSQL node against the SQLite node
+start_node a "${PGSETS[@]}"
+$PY bench/bench.py guests "$PORT_a" "$GUESTS" "$WORK/guests-a.pool"
+for r in $ROUTES; do measure a "$PORT_a" "$r"; PG[$r]=$R_RPS; done
+
+# 2. three nodes, 32 connections spread over them (11 + 11 + 10): refresh p99
+start_node b "${PGSETS[@]}"
+start_node c "${PGSETS[@]}"
+tokens "$PORT_a" "$WORK/guests-a.pool" "$WORK/tokens.pool"
+awk -v d="$WORK" '{ print > (d "/tokens-" (NR % 3) ".pool") }' "$WORK/tokens.pool"
+log "three nodes refresh: ${SECS}s, $CONNS connections over three nodes"
+W=()
+i=0
+for n in a b c; do
+	port="PORT_$n"
+	c=$(( i < 2 ? 11 : 10 ))
+	wrk_one "$WORK/three-$n.out" "${!port}" refresh.lua "$c" "$WORK/tokens-$i.pool"
+	W+=("$WRK_PID")
+	i=$((i + 1))
+done
+wait "${W[@]}"
+THREE_RPS=0 THREE_P99=0 THREE_ERR=0
+for n in a b c; do
+	result "$WORK/three-$n.out"
+	THREE_RPS=$((THREE_RPS + R_RPS)); THREE_ERR=$((THREE_ERR + R_ERR))
+	[ "$R_P99" -gt "$THREE_P99" ] && THREE_P99=$R_P99
+done
+
+# 3. cluster writes vs pgbench single-row INSERT at 8 clients, same server, same run
+tokens "$PORT_a" "$WORK/guests-a.pool" "$WORK/tokens.pool"
+awk -v d="$WORK" '{ print > (d "/tokens-" (NR % 3) ".pool") }' "$WORK/tokens.pool"
+log "cluster writes: ${SECS}s, 8 connections per node"
+W=()
+i=0
+for n in a b c; do
+	port="PORT_$n"
+	wrk_one "$WORK/writes-$n.out" "${!port}" storage_put_any.lua 8 "$WORK/tokens-$i.pool"
+	W+=("$WRK_PID")
+	i=$((i + 1))
+done
+wait "${W[@]}"
+WRITES=0 WRITES_ERR=0
+for n in a b c; do
+	result "$WORK/writes-$n.out"
+	WRITES=$((WRITES + R_RPS)); WRITES_ERR=$((WRITES_ERR + R_ERR))
+done
+log "pgbench: single-row INSERT, 8 clients, ${SECS}s"
+PGBENCH=$GH_TEST_PG_BIN/pgbench
+[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench) || die "pgbench missing"
+psql -X -qAt -d "$ADMIN" -c "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, v int NOT NULL)" >/dev/null
+echo "INSERT INTO bench_insert (v) VALUES (1);" >"$WORK/insert.sql"
+# PGOPTIONS: the same durable commit the nodes ask for, whatever the server's default.
+PGB_TPS=$(PGOPTIONS="-c synchronous_commit=on" "$PGBENCH" -n -M prepared -c 8 -j 2 -T "$SECS" \
+	-f "$WORK/insert.sql" "$ADMIN" 2>&1 | sed -n 's/^tps = \([0-9]*\).*/\1/p' | tail -1)
+[ -n "$PGB_TPS" ] && [ "$PGB_TPS" -gt 0 ] || die "pgbench gave no rate"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+verdict() { awk -v r="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == ">=" ? r >= t : r < t; print ok ? "ok" : "MISSED" }'; }
+
+say ""
+say "gatehouse $(git describe --always --dirty 2>/dev/null || echo '?') on PostgreSQL, $(date -u +%FT%TZ)"
+say "$(printf "%-28s %10s %10s %7s %8s %s" "one node, $CONNS connections" "SQLite/s" "PG/s" ratio target "")"
+for r in $ROUTES; do
+	q=$(ratio "${PG[$r]}" "${SQ[$r]}")
+	say "$(printf "%-28s %10s %10s %7s %8s %s" "$r" "${SQ[$r]}" "${PG[$r]}" "$q" ">= ${TARGET[$r]}" "$(verdict "$q" "${TARGET[$r]}" ">=")")"
+done
+p99ms=$(awk -v u="$THREE_P99" 'BEGIN { printf "%.2f", u / 1000 }')
+say "three nodes, refresh, $CONNS connections: $THREE_RPS/s, p99 ${p99ms} ms (target < 25 ms:" \
+	"$(verdict "$p99ms" 25 "<")), errors $THREE_ERR"
+q=$(ratio "$WRITES" "$PGB_TPS")
+say "cluster writes (PUT /player-data, 3 nodes x 8 connections): $WRITES/s, errors $WRITES_ERR;" \
+	"pgbench single-row INSERT, 8 clients: $PGB_TPS/s; ratio $q (target >= 0.70: $(verdict "$q" 0.70 ">="))"
+say "machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); nodes," \
+	"PostgreSQL (fsync on, synchronous_commit on per session) and wrk share them"
+[ -n "${BENCH_OUT:-}" ] && cp "$REPORT" "$BENCH_OUT"
+exit 0

@@ -1,0 +1,572 @@
+/*
+ * pg.c - the PostgreSQL back end of the store, on libpq: connections
+ * (session settings, the reconnect backoff that makes calls fail at once
+ * while the database is down), statements prepared by name on first use
+ * per connection, parameters sent with PQexecPrepared (bytea binary, the
+ * rest text), rows read in binary, and SQLSTATE mapping: 23505/23503 a
+ * conflict; 40001/40P01 retried by store_submit; connection classes, lock
+ * timeouts and read-only hosts unavailable with the connection dropped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gatehouse/alloc.h"
+#include "gatehouse/clock.h"
+#include "gatehouse/errors.h"
+#include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
+#include "gatehouse/store.h"
+#include "gatehouse/store_pg.h"
+#include "pg_int.h"
+
+#define CONN(c) ((struct pg_conn *)(void *)(c))
+#define STMT(s) ((struct pg_stmt *)(void *)(s))
+
+/* Type oids of the columns read in binary. */
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+
+/* ---- errors ---- */
+
+void store_pg_note_error(struct pg_conn *c, PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
+	/*
+	 * The primary message only: DETAIL can quote a failing row (key
+	 * material, a password hash) and must never reach a log line.
+	 */
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c->pg);
+	snprintf(c->errmsg, sizeof c->errmsg, "%s", msg ? msg : "unknown error");
+	size_t n = strlen(c->errmsg);
+	while (n && (c->errmsg[n - 1] == '\n' || c->errmsg[n - 1] == ' '))
+		c->errmsg[--n] = '\0';
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		c->bad = true;
+	PQclear(res);
+}
+
+int store_pg_map_error(struct pg_conn *c, const char *what)
+{
+	const char *st = c->sqlstate;
+	if (!strcmp(st, "23505") || !strcmp(st, "23503"))
+		return GH_ECONFLICT;
+	metrics_inc(M_STORE_ERRORS);
+	if (!strcmp(st, "40001") || !strcmp(st, "40P01")) {
+		c->retry = true;
+		log_warn("database %s in %s: %s (retried)", st[1] == '0' ? "serialization failure" :
+			 "deadlock", what, c->errmsg);
+		return GH_EUNAVAIL;
+	}
+	int err = GH_EINTERNAL;
+	if (!*st || !strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
+	    !strcmp(st, "57P03") || !strncmp(st, "53", 2) || !strcmp(st, "55P03") ||
+	    !strcmp(st, "25006")) {
+		/* The server went away, is full, or this host is read-only now: a new connection. */
+		c->bad = true;
+		err = GH_EUNAVAIL;
+	} else if (!strcmp(st, "57014")) {
+		err = GH_EUNAVAIL; /* statement_timeout */
+	}
+	log_error("database error in %s: %s%s%s", what, c->errmsg, *st ? " SQLSTATE " : "", st);
+	return err;
+}
+
+int store_pg_exec(struct pg_conn *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(c->pg, sql);
+	ExecStatusType t = PQresultStatus(r);
+	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	store_pg_note_error(c, r);
+	return store_pg_map_error(c, what);
+}
+
+static int pg_fail(struct store_conn *c, const char *what)
+{
+	return store_pg_map_error(CONN(c), what);
+}
+
+static bool pg_conn_ok(struct store_conn *c)
+{
+	return !CONN(c)->bad && PQstatus(CONN(c)->pg) == CONNECTION_OK;
+}
+
+static bool pg_retryable(struct store_conn *c)
+{
+	return CONN(c)->retry;
+}
+
+static const char *pg_query_text(enum store_query q)
+{
+	return store_pg_query_sql[q];
+}
+
+/* ---- transactions ---- */
+
+static int pg_begin(struct store_conn *c)
+{
+	CONN(c)->retry = false;
+	return store_pg_exec(CONN(c), "BEGIN", "BEGIN");
+}
+
+static int pg_commit(struct store_conn *base)
+{
+	struct pg_conn *c = CONN(base);
+	PGresult *r = PQexec(c->pg, "COMMIT");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		store_pg_note_error(c, r);
+		return store_pg_map_error(c, "COMMIT");
+	}
+	/* A transaction that failed inside answers COMMIT with ROLLBACK: nothing kept. */
+	bool rolled_back = !strcmp(PQcmdStatus(r), "ROLLBACK");
+	PQclear(r);
+	if (rolled_back) {
+		log_error("database transaction was rolled back at COMMIT");
+		return GH_EUNAVAIL;
+	}
+	return 0;
+}
+
+static int pg_rollback(struct store_conn *c) { return store_pg_exec(CONN(c), "ROLLBACK", "ROLLBACK"); }
+static int pg_savepoint(struct store_conn *c) { return store_pg_exec(CONN(c), "SAVEPOINT w", "SAVEPOINT"); }
+static int pg_release(struct store_conn *c) { return store_pg_exec(CONN(c), "RELEASE w", "RELEASE"); }
+static int pg_rollback_to(struct store_conn *c)
+{
+	return store_pg_exec(CONN(c), "ROLLBACK TO w", "ROLLBACK TO");
+}
+
+/* Reads that must agree with each other see one snapshot. */
+static int pg_read_begin(struct store_conn *c)
+{
+	return store_pg_exec(CONN(c), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "BEGIN");
+}
+
+static int pg_read_end(struct store_conn *c)
+{
+	return store_pg_exec(CONN(c), "COMMIT", "COMMIT");
+}
+
+static bool pg_in_transaction(struct store_conn *c)
+{
+	PGTransactionStatusType t = PQtransactionStatus(CONN(c)->pg);
+	return t == PQTRANS_INTRANS || t == PQTRANS_ACTIVE;
+}
+
+/* ---- statements ---- */
+
+static struct store_stmt *pg_prepare(struct store_conn *base, enum store_query q)
+{
+	struct pg_conn *c = CONN(base);
+	struct pg_stmt *s = &c->stmts[q];
+	s->conn = c;
+	s->q = (int)q;
+	return (struct store_stmt *)(void *)s;
+}
+
+static void set_param(struct pg_stmt *s, int i, const char *v, int len, int fmt)
+{
+	if (i < 1 || i > PG_MAX_PARAMS)
+		return;
+	s->values[i - 1] = v;
+	s->lengths[i - 1] = len;
+	s->formats[i - 1] = fmt;
+	if (i > s->nparams)
+		s->nparams = i;
+}
+
+static void pg_bind_int64(struct store_stmt *st, int i, int64_t v)
+{
+	struct pg_stmt *s = STMT(st);
+	if (i < 1 || i > PG_MAX_PARAMS)
+		return;
+	snprintf(s->num[i - 1], sizeof s->num[i - 1], "%lld", (long long)v);
+	set_param(s, i, s->num[i - 1], 0, 0);
+}
+
+static void pg_bind_text(struct store_stmt *s, int i, const char *v)
+{
+	set_param(STMT(s), i, v, 0, 0);
+}
+
+static void pg_bind_blob(struct store_stmt *s, int i, const void *v, size_t len)
+{
+	/* A zero-length bytea still needs a non-NULL pointer (NULL means SQL NULL). */
+	set_param(STMT(s), i, v ? (const char *)v : "", (int)len, 1);
+}
+
+static void pg_bind_null(struct store_stmt *s, int i)
+{
+	set_param(STMT(s), i, NULL, 0, 0);
+}
+
+/* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits either case. */
+static bool uuid_ok(const char *v)
+{
+	if (!v || strlen(v) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		char ch = v[i];
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (ch != '-')
+				return false;
+		} else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+			     (ch >= 'A' && ch <= 'F'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A big-endian integer of n bytes (binary results), sign-extended. */
+static int64_t be_int(const char *p, int n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint64_t v = (n > 0 && (u[0] & 0x80)) ? ~(uint64_t)0 : 0;
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | u[i];
+	return (int64_t)v;
+}
+
+static void stmt_clear(struct pg_stmt *s)
+{
+	PQclear(s->res);
+	s->res = NULL;
+	s->row = s->nrows = 0;
+	s->ran = false;
+}
+
+static int pg_step(struct store_conn *base, struct store_stmt *st)
+{
+	struct pg_conn *c = CONN(base);
+	struct pg_stmt *s = STMT(st);
+	if (s->ran) {
+		s->row++;
+		return s->row < s->nrows ? STORE_ROW : STORE_DONE;
+	}
+	s->ran = true;
+	s->row = 0;
+	s->nrows = 0;
+	c->changes = 0;
+	int up = store_pg_uuid_param[s->q];
+	if (up && up <= s->nparams && s->values[up - 1] && !uuid_ok(s->values[up - 1])) {
+		/* Not a user id: no such user, without asking the server. */
+		if (s->q == Q_USER_INSERT || s->q == Q_SESSION_INSERT || s->q == Q_IDENTITY_INSERT ||
+		    s->q == Q_DOC_UPSERT) {
+			snprintf(c->sqlstate, sizeof c->sqlstate, "23503");
+			snprintf(c->errmsg, sizeof c->errmsg, "malformed user id");
+			return STORE_ERR;
+		}
+		return STORE_DONE;
+	}
+	char name[16];
+	snprintf(name, sizeof name, "q%d", s->q);
+	if (!c->prepared[s->q]) {
+		PGresult *r = PQprepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			store_pg_note_error(c, r);
+			return STORE_ERR;
+		}
+		PQclear(r);
+		c->prepared[s->q] = true;
+	}
+	PGresult *r = PQexecPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats, 1);
+	ExecStatusType t = PQresultStatus(r);
+	if (t == PGRES_COMMAND_OK) {
+		c->changes = strtoll(PQcmdTuples(r), NULL, 10);
+		PQclear(r);
+		return STORE_DONE;
+	}
+	if (t != PGRES_TUPLES_OK) {
+		store_pg_note_error(c, r);
+		return STORE_ERR;
+	}
+	s->res = r;
+	s->nrows = PQntuples(r);
+	c->changes = strtoll(PQcmdTuples(r), NULL, 10);
+	if (s->q == Q_SESSION_INSERT) {
+		/* INSERT ... RETURNING session_id: the row is last_id, the statement is done. */
+		c->last_id = s->nrows ? be_int(PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0)) : 0;
+		s->row = s->nrows;
+		return STORE_DONE;
+	}
+	return s->nrows ? STORE_ROW : STORE_DONE;
+}
+
+static void pg_reset(struct store_stmt *st)
+{
+	struct pg_stmt *s = STMT(st);
+	stmt_clear(s);
+	s->nparams = 0;
+	memset(s->values, 0, sizeof s->values);
+}
+
+static bool pg_column_null(struct store_stmt *st, int col)
+{
+	struct pg_stmt *s = STMT(st);
+	if (!s->res || s->row >= s->nrows || col >= PQnfields(s->res))
+		return true;
+	return PQgetisnull(s->res, s->row, col);
+}
+
+static int64_t pg_column_int64(struct store_stmt *st, int col)
+{
+	struct pg_stmt *s = STMT(st);
+	if (pg_column_null(st, col))
+		return 0;
+	const char *v = PQgetvalue(s->res, s->row, col);
+	int n = PQgetlength(s->res, s->row, col);
+	switch (PQftype(s->res, col)) {
+	case OID_BOOL:
+		return n == 1 && v[0] != 0;
+	case OID_INT2:
+	case OID_INT4:
+	case OID_INT8:
+		return be_int(v, n);
+	default:
+		return strtoll(v, NULL, 10);
+	}
+}
+
+static const char *pg_column_text(struct store_stmt *st, int col)
+{
+	struct pg_stmt *s = STMT(st);
+	if (pg_column_null(st, col))
+		return NULL;
+	/* libpq ends every value with a zero byte, binary ones too. */
+	return PQgetvalue(s->res, s->row, col);
+}
+
+static const void *pg_column_blob(struct store_stmt *st, int col)
+{
+	return pg_column_text(st, col);
+}
+
+static size_t pg_column_bytes(struct store_stmt *st, int col)
+{
+	struct pg_stmt *s = STMT(st);
+	if (pg_column_null(st, col))
+		return 0;
+	return (size_t)PQgetlength(s->res, s->row, col);
+}
+
+static int64_t pg_changes(struct store_conn *c)
+{
+	return CONN(c)->changes;
+}
+
+static int64_t pg_last_id(struct store_conn *c)
+{
+	return CONN(c)->last_id;
+}
+
+/*
+ * What other nodes and operator commands change that this node caches: the
+ * signing keys (a fingerprint of every kid, activation and material),
+ * polled each second (LISTEN/NOTIFY would be quicker).
+ */
+static int pg_data_version(struct store_conn *base, int64_t *out)
+{
+	struct pg_conn *c = CONN(base);
+	PGresult *r = PQexec(c->pg, "SELECT coalesce(hashtext(string_agg(kid || ':' || "
+			     "activate_at || ':' || md5(material), ',' ORDER BY kid)), 0), "
+			     "count(*) FROM signing_keys");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		store_pg_note_error(c, r);
+		return store_pg_map_error(c, "key change check");
+	}
+	*out = strtoll(PQgetvalue(r, 0, 0), NULL, 10) * 1000 + strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	if (!*out)
+		*out = 1; /* 0 means "not read yet" to the caller */
+	PQclear(r);
+	return 0;
+}
+
+/* ---- connections ---- */
+
+static void pg_conn_close(struct store_conn *base)
+{
+	struct pg_conn *c = CONN(base);
+	if (!c)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		stmt_clear(&c->stmts[i]);
+	PQfinish(c->pg);
+	free(c);
+}
+
+/*
+ * While the database is down (the last connect failed), a connect is tried
+ * again only after the backoff, by one caller at a time: every other call
+ * fails at once instead of waiting for the connect timeout.
+ */
+static bool connect_allowed(struct pg_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	bool ok = !ctx->backoff_ms || (!ctx->connecting && gh_mono_ns() >= ctx->next_try_ns);
+	if (ok && ctx->backoff_ms)
+		ctx->connecting = true;
+	pthread_mutex_unlock(&ctx->lock);
+	return ok;
+}
+
+static void connect_done(struct pg_ctx *ctx, bool ok)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->connecting = false;
+	if (ok) {
+		if (ctx->backoff_ms)
+			log_info("database %s reachable again", ctx->shown);
+		ctx->backoff_ms = 0;
+	} else {
+		ctx->backoff_ms = ctx->backoff_ms ? ctx->backoff_ms * 2 : 100;
+		if (ctx->backoff_ms > 5000)
+			ctx->backoff_ms = 5000;
+		/* Jitter: between half and all of the backoff, so nodes do not reconnect in step. */
+		uint64_t ms = (uint64_t)ctx->backoff_ms / 2 +
+			      gh_mono_ns() % (uint64_t)(ctx->backoff_ms / 2 + 1);
+		ctx->next_try_ns = gh_mono_ns() + ms * 1000000ull;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+static int pg_conn_open(void *ctxp, bool writer, struct store_conn **out, char *err,
+			size_t errlen)
+{
+	(void)writer;
+	struct pg_ctx *ctx = ctxp;
+	*out = NULL;
+	if (!connect_allowed(ctx)) {
+		/* Said once per attempt (below), not once per call. */
+		if (errlen)
+			err[0] = '\0';
+		metrics_inc(M_STORE_ERRORS);
+		return GH_EUNAVAIL;
+	}
+	const char *keys[6], *vals[6];
+	int n = 0;
+	keys[n] = "fallback_application_name"; vals[n++] = "gatehouse";
+	keys[n] = "connect_timeout"; vals[n++] = ctx->connect_timeout;
+	keys[n] = "dbname"; vals[n++] = ctx->url;
+	if (ctx->password) {
+		keys[n] = "password";
+		vals[n++] = ctx->password;
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	struct pg_conn *c = xcalloc(1, sizeof *c);
+	c->base.be = &store_pg_backend;
+	c->pg = PQconnectdbParams(keys, vals, 1);
+	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		msg[strcspn(msg, "\n")] = '\0';
+		snprintf(err, errlen, "cannot connect to database %s: %s", ctx->shown, msg);
+		pg_conn_close(&c->base);
+		connect_done(ctx, false);
+		return GH_EUNAVAIL;
+	}
+	PGresult *r = PQexec(c->pg, ctx->session_sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		store_pg_note_error(c, r);
+		snprintf(err, errlen, "cannot configure the connection to %s: %s", ctx->shown,
+			 c->errmsg);
+		pg_conn_close(&c->base);
+		connect_done(ctx, false);
+		return GH_EUNAVAIL;
+	}
+	PQclear(r);
+	connect_done(ctx, true);
+	*out = &c->base;
+	return 0;
+}
+
+static int pg_open(const struct store_options *opt, void **out_ctx, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	struct pg_ctx *ctx = xcalloc(1, sizeof *ctx);
+	ctx->url = xstrdup(opt->path);
+	ctx->shown = store_database_redacted(opt->path);
+	const struct store_pg_options *o = opt->pg;
+	int64_t connect_s = o ? o->connect_timeout_s : 2;
+	int64_t stmt_ms = o ? o->statement_timeout_ms : 5000;
+	int64_t lock_ms = o ? o->lock_timeout_ms : 2000;
+	ctx->auto_migrate = o ? o->auto_migrate : true;
+	if (o && o->password && *o->password)
+		ctx->password = xstrdup(o->password);
+	snprintf(ctx->connect_timeout, sizeof ctx->connect_timeout, "%lld",
+		 (long long)(connect_s < 2 ? 2 : connect_s));
+	snprintf(ctx->session_sql, sizeof ctx->session_sql,
+		 "SET synchronous_commit = on; SET statement_timeout = %lld; "
+		 "SET lock_timeout = %lld", (long long)stmt_ms, (long long)lock_ms);
+	ctx->must_exist = opt->must_exist;
+	pthread_mutex_init(&ctx->lock, NULL);
+	*out_ctx = ctx;
+	return 0;
+}
+
+static void pg_close(void *ctxp)
+{
+	struct pg_ctx *ctx = ctxp;
+	if (!ctx)
+		return;
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx->url);
+	free(ctx->shown);
+	if (ctx->password) {
+		memset(ctx->password, 0, strlen(ctx->password));
+		free(ctx->password);
+	}
+	free(ctx);
+}
+
+const struct store_backend store_pg_backend = {
+	.name = "postgresql",
+	.per_call = true,
+	.conn_ok = pg_conn_ok,
+	.retryable = pg_retryable,
+	.open = pg_open,
+	.close = pg_close,
+	.conn_open = pg_conn_open,
+	.conn_close = pg_conn_close,
+	.migrate = store_pg_migrate,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.savepoint = pg_savepoint,
+	.release = pg_release,
+	.rollback_to = pg_rollback_to,
+	.read_begin = pg_read_begin,
+	.read_end = pg_read_end,
+	.in_transaction = pg_in_transaction,
+	.prepare = pg_prepare,
+	.bind_int64 = pg_bind_int64,
+	.bind_text = pg_bind_text,
+	.bind_blob = pg_bind_blob,
+	.bind_null = pg_bind_null,
+	.step = pg_step,
+	.reset = pg_reset,
+	.column_int64 = pg_column_int64,
+	.column_text = pg_column_text,
+	.column_blob = pg_column_blob,
+	.column_bytes = pg_column_bytes,
+	.column_null = pg_column_null,
+	.changes = pg_changes,
+	.last_id = pg_last_id,
+	.fail = pg_fail,
+	.query_text = pg_query_text,
+	.data_version = pg_data_version,
+	.backup = store_pg_backup,
+	.check_file = store_pg_check_file,
+	.file_version = store_pg_file_version,
+	.restore = store_pg_restore,
+};
