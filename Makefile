@@ -5,7 +5,7 @@
 #   make            just build build/gatehouse
 #
 # Other targets: unit, integration, conformance, asan, valgrind, fuzz, fuzz-regress,
-# check-sample, check-man, openapi-lint, bench, install (INSTALL_STRIP=1 strips),
+# check-sample, check-man, openapi-lint, browser, screenshots, bench, install (INSTALL_STRIP=1 strips),
 # uninstall, clean; config/gatehouse.conf and docs/gatehouse.8 regenerate the files
 # made from the settings table. TEST_JOBS=N: test classes run at once.
 
@@ -51,7 +51,7 @@ UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
 .PHONY: all deps test-deps run test unit integration conformance asan valgrind \
-        check-sample check-layout check-man openapi-lint clean install uninstall
+        check-sample check-layout check-man openapi-lint browser screenshots clean install uninstall
 
 all: $(BUILD)/gatehouse
 
@@ -140,7 +140,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
 	  $(BUILD)/tests/fakeprovider fuzz-build examples
 	@$(MAKE) --no-print-directory check-sample check-layout check-man openapi-lint unit \
-	  fuzz-regress integration conformance asan valgrind fuzz
+	  fuzz-regress integration conformance browser asan valgrind fuzz
 	@echo "all test suites passed"
 
 check-sample: $(BUILD)/gatehouse
@@ -182,6 +182,26 @@ $(REDOCLY):
 openapi-lint: $(REDOCLY)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	  $(REDOCLY) lint --config docs/redocly.yaml docs/openapi.json
+
+# ---- the web console in a real browser (Debian's chromium, playwright-core from npm) ----
+
+PLAYWRIGHT_VERSION := 1.65.2
+PLAYWRIGHT := $(BUILD)/npm/node_modules/playwright-core
+
+$(PLAYWRIGHT)/package.json:
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: run scripts/deps.sh test"; exit 1; }
+	npm install --prefix $(BUILD)/npm --no-audit --no-fund --save-exact \
+	  playwright-core@$(PLAYWRIGHT_VERSION)
+
+browser: $(BUILD)/gatehouse $(PLAYWRIGHT)/package.json
+	@test -x /usr/bin/chromium || { echo "chromium is missing: run scripts/deps.sh test"; exit 1; }
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse GH_TEST_PLAYWRIGHT=$(CURDIR)/$(PLAYWRIGHT) \
+	  $(PYTHON) tests/pyrun.py tests/browser
+
+# docs/console-*.png, the README's pictures: the browser test with a few made-up players.
+screenshots: $(BUILD)/gatehouse $(PLAYWRIGHT)/package.json
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse GH_TEST_PLAYWRIGHT=$(CURDIR)/$(PLAYWRIGHT) \
+	  GH_TEST_SCREENSHOTS=$(CURDIR)/docs $(PYTHON) tests/pyrun.py tests/browser
 
 integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples
 	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \

@@ -1,0 +1,302 @@
+// The web console, end to end in Debian's chromium (playwright-core): run by
+// test_console.py, which starts the daemon and passes its addresses:
+//   GH_CONSOLE_URL       the admin listener (http://127.0.0.1:PORT)
+//   GH_PUBLIC_URL        the public listener
+//   GH_ADMIN_TOKEN_FILE  the daemon's admin token file (NAME:TOKEN)
+//   GH_TEST_PLAYWRIGHT   the playwright-core package directory
+//   GH_TEST_TMP          a scratch directory (the browser profile goes there)
+//   GH_TEST_SCREENSHOTS  optional: write overview.png, user.png, keys.png there
+// Every step waits for what the page shows; nothing depends on timing.
+import { createRequire } from 'node:module';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(process.env.GH_TEST_PLAYWRIGHT);
+
+const CONSOLE = process.env.GH_CONSOLE_URL;
+const PUBLIC = process.env.GH_PUBLIC_URL;
+const TOKEN = fs.readFileSync(process.env.GH_ADMIN_TOKEN_FILE, 'utf8').trim().split(':').slice(1).join(':');
+const SHOTS = process.env.GH_TEST_SCREENSHOTS || '';
+const HOSTILE_NAME = '<img src=x onerror=alert(1)>';
+const HOSTILE_DOC = '<script>alert(2)</script>';
+
+let stepNo = 0;
+function step(text) {
+  stepNo += 1;
+  console.log(`step ${stepNo}: ${text}`);
+}
+
+// ---- the public API, as game clients call it ----
+
+async function pub(method, route, { body, auth } = {}) {
+  const headers = {};
+  if (auth) headers.Authorization = auth;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(PUBLIC + route, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, text, json: () => JSON.parse(text) };
+}
+
+async function newGuest() {
+  const r = await pub('POST', '/login-as-guest', { body: {} });
+  assert.equal(r.status, 200, r.text);
+  return r.json();
+}
+
+function guestLogin(g) {
+  return pub('POST', '/login-as-guest', { body: { user_id: g.user_id, guest_secret: g.guest_secret } });
+}
+
+async function setName(g, name) {
+  const r = await pub('GET', '/set-player-data?player_name=' + encodeURIComponent(name),
+    { auth: g.auth_token });
+  assert.equal(r.status, 200, r.text);
+}
+
+async function putDoc(g, key, value) {
+  const r = await pub('PUT', '/player-data/' + key, { body: value, auth: g.auth_token });
+  assert.ok(r.status === 200 || r.status === 201, r.text);
+}
+
+function refresh(refreshToken) {
+  return pub('POST', '/refresh-access-token', { body: { refresh_token: refreshToken } });
+}
+
+async function admin(method, route) {
+  const r = await fetch(CONSOLE + '/admin' + route,
+    { method, headers: { Authorization: 'Bearer ' + TOKEN } });
+  return { status: r.status, text: await r.text() };
+}
+
+// ---- the browser ----
+
+const profile = fs.mkdtempSync(path.join(process.env.GH_TEST_TMP || '/tmp', 'chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1200, height: 820 },
+  acceptDownloads: true,
+});
+const page = context.pages()[0] || await context.newPage();
+page.setDefaultTimeout(15000);
+
+const consoleErrors = [];
+const pageErrors = [];
+const dialogs = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+
+const text = (sel) => page.locator(sel).textContent();
+async function waitText(sel, pattern) {
+  await page.waitForFunction(([s, src]) => {
+    const e = document.querySelector(s);
+    return e && new RegExp(src).test(e.textContent);
+  }, [sel, pattern.source]);
+}
+
+async function openUser(id) {
+  await page.evaluate((h) => { location.hash = h; }, '#/users');
+  await page.locator('#page-users').waitFor();
+  await page.fill('#search-form input[name=user_id]', id);
+  await page.click('#search-form button[type=submit]');
+  await page.locator(`#users-table tr[data-user="${id}"] a`).click();
+  await page.locator('#page-user').waitFor();
+  await waitText('#user-id', new RegExp('^' + id + '$'));
+  await page.locator('#user-ban').filter({ hasText: /banned/ }).waitFor();
+}
+
+async function shot(name) {
+  if (!SHOTS) return;
+  await page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+  console.log(`wrote ${path.join(SHOTS, name)}`);
+}
+
+let failed = null;
+try {
+  // A player with a hostile name and document, made the way clients do.
+  step('a guest with a hostile player name, made through the public API');
+  const g = await newGuest();
+  await setName(g, HOSTILE_NAME);
+  await putDoc(g, 'notes', HOSTILE_DOC);
+
+  let nice = null;
+  if (SHOTS) {
+    nice = await newGuest();
+    await setName(nice, 'Captain Nova');
+    await putDoc(nice, 'progress', { level: 12, xp: 4830, zone: 'harbor' });
+    await putDoc(nice, 'settings', { music: 0.6, language: 'en', subtitles: true });
+    await guestLogin(nice);
+    for (let i = 0; i < 4; i++) await setName(await newGuest(), 'Player ' + (i + 1));
+  }
+
+  step('the console page and its security headers');
+  const resp = await page.goto(CONSOLE + '/console');
+  assert.equal(resp.status(), 200);
+  const h = resp.headers();
+  const csp = h['content-security-policy'] || '';
+  assert.match(csp, /script-src 'self'(;|$)/, csp);
+  assert.match(csp, /default-src 'none'/, csp);
+  assert.match(csp, /connect-src 'self'/, csp);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|nonce-|sha256-/, csp);
+  assert.equal(h['x-frame-options'], 'DENY');
+  assert.equal(h['x-content-type-options'], 'nosniff');
+  await page.locator('#page-signin').waitFor();
+
+  step('a wrong token is refused with an error and no sign-in');
+  await page.fill('#signin-token', 'not-the-token-' + 'x'.repeat(20));
+  await page.click('#signin-form button[type=submit]');
+  await waitText('#signin-error', /401/);
+  assert.ok(await page.locator('#nav').isHidden());
+
+  step('sign in; the overview shows the counts and the rates from /metrics');
+  await page.fill('#signin-token', TOKEN);
+  await page.click('#signin-form button[type=submit]');
+  await page.locator('#page-overview').waitFor();
+  await waitText('#stat-users', /^\d+$/);
+  assert.ok(Number(await text('#stat-users')) >= 1);
+  assert.ok(Number(await text('#stat-guests')) >= 1);
+  await waitText('#rate-requests', /^\d+(\.\d+)?$/);
+  await waitText('#rate-logins', /^\d+(\.\d+)?$/);
+  // The token is in no storage the page could leave behind.
+  const stored = await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]);
+  assert.deepEqual(stored, [0, 0, '']);
+  await shot('console-overview.png');
+
+  if (nice) {
+    await openUser(nice.user_id);
+    await page.locator('#documents .doc').first().waitFor();
+    await shot('console-user.png');
+  }
+
+  step('search the guest by user id and open it');
+  await openUser(g.user_id);
+
+  step('the hostile name and document show as text; nothing ran');
+  assert.equal(await text('#user-name'), HOSTILE_NAME);
+  await page.locator('#documents .doc[data-key="notes"] pre').waitFor();
+  assert.equal(await text('#documents .doc[data-key="notes"] pre'), JSON.stringify(HOSTILE_DOC));
+  assert.equal(await page.locator('main img, main script').count(), 0);
+  assert.deepEqual(dialogs, []);
+  assert.ok((await page.locator('#identities-table tbody tr').count()) >= 1);
+  assert.ok((await page.locator('#sessions-table tbody tr[data-session]').count()) >= 1);
+
+  step('ban until a time: the public login is refused');
+  await page.fill('#ban-form input[name=until]', '2099-01-02T03:04');
+  await page.click('#ban-form button[type=submit]');
+  await waitText('#user-ban', /banned until 2099-01-02 03:04:00Z/);
+  let r = await guestLogin(g);
+  assert.equal(r.status, 403, r.text);
+
+  step('unban: the public login works again');
+  await page.click('#unban');
+  await waitText('#user-ban', /^not banned$/);
+  r = await guestLogin(g);
+  assert.equal(r.status, 200, r.text);
+
+  step('ban for good, then unban');
+  await page.click('#ban-form button[type=submit]');
+  await waitText('#user-ban', /^banned for good$/);
+  assert.equal((await guestLogin(g)).status, 403);
+  await page.click('#unban');
+  await waitText('#user-ban', /^not banned$/);
+
+  step('end all sessions: the refresh token is refused');
+  const s1 = (await guestLogin(g)).json();
+  assert.equal((await refresh(s1.refresh_token)).status, 200);
+  const s2 = (await guestLogin(g)).json();
+  await page.click('#end-all');
+  await waitText('#notice', /^Ended/);
+  r = await refresh(s2.refresh_token);
+  assert.equal(r.status, 401, r.text);
+  assert.equal(await page.locator('#sessions-table button').count(), 0);
+
+  step('end one session: that refresh token is refused, the other still works');
+  const s3 = (await guestLogin(g)).json();
+  const s4 = (await guestLogin(g)).json();
+  await openUser(g.user_id);
+  assert.equal(await page.locator('#sessions-table button').count(), 2);
+  // The newest session (s4) is the one whose refresh keeps working.
+  const sid3 = JSON.parse(Buffer.from(s3.auth_token.split('.')[1], 'base64url')).sid;
+  await page.click(`#sessions-table tr[data-session="${sid3}"] button`);
+  await waitText('#notice', /^Ended session/);
+  assert.equal((await refresh(s3.refresh_token)).status, 401);
+  assert.equal((await refresh(s4.refresh_token)).status, 200);
+
+  step('export downloads the player\'s JSON');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exported = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  assert.equal(exported.user.user_id, g.user_id);
+  assert.ok(exported.player_data.some((d) => d.key === 'player_name'));
+  assert.match(download.suggestedFilename(), new RegExp(g.user_id));
+
+  step('the keys page lists the keys; rotate adds one');
+  await page.click('#nav a[data-page=keys]');
+  await page.locator('#keys-table tbody tr').first().waitFor();
+  const before = await page.locator('#keys-table tbody tr').count();
+  await shot('console-keys.png');
+  await page.click('#rotate');
+  await page.locator('#confirm').waitFor();
+  await page.click('#confirm-ok');
+  await page.waitForFunction((n) => document.querySelectorAll('#keys-table tbody tr').length > n, before);
+
+  step('delete asks for the user id, then the player is gone');
+  await openUser(g.user_id);
+  await page.click('#delete');
+  await page.locator('#confirm').waitFor();
+  assert.match(await text('#confirm-title'), new RegExp(g.user_id));
+  assert.ok(await page.locator('#confirm-ok').isDisabled());
+  await page.fill('#confirm-input', g.user_id.slice(0, 8));
+  assert.ok(await page.locator('#confirm-ok').isDisabled());
+  await page.fill('#confirm-input', g.user_id);
+  await page.click('#confirm-ok');
+  await waitText('#notice', new RegExp('Deleted player ' + g.user_id));
+  await page.locator('#page-users').waitFor();
+  assert.equal(await page.locator(`#users-table tr[data-user="${g.user_id}"]`).count(), 0);
+  assert.equal((await guestLogin(g)).status, 401);
+  assert.equal((await admin('GET', '/users/' + g.user_id)).status, 404);
+
+  step('an unknown player shows an error');
+  await page.evaluate((h) => { location.hash = h; }, '#/user/' + g.user_id);
+  await waitText('#error-text', /^404/);
+
+  step('a reload forgets the token');
+  await page.reload();
+  await page.locator('#page-signin').waitFor();
+  assert.ok(await page.locator('#nav').isHidden());
+
+  step('no script ran from data, no CSP violation, no page error');
+  assert.deepEqual(dialogs, []);
+  assert.deepEqual(pageErrors, []);
+  // Chrome logs each non-2xx fetch as "Failed to load resource"; the 401 of
+  // the wrong token and the 404 of the deleted player are expected.
+  const unexpected = consoleErrors.filter((m) => !/Failed to load resource: the server responded with a status of (401|404)/.test(m));
+  assert.deepEqual(unexpected, []);
+  assert.equal(consoleErrors.filter((m) => /Content Security Policy|Refused to/.test(m)).length, 0);
+
+  step('the CSP is enforced: an injected inline handler does not run');
+  const refused = page.waitForEvent('console', { predicate: (m) => /Content Security Policy/.test(m.text()) });
+  await page.evaluate(() => {
+    const d = document.createElement('div');
+    d.innerHTML = '<img src="x" onerror="window.__injected = 1">';
+    document.body.append(d);
+  });
+  await refused;
+  assert.equal(await page.evaluate(() => window.__injected), undefined);
+} catch (e) {
+  failed = e;
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+if (failed) {
+  console.error(`FAILED at step ${stepNo}:`, failed);
+  process.exit(1);
+}
+console.log('console browser test passed');
