@@ -4,6 +4,7 @@
 //   GH_PUBLIC_URL        the public listener
 //   GH_ADMIN_TOKEN_FILE  the daemon's admin token file (NAME:TOKEN)
 //   GH_TEST_PLAYWRIGHT   the playwright-core package directory
+//   GH_DAEMON_PID        the daemon (SIGHUP rereads the token file)
 //   GH_TEST_TMP          a scratch directory (the browser profile goes there)
 //   GH_TEST_SCREENSHOTS  optional: write overview.png, user.png, keys.png there
 // Every step waits for what the page shows; nothing depends on timing.
@@ -70,6 +71,15 @@ async function admin(method, route) {
   const r = await fetch(CONSOLE + '/admin' + route,
     { method, headers: { Authorization: 'Bearer ' + TOKEN } });
   return { status: r.status, text: await r.text() };
+}
+
+// Polls until the daemon has reread its token file (a reload is asynchronous).
+async function adminStatusBecomes(status) {
+  for (let i = 0; i < 600; i++) {
+    if ((await admin('GET', '/stats')).status === status) return;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  throw new Error('the admin API never answered ' + status + ' after the reload');
 }
 
 // ---- the browser ----
@@ -271,11 +281,28 @@ try {
   await page.locator('#page-signin').waitFor();
   assert.ok(await page.locator('#nav').isHidden());
 
+  step('a token taken back (file changed, SIGHUP) sends the open console to sign-in');
+  await page.fill('#signin-token', TOKEN);
+  await page.click('#signin-form button[type=submit]');
+  await page.locator('#page-overview').waitFor();
+  const tokenFile = process.env.GH_ADMIN_TOKEN_FILE;
+  const original = fs.readFileSync(tokenFile, 'utf8');
+  fs.writeFileSync(tokenFile, 'someone-else:' + 'y'.repeat(40) + '\n');
+  process.kill(Number(process.env.GH_DAEMON_PID), 'SIGHUP');
+  await adminStatusBecomes(401);
+  await page.click('#nav a[data-page=keys]');
+  await page.locator('#page-signin').waitFor();
+  await waitText('#signin-error', /401/);
+  fs.writeFileSync(tokenFile, original);
+  process.kill(Number(process.env.GH_DAEMON_PID), 'SIGHUP');
+  await adminStatusBecomes(200);
+
   step('no script ran from data, no CSP violation, no page error');
   assert.deepEqual(dialogs, []);
   assert.deepEqual(pageErrors, []);
-  // Chrome logs each non-2xx fetch as "Failed to load resource"; the 401 of
-  // the wrong token and the 404 of the deleted player are expected.
+  // Chrome logs each non-2xx fetch as "Failed to load resource"; the 401s of
+  // the wrong and the taken-back token, the 404 of the deleted player (and of
+  // the favicon the browser asks for) are expected.
   const unexpected = consoleErrors.filter((m) => !/Failed to load resource: the server responded with a status of (401|404)/.test(m));
   assert.deepEqual(unexpected, []);
   assert.equal(consoleErrors.filter((m) => /Content Security Policy|Refused to/.test(m)).length, 0);

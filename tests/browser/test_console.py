@@ -52,6 +52,7 @@ class Console(unittest.TestCase):
             "GH_ADMIN_TOKEN_FILE": self.token_file,
             "GH_TEST_PLAYWRIGHT": PLAYWRIGHT,
             "GH_TEST_TMP": self.daemon.dir,
+            "GH_DAEMON_PID": str(self.daemon.proc.pid),
         })
         r = subprocess.run(["node", os.path.join(HERE, "console.test.mjs")], env=env,
                            capture_output=True, text=True, timeout=BROWSER_TIMEOUT)
