@@ -66,9 +66,22 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
+# make run also serves the admin API and console on RUN_ADMIN (loopback only),
+# with an owner-only token file made once under ./var/ (its path is printed,
+# never the token).
+RUN_ADMIN  ?= 127.0.0.1:8081
+RUN_TOKENS := var/admin-tokens
+
 run: deps
 	@$(MAKE) --no-print-directory all
-	exec ./$(BUILD)/gatehouse serve
+	@mkdir -p var && chmod 0700 var
+	@test -s $(RUN_TOKENS) || { (umask 077; printf 'admin:%s\n' \
+	  "$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > $(RUN_TOKENS)) && \
+	  echo "made an admin token file: $(RUN_TOKENS) (mode 0600)"; }
+	@chmod 0600 $(RUN_TOKENS)
+	@echo "admin console: http://$(RUN_ADMIN)/console (sign in with the text after 'admin:' in $(RUN_TOKENS))"
+	exec ./$(BUILD)/gatehouse serve --set admin_listen_address=$(RUN_ADMIN) \
+	  --set admin_token_file=$(CURDIR)/$(RUN_TOKENS)
 
 # ---- the daemon ----
 

@@ -302,9 +302,18 @@ class AdminApi(DaemonTest, unittest.TestCase):
         r = self.admin.post("/admin/keys/rotate")
         self.assertEqual(r.status, 200, r)
         after = r.json()["keys"]
+        new = [k for k in after if k["use"] == "access" and
+               k["kid"] not in {b["kid"] for b in before}]
+        self.assertEqual(len(new), 1, after)
+        # A key made in the second its predecessor started signing takes over a second
+        # later (keys activate in strict order): wait for it.
+        deadline = time.time() + 10
+        while new[0]["state"] != "current" and time.time() < deadline:
+            time.sleep(0.1)
+            after = self.admin.get("/admin/keys").json()["keys"]
+            new = [k for k in after if k["kid"] == new[0]["kid"]]
         now = [k for k in after if k["use"] == "access" and k["state"] == "current"]
-        self.assertEqual(len(now), 1)
-        self.assertNotEqual(now[0]["kid"], cur[0]["kid"])
+        self.assertEqual([k["kid"] for k in now], [new[0]["kid"]])
         old = [k for k in after if k["kid"] == cur[0]["kid"]]
         self.assertEqual(old[0]["state"], "previous")
         self.assertIsNotNone(old[0]["retire_at"])
