@@ -41,12 +41,17 @@ SRCS    := $(wildcard src/*.c src/base/*.c src/cmd/*.c src/config/*.c src/http/*
 LIBSRCS := $(filter-out src/main.c src/cmd/%,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
-# docs/openapi.json is compiled in (GET /openapi.json serves exactly the file).
+# docs/openapi.json is compiled in (GET /openapi.json serves exactly the file), and so
+# is every file under console/ (the web console of the admin listener).
 GEN      := $(BUILD)/gen/openapi_json.c
-OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o
-LIBOBJS  := $(LIBSRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o
-SOBJS    := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o
-SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o
+CONSOLE  := $(shell find console -type f ! -name '.*' 2>/dev/null)
+CGEN     := $(BUILD)/gen/console_files.c
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o $(BUILD)/obj/console_files.o
+LIBOBJS  := $(LIBSRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o $(BUILD)/obj/console_files.o
+SOBJS    := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o \
+            $(BUILD)/asan/obj/console_files.o
+SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o \
+            $(BUILD)/asan/obj/console_files.o
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
@@ -61,9 +66,22 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
+# make run also serves the admin API and console on RUN_ADMIN (loopback only),
+# with an owner-only token file made once under ./var/ (its path is printed,
+# never the token).
+RUN_ADMIN  ?= 127.0.0.1:8081
+RUN_TOKENS := var/admin-tokens
+
 run: deps
 	@$(MAKE) --no-print-directory all
-	exec ./$(BUILD)/gatehouse serve
+	@mkdir -p var && chmod 0700 var
+	@test -s $(RUN_TOKENS) || { (umask 077; printf 'admin:%s\n' \
+	  "$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > $(RUN_TOKENS)) && \
+	  echo "made an admin token file: $(RUN_TOKENS) (mode 0600)"; }
+	@chmod 0600 $(RUN_TOKENS)
+	@echo "admin console: http://$(RUN_ADMIN)/console (sign in with the text after 'admin:' in $(RUN_TOKENS))"
+	exec ./$(BUILD)/gatehouse serve --set admin_listen_address=$(RUN_ADMIN) \
+	  --set admin_token_file=$(CURDIR)/$(RUN_TOKENS)
 
 # ---- the daemon ----
 
@@ -77,6 +95,18 @@ $(BUILD)/obj/openapi_json.o: $(GEN)
 $(BUILD)/asan/obj/openapi_json.o: $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) -c -o $@ $<
+
+# The directory too: a file added or removed changes it.
+$(CGEN): $(CONSOLE) console scripts/embed-dir.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-dir.sh console > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/console_files.o: $(CGEN) include/gatehouse/console.h
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/obj/console_files.o: $(CGEN) include/gatehouse/console.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 # Before the first compile: the libraries' development packages, or what to run.
 $(BUILD)/.deps-ok:

@@ -25,6 +25,7 @@ struct config *config_dup(const struct config *cfg)
 	c->google_play_client_secret =
 		cfg->google_play_client_secret ? xstrdup(cfg->google_play_client_secret) : NULL;
 	config_copy_oidc(c, cfg);
+	config_admin_tokens_copy(c, cfg);
 	c->oidc_settings = NULL; /* only config_load needs them */
 	c->noidc_settings = 0;
 	return c;
@@ -96,6 +97,11 @@ void config_merge_reloadable(struct config *dst, const struct config *src,
 		dst->google_play_client_secret = src->google_play_client_secret ?
 						 xstrdup(src->google_play_client_secret) : NULL;
 		sb_addf(applied, "%splatform secrets", applied->len ? ", " : "");
+	}
+	if (config_admin_tokens_differ(dst, src)) {
+		config_admin_tokens_free(dst);
+		config_admin_tokens_copy(dst, src);
+		sb_addf(applied, "%sadmin tokens", applied->len ? ", " : "");
 	}
 }
 
