@@ -61,10 +61,14 @@
     return (n / 1048576).toFixed(1) + ' MiB';
   }
 
+  // The store's "for good": 9999-12-31T23:59:59Z (the admin API's banned_until).
+  const BAN_FOREVER = 253402300799;
+
   function banText(u) {
     if (!u.banned) return 'not banned';
-    return u.banned_until === null || u.banned_until === undefined
-      ? 'banned for good' : 'banned until ' + fmtTime(u.banned_until);
+    const until = u.banned_until;
+    return u.forever === true || until === null || until === undefined || until >= BAN_FOREVER
+      ? 'banned for good' : 'banned until ' + fmtTime(until);
   }
 
   // ---- messages ----
@@ -438,10 +442,12 @@
 
   function ban(ev) {
     ev.preventDefault();
-    const until = localToRfc3339(new FormData(ev.target).get('until') || '');
+    const form = ev.target;
+    const until = localToRfc3339(new FormData(form).get('until') || '');
     const id = current.user_id;
     return run(ev.submitter, async () => {
       await api('POST', userPath('/ban'), until ? { until } : {});
+      form.reset();
       await reloadUser(id);
       showNotice(until ? 'Banned ' + id + ' until ' + fmtTime(until) + '.' : 'Banned ' + id + ' for good.');
     });

@@ -211,6 +211,7 @@ try {
   assert.equal(r.status, 200, r.text);
 
   step('ban for good, then unban');
+  assert.equal(await page.inputValue('#ban-form input[name=until]'), '');
   await page.click('#ban-form button[type=submit]');
   await waitText('#user-ban', /^banned for good$/);
   assert.equal((await guestLogin(g)).status, 403);
@@ -284,7 +285,7 @@ try {
   step('a token taken back (file changed, SIGHUP) sends the open console to sign-in');
   await page.fill('#signin-token', TOKEN);
   await page.click('#signin-form button[type=submit]');
-  await page.locator('#page-overview').waitFor();
+  await page.locator('#nav').waitFor();
   const tokenFile = process.env.GH_ADMIN_TOKEN_FILE;
   const original = fs.readFileSync(tokenFile, 'utf8');
   fs.writeFileSync(tokenFile, 'someone-else:' + 'y'.repeat(40) + '\n');
