@@ -281,6 +281,8 @@
         '/metrics; failed logins: ' + fmtRate(now.failed - lastMetrics.failed, dt) + ' / s.';
     }
     lastMetrics = now;
+    const note = $('rate-note');
+    note.dataset.samples = String(Number(note.dataset.samples || 0) + 1);
   }
 
   function stopRates() {
@@ -387,6 +389,12 @@
     $('user-docs').textContent = (docs.count === undefined ? '—' : docs.count) + ' (' +
       fmtBytes(docs.bytes) + ')';
     $('unban').disabled = !u.banned;
+    const kind = u.guest ? 'guest' : 'linked to a platform';
+    $('user-kind').textContent = kind + (u.has_guest_secret && !u.guest ? ', with a guest secret' : '');
+    $('user-sessions').textContent = typeof u.live_sessions === 'number'
+      ? u.live_sessions + ' live, ' + u.sessions_total + ' in all' +
+        (u.sessions_total > (u.sessions || []).length ? ' (the latest ' + u.sessions.length + ' below)' : '')
+      : String((u.sessions || []).length);
 
     const ids = $('identities-table').tBodies[0];
     clear(ids);
@@ -402,7 +410,8 @@
     clear(ss);
     for (const s of u.sessions || []) {
       let cell = '';
-      if (s.ended_at === null || s.ended_at === undefined) {
+      const live = s.live !== false && (s.ended_at === null || s.ended_at === undefined);
+      if (live) {
         const b = el('button', { type: 'button', class: 'small' }, 'End');
         b.addEventListener('click', () => endSession(b, s.session_id));
         cell = b;
@@ -412,11 +421,10 @@
         el('td', null, fmtTime(s.created_at)),
         el('td', null, fmtTime(s.last_used_at)),
         el('td', null, fmtTime(s.expires_at)),
-        el('td', null, fmtTime(s.ended_at)),
-        el('td', null, s.client_address || '—'),
+        el('td', null, s.ended_at ? fmtTime(s.ended_at) : live ? '—' : 'expired'),
         el('td', null, cell)));
     }
-    if (!ss.firstChild) ss.append(el('tr', null, el('td', { colspan: '7', class: 'muted' }, 'None.')));
+    if (!ss.firstChild) ss.append(el('tr', null, el('td', { colspan: '6', class: 'muted' }, 'None.')));
   }
 
   async function reloadUser(id) {
