@@ -201,6 +201,37 @@ try {
     await shot('console-user.png');
   }
 
+  step('search by creation time, one player a page; by identity; a bad identity is an error');
+  const g2 = await newGuest();
+  const created = JSON.parse((await admin('GET', '/users/' + g.user_id)).text).created_at;
+  const utc = (t) => new Date(t * 1000).toISOString().slice(0, 19);
+  await page.click('#nav a[data-page=users]');
+  await page.locator('#users-table tbody tr').first().waitFor();
+  await page.fill('#search-form input[name=created_after]', utc(created - 1));
+  await page.fill('#search-form input[name=created_before]', utc(created + 3600));
+  await page.fill('#search-form input[name=limit]', '1');
+  await page.click('#search-form button[type=submit]');
+  await page.locator('#users-next').waitFor();
+  const firstRow = await page.locator('#users-table tbody tr').getAttribute('data-user');
+  await page.click('#users-next');
+  await page.waitForFunction((id) => {
+    const rows = document.querySelectorAll('#users-table tbody tr');
+    return rows.length === 1 && rows[0].dataset.user !== id;
+  }, firstRow);
+  const seen = [firstRow, await page.locator('#users-table tbody tr').getAttribute('data-user')];
+  assert.ok(seen.includes(g.user_id) || seen.includes(g2.user_id), seen.join(' '));
+  await page.fill('#search-form input[name=created_after]', '');
+  await page.fill('#search-form input[name=created_before]', '');
+  await page.fill('#search-form input[name=limit]', '20');
+  await page.fill('#search-form input[name=identity]', 'steam:76561198000000000');
+  await page.click('#search-form button[type=submit]');
+  await page.locator('#users-empty').waitFor();
+  assert.equal(await page.locator('#users-table tbody tr').count(), 0);
+  await page.fill('#search-form input[name=identity]', 'no-colon-here');
+  await page.click('#search-form button[type=submit]');
+  await waitText('#error-text', /^400 /);
+  await page.fill('#search-form input[name=identity]', '');
+
   step('search the guest by user id and open it');
   await openUser(g.user_id);
 
@@ -317,10 +348,10 @@ try {
   step('no script ran from data, no CSP violation, no page error');
   assert.deepEqual(dialogs, []);
   assert.deepEqual(pageErrors, []);
-  // Chrome logs each non-2xx fetch as "Failed to load resource"; the 401s of
-  // the wrong and the taken-back token, the 404 of the deleted player (and of
-  // the favicon the browser asks for) are expected.
-  const unexpected = consoleErrors.filter((m) => !/Failed to load resource: the server responded with a status of (401|404)/.test(m));
+  // Chrome logs each non-2xx fetch as "Failed to load resource"; the 400 of
+  // the bad identity, the 401s of the wrong and the taken-back token, the 404
+  // of the deleted player (and of the favicon the browser asks for) are expected.
+  const unexpected = consoleErrors.filter((m) => !/Failed to load resource: the server responded with a status of (400|401|404)/.test(m));
   assert.deepEqual(unexpected, []);
   assert.equal(consoleErrors.filter((m) => /Content Security Policy|Refused to/.test(m)).length, 0);
 
