@@ -522,6 +522,7 @@
       await api('POST', userPath('/delete'));
       current = null;
       search = null;
+      clear($('users-table').tBodies[0]);
       flash = 'Deleted player ' + id + '.';
       go('#/users');
     });
