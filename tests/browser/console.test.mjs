@@ -5,6 +5,7 @@
 //   GH_ADMIN_TOKEN_FILE  the daemon's admin token file (NAME:TOKEN)
 //   GH_TEST_PLAYWRIGHT   the playwright-core package directory
 //   GH_DAEMON_PID        the daemon (SIGHUP rereads the token file)
+//   GH_LINKED_PLAYER     {user_id, guest_secret, subject}: a guest with a steam identity
 //   GH_TEST_TMP          a scratch directory (the browser profile goes there)
 //   GH_TEST_SCREENSHOTS  optional: write overview.png, user.png, keys.png there
 // Every step waits for what the page shows; nothing depends on timing.
@@ -116,6 +117,7 @@ async function waitText(sel, pattern) {
 async function openUser(id) {
   await page.evaluate((h) => { location.hash = h; }, '#/users');
   await page.locator('#page-users').waitFor();
+  await page.fill('#search-form input[name=identity]', '');
   await page.fill('#search-form input[name=user_id]', id);
   await page.click('#search-form button[type=submit]');
   await page.locator(`#users-table tr[data-user="${id}"] a`).click();
@@ -143,10 +145,11 @@ try {
   await setName(g, HOSTILE_NAME);
   await putDoc(g, 'notes', HOSTILE_DOC);
 
+  const linked = JSON.parse(process.env.GH_LINKED_PLAYER);
   let nice = null;
   const extras = [];
   if (SHOTS) {
-    nice = await newGuest();
+    nice = (await guestLogin(linked)).json();
     await setName(nice, 'Captain Nova');
     await putDoc(nice, 'progress', { level: 12, xp: 4830, zone: 'harbor' });
     await putDoc(nice, 'settings', { music: 0.6, language: 'en', subtitles: true });
@@ -209,6 +212,7 @@ try {
   const utc = (t) => new Date(t * 1000).toISOString().slice(0, 19);
   await page.click('#nav a[data-page=users]');
   await page.locator('#users-table tbody tr').first().waitFor();
+  await page.fill('#search-form input[name=user_id]', '');
   await page.fill('#search-form input[name=created_after]', utc(created - 1));
   await page.fill('#search-form input[name=created_before]', utc(created + 3600));
   await page.fill('#search-form input[name=limit]', '1');
@@ -233,6 +237,23 @@ try {
   await page.click('#search-form button[type=submit]');
   await waitText('#error-text', /^400 /);
   await page.fill('#search-form input[name=identity]', '');
+
+  step('search by identity, open the player, unlink the identity');
+  await page.fill('#search-form input[name=identity]', 'steam:' + linked.subject);
+  await page.click('#search-form button[type=submit]');
+  await page.locator(`#users-table tr[data-user="${linked.user_id}"]`).waitFor();
+  assert.equal(await page.locator('#users-table tbody tr').count(), 1);
+  await page.click(`#users-table tr[data-user="${linked.user_id}"] a`);
+  await page.locator('#identities-table tr[data-provider=steam]').waitFor();
+  assert.equal(await text('#identities-table tr[data-provider=steam] code'), linked.subject);
+  assert.match(await text('#user-kind'), /^linked/);
+  await page.click('#identities-table tr[data-provider=steam] button');
+  await page.locator('#confirm').waitFor();
+  await page.click('#confirm-ok');
+  await waitText('#notice', /^Unlinked steam/);
+  await waitText('#identities-table tbody', /^None\.$/);
+  assert.equal(JSON.parse((await admin('GET', '/users?identity=steam:' + linked.subject)).text).users.length, 0);
+  assert.equal((await guestLogin(linked)).status, 200);
 
   step('search the guest by user id and open it');
   await openUser(g.user_id);

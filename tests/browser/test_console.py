@@ -7,6 +7,7 @@ chromium driven by playwright-core) against it.
 GH_TEST_PLAYWRIGHT: the playwright-core package directory (make browser
 installs it under build/npm); GH_TEST_SCREENSHOTS=DIR: also write the
 screenshots of the main pages there (make screenshots: docs/)."""
+import json
 import os
 import secrets
 import subprocess
@@ -45,6 +46,12 @@ class Console(unittest.TestCase):
             cls.daemon.cleanup()
 
     def test_console(self):
+        # A player with a platform identity, as a Steam login would link it
+        # (the browser test searches it by identity and unlinks it).
+        linked = self.daemon.new_guest()
+        subject = "76561198%09d" % secrets.randbelow(10 ** 9)
+        gh.db_write(self.daemon, "INSERT INTO identities (provider, subject, user_id, created_at) "
+                    "VALUES ('steam', ?, ?, 0)", (subject, linked["user_id"]))
         env = dict(os.environ)
         env.update({
             "GH_CONSOLE_URL": "http://127.0.0.1:%d" % self.admin_port,
@@ -53,6 +60,8 @@ class Console(unittest.TestCase):
             "GH_TEST_PLAYWRIGHT": PLAYWRIGHT,
             "GH_TEST_TMP": self.daemon.dir,
             "GH_DAEMON_PID": str(self.daemon.proc.pid),
+            "GH_LINKED_PLAYER": json.dumps({"user_id": linked["user_id"], "subject": subject,
+                                            "guest_secret": linked["guest_secret"]}),
         })
         r = subprocess.run(["node", os.path.join(HERE, "console.test.mjs")], env=env,
                            capture_output=True, text=True, timeout=BROWSER_TIMEOUT)
