@@ -144,6 +144,10 @@ try {
   const g = await newGuest();
   await setName(g, HOSTILE_NAME);
   await putDoc(g, 'notes', HOSTILE_DOC);
+  // More documents than the console's first page holds (20, by key: these come first).
+  const writes = [...Array(21)].map((_, i) => ({ key: 'item-' + String(i).padStart(2, '0'), value: { i }, if_none_match: '*' }));
+  const batch = await pub('POST', '/player-data-batch', { body: { writes }, auth: g.auth_token });
+  assert.equal(batch.status, 200, batch.text);
 
   const linked = JSON.parse(process.env.GH_LINKED_PLAYER);
   let nice = null;
@@ -260,7 +264,13 @@ try {
 
   step('the hostile name and document show as text; nothing ran');
   assert.equal(await text('#user-name'), HOSTILE_NAME);
+  await waitText('#user-docs', /^23 /);
+  await page.locator('#documents .doc').nth(19).waitFor();
+  assert.equal(await page.locator('#documents .doc').count(), 20);
+  await page.click('#documents-next');
   await page.locator('#documents .doc[data-key="notes"] pre').waitFor();
+  assert.equal(await page.locator('#documents .doc').count(), 23);
+  assert.ok(await page.locator('#documents-next').isHidden());
   assert.equal(await text('#documents .doc[data-key="notes"] pre'), JSON.stringify(HOSTILE_DOC));
   assert.equal(await page.locator('main img, main script').count(), 0);
   assert.deepEqual(dialogs, []);
