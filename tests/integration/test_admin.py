@@ -461,12 +461,15 @@ class AdminApi(DaemonTest, unittest.TestCase):
 class AdminSettings(unittest.TestCase):
     """Start-up refusals, the alias, and the token file reread on SIGHUP."""
 
-    def refused(self, tokens, settings, why):
+    def refused(self, tokens, settings, why, command="check-config"):
+        """The configuration is refused with why; check-config loads it as serve does
+        (one serve below shows the daemon refusing too; under valgrind each serve
+        costs seconds)."""
         d, _ = admin_daemon(tokens, settings) if tokens is not None else (None, None)
         if d is None:
             d = Daemon(settings)
         self.addCleanup(d.cleanup)
-        r = d.cli("serve")
+        r = d.cli(command)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(why, r.stderr)
         for secret in (ALICE, "x" * 8):
@@ -475,6 +478,9 @@ class AdminSettings(unittest.TestCase):
 
     def test_start_up_refusals(self):
         port = "127.0.0.1:%d" % free_port()
+        self.refused(None, {"admin_listen_address": port},
+                     "admin_listen_address is set but admin_token_file is not", "serve")
+        self.refused("", {}, "no token in it", "serve")
         self.refused(None, {"admin_listen_address": port},
                      "admin_listen_address is set but admin_token_file is not")
         self.refused("", {}, "no token in it")
