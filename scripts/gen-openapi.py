@@ -1352,7 +1352,8 @@ r.update(OPS_LIMITS)
 add("/health", "get", op(
     "getHealth", "Liveness", "operations",
     "Answers as long as the daemon serves requests. Also served on the admin listener "
-    "when `metrics_listen_address` is set.", sorted_responses(r)))
+    "when `admin_listen_address` (or its older name `metrics_listen_address`) is set.",
+    sorted_responses(r)))
 r = {"200": json_response("The database and the signing keys are usable.", sref("Ready"),
                           example={"status": "ready"}),
      "503": json_response("Not ready: no active signing key, or the database does not "
@@ -1361,21 +1362,24 @@ r = {"200": json_response("The database and the signing keys are usable.", sref(
 r.update(OPS_LIMITS)
 add("/ready", "get", op(
     "getReady", "Readiness", "operations",
-    "Whether requests can be served: the database answers and signing keys are active.",
+    "Whether requests can be served: the database answers and signing keys are active. "
+    "Also served on the admin listener.",
     sorted_responses(r)))
 r = {"200": response("Prometheus text exposition format 0.0.4.",
                      {"text/plain; version=0.0.4; charset=utf-8": {"schema": {
                          "type": "string"}}}),
-     "404": json_response("`metrics_listen_address` is set: the metrics are served on that "
-                          "admin address only.", error_schema(["not_found"]),
+     "404": json_response("`admin_listen_address` (or `metrics_listen_address`) is set: the "
+                          "metrics are served on that admin address only.",
+                          error_schema(["not_found"]),
                           example=J("NO_ROUTE"))}
 r.update(OPS_LIMITS)
 add("/metrics", "get", op(
     "getMetrics", "Prometheus metrics", "operations",
     "Requests by route and status, latencies, logins, token verifications, refresh-token "
     "reuse, rate-limit refusals, database writes, users, sessions, signing keys, build "
-    "info. With `metrics_listen_address` set it is served there (with `/health`) and not on "
-    "the main listener.", sorted_responses(r)))
+    "info, admin API requests. With `admin_listen_address` (or `metrics_listen_address`) set "
+    "it is served there (with `/health` and `/ready`) and not on the main listener.",
+    sorted_responses(r)))
 r = {"200": response("This document, byte for byte `docs/openapi.json`.",
                      {JSON: {"schema": {"type": "object", "required": ["openapi", "paths"],
                                         "properties": {"openapi": {"type": "string"},

@@ -188,8 +188,8 @@ static const struct route *match(const struct route *table, size_t n, const char
 			*toolong = m < 0;
 			return &table[i];
 		}
-		memset(rc->args, 0, sizeof rc->args);
-		rc->key = NULL;
+		if (strchr(table[i].path, '{')) /* it may have filled some before failing */
+			memset(rc->args, 0, sizeof rc->args);
 	}
 	return NULL;
 }

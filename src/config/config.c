@@ -85,11 +85,11 @@ const struct setting config_settings[] = {
 	{ "admin_token_file", T_STRING, OFF(admin_token_file), "", 0, 4096, NULL,
 	  "File of the admin API's bearer tokens, one per line: NAME:TOKEN (NAME, of\n"
 	  "A-Z a-z 0-9 _ . -, is what the audit log calls whoever used it) or a bare TOKEN\n"
-	  "(named admin); tokens are 16 to 512 printable characters, at most 64 lines;\n"
+	  "(named admin); tokens are 16 to 512 printable characters, at most 64 of them;\n"
 	  "blank lines and lines starting with # are skipped. Make one with e.g.\n"
-	  "  printf 'alice:%s\\n' \"$(openssl rand -hex 32)\" > admin-tokens; chmod 600 admin-tokens\n"
+	  "  (umask 077; printf 'alice:%s\\n' \"$(openssl rand -hex 32)\" >> admin-tokens)\n"
 	  "A relative name is looked up in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).\n"
-	  "Required with admin_listen_address; a reload (SIGHUP) reads it again.", true },
+	  "Required with admin_listen_address. Never logged: the log names a token's NAME.", true },
 	{ "trusted_proxies", T_STRING, OFF(trusted_proxies), "", 0, 4096, NULL,
 	  "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed:\n"
 	  "from such a peer, the client is the right-most address not in this list.\n"
