@@ -211,7 +211,21 @@
     current = null;
     search = null;
     stopRates();
-    clear($('users-table').tBodies[0]);
+    // Nothing read with the token stays in the page, even hidden.
+    for (const id of ['users-table', 'identities-table', 'sessions-table', 'keys-table']) {
+      clear($(id).tBodies[0]);
+    }
+    for (const id of ['documents', 'user-name', 'user-id', 'user-created', 'user-seen', 'user-kind',
+      'user-ban', 'user-sessions', 'user-docs']) {
+      clear($(id));
+    }
+    for (const id of ['stat-users', 'stat-guests', 'stat-sessions', 'stat-documents',
+      'rate-requests', 'rate-logins']) {
+      $(id).textContent = '–';
+    }
+    $('search-form').reset();
+    $('users-next').hidden = true;
+    $('documents-next').hidden = true;
     $('nav').hidden = true;
     clearMessages();
     const err = $('signin-error');

@@ -376,6 +376,9 @@ try {
   await page.click('#nav a[data-page=keys]');
   await page.locator('#page-signin').waitFor();
   await waitText('#signin-error', /401/);
+  // Nothing read with the taken-back token stays in the page.
+  assert.equal(await page.evaluate((id) => document.querySelector('main').textContent.includes(id), g.user_id), false);
+  assert.equal(await page.evaluate(() => document.querySelectorAll('tbody tr, #documents *').length), 0);
   fs.writeFileSync(tokenFile, original);
   process.kill(Number(process.env.GH_DAEMON_PID), 'SIGHUP');
   await adminStatusBecomes(200);
