@@ -14,6 +14,8 @@
   let current = null;         // the open player's details
   let metricsTimer = null;
   let lastMetrics = null;
+  let searchSeq = 0;          // the latest search and player load: an older answer
+  let userSeq = 0;            // arriving late is dropped
   let flash = null;           // a notice to show once the next page is shown
 
   const RATE_INTERVAL_MS = 3000;
@@ -344,7 +346,9 @@
     const p = new URLSearchParams(params);
     if (cursor) p.set('cursor', cursor);
     const q = p.toString();
+    const seq = ++searchSeq;
     const { data } = await api('GET', '/users' + (q ? '?' + q : ''));
+    if (seq !== searchSeq) return; // a later search was started: its answer is shown
     const body = $('users-table').tBodies[0];
     clear(body);
     for (const u of data.users || []) {
@@ -359,6 +363,7 @@
     $('users-empty').hidden = (data.users || []).length > 0;
     search = { params, cursor: cursor || null, nextCursor: data.next_cursor || null };
     $('users-next').hidden = !search.nextCursor;
+    loaded('page-users');
   }
 
   function showUsers() {
@@ -441,10 +446,20 @@
     if (!ss.firstChild) ss.append(el('tr', null, el('td', { colspan: '6', class: 'muted' }, 'None.')));
   }
 
+  // Counts finished loads of a page (data-loads), so that a test, or anyone,
+  // can tell a fresh answer from the one shown before.
+  function loaded(page) {
+    const p = $(page);
+    p.dataset.loads = String(Number(p.dataset.loads || 0) + 1);
+  }
+
   async function reloadUser(id) {
+    const seq = ++userSeq;
     const { data } = await api('GET', '/users/' + encodeURIComponent(id));
+    if (seq !== userSeq) return; // a later load was started: its answer is shown
     renderUser(data);
     await loadDocuments(id, null);
+    loaded('page-user');
   }
 
   function openUser(id) {
