@@ -372,6 +372,9 @@ class AdminApi(DaemonTest, unittest.TestCase):
             r = self.admin.post("/admin/users/%s/ban" % uid, body=body,
                                 headers={"Content-Type": "application/json"})
             self.assertError(r, 400, slug)
+        r = self.admin.post("/admin/users/%s/ban" % uid, body="until=1",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertError(r, 415, "unsupported_media_type")
         self.admin.post("/admin/users/%s/unban" % uid)
 
     def test_ending_sessions_refuses_the_refresh(self):
