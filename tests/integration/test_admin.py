@@ -431,7 +431,10 @@ class AdminApi(DaemonTest, unittest.TestCase):
             self.assertError(self.admin.get("/admin/users?cursor=" + c), 400, "invalid_cursor")
         self.assertError(self.admin.get("/admin/users/%s/documents?limit=1000" % nobody),
                          400, "invalid_request")
-        self.assertError(self.admin.get("/admin/nothing"), 404, "not_found")
+        for target in ("/admin/nothing", "/admin/users/%s/nothing" % nobody, "/nothing"):
+            r = self.admin.get(target)
+            self.assertError(r, 404, "not_found")
+            self.assertHardened(r)
         self.assertError(self.admin.request("DELETE", "/admin/users/" + nobody), 405,
                          "method_not_allowed")
         self.assertError(self.admin.get("/admin/users/%s/ban" % nobody), 405,
