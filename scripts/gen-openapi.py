@@ -1613,7 +1613,9 @@ admin_op("/admin/users/{user_id}/ban", "post", "adminBanUser", "Ban a user",
                                                "sessions_ended": {"type": "integer"}}}),
          dict(USER_ERRS, **{"400": admin_json(
              "A malformed id, body or `until` (`invalid_request`, `invalid_json`).",
-             error_schema(["invalid_request", "invalid_json"]))}),
+             error_schema(["invalid_request", "invalid_json"])),
+             "415": admin_json("A body that is not `application/json`.",
+                               error_schema(["unsupported_media_type"]), J("BODY_NOT_JSON"))}),
          body={"required": False, "description": "`until`; no body bans for good.",
                "content": {JSON: {"schema": sref("AdminBan")}}})
 admin_op("/admin/users/{user_id}/unban", "post", "adminUnbanUser", "Lift a user's ban",

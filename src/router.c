@@ -261,7 +261,7 @@ static bool authenticate(struct app *app, struct http_request *req, struct route
 	return !err;
 }
 
-/* The console's and the admin API's answers: no framing, no scripts but ours, no caching. */
+/* The admin listener's answers: no framing, no scripts but ours, no caching. */
 static void add_console_headers(struct http_request *req)
 {
 	http_add_header(req, "Content-Security-Policy",
@@ -291,8 +291,11 @@ static const char *admin_authenticate(struct app *app, struct http_request *req)
 }
 
 static void dispatch_in(const struct route *table, size_t n, struct http_request *req,
-			struct app *app)
+			struct app *app, bool admin)
 {
+	/* Every answer of the admin listener, 404s and 401s included. */
+	if (admin)
+		add_console_headers(req);
 	struct route_ctx rc;
 	memset(&rc, 0, sizeof rc);
 	bool toolong;
@@ -306,8 +309,6 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	if (r) {
 		req->route = r->path;
 		req->style = r->style;
-		if (r->flags & (R_ADMIN | R_CONSOLE))
-			add_console_headers(req);
 	}
 	if (req->reject) {
 		reply_reject(req);
@@ -359,7 +360,7 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 
 void router_dispatch(struct http_request *req, void *ctx)
 {
-	dispatch_in(routes, GH_ARRAY_SIZE(routes), req, ctx);
+	dispatch_in(routes, GH_ARRAY_SIZE(routes), req, ctx, false);
 }
 
 static int admin_outcome(int status)
@@ -370,7 +371,7 @@ static int admin_outcome(int status)
 
 void router_dispatch_admin(struct http_request *req, void *ctx)
 {
-	dispatch_in(admin_routes, GH_ARRAY_SIZE(admin_routes), req, ctx);
+	dispatch_in(admin_routes, GH_ARRAY_SIZE(admin_routes), req, ctx, true);
 	/* Every request under /admin/ counts, matched or not. */
 	if (req->path && !strncmp(req->path, "/admin/", 7) &&
 	    config_admin_api(((struct app *)ctx)->cfg))

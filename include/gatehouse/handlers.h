@@ -68,6 +68,8 @@ json_t *handlers_account_json(const struct store_account *a, int64_t now);
 json_t *handlers_account_export_json(const struct store_account *a, int64_t now);
 
 /* storage.c */
+/* True when the request body is declared as JSON (Content-Type); otherwise answers 415. */
+bool handlers_require_json_body(struct http_request *req);
 void handle_player_doc(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_player_doc_list(struct app *app, struct http_request *req,
 			    const struct route_ctx *rc);

@@ -386,6 +386,8 @@ static int ban_until(struct http_request *req, int64_t now, int64_t *until)
 	*until = STORE_BAN_FOREVER;
 	if (!req->body.len)
 		return 0;
+	if (!handlers_require_json_body(req))
+		return -1;
 	json_error_t jerr;
 	json_t *j = json_loadb(req->body.buf, req->body.len, 0, &jerr);
 	if (!json_is_object(j)) {

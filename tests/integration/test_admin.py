@@ -372,6 +372,9 @@ class AdminApi(DaemonTest, unittest.TestCase):
             r = self.admin.post("/admin/users/%s/ban" % uid, body=body,
                                 headers={"Content-Type": "application/json"})
             self.assertError(r, 400, slug)
+        r = self.admin.post("/admin/users/%s/ban" % uid, body="until=1",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertError(r, 415, "unsupported_media_type")
         self.admin.post("/admin/users/%s/unban" % uid)
 
     def test_ending_sessions_refuses_the_refresh(self):
@@ -428,7 +431,10 @@ class AdminApi(DaemonTest, unittest.TestCase):
             self.assertError(self.admin.get("/admin/users?cursor=" + c), 400, "invalid_cursor")
         self.assertError(self.admin.get("/admin/users/%s/documents?limit=1000" % nobody),
                          400, "invalid_request")
-        self.assertError(self.admin.get("/admin/nothing"), 404, "not_found")
+        for target in ("/admin/nothing", "/admin/users/%s/nothing" % nobody, "/nothing"):
+            r = self.admin.get(target)
+            self.assertError(r, 404, "not_found")
+            self.assertHardened(r)
         self.assertError(self.admin.request("DELETE", "/admin/users/" + nobody), 405,
                          "method_not_allowed")
         self.assertError(self.admin.get("/admin/users/%s/ban" % nobody), 405,
