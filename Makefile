@@ -6,7 +6,7 @@
 #
 # Other targets: unit, integration, integration-pg (the suite on a throwaway
 # PostgreSQL, via tests/pg.sh), conformance, asan, valgrind, fuzz, fuzz-regress,
-# check-sample, check-man, openapi-lint, bench, install (INSTALL_STRIP=1 strips),
+# check-sample, check-man, openapi-lint, browser, screenshots, bench, install (INSTALL_STRIP=1 strips),
 # uninstall, clean; config/gatehouse.conf and docs/gatehouse.8 regenerate the files
 # made from the settings table. TEST_JOBS=N: test classes run at once.
 
@@ -42,17 +42,22 @@ SRCS    := $(wildcard src/*.c src/base/*.c src/cmd/*.c src/config/*.c src/http/*
 LIBSRCS := $(filter-out src/main.c src/cmd/%,$(SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
-# docs/openapi.json is compiled in (GET /openapi.json serves exactly the file).
+# docs/openapi.json is compiled in (GET /openapi.json serves exactly the file), and so
+# is every file under console/ (the web console of the admin listener).
 GEN      := $(BUILD)/gen/openapi_json.c
-OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o
-LIBOBJS  := $(LIBSRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o
-SOBJS    := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o
-SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o
+CONSOLE  := $(shell find console -type f ! -name '.*' 2>/dev/null)
+CGEN     := $(BUILD)/gen/console_files.c
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o $(BUILD)/obj/console_files.o
+LIBOBJS  := $(LIBSRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/openapi_json.o $(BUILD)/obj/console_files.o
+SOBJS    := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o \
+            $(BUILD)/asan/obj/console_files.o
+SLIBOBJS := $(LIBSRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/openapi_json.o \
+            $(BUILD)/asan/obj/console_files.o
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUNITS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
 .PHONY: all deps test-deps run test unit integration integration-pg conformance asan valgrind \
-        check-sample check-layout check-man openapi-lint clean install uninstall
+        check-sample check-layout check-man openapi-lint browser screenshots clean install uninstall
 
 all: $(BUILD)/gatehouse
 
@@ -62,9 +67,22 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
+# make run also serves the admin API and console on RUN_ADMIN (loopback only),
+# with an owner-only token file made once under ./var/ (its path is printed,
+# never the token).
+RUN_ADMIN  ?= 127.0.0.1:8081
+RUN_TOKENS := var/admin-tokens
+
 run: deps
 	@$(MAKE) --no-print-directory all
-	exec ./$(BUILD)/gatehouse serve
+	@mkdir -p var && chmod 0700 var
+	@test -s $(RUN_TOKENS) || { (umask 077; printf 'admin:%s\n' \
+	  "$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > $(RUN_TOKENS)) && \
+	  echo "made an admin token file: $(RUN_TOKENS) (mode 0600)"; }
+	@chmod 0600 $(RUN_TOKENS)
+	@echo "admin console: http://$(RUN_ADMIN)/console (sign in with the text after 'admin:' in $(RUN_TOKENS))"
+	exec ./$(BUILD)/gatehouse serve --set admin_listen_address=$(RUN_ADMIN) \
+	  --set admin_token_file=$(CURDIR)/$(RUN_TOKENS)
 
 # ---- the daemon ----
 
@@ -79,6 +97,18 @@ $(BUILD)/obj/openapi_json.o: $(GEN)
 $(BUILD)/asan/obj/openapi_json.o: $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_FLAGS) -c -o $@ $<
+
+# The directory too: a file added or removed changes it.
+$(CGEN): $(CONSOLE) console scripts/embed-dir.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-dir.sh console > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/console_files.o: $(CGEN) include/gatehouse/console.h
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/obj/console_files.o: $(CGEN) include/gatehouse/console.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 # Before the first compile: the libraries' development packages, or what to run.
 $(BUILD)/.deps-ok:
@@ -142,7 +172,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
 	  $(BUILD)/tests/fakeprovider fuzz-build examples
 	@$(MAKE) --no-print-directory check-sample check-layout check-man openapi-lint unit \
-	  fuzz-regress integration integration-pg conformance asan valgrind fuzz
+	  fuzz-regress integration integration-pg conformance browser asan valgrind fuzz
 	@echo "all test suites passed"
 
 check-sample: $(BUILD)/gatehouse
@@ -184,6 +214,26 @@ $(REDOCLY):
 openapi-lint: $(REDOCLY)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	  $(REDOCLY) lint --config docs/redocly.yaml docs/openapi.json
+
+# ---- the web console in a real browser (Debian's chromium, playwright-core from npm) ----
+
+PLAYWRIGHT_VERSION := 1.65.2
+PLAYWRIGHT := $(BUILD)/npm/node_modules/playwright-core
+
+$(PLAYWRIGHT)/package.json:
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: run scripts/deps.sh test"; exit 1; }
+	npm install --prefix $(BUILD)/npm --no-audit --no-fund --save-exact \
+	  playwright-core@$(PLAYWRIGHT_VERSION)
+
+browser: $(BUILD)/gatehouse $(PLAYWRIGHT)/package.json
+	@test -x /usr/bin/chromium || { echo "chromium is missing: run scripts/deps.sh test"; exit 1; }
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse GH_TEST_PLAYWRIGHT=$(CURDIR)/$(PLAYWRIGHT) \
+	  $(PYTHON) tests/pyrun.py tests/browser
+
+# docs/console-*.png, the README's pictures: the browser test with a few made-up players.
+screenshots: $(BUILD)/gatehouse $(PLAYWRIGHT)/package.json
+	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse GH_TEST_PLAYWRIGHT=$(CURDIR)/$(PLAYWRIGHT) \
+	  GH_TEST_SCREENSHOTS=$(CURDIR)/docs $(PYTHON) tests/pyrun.py tests/browser
 
 integration: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples
 	GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \

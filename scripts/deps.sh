@@ -7,7 +7,9 @@
 set -eu
 
 BUILD="gcc make pkg-config libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsystemd-dev libpq-dev"
-TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db clang libclang-rt-14-dev nginx libjwt-dev postgresql-15 postgresql-client-15"
+TEST="python3 python3-jwt python3-cryptography valgrind sqlite3 curl prometheus systemd man-db clang libclang-rt-14-dev nginx libjwt-dev postgresql-15 postgresql-client-15 chromium"
+# chromium: the web console's browser test (make browser), driven by playwright-core
+# from npm, which make installs into build/npm.
 # The Node.js recipe (examples/verify-node-jose) needs node and npm; a node
 # installed otherwise (NodeSource, nvm) will do.
 command -v node >/dev/null 2>&1 || TEST="$TEST nodejs npm"

@@ -1352,7 +1352,8 @@ r.update(OPS_LIMITS)
 add("/health", "get", op(
     "getHealth", "Liveness", "operations",
     "Answers as long as the daemon serves requests. Also served on the admin listener "
-    "when `metrics_listen_address` is set.", sorted_responses(r)))
+    "when `admin_listen_address` (or its older name `metrics_listen_address`) is set.",
+    sorted_responses(r)))
 r = {"200": json_response("The database and the signing keys are usable.", sref("Ready"),
                           example={"status": "ready"}),
      "503": json_response("Not ready: no active signing key, or the database does not "
@@ -1361,21 +1362,24 @@ r = {"200": json_response("The database and the signing keys are usable.", sref(
 r.update(OPS_LIMITS)
 add("/ready", "get", op(
     "getReady", "Readiness", "operations",
-    "Whether requests can be served: the database answers and signing keys are active.",
+    "Whether requests can be served: the database answers and signing keys are active. "
+    "Also served on the admin listener.",
     sorted_responses(r)))
 r = {"200": response("Prometheus text exposition format 0.0.4.",
                      {"text/plain; version=0.0.4; charset=utf-8": {"schema": {
                          "type": "string"}}}),
-     "404": json_response("`metrics_listen_address` is set: the metrics are served on that "
-                          "admin address only.", error_schema(["not_found"]),
+     "404": json_response("`admin_listen_address` (or `metrics_listen_address`) is set: the "
+                          "metrics are served on that admin address only.",
+                          error_schema(["not_found"]),
                           example=J("NO_ROUTE"))}
 r.update(OPS_LIMITS)
 add("/metrics", "get", op(
     "getMetrics", "Prometheus metrics", "operations",
     "Requests by route and status, latencies, logins, token verifications, refresh-token "
     "reuse, rate-limit refusals, database writes, users, sessions, signing keys, build "
-    "info. With `metrics_listen_address` set it is served there (with `/health`) and not on "
-    "the main listener.", sorted_responses(r)))
+    "info, admin API requests. With `admin_listen_address` (or `metrics_listen_address`) set "
+    "it is served there (with `/health` and `/ready`) and not on the main listener.",
+    sorted_responses(r)))
 r = {"200": response("This document, byte for byte `docs/openapi.json`.",
                      {JSON: {"schema": {"type": "object", "required": ["openapi", "paths"],
                                         "properties": {"openapi": {"type": "string"},
@@ -1386,6 +1390,315 @@ add("/openapi.json", "get", op(
     "getOpenApi", "This OpenAPI description", "operations",
     "The OpenAPI 3.1 description of every route, compiled into the daemon. Paths in it are "
     "relative to `base_path`.", sorted_responses(r)))
+
+# --- the admin API and console (admin listener only)
+ADMIN_SEC = [{"adminToken": []}]
+headers["Content-Security-Policy"] = {
+    "description": "On the admin listener's answers: `default-src 'none'; script-src 'self'; "
+                   "style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; "
+                   "form-action 'none'; frame-ancestors 'none'`.",
+    "required": True, "schema": {"type": "string"}}
+headers["X-Frame-Options"] = {"description": "`DENY`.", "required": True,
+                              "schema": {"const": "DENY"}}
+headers["Referrer-Policy"] = {"description": "`no-referrer`.", "required": True,
+                              "schema": {"const": "no-referrer"}}
+headers["Cache-Control-Admin"] = {"description": "`no-store`.", "required": True,
+                                  "schema": {"const": "no-store"}}
+
+
+def admin_headers(extra=None):
+    h = {"X-Request-Id": ref("headers", "X-Request-Id"),
+         "Content-Security-Policy": ref("headers", "Content-Security-Policy"),
+         "X-Frame-Options": ref("headers", "X-Frame-Options"),
+         "Referrer-Policy": ref("headers", "Referrer-Policy"),
+         "Cache-Control": ref("headers", "Cache-Control-Admin")}
+    if extra:
+        h.update(extra)
+    return h
+
+
+def admin_json(description, schema, example=None, extra=None):
+    media = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "headers": admin_headers(extra),
+            "content": {JSON: media}}
+
+
+responses["AdminUnauthorized"] = admin_json(
+    "No `Authorization: Bearer <admin token>`, or not one of `admin_token_file`'s tokens. "
+    "Counted in `gatehouse_admin_requests_total{outcome=\"unauthorized\"}`.",
+    error_schema(["unauthorized"]), J("ADMIN_TOKEN"),
+    {"WWW-Authenticate": {"description": "`Bearer realm=\"gatehouse admin\"`.",
+                          "schema": {"type": "string"}}})
+responses["AdminBadRequest"] = admin_json(
+    "A malformed id or parameter (`invalid_request`, its message says which).",
+    error_schema(["invalid_request"]),
+    {"error": "invalid_request", "message": "user_id must be a UUID"})
+responses["AdminUserNotFound"] = admin_json("No such user.", error_schema(["user_not_found"]),
+                                            J("USER_NOT_FOUND"))
+responses["AdminUnavailable"] = admin_json("The database is busy or unusable; try again.",
+                                           error_schema(["unavailable"]), J("UNAVAILABLE"),
+                                           retry_after())
+parameters["AdminUserId"] = {"name": "user_id", "in": "path", "required": True,
+                             "description": "The user's id.", "schema": sref("UserId")}
+parameters["AdminLimit"] = qparam("limit", "Page size, 1 to 100 (default 20).",
+                                  {"type": "integer", "minimum": 1, "maximum": 100,
+                                   "default": 20})
+schemas["AdminUserSummary"] = {
+    "type": "object",
+    "required": ["user_id", "created_at", "last_seen_at", "banned_until", "banned", "guest"],
+    "properties": {
+        "user_id": sref("UserId"), "created_at": sref("UnixTime"),
+        "last_seen_at": {"type": "integer", "description": "Last login or refresh (Unix "
+                                                           "seconds, kept to the hour)."},
+        "banned_until": {"type": ["integer", "null"],
+                         "description": "Unix seconds while banned, else null."},
+        "banned": {"type": "boolean"},
+        "guest": {"type": "boolean", "description": "A guest secret and no platform identity."},
+    },
+}
+schemas["AdminUserList"] = {
+    "type": "object", "required": ["users", "next_cursor"],
+    "properties": {"users": {"type": "array", "maxItems": 100,
+                             "items": sref("AdminUserSummary")},
+                   "next_cursor": {"type": ["string", "null"], "maxLength": 64,
+                                   "description": "Pass as `cursor` for the next page; null "
+                                                  "on the last."}},
+}
+schemas["AdminUser"] = {
+    "type": "object",
+    "required": ["user_id", "created_at", "last_seen_at", "banned", "banned_until", "guest",
+                 "has_guest_secret", "identities", "live_sessions", "sessions_total",
+                 "sessions", "documents", "player_name"],
+    "properties": {
+        "user_id": sref("UserId"), "created_at": sref("UnixTime"),
+        "last_seen_at": {"type": "integer"},
+        "banned": {"type": "boolean"}, "banned_until": {"type": ["integer", "null"]},
+        "guest": {"type": "boolean"}, "has_guest_secret": {"type": "boolean"},
+        "identities": {"type": "array", "items": {
+            "type": "object", "required": ["provider", "subject"],
+            "properties": {"provider": {"type": "string"}, "subject": {"type": "string"}}}},
+        "live_sessions": {"type": "integer", "minimum": 0},
+        "sessions_total": {"type": "integer", "minimum": 0},
+        "sessions": {"type": "array", "maxItems": 100,
+                     "description": "The latest 100 sessions, newest first. No client address "
+                                    "is kept.",
+                     "items": {
+                         "type": "object",
+                         "required": ["session_id", "created_at", "last_used_at",
+                                      "expires_at", "ended_at", "live"],
+                         "properties": {
+                             "session_id": {"type": "integer"},
+                             "created_at": sref("UnixTime"),
+                             "last_used_at": {"type": "integer",
+                                              "description": "Its last refresh, or its "
+                                                             "creation."},
+                             "expires_at": sref("UnixTime"),
+                             "ended_at": {"type": ["integer", "null"]},
+                             "live": {"type": "boolean"}}}},
+        "documents": {"type": "object", "required": ["count", "bytes"],
+                      "properties": {"count": {"type": "integer"},
+                                     "bytes": {"type": "integer"}}},
+        "player_name": {"type": ["string", "null"],
+                        "description": "The compat `player_name` document."},
+    },
+}
+schemas["AdminDocuments"] = {
+    "type": "object", "required": ["documents", "next_cursor"],
+    "properties": {
+        "documents": {"type": "array", "maxItems": 100, "items": {
+            "type": "object", "required": ["key", "version", "updated_at", "size", "value"],
+            "properties": {"key": {"type": "string"}, "version": {"type": "integer"},
+                           "updated_at": sref("UnixTime"), "size": {"type": "integer"},
+                           "value": {"type": "string",
+                                     "description": "The stored JSON text, as text."}}}},
+        "next_cursor": {"type": ["string", "null"],
+                        "description": "Pass as `after` for the next page; null on the last."},
+    },
+}
+schemas["AdminBan"] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"until": {
+        "type": ["string", "integer", "null"], "maxLength": 40, "minimum": 0,
+        "maximum": 253402300799,
+        "description": "When the ban ends: an RFC 3339 time or Unix seconds, in the future; "
+                       "absent or null: for good."}},
+    "examples": [{"until": "2027-01-31T00:00:00Z"}],
+}
+schemas["AdminKeys"] = {
+    "type": "object", "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {
+        "type": "object",
+        "required": ["kid", "use", "alg", "state", "created_at", "activate_at", "retire_at"],
+        "properties": {
+            "kid": {"type": "string"}, "use": {"enum": ["access", "refresh"]},
+            "alg": {"enum": ["RS256", "ES256", "HS256"]},
+            "state": {"enum": ["next", "current", "previous"]},
+            "created_at": sref("UnixTime"), "activate_at": sref("UnixTime"),
+            "retire_at": {"type": ["integer", "null"],
+                          "description": "When the next key of its use takes over signing."}},
+    }}},
+}
+ADMIN_ERRS = {"401": rref("AdminUnauthorized"), "503": rref("AdminUnavailable"),
+              "414": rref("UriTooLong"), "431": rref("HeadersTooLarge")}
+USER_ERRS = dict(ADMIN_ERRS, **{"400": rref("AdminBadRequest"),
+                                "404": rref("AdminUserNotFound")})
+ADMIN_NOTE = (" Admin listener only (`admin_listen_address`), with an admin token; on the "
+              "main listener every `/admin/` path is 404.")
+
+
+def admin_op(path, method, op_id, summary, description, ok, errs, params=None, body=None,
+             audited=True):
+    r = dict(errs)
+    r["200"] = ok
+    if method == "post":
+        r["413"] = rref("PayloadTooLarge")
+    d = description + (" Written to the log as one audit line (`msg=audit actor=NAME "
+                       "action=...`)." if audited else "") + ADMIN_NOTE
+    o = op(op_id, summary, "admin", d, sorted_responses(r), params, ADMIN_SEC, body)
+    add(path, method, o)
+
+
+admin_op("/admin/users", "get", "adminSearchUsers", "Search users",
+         "By `user_id`, by platform identity (`identity=provider:subject`, e.g. "
+         "`steam:7656...` or `oidc:google:1234`), or page through users in creation order "
+         "within `created_after` and `created_before` (RFC 3339 or Unix seconds, exclusive).",
+         admin_json("The users found.", sref("AdminUserList")),
+         dict(ADMIN_ERRS, **{"400": admin_json(
+             "A malformed or unknown parameter (`invalid_request`), or a cursor not made by "
+             "this route (`invalid_cursor`).", error_schema(["invalid_request",
+                                                             "invalid_cursor"]))}),
+         [qparam("user_id", "One user by id.", sref("UserId")),
+          qparam("identity", "One user by platform identity: `provider:subject`.",
+                 {"type": "string", "maxLength": 320}),
+          qparam("created_after", "Users created after this time.",
+                 {"type": "string", "maxLength": 40}),
+          qparam("created_before", "Users created before this time.",
+                 {"type": "string", "maxLength": 40}),
+          ref("parameters", "AdminLimit"),
+          qparam("cursor", "The `next_cursor` of the page before.",
+                 {"type": "string", "maxLength": 64})], audited=False)
+admin_op("/admin/users/{user_id}", "get", "adminGetUser", "Show one user",
+         "The user with identities, sessions (created, last used, ended), ban state, "
+         "document count and size, and player name.",
+         admin_json("The user.", sref("AdminUser")), USER_ERRS, audited=False)
+admin_op("/admin/users/{user_id}/documents", "get", "adminListDocuments",
+         "List a user's documents",
+         "The user's player-data documents with their values (the compat `player_name` "
+         "document among them), by key, a page at a time.",
+         admin_json("A page of documents.", sref("AdminDocuments")),
+         dict(USER_ERRS, **{"400": admin_json(
+             "A malformed or unknown parameter, or an `after` longer than a key.",
+             error_schema(["invalid_request", "invalid_cursor"]))}),
+         [qparam("after", "The key after which the page starts (the `next_cursor` before).",
+                 {"type": "string", "maxLength": 128}), ref("parameters", "AdminLimit")],
+         audited=False)
+admin_op("/admin/users/{user_id}/export", "get", "adminExportUser", "Export a user's data",
+         "The same JSON as the user's own `GET /export-user-data`.",
+         admin_json("Everything stored about the user.", sref("Export"), extra={
+             "Content-Disposition": {"description": "`attachment; filename=\"user-data-<id>."
+                                                    "json\"`.", "schema": {"type": "string"}}}),
+         USER_ERRS)
+admin_op("/admin/users/{user_id}/ban", "post", "adminBanUser", "Ban a user",
+         "Refuses the user's logins, refreshes and access tokens until `until`, or for good, "
+         "and ends every session (as `gatehouse user ban`).",
+         admin_json("Banned.", {"type": "object",
+                                "required": ["user_id", "banned", "banned_until", "forever",
+                                             "sessions_ended"],
+                                "properties": {"user_id": sref("UserId"),
+                                               "banned": {"const": True},
+                                               "banned_until": sref("UnixTime"),
+                                               "forever": {"type": "boolean"},
+                                               "sessions_ended": {"type": "integer"}}}),
+         dict(USER_ERRS, **{"400": admin_json(
+             "A malformed id, body or `until` (`invalid_request`, `invalid_json`).",
+             error_schema(["invalid_request", "invalid_json"])),
+             "415": admin_json("A body that is not `application/json`.",
+                               error_schema(["unsupported_media_type"]), J("BODY_NOT_JSON"))}),
+         body={"required": False, "description": "`until`; no body bans for good.",
+               "content": {JSON: {"schema": sref("AdminBan")}}})
+admin_op("/admin/users/{user_id}/unban", "post", "adminUnbanUser", "Lift a user's ban",
+         "Lifts any ban (as `gatehouse user unban`); ended sessions stay ended.",
+         admin_json("Not banned.", {"type": "object", "required": ["user_id", "banned"],
+                                    "properties": {"user_id": sref("UserId"),
+                                                   "banned": {"const": False}}}), USER_ERRS)
+admin_op("/admin/users/{user_id}/sessions/end-all", "post", "adminEndAllSessions",
+         "End every session of a user",
+         "Ends every live session; their refresh tokens stop working at once (as `gatehouse "
+         "sessions revoke`).", admin_json("Ended.", sref("SessionsEnded")), USER_ERRS)
+admin_op("/admin/users/{user_id}/sessions/{session_id}/end", "post", "adminEndSession",
+         "End one session of a user", "Ends one live session of the user.",
+         admin_json("Ended.", {"type": "object",
+                               "required": ["user_id", "session_id", "sessions_ended"],
+                               "properties": {"user_id": sref("UserId"),
+                                              "session_id": {"type": "integer"},
+                                              "sessions_ended": {"const": 1}}}),
+         dict(USER_ERRS, **{"404": admin_json(
+             "No such user (`user_not_found`), or no such live session of it "
+             "(`session_not_found`).", error_schema(["user_not_found", "session_not_found"]))}),
+         [{"name": "session_id", "in": "path", "required": True,
+           "description": "The session's id.",
+           "schema": {"type": "integer", "minimum": 1, "maximum": 999999999999999999}}])
+admin_op("/admin/users/{user_id}/delete", "post", "adminDeleteUser", "Delete a user",
+         "Erases the user, identities, sessions and player data (as `gatehouse user delete`).",
+         admin_json("Deleted.", sref("DeleteResult")), USER_ERRS)
+admin_op("/admin/users/{user_id}/identities/{provider}/unlink", "post", "adminUnlinkIdentity",
+         "Unlink a platform identity",
+         "Removes the user's link to `provider`, unless it is the last way to log in (the "
+         "rules of `POST /unlink-identity`).",
+         admin_json("Unlinked.", {"type": "object", "required": ["user_id", "unlinked"],
+                                  "properties": {"user_id": sref("UserId"),
+                                                 "unlinked": {"type": "string"}}}),
+         dict(USER_ERRS, **{
+             "400": admin_json("A malformed id, or not a configured platform "
+                               "(`invalid_platform`).",
+                               error_schema(["invalid_request", "invalid_platform"])),
+             "404": admin_json("No such user, or nothing of that platform is linked.",
+                               error_schema(["user_not_found", "not_linked"])),
+             "409": admin_json("It is the user's last way to log in.",
+                               error_schema(["last_login_method"]), J("LAST_METHOD"))}),
+         [{"name": "provider", "in": "path", "required": True,
+           "description": "`steam`, `apple`, `google_play`, `facebook` or `oidc:<name>`.",
+           "schema": {"type": "string", "maxLength": 128}}])
+admin_op("/admin/keys", "get", "adminListKeys", "List the signing keys",
+         "Every signing key: kid, use, algorithm, state, activation and retirement times; "
+         "never key material.", admin_json("The keys.", sref("AdminKeys")), ADMIN_ERRS,
+         audited=False)
+admin_op("/admin/keys/rotate", "post", "adminRotateKeys", "Rotate the signing keys now",
+         "A new access key and refresh key sign from now on; the old ones stay published "
+         "until no token they signed can be live (as `gatehouse keys rotate`).",
+         admin_json("The keys after the rotation.", sref("AdminKeys")), ADMIN_ERRS)
+admin_op("/admin/stats", "get", "adminStats", "Counts",
+         "Users, guests, live sessions and player-data documents.",
+         admin_json("The counts.", {"type": "object",
+                                    "required": ["users", "guests", "active_sessions",
+                                                 "documents"],
+                                    "properties": {k: {"type": "integer", "minimum": 0}
+                                                   for k in ("users", "guests",
+                                                             "active_sessions",
+                                                             "documents")}}),
+         ADMIN_ERRS, audited=False)
+CONSOLE_OK = {"description": "The file, with its media type.", "headers": admin_headers(),
+              "content": {"text/html; charset=utf-8": {"schema": {"type": "string"}},
+                          "text/css; charset=utf-8": {"schema": {"type": "string"}},
+                          "text/javascript; charset=utf-8": {"schema": {"type": "string"}},
+                          "application/octet-stream": {"schema": {"type": "string"}}}}
+CONSOLE_404 = admin_json("No such file.", error_schema(["not_found"]), J("NO_ROUTE"))
+add("/console", "get", op(
+    "getConsole", "The web console", "admin",
+    "The console's page (built into the daemon), on the admin listener only; no token: the "
+    "page asks for one and sends it in `Authorization` to `/admin/`.",
+    sorted_responses({"200": CONSOLE_OK, "404": CONSOLE_404}), None, NOSEC))
+add("/console/{key}", "get", op(
+    "getConsoleFile", "A file of the web console", "admin",
+    "One of the console's built-in files (`app.js`, `app.css`, ...), on the admin listener "
+    "only; no token.", sorted_responses({"200": CONSOLE_OK, "404": CONSOLE_404}),
+    [{"name": "key", "in": "path", "required": True, "description": "The file's name.",
+      "schema": {"type": "string", "maxLength": 128}}], NOSEC))
+for _p in [p for p in paths if p.startswith("/admin/users/{user_id}")]:
+    paths[_p] = dict([("parameters", [ref("parameters", "AdminUserId")])] +
+                     list(paths[_p].items()))
 
 paths["/player-data/{key}"] = dict([("parameters", [ref("parameters", "DocumentKey")])] +
                                    list(paths["/player-data/{key}"].items()))
@@ -1443,6 +1756,9 @@ doc = {
                                                 "behind a reverse proxy (API.md B)."},
         {"name": "operations", "description": "Health, readiness, metrics and this "
                                               "document."},
+        {"name": "admin", "description": "The admin API and web console, on the admin "
+                                         "listener only (`admin_listen_address`); every "
+                                         "`/admin/` operation needs an admin token."},
     ],
     "paths": paths,
     "components": {
@@ -1456,6 +1772,12 @@ doc = {
                                "`Bearer ` is accepted too, as the SDKs send it "
                                "(`Authorization: <JWT>`). A refresh token is never accepted "
                                "as an access token.",
+            },
+            "adminToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token of `admin_token_file` in `Authorization: Bearer "
+                               "<token>` (admin listener only).",
             },
         },
         "schemas": schemas,

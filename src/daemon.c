@@ -144,13 +144,16 @@ static void raise_fd_limit(const struct config *cfg)
 static void init_metrics(void)
 {
 	static const char *names[64];
-	size_t n;
+	size_t n, na, k = 0;
 	const struct route *routes = router_routes(&n);
-	if (n > GH_ARRAY_SIZE(names))
-		n = GH_ARRAY_SIZE(names);
-	for (size_t i = 0; i < n; i++)
-		names[i] = routes[i].path;
-	metrics_init(names, n);
+	const struct route *admin = router_admin_routes(&na);
+	for (size_t i = 0; i < n && k < GH_ARRAY_SIZE(names); i++)
+		names[k++] = routes[i].path;
+	/* The admin listener's own routes (the others share the public ones' labels). */
+	for (size_t i = 0; i < na && k < GH_ARRAY_SIZE(names); i++)
+		if (admin[i].flags & (R_ADMIN | R_CONSOLE))
+			names[k++] = admin[i].path;
+	metrics_init(names, k);
 }
 
 /* Waits for requests in flight to finish, up to the shutdown timeout. */
@@ -205,13 +208,14 @@ static void http_opts(const struct daemon *d, struct http_options *ho, struct ht
 		.access_log = cfg->access_log,
 		.trusted_proxies = cfg->trusted_proxies,
 	};
-	*admin = *cfg->metrics_listen_address != '\0';
+	*admin = *cfg->admin_listen_address != '\0';
 	if (!*admin)
 		return;
 	*ao = *ho;
-	config_split_hostport(cfg->metrics_listen_address, host, 64, &ao->port);
+	config_split_hostport(cfg->admin_listen_address, host, 64, &ao->port);
 	ao->listen_address = host;
 	ao->base_path = "";
+	ao->cors_allow_origin = ""; /* no CORS: the console is served from the same origin */
 	ao->threads = 1;
 	ao->max_connections = 64;
 	ao->max_connections_per_ip = 0;
@@ -232,7 +236,7 @@ static int probe_http(const struct daemon *d)
 		return -1;
 	}
 	if (admin && http_probe(&ao, err, sizeof err)) {
-		log_error("metrics listener: %s; nothing was changed", err);
+		log_error("admin listener: %s; nothing was changed", err);
 		return -1;
 	}
 	return 0;
@@ -252,10 +256,16 @@ static int start_http(struct daemon *d)
 	if (!admin)
 		return 0;
 	if (http_start(&ao, router_dispatch_admin, &d->app, &d->admin, err, sizeof err)) {
-		log_error("metrics listener: %s", err);
+		log_error("admin listener: %s", err);
 		return -1;
 	}
-	log_info("metrics on http://%s/metrics", d->cfg->metrics_listen_address);
+	if (config_admin_api(d->cfg))
+		log_info("admin API on http://%s/admin/, console on http://%s/console, metrics on "
+			 "http://%s/metrics (%zu admin token(s))", d->cfg->admin_listen_address,
+			 d->cfg->admin_listen_address, d->cfg->admin_listen_address,
+			 d->cfg->nadmin_tokens);
+	else
+		log_info("metrics on http://%s/metrics", d->cfg->admin_listen_address);
 	return 0;
 }
 

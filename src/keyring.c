@@ -624,3 +624,9 @@ int keyring_rotate_now(struct keyring *kr, int64_t now)
 	}
 	return rc;
 }
+
+const char *keyset_key_state(const struct keyset *ks, const struct signing_key *k, int64_t now)
+{
+	return k == keyset_signing_key(ks, k->use, now) ? "current" :
+	       k->activate_at > now ? "next" : "previous";
+}

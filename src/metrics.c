@@ -45,6 +45,10 @@ static const char *const providers[] = { "steam", "apple", "google_play", "faceb
 static atomic_uint_fast64_t provider_requests[NPROVIDERS][2];
 static struct histogram provider_durations[NPROVIDERS];
 static atomic_int_fast64_t gauges[G_GAUGE_COUNT];
+static atomic_uint_fast64_t admin_requests[ADMIN_OUTCOME_COUNT];
+static const char *const admin_outcomes[ADMIN_OUTCOME_COUNT] = {
+	"ok", "unauthorized", "client_error", "server_error",
+};
 
 static const char *const method_names[LOGIN_METHOD_COUNT] = {
 	"guest_new", "guest", "refresh", "steam", "apple", "google_play", "facebook", "oidc",
@@ -133,6 +137,12 @@ void metrics_store_commit(uint64_t duration_ns, int writes)
 	observe(&commits, duration_ns);
 	atomic_fetch_add_explicit(&counters[M_STORE_WRITES], (uint64_t)writes,
 				  memory_order_relaxed);
+}
+
+void metrics_admin_request(int outcome)
+{
+	if (outcome >= 0 && outcome < ADMIN_OUTCOME_COUNT)
+		atomic_fetch_add_explicit(&admin_requests[outcome], 1, memory_order_relaxed);
 }
 
 void metrics_set(int gauge, int64_t value)
@@ -341,6 +351,13 @@ void metrics_render(struct strbuf *sb, const char *version)
 		       "Waits (retries) for a database lock held by another process.", M_STORE_BUSY);
 	render_counter(sb, "gatehouse_store_errors_total",
 		       "Database operations that failed (disk full, I/O, ...).", M_STORE_ERRORS);
+
+	metrics_family(sb, "gatehouse_admin_requests_total", "counter",
+		       "Requests to the admin API (/admin/...) by outcome; unauthorized: no valid "
+		       "admin token.");
+	for (int o = 0; o < ADMIN_OUTCOME_COUNT; o++)
+		sb_addf(sb, "gatehouse_admin_requests_total{outcome=\"%s\"} %llu\n",
+			admin_outcomes[o], (unsigned long long)get(&admin_requests[o]));
 
 	metrics_family(sb, "gatehouse_provider_requests_total", "counter",
 		       "Calls to platforms, by provider and whether a proper answer came.");

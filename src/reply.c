@@ -115,6 +115,14 @@ static const struct reply_row rows[ERR_COUNT] = {
 			      "Keys are 1 to 128 of A-Z a-z 0-9 _ . -", false },
 	[ERR_INVALID_CURSOR] = { 400, "invalid_cursor", "Error: Unknown cursor", "Unknown cursor",
 				 "Unknown cursor", false },
+	[ERR_ADMIN_TOKEN] = { 401, "unauthorized", "Error: Missing or invalid admin token",
+			      "Unauthorized", "Missing or invalid admin token", false },
+	[ERR_USER_NOT_FOUND] = { 404, "user_not_found", "Error: No such user", "No such user",
+				 "No such user", false },
+	[ERR_SESSION_NOT_FOUND] = { 404, "session_not_found",
+				    "Error: No such live session of this user",
+				    "No such live session of this user",
+				    "No such live session of this user", false },
 };
 
 const struct reply_row *reply_row(int err)
@@ -210,7 +218,8 @@ json_t *reply_table_json(void)
 		N(ERR_PLATFORM_DISABLED), N(ERR_PLATFORM_UNAVAILABLE), N(ERR_PLATFORM_REJECTED), N(ERR_INVALID_PLATFORM),
 		N(ERR_NOT_LINKED), N(ERR_LAST_METHOD), N(ERR_INVALID_PLAYER_NAME), N(ERR_QUOTA),
 		N(ERR_PRECONDITION), N(ERR_DOC_NOT_FOUND), N(ERR_INVALID_KEY),
-		N(ERR_INVALID_CURSOR),
+		N(ERR_INVALID_CURSOR), N(ERR_ADMIN_TOKEN), N(ERR_USER_NOT_FOUND),
+		N(ERR_SESSION_NOT_FOUND),
 #undef N
 	};
 	json_t *out = json_object();

@@ -62,11 +62,41 @@ static const struct route routes[] = {
 	{ "/openapi.json", M_GET, STYLE_JSON, 0, handle_openapi },
 };
 
-/* The admin listener (metrics_listen_address) serves only these. */
+/*
+ * The admin listener (admin_listen_address) serves only these: the admin
+ * API and the console when admin tokens are configured, and the operations
+ * routes. No public route.
+ */
 static const struct route admin_routes[] = {
+	{ "/admin/users", M_GET, STYLE_JSON, R_ADMIN | R_PARAMS, handle_admin_users },
+	{ "/admin/users/{user_id}", M_GET, STYLE_JSON, R_ADMIN, handle_admin_user },
+	{ "/admin/users/{user_id}/documents", M_GET, STYLE_JSON, R_ADMIN | R_PARAMS,
+	  handle_admin_user_documents },
+	{ "/admin/users/{user_id}/export", M_GET, STYLE_JSON, R_ADMIN, handle_admin_user_export },
+	{ "/admin/users/{user_id}/ban", M_POST, STYLE_JSON, R_ADMIN, handle_admin_ban },
+	{ "/admin/users/{user_id}/unban", M_POST, STYLE_JSON, R_ADMIN, handle_admin_unban },
+	{ "/admin/users/{user_id}/sessions/end-all", M_POST, STYLE_JSON, R_ADMIN,
+	  handle_admin_sessions_end_all },
+	{ "/admin/users/{user_id}/sessions/{session_id}/end", M_POST, STYLE_JSON, R_ADMIN,
+	  handle_admin_session_end },
+	{ "/admin/users/{user_id}/delete", M_POST, STYLE_JSON, R_ADMIN, handle_admin_user_delete },
+	{ "/admin/users/{user_id}/identities/{provider}/unlink", M_POST, STYLE_JSON, R_ADMIN,
+	  handle_admin_unlink },
+	{ "/admin/keys", M_GET, STYLE_JSON, R_ADMIN, handle_admin_keys },
+	{ "/admin/keys/rotate", M_POST, STYLE_JSON, R_ADMIN, handle_admin_keys_rotate },
+	{ "/admin/stats", M_GET, STYLE_JSON, R_ADMIN, handle_admin_stats },
+	{ "/console", M_GET, STYLE_JSON, R_CONSOLE, handle_console },
+	{ "/console/{key}", M_GET, STYLE_JSON, R_CONSOLE, handle_console },
 	{ "/metrics", M_GET, STYLE_JSON, 0, handle_metrics },
 	{ "/health", M_GET, STYLE_JSON, 0, handle_health },
+	{ "/ready", M_GET, STYLE_JSON, 0, handle_ready },
 };
+
+const struct route *router_admin_routes(size_t *n)
+{
+	*n = GH_ARRAY_SIZE(admin_routes);
+	return admin_routes;
+}
 
 const struct route *router_routes(size_t *n)
 {
@@ -107,24 +137,59 @@ static void methods_list(unsigned methods, char *buf, size_t len)
 	snprintf(buf + o, len - o, "OPTIONS");
 }
 
-static const struct route *match(const struct route *table, size_t n, const char *path,
-				 const char **key)
+/*
+ * Whether path matches the template tmpl: 1, with the {name} segments in
+ * rc->args and a trailing {key}'s rest in rc->key; 0 when it does not; -1
+ * when it does but a segment is longer than ROUTE_ARG_MAX.
+ */
+static int match_one(const char *tmpl, const char *path, struct route_ctx *rc)
 {
-	*key = NULL;
+	int nargs = 0, toolong = 0;
+	while (*tmpl) {
+		if (*tmpl != '{') {
+			if (*tmpl++ != *path++)
+				return 0;
+			continue;
+		}
+		const char *close = strchr(tmpl, '}');
+		if (!close)
+			return 0;
+		if (!close[1] && !strncmp(tmpl, "{key}", 5)) {
+			if (!*path)
+				return 0;
+			rc->key = path;
+			return toolong ? -1 : 1;
+		}
+		size_t n = strcspn(path, "/");
+		if (!n || nargs == ROUTE_ARGS)
+			return 0;
+		if (n > ROUTE_ARG_MAX)
+			toolong = 1;
+		else
+			snprintf(rc->args[nargs], sizeof rc->args[nargs], "%.*s", (int)n, path);
+		nargs++;
+		path += n;
+		tmpl = close + 1;
+	}
+	if (*path)
+		return 0;
+	return toolong ? -1 : 1;
+}
+
+static const struct route *match(const struct route *table, size_t n, const char *path,
+				 struct route_ctx *rc, bool *toolong)
+{
+	*toolong = false;
 	if (!path)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		const char *tmpl = table[i].path, *brace = strchr(tmpl, '{');
-		if (!brace) {
-			if (strcmp(tmpl, path) == 0)
-				return &table[i];
-			continue;
-		}
-		size_t prefix = (size_t)(brace - tmpl);
-		if (strncmp(tmpl, path, prefix) == 0 && path[prefix]) {
-			*key = path + prefix;
+		int m = match_one(table[i].path, path, rc);
+		if (m) {
+			*toolong = m < 0;
 			return &table[i];
 		}
+		if (strchr(table[i].path, '{')) /* it may have filled some before failing */
+			memset(rc->args, 0, sizeof rc->args);
 	}
 	return NULL;
 }
@@ -196,13 +261,50 @@ static bool authenticate(struct app *app, struct http_request *req, struct route
 	return !err;
 }
 
-static void dispatch_in(const struct route *table, size_t n, struct http_request *req,
-			struct app *app)
+/* The admin listener's answers: no framing, no scripts but ours, no caching. */
+static void add_console_headers(struct http_request *req)
 {
-	const char *key;
-	const struct route *r = match(table, n, req->path, &key);
+	http_add_header(req, "Content-Security-Policy",
+			"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+			"connect-src 'self'; base-uri 'none'; form-action 'none'; "
+			"frame-ancestors 'none'");
+	http_add_header(req, "X-Frame-Options", "DENY");
+	http_add_header(req, "Referrer-Policy", "no-referrer");
+	http_add_header(req, "Cache-Control", "no-store");
+}
+
+/* The admin token's name, or NULL with 401 answered. */
+static const char *admin_authenticate(struct app *app, struct http_request *req)
+{
+	size_t len = 0;
+	const char *h = http_header(req, "Authorization");
+	const char *tok = NULL;
+	/* Only "Bearer <token>": the raw form is for the SDKs' JWTs. */
+	if (h && strncasecmp(h, "Bearer ", 7) == 0)
+		tok = bearer_token(req, &len);
+	const char *who = session_admin_authenticate(app->cfg, tok, len);
+	if (!who) {
+		http_add_header(req, "WWW-Authenticate", "Bearer realm=\"gatehouse admin\"");
+		reply_error(req, ERR_ADMIN_TOKEN);
+	}
+	return who;
+}
+
+static void dispatch_in(const struct route *table, size_t n, struct http_request *req,
+			struct app *app, bool admin)
+{
+	/* Every answer of the admin listener, 404s and 401s included. */
+	if (admin)
+		add_console_headers(req);
+	struct route_ctx rc;
+	memset(&rc, 0, sizeof rc);
+	bool toolong;
+	const struct route *r = match(table, n, req->path, &rc, &toolong);
 	/* With an admin listener, the metrics are served there only. */
-	if (r && (r->flags & R_MAIN_METRICS) && *app->cfg->metrics_listen_address)
+	if (r && (r->flags & R_MAIN_METRICS) && *app->cfg->admin_listen_address)
+		r = NULL;
+	/* An admin listener without tokens (metrics_listen_address alone): metrics only. */
+	if (r && (r->flags & (R_ADMIN | R_CONSOLE)) && !config_admin_api(app->cfg))
 		r = NULL;
 	if (r) {
 		req->route = r->path;
@@ -234,10 +336,16 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	/* Before anything else: a refused request must not spend its refresh token. */
 	if ((r->flags & R_LIMIT) && !within_rate_limit(app, req))
 		return;
+	rc.route = r;
 	/* The token first, as API Gateway's authorizer does, then the parameters. */
-	struct route_ctx rc = { .route = r, .key = key };
 	if ((r->flags & R_AUTH) && !authenticate(app, req, &rc))
 		return;
+	if ((r->flags & R_ADMIN) && !(rc.actor = admin_authenticate(app, req)))
+		return;
+	if (toolong) {
+		reply_error(req, ERR_INVALID_REQUEST);
+		return;
+	}
 	if (r->flags & R_PARAMS) {
 		bool unsupported;
 		if (http_parse_params(req, &unsupported)) {
@@ -252,10 +360,20 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 
 void router_dispatch(struct http_request *req, void *ctx)
 {
-	dispatch_in(routes, GH_ARRAY_SIZE(routes), req, ctx);
+	dispatch_in(routes, GH_ARRAY_SIZE(routes), req, ctx, false);
+}
+
+static int admin_outcome(int status)
+{
+	return status == 401 ? ADMIN_UNAUTHORIZED : status >= 500 ? ADMIN_SERVER_ERROR :
+	       status >= 400 ? ADMIN_CLIENT_ERROR : ADMIN_OK;
 }
 
 void router_dispatch_admin(struct http_request *req, void *ctx)
 {
-	dispatch_in(admin_routes, GH_ARRAY_SIZE(admin_routes), req, ctx);
+	dispatch_in(admin_routes, GH_ARRAY_SIZE(admin_routes), req, ctx, true);
+	/* Every request under /admin/ counts, matched or not. */
+	if (req->path && !strncmp(req->path, "/admin/", 7) &&
+	    config_admin_api(((struct app *)ctx)->cfg))
+		metrics_admin_request(admin_outcome(req->status));
 }

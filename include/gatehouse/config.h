@@ -36,6 +36,13 @@ struct oidc_setting {
 	char *key, *value, *origin;
 };
 
+/* One admin API token: who it is, and the SHA-256 digest of the token itself. */
+#define ADMIN_TOKEN_NAME_MAX 64
+struct admin_token {
+	char name[ADMIN_TOKEN_NAME_MAX + 1];
+	unsigned char digest[32];
+};
+
 struct config {
 	/* network */
 	char *listen_address;
@@ -54,7 +61,9 @@ struct config {
 	int64_t http_threads;     /* 0 = automatic */
 	int64_t shutdown_timeout;
 	char *trusted_proxies;    /* comma-separated IPs or CIDRs, validated */
-	char *metrics_listen_address; /* "" or "ip:port" / "[ipv6]:port" */
+	char *admin_listen_address; /* "" or "ip:port" / "[ipv6]:port" (after the alias) */
+	char *metrics_listen_address; /* the older name of admin_listen_address */
+	char *admin_token_file;   /* "" or the file of the admin API's tokens */
 	int64_t rate_limit_login;  /* tokens per window per address; 0 = off */
 	int64_t rate_limit_window;
 	int64_t rate_limit_max_addresses;
@@ -127,6 +136,9 @@ struct config {
 	char *database_password;  /* from database_password_file */
 	struct oidc_provider *oidc;
 	size_t noidc;
+	/* The admin API's tokens (admin_token_file), as digests; 0: the API is off. */
+	struct admin_token *admin_tokens;
+	size_t nadmin_tokens;
 	struct oidc_setting *oidc_settings;
 	size_t noidc_settings;
 };
@@ -180,6 +192,9 @@ void config_write_sample(FILE *out);
 void config_write_man(FILE *out);
 /* Writes the effective settings, one "name value" per line. */
 void config_write_effective(const struct config *cfg, FILE *out);
+
+/* True when cfg serves the admin API and console (an admin address and tokens). */
+bool config_admin_api(const struct config *cfg);
 
 /* Splits "ip:port" or "[ipv6]:port"; 0 or -1. */
 int config_split_hostport(const char *s, char *host, size_t hostlen, int *port /* OUT */);

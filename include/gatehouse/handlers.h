@@ -24,6 +24,12 @@ struct login_fields {
 	const char *oidc_provider; /* on OIDC logins, else NULL */
 };
 
+/* The compat player name's document key (/set-player-data, the admin user page). */
+#define HANDLERS_PLAYER_NAME_KEY "player_name"
+
+/* "steam", "apple", "google_play", "facebook", or "oidc:<name>" of a configured provider. */
+bool handlers_known_platform(const struct config *cfg, const char *s);
+
 /* Answers 200 with a login's fields (f may be NULL) and its token pair. */
 void handlers_reply_login(struct http_request *req, const struct session_tokens *t,
 			  const struct login_fields *f, int64_t now);
@@ -62,6 +68,8 @@ json_t *handlers_account_json(const struct store_account *a, int64_t now);
 json_t *handlers_account_export_json(const struct store_account *a, int64_t now);
 
 /* storage.c */
+/* True when the request body is declared as JSON (Content-Type); otherwise answers 415. */
+bool handlers_require_json_body(struct http_request *req);
 void handle_player_doc(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_player_doc_list(struct app *app, struct http_request *req,
 			    const struct route_ctx *rc);
@@ -82,6 +90,38 @@ void handle_openapi(struct app *app, struct http_request *req, const struct rout
  * router as every R_AUTH route; answers 200 with X-Gatehouse-* headers.
  */
 void handle_forward_auth(struct app *app, struct http_request *req, const struct route_ctx *rc);
+
+/* admin.c: the admin API's user routes (R_ADMIN: route_ctx.actor is set) */
+void handle_admin_users(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_admin_user(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_admin_user_documents(struct app *app, struct http_request *req,
+				 const struct route_ctx *rc);
+void handle_admin_user_export(struct app *app, struct http_request *req,
+			      const struct route_ctx *rc);
+void handle_admin_ban(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_admin_unban(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_admin_session_end(struct app *app, struct http_request *req,
+			      const struct route_ctx *rc);
+void handle_admin_sessions_end_all(struct app *app, struct http_request *req,
+				   const struct route_ctx *rc);
+void handle_admin_user_delete(struct app *app, struct http_request *req,
+			      const struct route_ctx *rc);
+void handle_admin_unlink(struct app *app, struct http_request *req, const struct route_ctx *rc);
+/*
+ * One audit line of an admin action: msg=audit actor=NAME action=ACTION
+ * user=ID, then up to two more key/value pairs (NULL keys end it early).
+ * Never a token: the actor is the admin token's name.
+ */
+void handlers_admin_audit(const struct route_ctx *rc, const char *action, const char *user,
+			  const char *k1, const char *v1, const char *k2, const char *v2);
+
+/* admin_ops.c: keys, stats and the embedded console */
+void handle_admin_keys(struct app *app, struct http_request *req, const struct route_ctx *rc);
+void handle_admin_keys_rotate(struct app *app, struct http_request *req,
+			      const struct route_ctx *rc);
+void handle_admin_stats(struct app *app, struct http_request *req, const struct route_ctx *rc);
+/* GET /console (index.html) and /console/<file>: the files under console/, built in. */
+void handle_console(struct app *app, struct http_request *req, const struct route_ctx *rc);
 
 /* ops.c */
 void handle_health(struct app *app, struct http_request *req, const struct route_ctx *rc);

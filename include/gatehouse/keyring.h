@@ -125,6 +125,9 @@ const struct signing_key *keyset_signing_key(const struct keyset *ks, int use, i
 const struct signing_key *keyset_find(const struct keyset *ks, const char *kid, size_t kid_len,
 				      int use);
 
+/* "current", "next" or "previous": where k (a key of ks) stands at time now. */
+const char *keyset_key_state(const struct keyset *ks, const struct signing_key *k, int64_t now);
+
 const char *keyring_alg_name(int alg);
 /* Parses "RS256", "ES256", "HS256"; -1 when unknown. */
 int keyring_alg_parse(const char *s);

@@ -56,6 +56,16 @@ void metrics_provider_request(const char *provider, bool ok, uint64_t duration_n
 /* One writer transaction: how long BEGIN..COMMIT took, and how many writes it held. */
 void metrics_store_commit(uint64_t duration_ns, int writes);
 
+/* Requests to the admin API (/admin/...), by outcome. */
+enum admin_outcome {
+	ADMIN_OK = 0,              /* answered 2xx */
+	ADMIN_UNAUTHORIZED,        /* no valid admin token: 401 */
+	ADMIN_CLIENT_ERROR,        /* other 4xx: bad id or parameter, unknown user, ... */
+	ADMIN_SERVER_ERROR,        /* 5xx */
+	ADMIN_OUTCOME_COUNT
+};
+void metrics_admin_request(int outcome);
+
 enum metrics_gauge {
 	G_USERS = 0,
 	G_SESSIONS_ACTIVE,

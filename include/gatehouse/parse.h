@@ -23,4 +23,16 @@ int gh_parse_duration(const char *s, int64_t *out);
 /* Parses a size: an integer with an optional B, KiB, MiB, GiB (or K, M, G). */
 int gh_parse_size(const char *s, int64_t *out);
 
+/*
+ * Parses an RFC 3339 time ("2027-01-31T00:00:00Z", fractions ignored, a
+ * numeric offset or Z required) into Unix seconds; a date that does not
+ * exist (February 31st) is refused. 0 or GH_EINVAL.
+ */
+int gh_parse_rfc3339(const char *s, int64_t *out);
+/*
+ * A point in time as the admin API and --until take it: an RFC 3339 time,
+ * or Unix seconds (digits only, at most 253402300799). 0 or GH_EINVAL.
+ */
+int gh_parse_when(const char *s, int64_t *out);
+
 #endif

@@ -27,19 +27,30 @@ enum route_flags {
 	R_NOSTORE = 1 << 2,        /* answers carry tokens: Cache-Control: no-store */
 	R_LIMIT = 1 << 3,          /* takes a token from the client's rate-limit bucket */
 	R_MAIN_METRICS = 1 << 4,   /* served here unless an admin listener is configured */
+	R_ADMIN = 1 << 5,          /* admin API: needs an admin token (admin listener only) */
+	R_CONSOLE = 1 << 6,        /* the web console's files (admin listener only, no token) */
 };
+
+/* Longest {name} segment of a path (a user id is 36, a provider "oidc:<name>"). */
+#define ROUTE_ARG_MAX 128
+#define ROUTE_ARGS 2
 
 struct route_ctx {
 	const struct route *route;
 	struct access_claims claims; /* set for R_AUTH routes */
 	struct store_user user;      /* the token's user, for R_AUTH routes */
 	const char *key;             /* the {key} of the path, decoded */
+	/* The {name} segments of the path before it, in order, decoded. */
+	char args[ROUTE_ARGS][ROUTE_ARG_MAX + 1];
+	const char *actor;           /* R_ADMIN routes: the admin token's name */
 };
 
 struct route {
 	/*
 	 * As served under base_path; also the log and metrics label. A path
-	 * ending in "{key}" matches any non-empty rest, given as route_ctx.key.
+	 * ending in "{key}" matches any non-empty rest, given as route_ctx.key;
+	 * any other "{name}" matches one non-empty segment (no '/'), given in
+	 * route_ctx.args in order.
 	 */
 	const char *path;
 	unsigned methods;          /* enum route_method bits */

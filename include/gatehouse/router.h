@@ -15,7 +15,11 @@ struct http_request;
 
 /* The http dispatch callback; ctx is the struct app. */
 void router_dispatch(struct http_request *req, void *ctx);
-/* The same for the admin listener: /metrics and /health only. */
+/*
+ * The same for the admin listener: the admin API (/admin/..., an admin
+ * token in Authorization: Bearer), the console's files, /metrics, /health
+ * and /ready; the API and console only when admin tokens are configured.
+ */
 void router_dispatch_admin(struct http_request *req, void *ctx);
 
 /* The name of method bit number bit (0: GET, ...), or NULL past the last. */
@@ -23,5 +27,7 @@ const char *router_method_name(unsigned bit);
 
 /* The route table, for documentation checks. */
 const struct route *router_routes(size_t *n /* OUT */);
+/* The admin listener's table. */
+const struct route *router_admin_routes(size_t *n /* OUT */);
 
 #endif

@@ -89,6 +89,15 @@ int session_authenticate(struct app *app, const char *token, size_t len, int64_t
 			 struct access_claims *out_claims /* OUT */,
 			 struct store_user *out_user /* OUT */);
 
+/*
+ * Who is asking on the admin listener: the name of the admin token (from
+ * admin_token_file) that token (len bytes) is, or NULL. Every token of the
+ * configuration is compared, by SHA-256 digest and in constant time, with
+ * no early exit on a match. The name lives as long as the configuration
+ * snapshot cfg.
+ */
+const char *session_admin_authenticate(const struct config *cfg, const char *token, size_t len);
+
 struct session_platform_login {
 	const char *provider;      /* "steam", ..., "oidc:<name>" */
 	const char *subject;       /* the platform's id for the player, verified */

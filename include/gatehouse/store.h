@@ -258,6 +258,7 @@ struct store_identity {
 struct store_session_info {
 	int64_t session_id, created_at, expires_at;
 	int64_t ended_at;          /* 0 while live */
+	int64_t refreshed_at;      /* its last refresh (0: never refreshed) */
 };
 
 struct store_doc_entry {
@@ -306,6 +307,59 @@ int store_guests_cleanup(struct store *st, int64_t idle_before, int limit,
  */
 int store_lease_claim(struct store *st, const char *name, const char *holder, int64_t now,
 		      int64_t until, bool *out_held /* OUT */);
+/* ---- the admin API's reads (search.c) ---- */
+
+/*
+ * A guest: a user with a guest secret and no platform identity (the users
+ * guest clean-up may delete; the SQL of Q_GUEST_CLEANUP, Q_USERS_PAGE and
+ * Q_COUNT_GUESTS says the same).
+ */
+static inline bool store_account_is_guest(const struct store_account *a)
+{
+	return a->user.has_guest_secret && a->nidentities == 0;
+}
+
+struct store_user_summary {
+	char user_id[37];
+	int64_t created_at, last_seen_at;
+	int64_t banned_until;      /* 0 = never banned (may be in the past) */
+	bool guest;
+};
+
+struct store_users_query {
+	int64_t created_after;     /* created_at > this (-1: no bound) */
+	int64_t created_before;    /* created_at < this (INT64_MAX: no bound) */
+	/* The cursor: users after (cursor_created_at, cursor_user_id); -1 and "" for the first page. */
+	int64_t cursor_created_at;
+	const char *cursor_user_id;
+	int limit;
+};
+
+/*
+ * Up to q->limit users in (created_at, user_id) order, from the cursor on,
+ * within the creation bounds. The caller frees *out.
+ */
+int store_users_page(struct store *st, const struct store_users_query *q,
+		     struct store_user_summary **out /* OUT */, size_t *out_n /* OUT */);
+
+/* The user holding identity (provider, subject): 0 with its id, or GH_ENOTFOUND. */
+int store_identity_owner(struct store *st, const char *provider, const char *subject,
+			 char out_user_id[37] /* OUT */);
+
+struct store_stats {
+	int64_t users, guests, active_sessions, documents;
+};
+/* Counts for the admin overview (full scans: seldom). */
+int store_stats_get(struct store *st, int64_t now, struct store_stats *out /* OUT */);
+
+/*
+ * Up to limit documents of user_id with keys after `after` ("" for the
+ * first page), ordered bytewise by key, with their values. Release each
+ * value and the array with store_doc_entries_free.
+ */
+int store_doc_page(struct store *st, const char *user_id, const char *after, int limit,
+		   struct store_doc_entry **out /* OUT */, size_t *out_n /* OUT */);
+void store_doc_entries_free(struct store_doc_entry *docs, size_t n);
 
 /* ---- platform identities ---- */
 

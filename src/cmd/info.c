@@ -27,7 +27,8 @@ const char cmd_check_config_usage[] =
 
 const char cmd_routes_usage[] =
 	"usage: gatehouse routes [--json]\n\nLists every route of the HTTP router as METHOD PATH (without\n"
-	"base_path); openapi.json documents exactly these. With --json: the routes with\n"
+	"base_path), then the admin listener's own (/admin/..., /console); openapi.json\n"
+	"documents exactly these. With --json: the routes with\n"
 	"their error style and flags, and the error table (status, slug and body of\n"
 	"every error in each style), which scripts/gen-openapi.py reads.\n";
 
@@ -59,19 +60,25 @@ static int routes_json(void)
 {
 	static const char *const styles[] = { [STYLE_JSON] = "json", [STYLE_COMPAT] = "compat",
 					      [STYLE_APIGW] = "apigw" };
-	size_t n;
+	size_t n, na;
 	const struct route *routes = router_routes(&n);
+	const struct route *admin = router_admin_routes(&na);
 	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		const struct route *r = &routes[i];
+	for (size_t i = 0; i < n + na; i++) {
+		const struct route *r = i < n ? &routes[i] : &admin[i - n];
+		bool own = (r->flags & (R_ADMIN | R_CONSOLE)) != 0;
+		/* The admin listener's /metrics, /health and /ready are the public ones. */
+		if (i >= n && !own)
+			continue;
 		json_t *m = json_array();
 		for (unsigned b = 0; router_method_name(b); b++)
 			if (r->methods & (1u << b))
 				json_array_append_new(m, json_string(router_method_name(b)));
 		json_array_append_new(arr, json_pack(
-			"{s:s, s:o, s:s, s:b, s:b, s:b}", "path", r->path, "methods", m, "style",
-			styles[r->style], "auth", (r->flags & R_AUTH) != 0, "rate_limited",
-			(r->flags & R_LIMIT) != 0, "params", (r->flags & R_PARAMS) != 0));
+			"{s:s, s:o, s:s, s:b, s:b, s:b, s:s, s:b}", "path", r->path, "methods", m,
+			"style", styles[r->style], "auth", (r->flags & R_AUTH) != 0, "rate_limited",
+			(r->flags & R_LIMIT) != 0, "params", (r->flags & R_PARAMS) != 0, "listener",
+			i < n ? "main" : "admin", "admin_token", (r->flags & R_ADMIN) != 0));
 	}
 	json_t *out = json_pack("{s:o, s:o}", "routes", arr, "errors", reply_table_json());
 	char *text = json_dumps(out, JSON_INDENT(2));
@@ -88,12 +95,17 @@ int cmd_routes(const struct cli *cli, struct config *unused)
 	(void)unused;
 	if (cli->json)
 		return routes_json();
-	size_t n;
+	size_t n, na;
 	const struct route *routes = router_routes(&n);
-	for (size_t i = 0; i < n; i++)
+	const struct route *admin = router_admin_routes(&na);
+	for (size_t i = 0; i < n + na; i++) {
+		const struct route *r = i < n ? &routes[i] : &admin[i - n];
+		if (i >= n && !(r->flags & (R_ADMIN | R_CONSOLE)))
+			continue;
 		for (unsigned m = 0; router_method_name(m); m++)
-			if (routes[i].methods & (1u << m))
-				printf("%s %s\n", router_method_name(m), routes[i].path);
+			if (r->methods & (1u << m))
+				printf("%s %s\n", router_method_name(m), r->path);
+	}
 	return EXIT_OK;
 }
 

@@ -198,9 +198,7 @@ int cmd_keys(const struct cli *cli, struct config *cfg)
 		       "SIGNS FROM", "CREATED");
 		for (size_t i = 0; i < ks->n; i++) {
 			const struct signing_key *k = &ks->keys[i];
-			const struct signing_key *cur = keyset_signing_key(ks, k->use, now);
-			const char *state = k == cur ? "current" : k->activate_at > now ? "next" :
-					    "previous";
+			const char *state = keyset_key_state(ks, k, now);
 			char act[32], created[32];
 			gh_format_time(k->activate_at, act, sizeof act);
 			gh_format_time(k->created_at, created, sizeof created);

@@ -44,7 +44,7 @@ const char cmd_sessions_usage[] =
 	"It never creates a database: with none at database_path it fails, naming it.\n"
 	"Exit status: 0 done, 1 no such user or session (or no database), 2 usage error.\n";
 
-/* "7d"-style durations from now, or an RFC 3339 time. 0 or -1. */
+/* "7d"-style durations from now, or an RFC 3339 time. 0 or an error. */
 static int parse_when(const char *s, int64_t now, int64_t *out)
 {
 	int64_t d;
@@ -53,42 +53,7 @@ static int parse_when(const char *s, int64_t now, int64_t *out)
 		*out = d >= STORE_BAN_FOREVER - now ? STORE_BAN_FOREVER : now + d;
 		return 0;
 	}
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	int used = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
-		return -1;
-	const char *p = s + used;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	int64_t offset = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int hh, mm, n = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5 || hh > 23 || mm > 59)
-			return -1;
-		offset = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	struct tm want = tm, back;
-	time_t t = timegm(&tm);
-	/* timegm normalises 2030-02-31 to March: a date that moved did not exist. */
-	if (!gmtime_r(&t, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
-	    back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour ||
-	    back.tm_min != want.tm_min)
-		return -1;
-	*out = (int64_t)t - offset;
-	return 0;
+	return gh_parse_rfc3339(s, out);
 }
 
 int cmd_user(const struct cli *cli, struct config *cfg)

@@ -73,9 +73,23 @@ const struct setting config_settings[] = {
 	  "Request threads (0 = four per CPU, at least 4).", false },
 	{ "shutdown_timeout", T_DURATION, OFF(shutdown_timeout), "10s", 0, 3600, NULL,
 	  "On SIGTERM, how long in-flight requests may take before the daemon exits anyway.", false },
+	{ "admin_listen_address", T_STRING, OFF(admin_listen_address), "", 0, 64, NULL,
+	  "The admin address (ip:port, [ipv6]:port; keep it on loopback or a private\n"
+	  "network): the admin API under /admin/ (needs admin_token_file), the web console\n"
+	  "at /console, and /metrics, /health and /ready; then /metrics is not on the main\n"
+	  "listener. Empty: no admin API or console, /metrics is on the main listener.", false },
 	{ "metrics_listen_address", T_STRING, OFF(metrics_listen_address), "", 0, 64, NULL,
-	  "An admin address (ip:port, [ipv6]:port) serving /metrics and /health only; then\n"
-	  "/metrics is not on the main listener. Empty: /metrics is on the main listener.", false },
+	  "The older name of admin_listen_address (setting both to different values is an\n"
+	  "error). Set alone without admin_token_file, it serves /metrics, /health and /ready\n"
+	  "only, as it always did.", false },
+	{ "admin_token_file", T_STRING, OFF(admin_token_file), "", 0, 4096, NULL,
+	  "File of the admin API's bearer tokens, one per line: NAME:TOKEN (NAME, of\n"
+	  "A-Z a-z 0-9 _ . -, is what the audit log calls whoever used it) or a bare TOKEN\n"
+	  "(named admin); tokens are 16 to 512 printable characters, at most 64 of them;\n"
+	  "blank lines and lines starting with # are skipped. Make one with e.g.\n"
+	  "  (umask 077; printf 'alice:%s\\n' \"$(openssl rand -hex 32)\" >> admin-tokens)\n"
+	  "A relative name is looked up in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).\n"
+	  "Required with admin_listen_address. Never logged: the log names a token's NAME.", true },
 	{ "trusted_proxies", T_STRING, OFF(trusted_proxies), "", 0, 4096, NULL,
 	  "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed:\n"
 	  "from such a peer, the client is the right-most address not in this list.\n"
@@ -706,15 +720,8 @@ static int finish(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (*cfg->metrics_listen_address) {
-		char host[64];
-		int port;
-		if (config_split_hostport(cfg->metrics_listen_address, host, sizeof host, &port)) {
-			snprintf(err, errlen, "metrics_listen_address '%s': expected ip:port or "
-				 "[ipv6]:port", cfg->metrics_listen_address);
-			return -1;
-		}
-	}
+	if (config_check_admin(cfg, err, errlen))
+		return -1;
 	char **proxies = gh_list_split(cfg->trusted_proxies, NULL);
 	for (char **p = proxies; *p; p++) {
 		unsigned char a[16];
@@ -839,6 +846,7 @@ void config_release(struct config *cfg)
 	config_free_secret(&cfg->steam_web_api_key);
 	config_free_secret(&cfg->google_play_client_secret);
 	config_free_secret(&cfg->database_password);
+	config_admin_tokens_free(cfg);
 	config_oidc_free(cfg->oidc, cfg->noidc);
 	cfg->oidc = NULL;
 	cfg->noidc = 0;

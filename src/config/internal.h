@@ -66,4 +66,13 @@ void config_write_oidc(const struct config *cfg, FILE *out);
 /* The OIDC providers as text (to compare two configurations); caller frees. */
 char *config_oidc_text(const struct config *cfg);
 
+/*
+ * The admin settings (admin.c): resolves the metrics_listen_address alias,
+ * checks the admin address and reads admin_token_file into digests.
+ */
+int config_check_admin(struct config *cfg, char *err, size_t errlen);
+void config_admin_tokens_free(struct config *cfg);
+void config_admin_tokens_copy(struct config *dst, const struct config *src);
+bool config_admin_tokens_differ(const struct config *a, const struct config *b);
+
 #endif

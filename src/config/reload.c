@@ -26,6 +26,7 @@ struct config *config_dup(const struct config *cfg)
 		cfg->google_play_client_secret ? xstrdup(cfg->google_play_client_secret) : NULL;
 	c->database_password = cfg->database_password ? xstrdup(cfg->database_password) : NULL;
 	config_copy_oidc(c, cfg);
+	config_admin_tokens_copy(c, cfg);
 	c->oidc_settings = NULL; /* only config_load needs them */
 	c->noidc_settings = 0;
 	return c;
@@ -97,6 +98,11 @@ void config_merge_reloadable(struct config *dst, const struct config *src,
 		dst->google_play_client_secret = src->google_play_client_secret ?
 						 xstrdup(src->google_play_client_secret) : NULL;
 		sb_addf(applied, "%splatform secrets", applied->len ? ", " : "");
+	}
+	if (config_admin_tokens_differ(dst, src)) {
+		config_admin_tokens_free(dst);
+		config_admin_tokens_copy(dst, src);
+		sb_addf(applied, "%sadmin tokens", applied->len ? ", " : "");
 	}
 }
 

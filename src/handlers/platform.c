@@ -216,8 +216,7 @@ void handle_login_with_oidc(struct app *app, struct http_request *req, const str
 	login_with(app, req, &platform_oidc, "id_token", NULL);
 }
 
-/* "steam", "apple", "google_play", "facebook" or "oidc:<name>" of a configured provider. */
-static bool known_platform(const struct config *cfg, const char *s)
+bool handlers_known_platform(const struct config *cfg, const char *s)
 {
 	if (!strcmp(s, "steam") || !strcmp(s, "apple") || !strcmp(s, "google_play") ||
 	    !strcmp(s, "facebook"))
@@ -232,7 +231,7 @@ void handle_unlink_identity(struct app *app, struct http_request *req, const str
 		reply_missing(req, "platform");
 		return;
 	}
-	if (!known_platform(app->cfg, platform)) {
+	if (!handlers_known_platform(app->cfg, platform)) {
 		reply_error(req, ERR_INVALID_PLATFORM);
 		return;
 	}

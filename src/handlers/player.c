@@ -16,7 +16,6 @@
 #include "gatehouse/banned.h"
 
 /* The document key shared with the player-data routes. */
-#define PLAYER_NAME_KEY "player_name"
 
 void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
@@ -32,7 +31,7 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 		reply_error(req, ERR_INVALID_PLAYER_NAME);
 		return;
 	}
-	struct store_doc_write w = { .key = PLAYER_NAME_KEY, .value = doc, .len = strlen(doc) };
+	struct store_doc_write w = { .key = HANDLERS_PLAYER_NAME_KEY, .value = doc, .len = strlen(doc) };
 	struct store_doc_limits lim = app_doc_limits(app->cfg);
 	struct store_doc_result res;
 	int err = strlen(doc) > (size_t)app->cfg->player_data_max_document ? GH_ETOOBIG :
@@ -49,7 +48,7 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 void handle_get_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	struct store_document d;
-	int err = store_doc_get(app->store, rc->claims.sub, PLAYER_NAME_KEY, &d);
+	int err = store_doc_get(app->store, rc->claims.sub, HANDLERS_PLAYER_NAME_KEY, &d);
 	if (err && err != GH_ENOTFOUND) {
 		reply_failure(req, err);
 		return;

@@ -105,8 +105,7 @@ static void reply_store_failure(struct http_request *req, int err, const char *k
 	reply_error_detail(req, reply_error_of(err), NULL, extra);
 }
 
-/* True when the request body is declared as JSON; otherwise answers 415. */
-static bool require_json_body(struct http_request *req)
+bool handlers_require_json_body(struct http_request *req)
 {
 	const char *ct = http_header(req, "Content-Type");
 	size_t n = strlen("application/json");
@@ -281,7 +280,7 @@ static size_t array_elements(const char *p, const char *end, const char **starts
 
 static void put_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
-	if (!require_json_body(req))
+	if (!handlers_require_json_body(req))
 		return;
 	const char *why = NULL;
 	int status = check_document(app, req->body.buf ? req->body.buf : "", req->body.len, &why);
@@ -500,7 +499,7 @@ out:
 void handle_player_doc_batch(struct app *app, struct http_request *req,
 			     const struct route_ctx *rc)
 {
-	if (!require_json_body(req))
+	if (!handlers_require_json_body(req))
 		return;
 	const char *body = req->body.buf ? req->body.buf : "", *end = body + req->body.len;
 	json_t *root = json_loadb(body, req->body.len, JSON_REJECT_DUPLICATES, NULL);

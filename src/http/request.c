@@ -273,9 +273,11 @@ void http_reply(struct http_request *req, int status, const char *content_type, 
 	if (content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
-	MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
-	MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-				"ETag, X-Request-Id, traceresponse");
+	if (*srv->cors_origin) { /* "": no CORS (the admin listener) */
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", srv->cors_origin);
+		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+					"ETag, X-Request-Id, traceresponse");
+	}
 	if (req->trace_id[0]) {
 		/* W3C Trace Context level 2: the caller's trace, our parent id. */
 		char tr[64];

@@ -143,6 +143,7 @@ static int read_account_rows(struct store_conn *c, const char *user_id, bool ful
 		si->created_at = col_int64(c, q, 1);
 		si->expires_at = col_int64(c, q, 2);
 		si->ended_at = col_int64(c, q, 3);
+		si->refreshed_at = col_int64(c, q, 4) / 1000;
 	}
 	db_reset(c, q);
 	if (rc != STORE_DONE)

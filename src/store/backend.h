@@ -56,7 +56,8 @@ enum store_query {
 	Q_SESSION_PURGE,
 	Q_SESSIONS_END_ALL, /* user_id, now, reason; changes = ended */
 	Q_SESSIONS_LIVE,    /* user_id, now -> count */
-	Q_SESSIONS_OF,      /* user_id -> session_id, created_at, expires_at, ended_at */
+	/* user_id -> session_id, created_at, expires_at, ended_at, rotated_at_ms */
+	Q_SESSIONS_OF,
 	Q_USER_DELETE,      /* user_id; changes */
 	Q_USER_BAN,         /* user_id, banned_until (or null); changes */
 	Q_IDENTITIES_OF,    /* user_id -> provider, subject */
@@ -117,6 +118,18 @@ enum store_query {
 	/* After the copy: whatever makes new rows follow the copied ones (an
 	 * identity sequence past the highest session_id); rows ignored. */
 	Q_COPY_FINISH,
+	/* the admin API (search.c) */
+	Q_DOC_PAGE,         /* user_id, after, limit -> key, version, updated_at, value */
+	/*
+	 * created_after, created_before, cursor_created_at, cursor_user_id,
+	 * limit -> user_id, created_at, last_seen_at, banned_until, guest (1
+	 * when a guest secret and no identity, else 0); users with created_at
+	 * strictly between the bounds and (created_at, user_id) after the
+	 * cursor's, in that order
+	 */
+	Q_USERS_PAGE,
+	Q_COUNT_GUESTS,     /* -> count of users with a guest secret and no identity */
+	Q_COUNT_DOCS,       /* -> count of player-data documents (the sum of users.data_keys) */
 	Q_COUNT
 };
 

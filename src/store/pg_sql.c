@@ -91,7 +91,7 @@ const unsigned char store_pg_uuid_param[Q_COUNT] = {
 	[Q_SESSIONS_LIVE] = 1, [Q_SESSIONS_OF] = 1, [Q_USER_DELETE] = 1, [Q_USER_BAN] = 1,
 	[Q_IDENTITIES_OF] = 1, [Q_DOCS_OF] = 1, [Q_IDENTITY_INSERT] = 3, [Q_IDENTITY_DELETE] = 1,
 	[Q_IDENTITY_COUNT] = 1, [Q_DOC_GET] = 1, [Q_DOC_UPSERT] = 1, [Q_DOC_DELETE] = 1,
-	[Q_DOC_USAGE_LOCKED] = 1, [Q_DOC_USAGE_SET] = 1, [Q_DOC_LIST] = 1,
+	[Q_DOC_USAGE_LOCKED] = 1, [Q_DOC_USAGE_SET] = 1, [Q_DOC_LIST] = 1, [Q_DOC_PAGE] = 1,
 	[Q_COPY_USER_PUT] = 1, [Q_COPY_SESSION_PUT] = 2,
 };
 
@@ -125,7 +125,8 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 			       "WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2::bigint",
 	[Q_SESSIONS_LIVE] = "SELECT count(*) FROM sessions "
 			    "WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2::bigint",
-	[Q_SESSIONS_OF] = "SELECT session_id, created_at, expires_at, ended_at FROM sessions "
+	[Q_SESSIONS_OF] = "SELECT session_id, created_at, expires_at, ended_at, rotated_at_ms "
+			  "FROM sessions "
 			  "WHERE user_id = $1 ORDER BY session_id",
 	[Q_USER_DELETE] = "DELETE FROM users WHERE user_id = $1",
 	[Q_USER_BAN] = "UPDATE users SET banned_until = $2::bigint WHERE user_id = $1",
@@ -173,6 +174,21 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 			    "data_bytes = $4::bigint WHERE user_id = $1",
 	[Q_DOC_LIST] = "SELECT key, version, octet_length(value), updated_at FROM player_data "
 		       "WHERE user_id = $1 AND key > $2 ORDER BY key LIMIT $3::bigint",
+	/* The admin API's reads (search.c). */
+	[Q_DOC_PAGE] = "SELECT key, version, updated_at, value FROM player_data "
+		       "WHERE user_id = $1 AND key > $2 ORDER BY key LIMIT $3::bigint",
+	/* The cursor's user id is a checked uuid, or '' on the first page (then NULL). */
+	[Q_USERS_PAGE] = "SELECT u.user_id::text, u.created_at, u.last_seen_at, u.banned_until, "
+			 "CASE WHEN u.guest_secret_hash IS NOT NULL AND NOT EXISTS "
+			 "(SELECT 1 FROM identities i WHERE i.user_id = u.user_id) "
+			 "THEN 1 ELSE 0 END "
+			 "FROM users u WHERE u.created_at > $1::bigint AND u.created_at < $2::bigint "
+			 "AND (u.created_at > $3::bigint OR (u.created_at = $3::bigint "
+			 "AND u.user_id > NULLIF($4, '')::uuid)) "
+			 "ORDER BY u.created_at, u.user_id LIMIT $5::bigint",
+	[Q_COUNT_GUESTS] = "SELECT count(*) FROM users u WHERE u.guest_secret_hash IS NOT NULL "
+			   "AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.user_id)",
+	[Q_COUNT_DOCS] = "SELECT coalesce(sum(data_keys), 0) FROM users",
 	[Q_LEASE_CLAIM] = "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $4::bigint) "
 			  "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
 			  "until = excluded.until "

@@ -130,7 +130,8 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			       "WHERE user_id = ?1 AND ended_at IS NULL AND expires_at > ?2",
 	[Q_SESSIONS_LIVE] = "SELECT count(*) FROM sessions "
 			    "WHERE user_id = ?1 AND ended_at IS NULL AND expires_at > ?2",
-	[Q_SESSIONS_OF] = "SELECT session_id, created_at, expires_at, ended_at FROM sessions "
+	[Q_SESSIONS_OF] = "SELECT session_id, created_at, expires_at, ended_at, rotated_at_ms "
+			  "FROM sessions "
 			  "WHERE user_id = ?1 ORDER BY session_id",
 	[Q_USER_DELETE] = "DELETE FROM users WHERE user_id = ?1",
 	[Q_USER_BAN] = "UPDATE users SET banned_until = ?2 WHERE user_id = ?1",
@@ -198,4 +199,16 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 	[Q_COPY_DOCS] = "SELECT user_id, key, value, version, updated_at FROM player_data "
 			"ORDER BY user_id, key",
 	[Q_COPY_FINISH] = "SELECT 1 WHERE 0",
+	[Q_DOC_PAGE] = "SELECT key, version, updated_at, value FROM player_data "
+		       "WHERE user_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+	[Q_USERS_PAGE] = "SELECT u.user_id, u.created_at, u.last_seen_at, u.banned_until, "
+			 "CASE WHEN u.guest_secret_hash IS NOT NULL AND NOT EXISTS "
+			 "(SELECT 1 FROM identities i WHERE i.user_id = u.user_id) "
+			 "THEN 1 ELSE 0 END "
+			 "FROM users u WHERE u.created_at > ?1 AND u.created_at < ?2 "
+			 "AND (u.created_at > ?3 OR (u.created_at = ?3 AND u.user_id > ?4)) "
+			 "ORDER BY u.created_at, u.user_id LIMIT ?5",
+	[Q_COUNT_GUESTS] = "SELECT count(*) FROM users u WHERE u.guest_secret_hash IS NOT NULL "
+			   "AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.user_id)",
+	[Q_COUNT_DOCS] = "SELECT coalesce(sum(data_keys), 0) FROM users",
 };

@@ -18,7 +18,7 @@ from gh import Daemon, DaemonTest
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DOC_PATH = os.path.join(REPO, "docs", "openapi.json")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-TAGS = {"compat", "account", "storage", "issuer", "operations", "forward-auth"}
+TAGS = {"compat", "account", "storage", "issuer", "operations", "forward-auth", "admin"}
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 

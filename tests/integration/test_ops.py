@@ -1320,8 +1320,10 @@ class MetricsListener(unittest.TestCase):
         if shutil.which("promtool"):
             promtool_check(self, r.body)
         self.assertEqual(admin.request("GET", "/health").status, 200)
+        self.assertEqual(admin.request("GET", "/ready").status, 200)
+        # metrics_listen_address alone (no admin_token_file): no admin API, no console.
         for target in ("/login-as-guest", "/openapi.json", "/.well-known/jwks.json",
-                       "/ready", "/nothing"):
+                       "/nothing", "/admin/stats", "/console"):
             self.assertEqual(admin.request("GET", target).status, 404, target)
         # Off the main listener.
         self.assertEqual(d.get("/metrics").status, 404)

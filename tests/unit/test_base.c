@@ -337,6 +337,32 @@ TEST(parse_duration)
 	CHECK_INT(v, 106751991167300LL * 86400);
 }
 
+TEST(parse_when)
+{
+	int64_t v = -1;
+	CHECK_INT(gh_parse_when("2027-01-31T00:00:00Z", &v), 0);
+	CHECK_INT(v, 1801353600);
+	CHECK_INT(gh_parse_when("2027-01-31T01:00:00+01:00", &v), 0);
+	CHECK_INT(v, 1801353600);
+	CHECK_INT(gh_parse_when("2027-01-31T00:00:00.250z", &v), 0);
+	CHECK_INT(v, 1801353600);
+	CHECK_INT(gh_parse_when("1801267200", &v), 0);
+	CHECK_INT(v, 1801267200);
+	CHECK_INT(gh_parse_when("0", &v), 0);
+	CHECK_INT(v, 0);
+	CHECK_INT(gh_parse_when("253402300799", &v), 0);
+	CHECK_INT(v, 253402300799LL);
+	static const char *const bad[] = {
+		"", "253402300800", "9999999999999", "-1", "1.5", "12 ", " 12", "7d", "tomorrow",
+		"2027-01-31", "2027-01-31T00:00:00", "2027-02-31T00:00:00Z", "2027-13-01T00:00:00Z",
+		"2027-01-31T24:00:00Z", "2027-01-31T00:00:00+25:00", "2027-01-31T00:00:00Zjunk",
+	};
+	for (size_t i = 0; i < GH_ARRAY_SIZE(bad); i++) {
+		v = 42;
+		CHECK_INT(gh_parse_when(bad[i], &v), GH_EINVAL);
+	}
+}
+
 TEST(parse_duration_rejects)
 {
 	static const char *const bad[] = {
@@ -579,6 +605,7 @@ int main(void)
 	RUN(utf8_rejects_beyond_4_bytes_and_max);
 	RUN(parse_duration);
 	RUN(parse_duration_rejects);
+	RUN(parse_when);
 	RUN(parse_duration_rejects_leading_whitespace);
 	RUN(parse_size);
 	RUN(parse_size_rejects);

@@ -796,6 +796,84 @@ static void case_document_batch_all_or_none(struct store *st)
 
 /* ---- signing keys ---- */
 
+/* The admin API's reads: users by creation time with a cursor, owners, counts, pages. */
+static void case_admin_reads(struct store *st)
+{
+	/* A second of its own, far from other cases' users. */
+	uint32_t rnd = 0;
+	CHECK_INT(gh_random(&rnd, sizeof rnd), 0);
+	int64_t base = T0 + 7000000 + (int64_t)(rnd % 1000000) * 10;
+	char ids[3][37];
+	for (int i = 0; i < 3; i++)
+		make_guest(st, ids[i], "j-admin", base + (i == 2), base + 1000);
+	/* Users 0 and 1 share a second: the user id orders them. */
+	const char *first = strcmp(ids[0], ids[1]) < 0 ? ids[0] : ids[1];
+	const char *second = first == ids[0] ? ids[1] : ids[0];
+	struct store_users_query q = { .created_after = base - 1, .created_before = base + 2,
+				       .cursor_created_at = -1, .cursor_user_id = "", .limit = 2 };
+	struct store_user_summary *u;
+	size_t n;
+	CHECK_INT(store_users_page(st, &q, &u, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_STR(u[0].user_id, first);
+	CHECK_STR(u[1].user_id, second);
+	CHECK(u[0].guest);
+	CHECK_INT(u[0].created_at, base);
+	q.cursor_created_at = u[1].created_at;
+	char cursor[37];
+	snprintf(cursor, sizeof cursor, "%s", u[1].user_id);
+	q.cursor_user_id = cursor;
+	free(u);
+	CHECK_INT(store_users_page(st, &q, &u, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_STR(u[0].user_id, ids[2]);
+	free(u);
+	q.created_before = base; /* exclusive */
+	q.cursor_created_at = -1;
+	q.cursor_user_id = "";
+	CHECK_INT(store_users_page(st, &q, &u, &n), 0);
+	CHECK_INT(n, 0);
+	free(u);
+
+	/* A linked user is no guest, and is found by its identity. */
+	char subject[48], owner[37];
+	new_subject(subject, "admin");
+	struct store_platform_result pr;
+	CHECK_INT(platform(st, "steam", subject, false, NULL, false, base, &pr), PLATFORM_LOGIN_OK);
+	CHECK_INT(store_identity_owner(st, "steam", subject, owner), 0);
+	CHECK_STR(owner, pr.user_id);
+	CHECK_INT(store_identity_owner(st, "steam", "nobody-at-all", owner), GH_ENOTFOUND);
+
+	struct store_stats s;
+	CHECK_INT(store_stats_get(st, base, &s), 0);
+	CHECK(s.users >= 4 && s.guests >= 3 && s.guests < s.users);
+	CHECK(s.active_sessions >= 4);
+
+	/* Documents with their values, a page at a time. */
+	struct store_doc_result r[3];
+	struct store_doc_write w[3] = {
+		{ .key = "c", .value = "3", .len = 1 },
+		{ .key = "a", .value = "\"one\"", .len = 5 },
+		{ .key = "b", .value = "[2]", .len = 3 },
+	};
+	CHECK_INT(store_doc_write(st, ids[0], w, 3, base, NULL, r, NULL), 0);
+	int64_t docs_before = s.documents;
+	CHECK_INT(store_stats_get(st, base, &s), 0);
+	CHECK(s.documents >= docs_before + 3);
+	struct store_doc_entry *d;
+	CHECK_INT(store_doc_page(st, ids[0], "", 2, &d, &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_STR(d[0].key, "a");
+	CHECK_STR(d[0].value, "\"one\"");
+	CHECK_INT(d[0].len, 5);
+	CHECK_STR(d[1].key, "b");
+	store_doc_entries_free(d, n);
+	CHECK_INT(store_doc_page(st, ids[0], "b", 2, &d, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_STR(d[0].value, "3");
+	store_doc_entries_free(d, n);
+}
+
 static void case_keys_insert_list_delete(struct store *st)
 {
 	char tag[37];
@@ -1195,6 +1273,7 @@ static const struct contract_case cases[] = {
 	{ "key_epochs", case_key_epochs },
 	{ "leases", case_leases },
 	{ "purge_in_batches", case_purge_in_batches },
+	{ "admin_reads", case_admin_reads },
 };
 
 int main(void)
