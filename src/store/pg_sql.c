@@ -188,7 +188,7 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 			 "ORDER BY u.created_at, u.user_id LIMIT $5::bigint",
 	[Q_COUNT_GUESTS] = "SELECT count(*) FROM users u WHERE u.guest_secret_hash IS NOT NULL "
 			   "AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.user_id)",
-	[Q_COUNT_DOCS] = "SELECT coalesce(sum(data_keys), 0) FROM users",
+	[Q_COUNT_DOCS] = "SELECT coalesce(sum(data_keys), 0)::bigint FROM users",
 	[Q_LEASE_CLAIM] = "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $4::bigint) "
 			  "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
 			  "until = excluded.until "
