@@ -112,15 +112,33 @@ static const char *pg_query_text(enum store_query q)
 
 /* ---- transactions ---- */
 
+/*
+ * BEGIN is not sent on its own: it goes with the transaction's first
+ * statement, in one pipeline (a round trip less per write).
+ */
 static int pg_begin(struct store_conn *c)
 {
 	CONN(c)->retry = false;
-	return store_pg_exec(CONN(c), "BEGIN", "BEGIN");
+	CONN(c)->begin_pending = true;
+	return 0;
+}
+
+/* Sends a pending BEGIN on its own (before a savepoint). */
+static int flush_begin(struct pg_conn *c)
+{
+	if (!c->begin_pending)
+		return 0;
+	c->begin_pending = false;
+	return store_pg_exec(c, "BEGIN", "BEGIN");
 }
 
 static int pg_commit(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
+	if (c->begin_pending) { /* nothing ran */
+		c->begin_pending = false;
+		return 0;
+	}
 	PGresult *r = PQexec(c->pg, "COMMIT");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		store_pg_note_error(c, r);
@@ -136,12 +154,32 @@ static int pg_commit(struct store_conn *base)
 	return 0;
 }
 
-static int pg_rollback(struct store_conn *c) { return store_pg_exec(CONN(c), "ROLLBACK", "ROLLBACK"); }
-static int pg_savepoint(struct store_conn *c) { return store_pg_exec(CONN(c), "SAVEPOINT w", "SAVEPOINT"); }
-static int pg_release(struct store_conn *c) { return store_pg_exec(CONN(c), "RELEASE w", "RELEASE"); }
+static int pg_rollback(struct store_conn *base)
+{
+	struct pg_conn *c = CONN(base);
+	if (c->begin_pending) {
+		c->begin_pending = false;
+		return 0;
+	}
+	return store_pg_exec(c, "ROLLBACK", "ROLLBACK");
+}
+
+static int pg_savepoint(struct store_conn *c)
+{
+	int rc = flush_begin(CONN(c));
+	return rc ? rc : store_pg_exec(CONN(c), "SAVEPOINT w", "SAVEPOINT");
+}
+
+static int pg_release(struct store_conn *c)
+{
+	int rc = flush_begin(CONN(c));
+	return rc ? rc : store_pg_exec(CONN(c), "RELEASE w", "RELEASE");
+}
+
 static int pg_rollback_to(struct store_conn *c)
 {
-	return store_pg_exec(CONN(c), "ROLLBACK TO w", "ROLLBACK TO");
+	int rc = flush_begin(CONN(c));
+	return rc ? rc : store_pg_exec(CONN(c), "ROLLBACK TO w", "ROLLBACK TO");
 }
 
 /* Reads that must agree with each other see one snapshot. */
@@ -157,6 +195,8 @@ static int pg_read_end(struct store_conn *c)
 
 static bool pg_in_transaction(struct store_conn *c)
 {
+	if (CONN(c)->begin_pending)
+		return true;
 	PGTransactionStatusType t = PQtransactionStatus(CONN(c)->pg);
 	return t == PQTRANS_INTRANS || t == PQTRANS_ACTIVE;
 }
@@ -244,6 +284,71 @@ static void stmt_clear(struct pg_stmt *s)
 	s->ran = false;
 }
 
+/*
+ * The pending BEGIN, the statement's PREPARE when it is new, and the
+ * statement, in one pipeline: the statement's result, or NULL with the
+ * failure noted on c.
+ */
+static PGresult *exec_with_begin(struct pg_conn *c, struct pg_stmt *s, const char *name)
+{
+	bool prepare = !c->prepared[s->q];
+	c->begin_pending = false;
+	PGresult *res[3] = { NULL, NULL, NULL };
+	int n = 0;
+	bool sent = PQenterPipelineMode(c->pg) &&
+		    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+		    (!prepare || PQsendPrepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL)) &&
+		    PQsendQueryPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats,
+					1) &&
+		    PQpipelineSync(c->pg);
+	if (sent) {
+		/* Each query's result then NULL, up to the sync; two NULLs in a row: broken. */
+		int nulls = 0;
+		for (;;) {
+			PGresult *r = PQgetResult(c->pg);
+			if (!r) {
+				if (++nulls > 1)
+					break;
+				continue;
+			}
+			nulls = 0;
+			if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+				PQclear(r);
+				break;
+			}
+			if (n < 3)
+				res[n++] = r;
+			else
+				PQclear(r);
+		}
+	}
+	PQexitPipelineMode(c->pg);
+	int want = prepare ? 3 : 2;
+	PGresult *out = NULL;
+	for (int i = 0; i < n; i++) {
+		ExecStatusType t = PQresultStatus(res[i]);
+		bool last = i == want - 1;
+		if (prepare && i == 1 && t == PGRES_COMMAND_OK)
+			c->prepared[s->q] = true; /* whatever becomes of the statement itself */
+		if (!out && !last && t != PGRES_COMMAND_OK) {
+			store_pg_note_error(c, res[i]); /* BEGIN or PREPARE failed: the rest aborted */
+			res[i] = NULL;
+			out = (PGresult *)-1;
+		} else if (last && !out) {
+			out = res[i];
+			res[i] = NULL;
+		}
+		PQclear(res[i]);
+	}
+	if (out == (PGresult *)-1)
+		return NULL;
+	if (!out) {
+		store_pg_note_error(c, NULL);
+		return NULL;
+	}
+	return out;
+}
+
 static int pg_step(struct store_conn *base, struct store_stmt *st)
 {
 	struct pg_conn *c = CONN(base);
@@ -269,16 +374,23 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 	}
 	char name[16];
 	snprintf(name, sizeof name, "q%d", s->q);
-	if (!c->prepared[s->q]) {
-		PGresult *r = PQprepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			store_pg_note_error(c, r);
+	PGresult *r;
+	if (c->begin_pending) {
+		r = exec_with_begin(c, s, name);
+		if (!r)
 			return STORE_ERR;
+	} else {
+		if (!c->prepared[s->q]) {
+			r = PQprepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				store_pg_note_error(c, r);
+				return STORE_ERR;
+			}
+			PQclear(r);
+			c->prepared[s->q] = true;
 		}
-		PQclear(r);
-		c->prepared[s->q] = true;
+		r = PQexecPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats, 1);
 	}
-	PGresult *r = PQexecPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats, 1);
 	ExecStatusType t = PQresultStatus(r);
 	if (t == PGRES_COMMAND_OK) {
 		c->changes = strtoll(PQcmdTuples(r), NULL, 10);
@@ -408,25 +520,28 @@ static void pg_conn_close(struct store_conn *base)
  * again only after the backoff, by one caller at a time: every other call
  * fails at once instead of waiting for the connect timeout.
  */
-static bool connect_allowed(struct pg_ctx *ctx)
+static bool connect_allowed(struct pg_ctx *ctx, bool *retry)
 {
 	pthread_mutex_lock(&ctx->lock);
 	bool ok = !ctx->backoff_ms || (!ctx->connecting && gh_mono_ns() >= ctx->next_try_ns);
-	if (ok && ctx->backoff_ms)
+	*retry = ok && ctx->backoff_ms;
+	if (*retry)
 		ctx->connecting = true;
 	pthread_mutex_unlock(&ctx->lock);
 	return ok;
 }
 
-static void connect_done(struct pg_ctx *ctx, bool ok)
+/* retry: this was the one attempt after a backoff (only such failures double it). */
+static void connect_done(struct pg_ctx *ctx, bool ok, bool retry)
 {
 	pthread_mutex_lock(&ctx->lock);
-	ctx->connecting = false;
+	if (retry)
+		ctx->connecting = false;
 	if (ok) {
 		if (ctx->backoff_ms)
 			log_info("database %s reachable again", ctx->shown);
 		ctx->backoff_ms = 0;
-	} else {
+	} else if (retry || !ctx->backoff_ms) {
 		ctx->backoff_ms = ctx->backoff_ms ? ctx->backoff_ms * 2 : 100;
 		if (ctx->backoff_ms > 5000)
 			ctx->backoff_ms = 5000;
@@ -444,7 +559,8 @@ static int pg_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 	(void)writer;
 	struct pg_ctx *ctx = ctxp;
 	*out = NULL;
-	if (!connect_allowed(ctx)) {
+	bool retry;
+	if (!connect_allowed(ctx, &retry)) {
 		/* Said once per attempt (below), not once per call. */
 		if (errlen)
 			err[0] = '\0';
@@ -471,7 +587,7 @@ static int pg_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 		msg[strcspn(msg, "\n")] = '\0';
 		snprintf(err, errlen, "cannot connect to database %s: %s", ctx->shown, msg);
 		pg_conn_close(&c->base);
-		connect_done(ctx, false);
+		connect_done(ctx, false, retry);
 		return GH_EUNAVAIL;
 	}
 	PGresult *r = PQexec(c->pg, ctx->session_sql);
@@ -480,11 +596,11 @@ static int pg_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 		snprintf(err, errlen, "cannot configure the connection to %s: %s", ctx->shown,
 			 c->errmsg);
 		pg_conn_close(&c->base);
-		connect_done(ctx, false);
+		connect_done(ctx, false, retry);
 		return GH_EUNAVAIL;
 	}
 	PQclear(r);
-	connect_done(ctx, true);
+	connect_done(ctx, true, retry);
 	*out = &c->base;
 	return 0;
 }
