@@ -29,7 +29,8 @@ const char cmd_backup_usage[] =
 	"(SQLite VACUUM INTO), fsyncs it, checks its integrity and only then gives it its\n"
 	"name. FILE must not exist. It never creates a database: when there is none at\n"
 	"database_path it says where it looked and fails.\n"
-	"Exit status: 0 done, 1 failed (or no database), 2 usage error.\n"
+	"On a PostgreSQL database (a postgres:// URI) it refuses: use pg_dump -Fc.\n"
+	"Exit status: 0 done, 1 failed (or no database), 2 usage error or PostgreSQL.\n"
 	"To restore: stop the daemon, 'gatehouse restore FILE', start the daemon.\n";
 
 const char cmd_restore_usage[] =
@@ -43,14 +44,17 @@ const char cmd_restore_usage[] =
 	"DATABASE.before-restore-<UTC time>; remove them once the restore is good. Works\n"
 	"where there is no database yet (a new machine). A backup with an older schema is\n"
 	"brought up to date by the next 'gatehouse serve' or 'gatehouse migrate'.\n"
-	"Exit status: 0 restored, 1 refused or failed, 2 usage error.\n";
+	"On a PostgreSQL database it refuses: use pg_restore.\n"
+	"Exit status: 0 restored, 1 refused or failed, 2 usage error or PostgreSQL.\n";
 
 const char cmd_migrate_usage[] =
 	"usage: gatehouse migrate [--status] [--config FILE] [--set name=value]...\n"
 	"\n"
 	"Brings the database (database_path) to this build's schema without starting\n"
 	"the server, creating it when there is none; serve does the same at start.\n"
-	"Refused while a daemon runs on the database. A database whose schema is newer\n"
+	"Refused while a daemon runs on a SQLite database; on PostgreSQL it runs beside\n"
+	"the daemons (one migration at a time, under an advisory lock). A database\n"
+	"whose schema is newer\n"
 	"than this build's is an error: run the newer gatehouse, or restore a backup\n"
 	"made before the upgrade. Back up first ('gatehouse backup FILE'): there is no\n"
 	"way down.\n"
@@ -62,8 +66,9 @@ const char cmd_migrate_usage[] =
 const char cmd_check_db_usage[] =
 	"usage: gatehouse check-db [FILE] [--config FILE] [--set name=value]...\n"
 	"\n"
-	"Opens a database file read-only (default: database_path) and checks its\n"
-	"integrity and foreign keys; prints what it holds. It never creates a file.\n"
+	"Opens a database file read-only (default: the configured database) and checks\n"
+	"its integrity and foreign keys; prints what it holds. It never creates a file.\n"
+	"Given a PostgreSQL URI: its schema version, row counts and orphan rows.\n"
 	"Exit status: 0 healthy, 1 damaged, unreadable, missing or not a gatehouse\n"
 	"database, 2 usage error.\n";
 

@@ -417,25 +417,28 @@ static void pg_conn_close(struct store_conn *base)
  * again only after the backoff, by one caller at a time: every other call
  * fails at once instead of waiting for the connect timeout.
  */
-static bool connect_allowed(struct pg_ctx *ctx)
+static bool connect_allowed(struct pg_ctx *ctx, bool *retry)
 {
 	pthread_mutex_lock(&ctx->lock);
 	bool ok = !ctx->backoff_ms || (!ctx->connecting && gh_mono_ns() >= ctx->next_try_ns);
-	if (ok && ctx->backoff_ms)
+	*retry = ok && ctx->backoff_ms;
+	if (*retry)
 		ctx->connecting = true;
 	pthread_mutex_unlock(&ctx->lock);
 	return ok;
 }
 
-static void connect_done(struct pg_ctx *ctx, bool ok)
+/* retry: this was the one attempt after a backoff (only such failures double it). */
+static void connect_done(struct pg_ctx *ctx, bool ok, bool retry)
 {
 	pthread_mutex_lock(&ctx->lock);
-	ctx->connecting = false;
+	if (retry)
+		ctx->connecting = false;
 	if (ok) {
 		if (ctx->backoff_ms)
 			log_info("database %s reachable again", ctx->shown);
 		ctx->backoff_ms = 0;
-	} else {
+	} else if (retry || !ctx->backoff_ms) {
 		ctx->backoff_ms = ctx->backoff_ms ? ctx->backoff_ms * 2 : 100;
 		if (ctx->backoff_ms > 5000)
 			ctx->backoff_ms = 5000;
@@ -453,7 +456,8 @@ static int pg_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 	(void)writer;
 	struct pg_ctx *ctx = ctxp;
 	*out = NULL;
-	if (!connect_allowed(ctx)) {
+	bool retry;
+	if (!connect_allowed(ctx, &retry)) {
 		/* Said once per attempt (below), not once per call. */
 		if (errlen)
 			err[0] = '\0';
@@ -480,7 +484,7 @@ static int pg_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 		msg[strcspn(msg, "\n")] = '\0';
 		snprintf(err, errlen, "cannot connect to database %s: %s", ctx->shown, msg);
 		pg_conn_close(&c->base);
-		connect_done(ctx, false);
+		connect_done(ctx, false, retry);
 		return GH_EUNAVAIL;
 	}
 	PGresult *r = PQexec(c->pg, ctx->session_sql);
@@ -489,11 +493,11 @@ static int pg_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 		snprintf(err, errlen, "cannot configure the connection to %s: %s", ctx->shown,
 			 c->errmsg);
 		pg_conn_close(&c->base);
-		connect_done(ctx, false);
+		connect_done(ctx, false, retry);
 		return GH_EUNAVAIL;
 	}
 	PQclear(r);
-	connect_done(ctx, true);
+	connect_done(ctx, true, retry);
 	*out = &c->base;
 	return 0;
 }

@@ -313,6 +313,7 @@ class Daemon:
         if settings:
             self.settings.update({k: str(v) for k, v in settings.items()})
         self.proc = None
+        self.pg_created = None
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.vg_logs = []
         self.serve_vg = None
@@ -329,6 +330,7 @@ class Daemon:
                 url = pg_new_database(None if fresh else pg_seed_database())
                 with open(marker, "w") as f:
                     f.write(url)
+                self.pg_created = url
             del self.settings["database_path"]
             self.settings["database"] = url
         self.write_config()
@@ -442,6 +444,10 @@ class Daemon:
                 self.stop(check=False)
             except Exception:
                 pass
+        if self.pg_created:
+            # Its database goes with it (a copy of the seed is some megabytes).
+            name = urllib.parse.urlsplit(self.pg_created).path[1:]
+            psql(PG_URL, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_text(self):

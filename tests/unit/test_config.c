@@ -14,6 +14,7 @@
 #include "gatehouse/log.h"
 #include "gatehouse/alloc.h"
 #include "gatehouse/strbuf.h"
+#include "gatehouse/store.h"
 #include "harness.h"
 #include "fixtures.h"
 
@@ -353,6 +354,69 @@ TEST(set_errors)
 	char d[] = "listen=1";
 	char *s4[] = { d };
 	CHECK_INT(load(&cfg, NULL, s4, 1, err, sizeof err), -1);
+	config_release(&cfg);
+}
+
+/* database: a path (SQLite, the same as database_path) or a URI; the password never shown. */
+TEST(database_forms_and_redaction)
+{
+	static const char *const redact[][2] = {
+		{ "postgres://gh:s3cret@db1/gh", "postgres://gh:***@db1/gh" },
+		{ "postgresql://gh:s3cret@db1:5432,db2:5433/gh?target_session_attrs=read-write",
+		  "postgresql://gh:***@db1:5432,db2:5433/gh?target_session_attrs=read-write" },
+		{ "postgres://gh@db/gh?sslmode=require&password=s3cret&x=1",
+		  "postgres://gh@db/gh?sslmode=require&password=***&x=1" },
+		{ "postgres://gh:s3cret@db/gh?password=s3cret", "postgres://gh:***@db/gh?password=***" },
+		{ "postgres://db/gh", "postgres://db/gh" },
+		{ "./var/gatehouse.db", "./var/gatehouse.db" },
+	};
+	for (size_t i = 0; i < GH_ARRAY_SIZE(redact); i++) {
+		char *r = store_database_redacted(redact[i][0]);
+		CHECK_STR(r, redact[i][1]);
+		free(r);
+	}
+	CHECK(store_database_is_url("postgres://x/y"));
+	CHECK(store_database_is_url("postgresql://x/y"));
+	CHECK(!store_database_is_url("/var/lib/gatehouse/postgres://x"));
+
+	struct config cfg;
+	char err[512];
+	/* Neither set: database is database_path's default. */
+	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), 0);
+	CHECK_STR(cfg.database, "./var/gatehouse.db");
+	CHECK(!config_database_is_pg(&cfg));
+	config_release(&cfg);
+	/* A file path in database is the SQLite file. */
+	char a[] = "database=/tmp/x.db";
+	char *s1[] = { a };
+	CHECK_INT(load(&cfg, NULL, s1, 1, err, sizeof err), 0);
+	CHECK_STR(cfg.database_path, "/tmp/x.db");
+	config_release(&cfg);
+	/* Both, different: an error; a URI and a SQLite path too, without the password. */
+	char b[] = "database_path=/tmp/y.db";
+	char *s2[] = { a, b };
+	CHECK_INT(load(&cfg, NULL, s2, 2, err, sizeof err), -1);
+	CHECK(strstr(err, "database_path") != NULL);
+	config_release(&cfg);
+	char c[] = "database=postgres://gh:s3cret@db/gh";
+	char *s3[] = { c, b };
+	CHECK_INT(load(&cfg, NULL, s3, 2, err, sizeof err), -1);
+	CHECK(strstr(err, "s3cret") == NULL);
+	CHECK(strstr(err, "gh:***@") != NULL);
+	config_release(&cfg);
+	/* A URI alone: PostgreSQL, shown without its password. */
+	char *s4[] = { c };
+	CHECK_INT(load(&cfg, NULL, s4, 1, err, sizeof err), 0);
+	CHECK(config_database_is_pg(&cfg));
+	CHECK_INT(cfg.database_pool_size, 8);
+	CHECK_INT(cfg.database_connect_timeout, 2);
+	CHECK_INT(cfg.database_statement_timeout, 5);
+	CHECK_INT(cfg.database_lock_timeout, 2);
+	CHECK(cfg.database_auto_migrate);
+	char *eff = fixture_config_effective(&cfg);
+	CHECK(strstr(eff, "s3cret") == NULL);
+	CHECK(strstr(eff, "postgres://gh:***@db/gh") != NULL);
+	free(eff);
 	config_release(&cfg);
 }
 
@@ -764,6 +828,7 @@ int main(void)
 	RUN(config_file_modes);
 	RUN(precedence_set_env_file);
 	RUN(set_errors);
+	RUN(database_forms_and_redaction);
 	RUN(issuer_url_derived);
 	RUN(issuer_url_validation);
 	RUN(base_path_validation);
