@@ -1,14 +1,18 @@
 /*
  * store.h - persistence: users, identities, sessions, signing keys and
  * player data. The only module that holds SQL (src/store/); no database
- * type crosses this header. Today the one back end is SQLite: one file in
- * WAL mode, with its own options in store_sqlite.h.
+ * type crosses this header. Two back ends, chosen by store_options.path:
+ * SQLite (a file path: one file in WAL mode, its options in store_sqlite.h)
+ * and PostgreSQL (a postgres:// or postgresql:// URI, its options in
+ * store_pg.h; several daemons may share the database).
  *
- * Writes go through one writer connection owned by a writer thread, which
- * commits whatever is queued in one transaction (group commit; each write
- * in its own savepoint, so one failing write never undoes another). A call
- * that writes returns only after its transaction is durable (per
- * sqlite_synchronous). Reads use a small pool of read-only connections.
+ * SQLite: writes go through one writer connection owned by a writer
+ * thread, which commits whatever is queued in one transaction (group
+ * commit; each write in its own savepoint, so one failing write never
+ * undoes another); reads use a small pool of read-only connections.
+ * PostgreSQL: every write is one short transaction on a pooled connection
+ * (the row it decides on locked), reads use the same pool. Either way a
+ * call that writes returns only after its transaction is durable.
  * Every function is safe to call from any thread.
  *
  * Return values: 0, or a negative enum gh_err: GH_ENOTFOUND (no such row),

@@ -121,15 +121,33 @@ static const char *pg_query_text(enum store_query q)
 
 /* ---- transactions ---- */
 
+/*
+ * BEGIN is not sent on its own: it goes with the transaction's first
+ * statement, in one pipeline (a round trip less per write).
+ */
 static int pg_begin(struct store_conn *c)
 {
 	CONN(c)->retry = false;
-	return store_pg_exec(CONN(c), "BEGIN", "BEGIN");
+	CONN(c)->begin_pending = true;
+	return 0;
+}
+
+/* Sends a pending BEGIN on its own (before a savepoint). */
+static int flush_begin(struct pg_conn *c)
+{
+	if (!c->begin_pending)
+		return 0;
+	c->begin_pending = false;
+	return store_pg_exec(c, "BEGIN", "BEGIN");
 }
 
 static int pg_commit(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
+	if (c->begin_pending) { /* nothing ran */
+		c->begin_pending = false;
+		return 0;
+	}
 	PGresult *r = PQexec(c->pg, "COMMIT");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		store_pg_note_error(c, r);
@@ -145,12 +163,32 @@ static int pg_commit(struct store_conn *base)
 	return 0;
 }
 
-static int pg_rollback(struct store_conn *c) { return store_pg_exec(CONN(c), "ROLLBACK", "ROLLBACK"); }
-static int pg_savepoint(struct store_conn *c) { return store_pg_exec(CONN(c), "SAVEPOINT w", "SAVEPOINT"); }
-static int pg_release(struct store_conn *c) { return store_pg_exec(CONN(c), "RELEASE w", "RELEASE"); }
+static int pg_rollback(struct store_conn *base)
+{
+	struct pg_conn *c = CONN(base);
+	if (c->begin_pending) {
+		c->begin_pending = false;
+		return 0;
+	}
+	return store_pg_exec(c, "ROLLBACK", "ROLLBACK");
+}
+
+static int pg_savepoint(struct store_conn *c)
+{
+	int rc = flush_begin(CONN(c));
+	return rc ? rc : store_pg_exec(CONN(c), "SAVEPOINT w", "SAVEPOINT");
+}
+
+static int pg_release(struct store_conn *c)
+{
+	int rc = flush_begin(CONN(c));
+	return rc ? rc : store_pg_exec(CONN(c), "RELEASE w", "RELEASE");
+}
+
 static int pg_rollback_to(struct store_conn *c)
 {
-	return store_pg_exec(CONN(c), "ROLLBACK TO w", "ROLLBACK TO");
+	int rc = flush_begin(CONN(c));
+	return rc ? rc : store_pg_exec(CONN(c), "ROLLBACK TO w", "ROLLBACK TO");
 }
 
 /* Reads that must agree with each other see one snapshot. */
@@ -166,6 +204,8 @@ static int pg_read_end(struct store_conn *c)
 
 static bool pg_in_transaction(struct store_conn *c)
 {
+	if (CONN(c)->begin_pending)
+		return true;
 	PGTransactionStatusType t = PQtransactionStatus(CONN(c)->pg);
 	return t == PQTRANS_INTRANS || t == PQTRANS_ACTIVE;
 }
@@ -253,6 +293,71 @@ static void stmt_clear(struct pg_stmt *s)
 	s->ran = false;
 }
 
+/*
+ * The pending BEGIN, the statement's PREPARE when it is new, and the
+ * statement, in one pipeline: the statement's result, or NULL with the
+ * failure noted on c.
+ */
+static PGresult *exec_with_begin(struct pg_conn *c, struct pg_stmt *s, const char *name)
+{
+	bool prepare = !c->prepared[s->q];
+	c->begin_pending = false;
+	PGresult *res[3] = { NULL, NULL, NULL };
+	int n = 0;
+	bool sent = PQenterPipelineMode(c->pg) &&
+		    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+		    (!prepare || PQsendPrepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL)) &&
+		    PQsendQueryPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats,
+					1) &&
+		    PQpipelineSync(c->pg);
+	if (sent) {
+		/* Each query's result then NULL, up to the sync; two NULLs in a row: broken. */
+		int nulls = 0;
+		for (;;) {
+			PGresult *r = PQgetResult(c->pg);
+			if (!r) {
+				if (++nulls > 1)
+					break;
+				continue;
+			}
+			nulls = 0;
+			if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+				PQclear(r);
+				break;
+			}
+			if (n < 3)
+				res[n++] = r;
+			else
+				PQclear(r);
+		}
+	}
+	PQexitPipelineMode(c->pg);
+	int want = prepare ? 3 : 2;
+	PGresult *out = NULL;
+	for (int i = 0; i < n; i++) {
+		ExecStatusType t = PQresultStatus(res[i]);
+		bool last = i == want - 1;
+		if (prepare && i == 1 && t == PGRES_COMMAND_OK)
+			c->prepared[s->q] = true; /* whatever becomes of the statement itself */
+		if (!out && !last && t != PGRES_COMMAND_OK) {
+			store_pg_note_error(c, res[i]); /* BEGIN or PREPARE failed: the rest aborted */
+			res[i] = NULL;
+			out = (PGresult *)-1;
+		} else if (last && !out) {
+			out = res[i];
+			res[i] = NULL;
+		}
+		PQclear(res[i]);
+	}
+	if (out == (PGresult *)-1)
+		return NULL;
+	if (!out) {
+		store_pg_note_error(c, NULL);
+		return NULL;
+	}
+	return out;
+}
+
 static int pg_step(struct store_conn *base, struct store_stmt *st)
 {
 	struct pg_conn *c = CONN(base);
@@ -278,16 +383,23 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 	}
 	char name[16];
 	snprintf(name, sizeof name, "q%d", s->q);
-	if (!c->prepared[s->q]) {
-		PGresult *r = PQprepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			store_pg_note_error(c, r);
+	PGresult *r;
+	if (c->begin_pending) {
+		r = exec_with_begin(c, s, name);
+		if (!r)
 			return STORE_ERR;
+	} else {
+		if (!c->prepared[s->q]) {
+			r = PQprepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				store_pg_note_error(c, r);
+				return STORE_ERR;
+			}
+			PQclear(r);
+			c->prepared[s->q] = true;
 		}
-		PQclear(r);
-		c->prepared[s->q] = true;
+		r = PQexecPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats, 1);
 	}
-	PGresult *r = PQexecPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats, 1);
 	ExecStatusType t = PQresultStatus(r);
 	if (t == PGRES_COMMAND_OK) {
 		c->changes = strtoll(PQcmdTuples(r), NULL, 10);

@@ -42,8 +42,13 @@ int store_pg_migrate(void *ctxp, struct store_conn *base, char *err, size_t errl
 {
 	struct pg_ctx *ctx = ctxp;
 	struct pg_conn *c = (struct pg_conn *)(void *)base;
-	char sql[128];
-	snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
+	/*
+	 * Nodes started together queue here while one migrates: their wait and
+	 * a long migration are not bound by the per-request timeouts (5 min).
+	 */
+	char sql[192];
+	snprintf(sql, sizeof sql, "BEGIN; SET LOCAL lock_timeout = '300s'; "
+		 "SET LOCAL statement_timeout = '300s'; SELECT pg_advisory_xact_lock(%lld)",
 		 (long long)PG_MIGRATE_LOCK);
 	int rc = store_pg_exec(c, sql, "migration lock");
 	if (rc) {

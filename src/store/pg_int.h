@@ -67,6 +67,7 @@ struct pg_conn {
 	char errmsg[256];
 	bool bad;                  /* dropped by the pool on its return */
 	bool retry;                /* the last failure was 40001 or 40P01 */
+	bool begin_pending;        /* BEGIN goes with the next statement (pg.c) */
 };
 
 /* Runs sql (no parameters, text results) on c: 0, or the mapped failure (logged). */

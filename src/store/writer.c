@@ -5,7 +5,10 @@
  * when there are several (so one failing write never undoes another), and
  * wakes the callers when the commit is durable. Between batches, and at
  * least once a second, it asks the back end whether another process
- * committed (store_external_generation).
+ * committed (store_external_generation). A back end without a writer
+ * thread (per_call: PostgreSQL) runs each write as its own transaction on
+ * a pooled connection instead (submit_per_call), retried on serialization
+ * failures and deadlocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
