@@ -1,6 +1,7 @@
 # Benchmarks (included by the Makefile). See bench/README.md.
 #
-#   make bench          every route against ceilings measured in the same run (~2 min)
+#   make bench          every route against ceilings measured in the same run (~2 min), then
+#                       bench/cluster.sh: PostgreSQL vs SQLite, three nodes, vs pgbench (~1 min)
 #   make bench-idle     scenario (a): 5,000 idle keep-alive connections
 #   make bench-hang     scenario (b): guest logins while a platform provider hangs
 #   make bench-bigdb    scenario (c): 1,000,000 users (BENCH_ARGS="--bigdb 10000000": the full case)
@@ -25,6 +26,8 @@ bench-build: bench-deps
 
 bench: bench-build
 	BENCH_NO_BUILD=1 BENCH_BUILD=$(BUILD) bench/run.sh $(BENCH_ARGS)
+	@if tests/pg.sh check 2>/dev/null; then BENCH_NO_BUILD=1 BENCH_BUILD=$(BUILD) bench/cluster.sh; \
+	else echo "bench/cluster.sh: skipped (no PostgreSQL server to start here)"; fi
 
 bench-idle: bench-build
 	BENCH_NO_BUILD=1 BENCH_BUILD=$(BUILD) bench/run.sh --idle $(BENCH_ARGS)

@@ -178,6 +178,7 @@ struct daemon {
 	struct ratelimit **old_limiters;
 	size_t nold_limiters;
 	struct rotator *rotator;
+	struct store_watch *watch;  /* another node's key change, pushed (PostgreSQL) */
 	struct keywrap *keywrap;   /* seals the signing keys at rest, or NULL */
 	struct http_server *http, *admin;
 	unsigned int threads;
@@ -328,6 +329,7 @@ static int start_daemon(struct daemon *d)
 		log_error("cannot start the key rotation thread");
 		return -1;
 	}
+	d->watch = store_watch_start(d->app.store, rotator_poke, d->rotator);
 	if (start_http(d))
 		return -1;
 	char *db_shown = store_database_redacted(cfg->database);
@@ -345,6 +347,7 @@ static void stop_daemon(struct daemon *d)
 	workpool_free(d->app.platform_workers);
 	http_stop(d->http);
 	http_stop(d->admin);
+	store_watch_stop(d->watch);
 	rotator_stop(d->rotator);
 	jwkscache_free(d->app.jwks);
 	ratelimit_free(d->app.limiter);

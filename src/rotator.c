@@ -156,6 +156,14 @@ void rotator_set_guest_cleanup(struct rotator *r, int64_t after)
 		atomic_store(&r->guest_cleanup_after, after);
 }
 
+void rotator_poke(void *arg)
+{
+	struct rotator *r = arg;
+	pthread_mutex_lock(&r->lock);
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
 void rotator_stop(struct rotator *r)
 {
 	if (!r)

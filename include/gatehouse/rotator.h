@@ -26,6 +26,11 @@ struct rotator *rotator_start(struct keyring *kr, struct store *st,
 			      const struct rotator_options *opt);
 /* Changes guest_cleanup_after of a running rotator (a reload). */
 void rotator_set_guest_cleanup(struct rotator *r, int64_t after);
+/*
+ * Runs the next tick now (a change notice from another node: its key is
+ * loaded at once). A void * for store_watch_start.
+ */
+void rotator_poke(void *r);
 /* Stops and joins the thread (NULL is fine). */
 void rotator_stop(struct rotator *r);
 

@@ -123,6 +123,18 @@ int store_restore(const struct store_options *opt, const char *from, char *kept_
  */
 uint64_t store_external_generation(struct store *st);
 
+/*
+ * Change notices pushed by the database (PostgreSQL: LISTEN/NOTIFY on a
+ * connection of their own): on each, store_external_generation moves and
+ * fn(arg) runs, on the watch's thread, at once rather than at the next
+ * poll. NULL when the back end has none (SQLite; the poll serves). Stop it
+ * (store_watch_stop, NULL is fine) before store_close and before whatever
+ * fn uses goes away.
+ */
+struct store_watch;
+struct store_watch *store_watch_start(struct store *st, void (*fn)(void *arg), void *arg);
+void store_watch_stop(struct store_watch *w);
+
 /* What a database holds, table by table (store_copy). */
 struct store_copy_counts {
 	int64_t users, identities, sessions, keys, documents;

@@ -81,6 +81,11 @@ enum store_query {
 	 */
 	Q_KEY_INSERT,
 	Q_KEY_EPOCH,        /* use -> the highest epoch of use (0 when none) */
+	/*
+	 * Inside a key write: tells the other nodes at its commit (PostgreSQL:
+	 * NOTIFY gatehouse_keys; a back end without notices: no effect).
+	 */
+	Q_KEYS_NOTIFY,
 	Q_KEY_DELETE,       /* kid */
 	Q_KEY_SET_MATERIAL, /* kid, material; changes */
 	Q_DOC_GET,          /* user_id, key -> value, version, updated_at */
@@ -219,6 +224,17 @@ struct store_backend {
 	 * 0 with *out set, or an error.
 	 */
 	int (*data_version)(struct store_conn *c, int64_t *out);
+	/*
+	 * Change notices from other processes, on a connection of their own
+	 * (PostgreSQL: LISTEN gatehouse_keys). listen_open never fails (it
+	 * connects lazily); listen_wait waits up to timeout_ms: 1 when a notice
+	 * arrived (or the connection was just made: one may have been missed),
+	 * 0 when none, or an enum gh_err (not connected: try again later).
+	 * NULL: the back end has none (SQLite: data_version, polled, serves).
+	 */
+	void *(*listen_open)(void *ctx);
+	int (*listen_wait)(void *listener, int timeout_ms);
+	void (*listen_close)(void *listener);
 	/* store_backup and store_check_file (store.h). */
 	int (*backup)(void *ctx, const char *dest, char *err, size_t errlen);
 	int (*check_file)(const char *path, struct strbuf *report);

@@ -73,7 +73,9 @@ int store_rule_key_insert(struct store_conn *c, void *arg, enum store_op_end *en
 	db_int64(c, q, 7, k->epoch ? k->epoch : top + 1);
 	int rc = db_step(c, q);
 	db_reset(c, q);
-	return rc == STORE_DONE ? 0 : db_fail(c, "key insert");
+	if (rc != STORE_DONE)
+		return db_fail(c, "key insert");
+	return store_db_exec(c, Q_KEYS_NOTIFY);
 }
 
 int store_rule_key_delete(struct store_conn *c, void *arg, enum store_op_end *end)
@@ -85,7 +87,9 @@ int store_rule_key_delete(struct store_conn *c, void *arg, enum store_op_end *en
 	db_text(c, q, 1, arg);
 	int rc = db_step(c, q);
 	db_reset(c, q);
-	return rc == STORE_DONE ? 0 : db_fail(c, "key delete");
+	if (rc != STORE_DONE)
+		return db_fail(c, "key delete");
+	return store_db_exec(c, Q_KEYS_NOTIFY);
 }
 
 int store_rule_keys_set_material(struct store_conn *c, void *arg, enum store_op_end *end)
@@ -106,5 +110,5 @@ int store_rule_keys_set_material(struct store_conn *c, void *arg, enum store_op_
 			ret = GH_ENOTFOUND;
 		db_reset(c, q);
 	}
-	return ret;
+	return ret ? ret : store_db_exec(c, Q_KEYS_NOTIFY);
 }

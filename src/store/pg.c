@@ -7,6 +7,7 @@
  * conflict; 40001/40P01 retried by store_submit; connection classes, lock
  * timeouts and read-only hosts unavailable with the connection dropped.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,15 @@ static int pg_fail(struct store_conn *c, const char *what)
 
 static bool pg_conn_ok(struct store_conn *c)
 {
-	return !CONN(c)->bad && PQstatus(CONN(c)->pg) == CONNECTION_OK;
+	if (CONN(c)->bad || PQstatus(CONN(c)->pg) != CONNECTION_OK)
+		return false;
+	/*
+	 * A pooled connection is idle: anything to read means the server ended
+	 * it (a restart, a failover) and its next use would fail with a 503
+	 * after the database is back. Replaced instead.
+	 */
+	struct pollfd p = { .fd = PQsocket(CONN(c)->pg), .events = POLLIN };
+	return poll(&p, 1, 0) == 0;
 }
 
 static bool pg_retryable(struct store_conn *c)
@@ -681,6 +690,9 @@ const struct store_backend store_pg_backend = {
 	.fail = pg_fail,
 	.query_text = pg_query_text,
 	.data_version = pg_data_version,
+	.listen_open = store_pg_listen_open,
+	.listen_wait = store_pg_listen_wait,
+	.listen_close = store_pg_listen_close,
 	.backup = store_pg_backup,
 	.check_file = store_pg_check_file,
 	.file_version = store_pg_file_version,

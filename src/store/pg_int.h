@@ -77,6 +77,11 @@ void store_pg_note_error(struct pg_conn *c, PGresult *res);
 /* The recorded failure as an enum gh_err, logged (not a conflict) with what. */
 int store_pg_map_error(struct pg_conn *c, const char *what);
 
+/* store_backend.listen_open, .listen_wait, .listen_close (pg_listen.c). */
+void *store_pg_listen_open(void *ctx);
+int store_pg_listen_wait(void *listener, int timeout_ms);
+void store_pg_listen_close(void *listener);
+
 /* store_backend.migrate, .backup, .check_file, .file_version, .restore (pg_admin.c). */
 int store_pg_migrate(void *ctx, struct store_conn *c, char *err, size_t errlen);
 int store_pg_backup(void *ctx, const char *dest, char *err, size_t errlen);

@@ -159,6 +159,8 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 			 "(kid, use, alg, material, created_at, activate_at, epoch) "
 			 "VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::bigint)",
 	[Q_KEY_EPOCH] = "SELECT coalesce(max(epoch), 0) FROM signing_keys WHERE use = $1",
+	/* Delivered to every listening node when the key write commits. */
+	[Q_KEYS_NOTIFY] = "SELECT pg_notify('gatehouse_keys', '')",
 	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = $1",
 	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = $2 WHERE kid = $1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "

@@ -161,6 +161,7 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			 "(kid, use, alg, material, created_at, activate_at, epoch) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_KEY_EPOCH] = "SELECT coalesce(max(epoch), 0) FROM signing_keys WHERE use = ?1",
+	[Q_KEYS_NOTIFY] = "SELECT 1 WHERE 0",   /* other processes see data_version move */
 	[Q_KEY_DELETE] = "DELETE FROM signing_keys WHERE kid = ?1",
 	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = ?2 WHERE kid = ?1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "

@@ -33,7 +33,10 @@ class Database:
             f.write(self.password + "\n")
 
     def password_settings(self):
-        return {"database_password_file": self.password_file}
+        # A generous connect timeout: three sanitizer builds starting at once on a
+        # busy two-core machine can take more than the default 2 s to connect.
+        return {"database_password_file": self.password_file,
+                "database_connect_timeout": "15s"}
 
     def node(self, settings=None):
         """A Daemon (not started) on this database: the URL without its password."""

@@ -22,7 +22,8 @@ issuer, the password in a database_password_file. Cases:
 - a PostgreSQL restart under load answers 503 during the outage (/ready
   503, /health 200), loses nothing acknowledged, and service comes back with
   no node restarted;
-- no node's log holds the database password.
+- no node's log holds the database password; each listened for key change
+  notices (LISTEN gatehouse_keys).
 
 Needs GH_TEST_DATABASE_URL (make integration-pg); skips with the reason
 without it. A load test: not run under valgrind."""
@@ -405,7 +406,7 @@ class Cluster(unittest.TestCase):
         self.assertTrue(self.db.password)
         for d in self.nodes:
             log = d.log_text()
-            self.assertIn("listening", log)
+            self.assertIn("listening for key change notices", log)
             self.assertNotIn(self.db.password, log)
 
 

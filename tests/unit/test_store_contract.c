@@ -13,7 +13,9 @@
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1043,6 +1045,54 @@ static void case_purge_in_batches(struct store *st)
 	store_account_release(&acc);
 }
 
+/* A key write on one connection reaches a watching store as a notice (PostgreSQL). */
+static atomic_int notices;
+
+static void count_notice(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&notices, 1);
+}
+
+static bool wait_notices_above(int n)
+{
+	for (int i = 0; i < 1000 && atomic_load(&notices) <= n; i++) {
+		struct timespec ts = { 0, 10000000L };
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(&notices) > n;
+}
+
+static void case_key_change_notice(struct store *st)
+{
+	atomic_store(&notices, 0);
+	struct store_watch *w = store_watch_start(st, count_notice, NULL);
+	if (!w) {
+		/* SQLite pushes nothing: other processes' commits are polled (data_version). */
+		CHECK_STR(store_backend_name(st), "sqlite");
+		return;
+	}
+	CHECK(wait_notices_above(0));   /* connected: a notice may have been missed */
+	int before = atomic_load(&notices);
+	uint64_t gen = store_external_generation(st);
+	unsigned char secret[32] = { 7 };
+	struct store_key k;
+	memset(&k, 0, sizeof k);
+	new_uuid(k.kid);
+	snprintf(k.use, sizeof k.use, "refresh");
+	snprintf(k.alg, sizeof k.alg, "HS256");
+	k.material = secret;
+	k.material_len = sizeof secret;
+	k.created_at = k.activate_at = T0;
+	CHECK_INT(store_key_insert(st, &k), 0);
+	CHECK(wait_notices_above(before));
+	CHECK(store_external_generation(st) != gen);
+	before = atomic_load(&notices);
+	CHECK_INT(store_key_delete(st, k.kid), 0);
+	CHECK(wait_notices_above(before));
+	store_watch_stop(w);
+}
+
 /* ---- the table ---- */
 
 struct contract_case {
@@ -1357,6 +1407,7 @@ static const struct contract_case cases[] = {
 	{ "leases", case_leases },
 	{ "purge_in_batches", case_purge_in_batches },
 	{ "admin_reads", case_admin_reads },
+	{ "key_change_notice", case_key_change_notice },
 };
 
 int main(void)
