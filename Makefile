@@ -168,11 +168,16 @@ TEST_JOBS ?= 4
 
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
+# make test fuzzes each target this long (the corpus and every past crash are
+# replayed in full by fuzz-regress first); make fuzz alone takes FUZZ_SECONDS (60).
+TEST_FUZZ_SECONDS ?= 10
+
 test: test-deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNITS) $(BUILD)/asan/gatehouse $(SUNITS) \
 	  $(BUILD)/tests/fakeprovider fuzz-build examples
 	@$(MAKE) --no-print-directory check-sample check-layout check-man openapi-lint unit \
-	  fuzz-regress integration integration-pg conformance browser asan valgrind fuzz
+	  fuzz-regress integration integration-pg conformance browser asan valgrind
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	@echo "all test suites passed"
 
 check-sample: $(BUILD)/gatehouse
