@@ -214,30 +214,53 @@ static void add_field(struct strbuf *sb, const char *key, const char *v, bool fi
 			return;
 		}
 	} else {
-		if (!first)
-			sb_adds(sb, " ");
 		/* Keys are ours; even so, nothing but a plain name reaches the line. */
+		size_t n = strlen(key);
+		sb_grow(sb, n + 2);
+		if (!first)
+			sb->buf[sb->len++] = ' ';
 		for (const char *k = key; *k; k++) {
 			char c = *k;
 			bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 				     (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-			sb_add(sb, plain ? k : "_", 1);
+			sb->buf[sb->len++] = plain ? c : '_';
 		}
-		sb_adds(sb, "=");
+		sb->buf[sb->len++] = '=';
+		sb->buf[sb->len] = '\0';
 	}
 	add_value(sb, v, false);
 }
 
+/*
+ * The date and time of the current second, formatted once a second per
+ * thread (the access log writes a line per request).
+ */
+static _Thread_local time_t ts_secs = -1;
+static _Thread_local char ts_text[32];
+static _Thread_local size_t ts_len;
+
 static void begin_line(struct strbuf *sb, int level)
 {
 	struct timeval tv;
-	struct tm tm;
 	char ts[40];
 	gettimeofday(&tv, NULL);
 	time_t secs = tv.tv_sec;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+	if (secs != ts_secs) {
+		struct tm tm;
+		gmtime_r(&secs, &tm);
+		ts_len = strftime(ts_text, sizeof ts_text, "%Y-%m-%dT%H:%M:%S", &tm);
+		ts_secs = ts_len ? secs : -1;
+	}
+	unsigned ms = (unsigned)(tv.tv_usec / 1000);
+	memcpy(ts, ts_text, ts_len);
+	char *p = ts + ts_len;
+	*p++ = '.';
+	*p++ = (char)('0' + ms / 100);
+	*p++ = (char)('0' + ms / 10 % 10);
+	*p++ = (char)('0' + ms % 10);
+	*p++ = 'Z';
+	*p = '\0';
+	sb_grow(sb, 480); /* one allocation for a typical line */
 	level = level < 0 ? 0 : level > 3 ? 3 : level;
 	if (log_journal)
 		sb_adds(sb, level_prefix[level]);

@@ -531,7 +531,9 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	    ((complete && req->reject != REJECT_BAD_PATH) || log_limit_allow(&malformed_limit))) {
 		char status[8], dur[32];
 		snprintf(status, sizeof status, "%d", req->status);
-		snprintf(dur, sizeof dur, "%.3f", (double)elapsed / 1e6);
+		uint64_t us = elapsed / 1000;
+		snprintf(dur, sizeof dur, "%llu.%03u", (unsigned long long)(us / 1000),
+			 (unsigned)(us % 1000));
 		const char *outcome = !complete ? "aborted" : req->status >= 500 ? "server_error" :
 				      req->status >= 400 ? "client_error" : "ok";
 		const char *reason =
