@@ -228,7 +228,7 @@ wrk_run() {
 	R_MEM=$(mem_of "$TARGET_PID")
 	# share of all cores busy (daemon, wrk and anything else; iowait counts as idle)
 	R_BUSY=$(awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" -v n="$NPROC" \
-		'BEGIN { printf "%d", (b1 - b0) / hz / (t1 - t0) / n * 100 }')
+		'BEGIN { b = (b1 - b0) / hz / (t1 - t0) / n * 100; printf "%d", b > 100 ? 100 : b }')
 }
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.2fms", u / 1000 }'; }
@@ -442,14 +442,14 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 T_LINES=()
 # target NAME MEASURED OP LIMIT UNIT NOTE: one line, "met" or "NOT met" (or "-" unmeasured)
 target() {
-	local name=$1 v=$2 op=$3 lim=$4 unit=$5 note=${6:-} ok=-
+	local name=$1 v=$2 op=$3 lim=$4 unit=$5 note=${6:-} ok=- unit_v
 	if [ -n "$v" ] && [ "$v" != - ]; then
 		ok=$(awk -v v="$v" -v l="$lim" -v op="$op" 'BEGIN {
 			m = op == "<=" ? v <= l : op == ">=" ? v >= l : v < l; print m ? "met" : "NOT met" }')
 	else
-		v=-
+		v=- unit_v=
 	fi
-	T_LINES+=("$(printf "%-44s %10s %2s %-8s %-7s %s" "$name" "$v$unit" "$op" "$lim$unit" "$ok" "$note")")
+	T_LINES+=("$(printf "%-46s %10s %2s %-8s %-7s %s" "$name" "$v${unit_v-$unit}" "$op" "$lim$unit" "$ok" "$note")")
 }
 ratio() { # a b -> a / b with two decimals, or - when either is missing
 	awk -v a="${1:--}" -v b="${2:--}" 'BEGIN {

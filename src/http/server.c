@@ -507,6 +507,20 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	return MHD_YES;
 }
 
+/* Writes v in decimal at p; returns the end (no NUL). The access line's numbers, without printf. */
+static char *put_uint(char *p, unsigned long long v)
+{
+	char t[24];
+	int n = 0;
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = t[--n];
+	return p;
+}
+
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
@@ -529,11 +543,16 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	bool complete = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->status;
 	if (atomic_load(&srv->access_log) && log_min_level <= LOG_INFO &&
 	    ((complete && req->reject != REJECT_BAD_PATH) || log_limit_allow(&malformed_limit))) {
-		char status[8], dur[32];
-		snprintf(status, sizeof status, "%d", req->status);
+		char status[24], dur[32];
+		*put_uint(status, (unsigned)req->status) = '\0';
 		uint64_t us = elapsed / 1000;
-		snprintf(dur, sizeof dur, "%llu.%03u", (unsigned long long)(us / 1000),
-			 (unsigned)(us % 1000));
+		char *p = put_uint(dur, us / 1000);
+		unsigned frac = (unsigned)(us % 1000);
+		*p++ = '.';
+		*p++ = (char)('0' + frac / 100);
+		*p++ = (char)('0' + frac / 10 % 10);
+		*p++ = (char)('0' + frac % 10);
+		*p = '\0';
 		const char *outcome = !complete ? "aborted" : req->status >= 500 ? "server_error" :
 				      req->status >= 400 ? "client_error" : "ok";
 		const char *reason =
