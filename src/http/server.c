@@ -564,7 +564,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 			toe == MHD_REQUEST_TERMINATED_READ_ERROR ? "read_error" : "error";
 		const char *trace = req->trace_id[0] ? req->trace_id : NULL;
 		/* Optional fields last: the NULL of an absent one ends the list. */
-		log_fields(LOG_INFO, "access", "method", req->method[0] ? req->method : "-",
+		log_fields_deferred(LOG_INFO, "access", "method", req->method[0] ? req->method : "-",
 			   "route", req->route, LOG_NUM("status"), req->status ? status : "-",
 			   LOG_NUM("duration_ms"), dur,
 			   "client", req->client_ip[0] ? req->client_ip : "-",
@@ -700,8 +700,10 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, http_deadline_notify, &srv->deadline,
 		MHD_OPTION_END);
-	if (srv->daemon)
+	if (srv->daemon) {
 		http_deadline_start(&srv->deadline);
+		log_async_start(); /* access lines are written in batches */
+	}
 	if (!srv->daemon) {
 		snprintf(err, errlen, "cannot start the HTTP server on %s port %d",
 			 opt->listen_address, opt->port);
@@ -768,6 +770,7 @@ void http_stop(struct http_server *srv)
 	MHD_stop_daemon(srv->daemon);
 	http_deadline_release(&srv->deadline);
 	http_log_limits_flush(true); /* what was suppressed comes out before the exit */
+	log_async_stop();
 	/*
 	 * Quiescing hands the listening socket to us, to close after the stop;
 	 * otherwise libmicrohttpd closed it itself.
