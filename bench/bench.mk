@@ -1,7 +1,8 @@
 # Benchmarks (included by the Makefile). See bench/README.md.
 #
-#   make bench          every route against ceilings measured in the same run (~2 min), then
-#                       bench/cluster.sh: PostgreSQL vs SQLite, three nodes, vs pgbench (~1 min)
+#   make bench          every route against ceilings measured in the same run, and the
+#                       performance targets (~7 min), then bench/cluster.sh: PostgreSQL vs
+#                       SQLite, three nodes, vs pgbench (~1 min)
 #   make bench-idle     scenario (a): 5,000 idle keep-alive connections
 #   make bench-hang     scenario (b): guest logins while a platform provider hangs
 #   make bench-bigdb    scenario (c): 1,000,000 users (BENCH_ARGS="--bigdb 10000000": the full case)

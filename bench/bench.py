@@ -10,7 +10,9 @@
   bench.py hold PORT N READY SECONDS  opens N keep-alive connections (one GET /health
                                       on each), touches READY, holds them until
                                       SIGTERM or SECONDS, then asks each again and
-                                      prints "held=N alive=N opened_s=F"
+                                      prints "held=N alive=N opened_s=F"; with
+                                      BENCH_HOLD_POOL=TOKENS the first request is an
+                                      authenticated GET /get-player-data
 
 A pool file has one guest per line, tab-separated:
 user_id, guest_secret, auth_token, refresh_token (bench/wrk/common.lua reads it).
@@ -118,6 +120,15 @@ def cmd_hold(port, n, ready, seconds):
         if min(want, hard) < want:
             raise SystemExit("bench.py hold: open file limit %d is below %d" % (hard, want))
     req = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    # BENCH_HOLD_POOL (a tokens pool): each connection's one request is an
+    # authenticated get-player-data instead, as a game client's would be.
+    first = [req]
+    pool = os.environ.get("BENCH_HOLD_POOL")
+    if pool:
+        with open(pool) as f:
+            toks = [line.rstrip("\n").split("\t")[2] for line in f if line.strip()]
+        first = [("GET /get-player-data HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n\r\n"
+                  % t).encode() for t in toks]
     t0 = time.monotonic()
     socks = []
     # Open in batches: connect, send, then read every answer of the batch.
@@ -125,7 +136,7 @@ def cmd_hold(port, n, ready, seconds):
         batch = []
         for _ in range(min(500, n - base)):
             s = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
-            s.sendall(req)
+            s.sendall(first[(base + len(batch)) % len(first)])
             batch.append(s)
         for s in batch:
             if not read_answer(s):

@@ -8,7 +8,7 @@
 #                                     case is --bigdb 10000000)
 # Options (or the environment variables in brackets):
 #   --seconds S        wrk duration per measurement [BENCH_SECONDS=10]
-#   --conns C          wrk connections [BENCH_CONNS=64]
+#   --conns C          wrk connections [BENCH_CONNS=32, the issue-18 targets' load]
 #   --threads T        wrk threads [BENCH_THREADS=number of CPUs]
 #   --routes LIST      comma-separated routes [BENCH_ROUTES=all of them]: jwks, guest-new,
 #                      guest-login, refresh, set-player-data, get-player-data, forward-auth,
@@ -23,7 +23,9 @@
 # daemon settings), BENCH_DIR (where the temporary directory goes, /tmp), BENCH_BUILD
 # (build directory, build), BENCH_NO_BUILD=1 (skip deps and build: make bench did them),
 # BENCH_OUT (also write the report to this file), BENCH_NO_CEILINGS=1 (skip openssl speed and
-# the bare MHD run; the fsync rate is still measured).
+# the bare MHD run; the fsync rate is still measured), BENCH_NO_TARGETS=1 (skip the issue-18
+# steps after the routes: access log on/off, ES256 refresh, idle kept-alive connections),
+# BENCH_IDLE_CONNS (kept-alive connections of that step, 10000).
 #
 # Loopback only; every run is bounded; the processes it starts are stopped by PID on exit.
 set -euo pipefail
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SECS=${BENCH_SECONDS:-10}
-CONNS=${BENCH_CONNS:-64}
+CONNS=${BENCH_CONNS:-32}
 NPROC=$(nproc)
 THREADS=${BENCH_THREADS:-$NPROC}
 ROUTES=${BENCH_ROUTES:-jwks,guest-new,guest-login,refresh,set-player-data,get-player-data,forward-auth,storage-put,storage-get}
@@ -224,6 +226,9 @@ wrk_run() {
 		f = ((b1 - b0) - (d1 - d0)) / hz - (c1 - c0); if (f < 0) f = 0
 		printf "%.2f", f / (t1 - t0) }')
 	R_MEM=$(mem_of "$TARGET_PID")
+	# share of all cores busy (daemon, wrk and anything else; iowait counts as idle)
+	R_BUSY=$(awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" -v n="$NPROC" \
+		'BEGIN { b = (b1 - b0) / hz / (t1 - t0) / n * 100; printf "%d", (b > 100 ? 100 : b) }')
 }
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.2fms", u / 1000 }'; }
@@ -231,21 +236,27 @@ ms() { awk -v u="$1" 'BEGIN { printf "%.2fms", u / 1000 }'; }
 # ---- ceilings ----
 
 SIGN_RATE=
+SIGN_US=
 SIGN_ALGNAME=
 OTHER_SIGN=
 # Both algorithms the daemon can sign access tokens with; the ceiling is the configured one.
+# One process (the issue-18 yardstick: the time of one signature on one core); the
+# ceiling of the routes table is that rate times the number of cores.
 measure_sign() {
-	log "ceiling: openssl speed -seconds 3 -multi $NPROC rsa2048 ecdsap256"
-	local out rsa ec
-	out=$(openssl speed -seconds 3 -multi "$NPROC" -mr rsa2048 ecdsap256 2>/dev/null)
+	log "ceiling: openssl speed -seconds 3 rsa2048 ecdsap256 (one process)"
+	local out rsa ec one
+	out=$(openssl speed -seconds 3 -mr rsa2048 ecdsap256 2>/dev/null)
+	# -mr: "+F2:n:bits:sign/s:verify/s" (RSA), "+F4:n:bits:sign/s:verify/s" (ECDSA)
 	rsa=$(echo "$out" | awk -F: '$1 == "+F2" && $3 == 2048 { s = $4 } END { printf "%d", s }')
 	ec=$(echo "$out" | awk -F: '$1 == "+F4" && $3 == 256 { s = $4 } END { printf "%d", s }')
 	if [ "$ALG" = ES256 ]; then
-		SIGN_RATE=$ec; SIGN_ALGNAME="ECDSA P-256"; OTHER_SIGN="RSA-2048 $rsa/s"
+		one=$ec; SIGN_ALGNAME="ECDSA P-256"; OTHER_SIGN="RSA-2048 $rsa/s a core"
 	else
-		SIGN_RATE=$rsa; SIGN_ALGNAME="RSA-2048"; OTHER_SIGN="ECDSA P-256 (--alg ES256) $ec/s"
+		one=$rsa; SIGN_ALGNAME="RSA-2048"; OTHER_SIGN="ECDSA P-256 (--alg ES256) $ec/s a core"
 	fi
-	[ "${SIGN_RATE:-0}" -gt 0 ] || die "could not read openssl speed's result"
+	[ "${one:-0}" -gt 0 ] || die "could not read openssl speed's result"
+	SIGN_RATE=$((one * NPROC))
+	SIGN_US=$(awk -v r="$one" 'BEGIN { printf "%.0f", 1e6 / r }')
 }
 
 FSYNC_RATE=
@@ -275,6 +286,7 @@ measure_bare() { # threads
 	log "ceiling: bare libmicrohttpd JSON reply, $1 threads, ${SECS}s"
 	TARGET_PID=$pid BENCH_PATH=/ wrk_run bare "http://127.0.0.1:$port" static.lua
 	BARE_RATE=$R_RPS
+	BARE_CPU=$R_CPU
 	BARE_LINE=$(printf "%-18s %8s %9s %9s %7s %10s %-20s %6s %7s %7s" "bare MHD (ceiling)" \
 		"$R_RPS" "$(ms "$R_P50")" "$(ms "$R_P99")" "$((R_STATUS + R_SOCK))" "$R_MEM" "-" "-" \
 		"${R_CPU}us" "$R_FOREIGN")
@@ -357,7 +369,11 @@ run_route() {
 	fi
 	[ "$route" = get-player-data ] && [ -z "$BASE_RATE" ] && GPD_RATE=$R_RPS
 	add_row "$label" "$route"
+	# for the issue-18 targets
+	T_RPS[$label]=$R_RPS T_CPU[$label]=$R_CPU T_BUSY[$label]=$R_BUSY T_HALF[$label]=${HALF_P99:--}
+	T_ERR[$label]=$((R_STATUS + R_SOCK))
 }
+declare -A T_RPS T_CPU T_BUSY T_HALF T_ERR
 
 measure_route() { # route label
 	local route=$1 label=$2 url="http://127.0.0.1:$PORT"
@@ -408,7 +424,7 @@ print_legend() {
 		"http_threads ${DTHREADS} (bare MHD the same), access_log off, rate limit off;" \
 		"wrk -t$THREADS -c$CONNS -d${SECS}s; pool of $GUESTS guests"
 	local sign="sign: not measured"
-	[ -n "$SIGN_RATE" ] && sign="sign = openssl speed -multi $NPROC: $SIGN_ALGNAME signs/s on all $NPROC cores / 1 signature per request (new guest, re-login and refresh each sign one $ALG access token; the refresh token is HS256, an HMAC of ~1 us; $OTHER_SIGN)"
+	[ -n "$SIGN_RATE" ] && sign="sign = $NPROC x openssl speed (one process, $SIGN_US us a $SIGN_ALGNAME signature) / 1 signature per request (new guest, re-login and refresh each sign one $ALG access token; the refresh token is HS256, an HMAC of ~1 us; $OTHER_SIGN)"
 	local bare="bare MHD: not measured"
 	[ -n "$BARE_RATE" ] && bare="bare MHD = the same libmicrohttpd setup answering a fixed JSON body"
 	say "ceilings: $sign; $bare; target = the issue's $TARGET_WRITES writes/s (the disk does" \
@@ -420,6 +436,146 @@ print_legend() {
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- the issue-18 targets ----
+
+T_LINES=()
+# target NAME MEASURED OP LIMIT UNIT NOTE: one line, "met" or "NOT met" (or "-" unmeasured)
+target() {
+	local name=$1 v=$2 op=$3 lim=$4 unit=$5 note=${6:-} ok=- unit_v
+	if [ -n "$v" ] && [ "$v" != - ]; then
+		ok=$(awk -v v="$v" -v l="$lim" -v op="$op" 'BEGIN {
+			m = op == "<=" ? v <= l : op == ">=" ? v >= l : v < l; print m ? "met" : "NOT met" }')
+	else
+		v=- unit_v=
+	fi
+	T_LINES+=("$(printf "%-46s %10s %2s %-8s %-7s %s" "$name" "$v${unit_v-$unit}" "$op" "$lim$unit" "$ok" "$note")")
+}
+ratio() { # a b -> a / b with two decimals, or - when either is missing
+	awk -v a="${1:--}" -v b="${2:--}" 'BEGIN {
+		if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+half_ms() { # "12.34ms" -> 12.34
+	local v=${1:--}; echo "${v%ms}"
+}
+
+# After the routes: get-player-data with the access log off then on (two daemons, same
+# database, alternating), refresh with ES256 (a fresh database), and N kept-alive idle
+# connections that each made one authenticated request. Sets the T_* figures.
+T_LOG_OFF= T_LOG_ON= T_ES_REFRESH= T_IDLE_KIB= T_IDLE_MIB= T_PEAK_HWM=
+issue18_steps() {
+	T_PEAK_HWM=$(awk '/^VmHWM:/ { printf "%d", $2 / 1024 }' "/proc/$DAEMON/status")
+	local keep_half=$HALF_PASS
+	HALF_PASS=0
+	# Off and on alternate (BENCH_LOG_ROUNDS rounds, 2): one pair is at the mercy of the
+	# machine's noise. cpu/req of each side = its CPU over its requests, all rounds.
+	local onoff round cpu_off=0 n_off=0 cpu_on=0 n_on=0
+	for round in $(seq "${BENCH_LOG_ROUNDS:-2}"); do
+		for onoff in off on; do
+			stop_daemon
+			start_daemon "$WORK/db" "access_log=$onoff"
+			log "issue 18: get-player-data, access log $onoff (round $round)"
+			fresh_tokens
+			BENCH_POOL=$WORK/tokens.pool TARGET_PID=$DAEMON \
+				wrk_run "gpd-log-$onoff-$round" "http://127.0.0.1:$PORT" get_player_data.lua
+			if [ "$onoff" = off ]; then
+				cpu_off=$((cpu_off + R_CPU * R_REQ)) n_off=$((n_off + R_REQ))
+			else
+				cpu_on=$((cpu_on + R_CPU * R_REQ)) n_on=$((n_on + R_REQ))
+			fi
+			ROWS+=("$(printf "%-18s %8s %9s %9s %7s %10s %-20s %6s %7s %7s %10s" \
+				"get, log $onoff #$round" "$R_RPS" "$(ms "$R_P50")" "$(ms "$R_P99")" \
+				"$((R_STATUS + R_SOCK))" "$R_MEM" "-" "-" "${R_CPU}us" "$R_FOREIGN" "-")")
+		done
+	done
+	[ "$n_off" -gt 0 ] && T_LOG_OFF=$((cpu_off / n_off))
+	[ "$n_on" -gt 0 ] && T_LOG_ON=$((cpu_on / n_on))
+	stop_daemon
+	if [ "$ALG" = RS256 ]; then
+		start_daemon "$WORK/db-es256" "signing_alg=ES256"
+		log "issue 18: refresh with ES256 (a fresh database, $GUESTS guests)"
+		$PY bench/bench.py guests "$PORT" "$GUESTS" "$WORK/es-guests.pool"
+		local keep_pool=$GUEST_POOL
+		GUEST_POOL=$WORK/es-guests.pool
+		fresh_tokens
+		TARGET_PID=$DAEMON BENCH_POOL=$WORK/tokens.pool \
+			wrk_run refresh-es256 "http://127.0.0.1:$PORT" refresh.lua
+		T_ES_REFRESH=$R_RPS HALF_P99=-
+		add_row "refresh (ES256)" refresh
+		GUEST_POOL=$keep_pool
+		stop_daemon
+	fi
+	local n=${BENCH_IDLE_CONNS:-10000}
+	start_daemon "$WORK/db" "max_connections=$((n + 1000))" "idle_timeout=600"
+	fresh_tokens
+	local before held
+	before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON/status")
+	log "issue 18: $n kept-alive connections, one authenticated request each, then idle"
+	rm -f "$WORK/held"
+	BENCH_HOLD_POOL=$WORK/tokens.pool $PY bench/bench.py hold "$PORT" "$n" "$WORK/held" 5 \
+		>"$WORK/hold.out" 2>&1 &
+	local holder=$!
+	PIDS+=("$holder")
+	local i=0
+	until [ -e "$WORK/held" ]; do
+		i=$((i + 1))
+		if [ $i -gt 1200 ] || ! kill -0 "$holder" 2>/dev/null; then
+			log "the idle connections could not be opened: $(tail -2 "$WORK/hold.out")"
+			break
+		fi
+		sleep 0.1
+	done
+	if [ -e "$WORK/held" ]; then
+		sleep 1
+		held=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON/status")
+		T_IDLE_KIB=$(awk -v a="$before" -v b="$held" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n }')
+		T_IDLE_MIB=$(awk -v b="$held" -v a="$before" -v n="$n" \
+			'BEGIN { printf "%d", (a + (b - a) / n * 10000) / 1024 }')
+	fi
+	wait "$holder" || true
+	forget_pid "$holder"
+	T_IDLE_N=$n T_IDLE_HOLD=$(cat "$WORK/hold.out")
+	HALF_PASS=$keep_half
+}
+
+print_targets() {
+	local r
+	say ""
+	say "issue 18 targets (cpu/req = daemon user+sys CPU, all threads, / requests; $CONNS connections)"
+	for r in guest-new guest-login refresh; do
+		[ -n "${T_CPU[$r]:-}" ] || continue
+		target "$r: cpu/req / one $SIGN_ALGNAME signature" "$(ratio "${T_CPU[$r]}" "$SIGN_US")" "<=" 1.4 "" \
+			"(${T_CPU[$r]} us / ${SIGN_US:-?} us; openssl speed, one process)"
+	done
+	[ -n "$T_ES_REFRESH" ] && target "refresh with signing_alg ES256" "$T_ES_REFRESH" ">=" 12000 "/s"
+	for r in guest-new guest-login refresh set-player-data storage-put; do
+		[ -n "${T_BUSY[$r]:-}" ] && target "$r: machine busy" "${T_BUSY[$r]}" ">=" 95 "%" \
+			"(all cores: daemon, wrk and the rest)"
+	done
+	[ "$ALG" = RS256 ] && [ -n "${T_RPS[refresh]:-}" ] &&
+		target "refresh (RS256) rate" "${T_RPS[refresh]}" ">=" 4300 "/s" "(Nakama's best measured run)"
+	for r in set-player-data storage-put; do
+		[ -n "${T_CPU[$r]:-}" ] && target "$r: cpu/write, sqlite_synchronous $SYNC" "${T_CPU[$r]}" "<=" 60 "us"
+	done
+	for r in get-player-data storage-get; do
+		[ -n "${T_CPU[$r]:-}" ] && target "$r: cpu/req / bare libmicrohttpd's" \
+			"$(ratio "${T_CPU[$r]}" "${BARE_CPU:-}")" "<=" 2 "" "(${T_CPU[$r]} us / ${BARE_CPU:-?} us)"
+	done
+	for r in guest-new guest-login refresh get-player-data; do
+		[ -n "${T_HALF[$r]:-}" ] && target "$r: p99 at half the peak rate" \
+			"$(half_ms "${T_HALF[$r]}")" "<" 10 "ms"
+	done
+	if [ -n "${T_IDLE_N:-}" ]; then
+		target "kept-alive idle connection (used once)" "${T_IDLE_KIB:--}" "<=" 12 "KiB" \
+			"($T_IDLE_N held: $T_IDLE_HOLD)"
+		target "daemon RSS with 10,000 of them" "${T_IDLE_MIB:--}" "<" 150 "MiB"
+	fi
+	[ -n "$T_PEAK_HWM" ] && target "peak RSS over the routes (VmHWM)" "$T_PEAK_HWM" "<=" 32 "MiB"
+	[ -n "$T_LOG_ON" ] && target "access log on vs off, get-player-data cpu/req" \
+		"$(awk -v a="$T_LOG_ON" -v b="$T_LOG_OFF" 'BEGIN { printf "%+.1f", b ? (a - b) * 100 / b : 0 }')" \
+		"<=" 5 "%" "($T_LOG_ON us vs $T_LOG_OFF us)"
+	for r in "${T_LINES[@]}"; do say "$r"; done
+}
 
 # ---- modes ----
 
@@ -436,7 +592,9 @@ mode_routes() {
 	GUEST_POOL=$WORK/guests.pool
 	local r
 	for r in ${ROUTES//,/ }; do run_route "$r"; done
+	[ "${BENCH_NO_TARGETS:-0}" != 1 ] && issue18_steps
 	print_table "gatehouse $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u +%FT%TZ)"
+	print_targets
 	machine_line
 	print_legend
 }

@@ -3,6 +3,7 @@
  * JSON. Each line is written with a single write(2), so lines from
  * concurrent threads never interleave.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,30 +215,53 @@ static void add_field(struct strbuf *sb, const char *key, const char *v, bool fi
 			return;
 		}
 	} else {
-		if (!first)
-			sb_adds(sb, " ");
 		/* Keys are ours; even so, nothing but a plain name reaches the line. */
+		size_t n = strlen(key);
+		sb_grow(sb, n + 2);
+		if (!first)
+			sb->buf[sb->len++] = ' ';
 		for (const char *k = key; *k; k++) {
 			char c = *k;
 			bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 				     (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-			sb_add(sb, plain ? k : "_", 1);
+			sb->buf[sb->len++] = plain ? c : '_';
 		}
-		sb_adds(sb, "=");
+		sb->buf[sb->len++] = '=';
+		sb->buf[sb->len] = '\0';
 	}
 	add_value(sb, v, false);
 }
 
+/*
+ * The date and time of the current second, formatted once a second per
+ * thread (the access log writes a line per request).
+ */
+static _Thread_local time_t ts_secs = -1;
+static _Thread_local char ts_text[32];
+static _Thread_local size_t ts_len;
+
 static void begin_line(struct strbuf *sb, int level)
 {
 	struct timeval tv;
-	struct tm tm;
 	char ts[40];
 	gettimeofday(&tv, NULL);
 	time_t secs = tv.tv_sec;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+	if (secs != ts_secs) {
+		struct tm tm;
+		gmtime_r(&secs, &tm);
+		ts_len = strftime(ts_text, sizeof ts_text, "%Y-%m-%dT%H:%M:%S", &tm);
+		ts_secs = ts_len ? secs : -1;
+	}
+	unsigned ms = (unsigned)(tv.tv_usec / 1000);
+	memcpy(ts, ts_text, ts_len);
+	char *p = ts + ts_len;
+	*p++ = '.';
+	*p++ = (char)('0' + ms / 100);
+	*p++ = (char)('0' + ms / 10 % 10);
+	*p++ = (char)('0' + ms % 10);
+	*p++ = 'Z';
+	*p = '\0';
+	sb_grow(sb, 480); /* one allocation for a typical line */
 	level = level < 0 ? 0 : level > 3 ? 3 : level;
 	if (log_journal)
 		sb_adds(sb, level_prefix[level]);
@@ -247,8 +271,139 @@ static void begin_line(struct strbuf *sb, int level)
 	add_field(sb, "level", level_names[level], false);
 }
 
+/*
+ * Deferred lines (the access log, issue 18): while log_async_start is in
+ * effect they are appended to a buffer that a thread writes out with one
+ * write(2) a couple of milliseconds later, instead of one write(2) per
+ * request, which is most of the access log's cost (and the threads queued on
+ * the file's lock behind each other). Every other line first writes what is
+ * buffered, so the order of lines is kept; a full buffer is written at once
+ * the same way. Lock order: defer_lock, then write_lock (held while a batch
+ * or line is written; the flusher writes its batch, swapped out of
+ * defer_buf, without defer_lock, so appending never waits for a write).
+ */
+#define DEFER_CAP (64 * 1024)
+#define DEFER_DELAY_NS 2000000L
+static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t defer_cond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *defer_buf;        /* non-NULL while the flusher runs */
+static char *defer_out;        /* the flusher's: the batch being written */
+static size_t defer_len;
+static bool defer_stop;
+static pthread_t defer_thread;
+
+static void write_all(const char *p, size_t n)
+{
+	size_t off = 0;
+	while (off < n) {
+		ssize_t w = write(STDERR_FILENO, p + off, n - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+static void emit(const char *line, size_t n, bool deferred)
+{
+	pthread_mutex_lock(&defer_lock);
+	if (deferred && defer_buf && defer_len + n <= DEFER_CAP) {
+		if (!defer_len)
+			pthread_cond_signal(&defer_cond);
+		memcpy(defer_buf + defer_len, line, n);
+		defer_len += n;
+	} else {
+		pthread_mutex_lock(&write_lock); /* after the batch being written, if any */
+		if (defer_len) {
+			write_all(defer_buf, defer_len);
+			defer_len = 0;
+		}
+		write_all(line, n);
+		pthread_mutex_unlock(&write_lock);
+	}
+	pthread_mutex_unlock(&defer_lock);
+}
+
+static void *defer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&defer_lock);
+	while (!defer_stop) {
+		if (!defer_len) {
+			pthread_cond_wait(&defer_cond, &defer_lock);
+			continue;
+		}
+		/* Let the batch gather; only the stop signals meanwhile. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += DEFER_DELAY_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&defer_cond, &defer_lock, &ts);
+		if (defer_len) {
+			char *batch = defer_buf;
+			size_t n = defer_len;
+			defer_buf = defer_out;
+			defer_out = batch;
+			defer_len = 0;
+			pthread_mutex_lock(&write_lock);
+			pthread_mutex_unlock(&defer_lock);
+			write_all(batch, n);
+			pthread_mutex_unlock(&write_lock);
+			pthread_mutex_lock(&defer_lock);
+		}
+	}
+	pthread_mutex_unlock(&defer_lock);
+	return NULL;
+}
+
+void log_async_start(void)
+{
+	static bool at_exit;
+	pthread_mutex_lock(&defer_lock);
+	if (!at_exit)
+		at_exit = atexit(log_async_stop) == 0; /* an exit() without the server's stop */
+	if (!defer_buf) {
+		defer_buf = xmalloc(DEFER_CAP);
+		defer_out = xmalloc(DEFER_CAP);
+		defer_len = 0;
+		defer_stop = false;
+		if (pthread_create(&defer_thread, NULL, defer_main, NULL)) {
+			free(defer_buf);
+			free(defer_out);
+			defer_buf = defer_out = NULL; /* every line is written at once, as before */
+		}
+	}
+	pthread_mutex_unlock(&defer_lock);
+}
+
+void log_async_stop(void)
+{
+	pthread_mutex_lock(&defer_lock);
+	if (!defer_buf) {
+		pthread_mutex_unlock(&defer_lock);
+		return;
+	}
+	defer_stop = true;
+	pthread_cond_signal(&defer_cond);
+	pthread_mutex_unlock(&defer_lock);
+	pthread_join(defer_thread, NULL);
+	pthread_mutex_lock(&defer_lock);
+	pthread_mutex_lock(&write_lock);
+	if (defer_len)
+		write_all(defer_buf, defer_len);
+	defer_len = 0;
+	free(defer_buf);
+	free(defer_out);
+	defer_buf = defer_out = NULL;
+	pthread_mutex_unlock(&write_lock);
+	pthread_mutex_unlock(&defer_lock);
+}
+
 /* has_ids: the line already has request_id and trace_id of its own (no duplicates). */
-static void end_line(struct strbuf *sb, bool has_ids)
+static void end_line(struct strbuf *sb, bool has_ids, bool deferred)
 {
 	if (current_request_id && !has_ids)
 		add_field(sb, "request_id", current_request_id, false);
@@ -257,13 +412,7 @@ static void end_line(struct strbuf *sb, bool has_ids)
 	if (log_format == LOG_FORMAT_JSON)
 		sb_adds(sb, "}");
 	sb_adds(sb, "\n");
-	ssize_t off = 0;
-	while ((size_t)off < sb->len) {
-		ssize_t w = write(STDERR_FILENO, sb->buf + off, sb->len - (size_t)off);
-		if (w <= 0)
-			break;
-		off += w;
-	}
+	emit(sb->buf, sb->len, deferred);
 }
 
 void log_write(int level, const char *fmt, ...)
@@ -286,19 +435,15 @@ void log_write(int level, const char *fmt, ...)
 		sb_adds(&sb, " msg=");
 		add_value(&sb, msg, true);
 	}
-	end_line(&sb, false);
+	end_line(&sb, false, false);
 	sb_release(&sb);
 }
 
-void log_fields(int level, const char *msg, ...)
+static void vlog_fields(int level, bool deferred, const char *msg, va_list ap)
 {
-	if (level < log_min_level)
-		return;
 	struct strbuf sb = STRBUF_INIT;
 	begin_line(&sb, level);
 	add_field(&sb, "msg", msg, false);
-	va_list ap;
-	va_start(ap, msg);
 	bool has_ids = false;
 	for (;;) {
 		const char *k = va_arg(ap, const char *);
@@ -308,9 +453,28 @@ void log_fields(int level, const char *msg, ...)
 		has_ids |= strcmp(k, "request_id") == 0 || strcmp(k, "trace_id") == 0;
 		add_field(&sb, k, v ? v : "", false);
 	}
-	va_end(ap);
-	end_line(&sb, has_ids);
+	end_line(&sb, has_ids, deferred);
 	sb_release(&sb);
+}
+
+void log_fields(int level, const char *msg, ...)
+{
+	if (level < log_min_level)
+		return;
+	va_list ap;
+	va_start(ap, msg);
+	vlog_fields(level, false, msg, ap);
+	va_end(ap);
+}
+
+void log_fields_deferred(int level, const char *msg, ...)
+{
+	if (level < log_min_level)
+		return;
+	va_list ap;
+	va_start(ap, msg);
+	vlog_fields(level, true, msg, ap);
+	va_end(ap);
 }
 
 /* ---- rate limits ---- */

@@ -60,6 +60,14 @@ void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2,
  */
 void log_fields(int level, const char *msg, ...) __attribute__((sentinel));
 #define LOG_NUM(key) "#" key
+/*
+ * The same line, which may be written a few milliseconds later (with others,
+ * in one write) while log_async_start is in effect: the access log. Order
+ * with every other line is kept; log_async_stop writes what is left.
+ */
+void log_fields_deferred(int level, const char *msg, ...) __attribute__((sentinel));
+void log_async_start(void);
+void log_async_stop(void);
 
 /*
  * A rate limit for one kind of line that a client can cause (refused

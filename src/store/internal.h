@@ -33,6 +33,7 @@ struct write_op {
 	int rc;
 	bool undone;               /* its writes were rolled back: a commit failure cannot change rc */
 	bool done;
+	pthread_cond_t woken;      /* signalled, under store.lock, when done (its submitter alone waits) */
 	struct write_op *next;
 };
 
@@ -46,7 +47,7 @@ struct store {
 	pthread_t writer_thread;
 	pthread_mutex_t lock;
 	pthread_cond_t work;       /* signalled when ops are queued or on stop */
-	pthread_cond_t done;       /* broadcast when a batch finishes */
+	pthread_cond_t done;       /* writer.c no longer waits on it: each write_op has its own */
 	struct write_op *head, *tail;
 	bool stopping;
 	bool group_commit;

@@ -182,10 +182,18 @@ static void *writer_main(void *arg)
 		run_batch(st, batch);
 		store_check_data_version(st);
 
+		/*
+		 * Wake exactly the batch's submitters (issue 18): a broadcast also
+		 * woke every thread whose write was queued for the next batch, only
+		 * for it to sleep again. The submitter cannot return (and free op,
+		 * on its stack) before we unlock.
+		 */
 		pthread_mutex_lock(&st->lock);
-		for (struct write_op *op = batch; op; op = op->next)
+		for (struct write_op *op = batch, *next; op; op = next) {
+			next = op->next;
 			op->done = true;
-		pthread_cond_broadcast(&st->done);
+			pthread_cond_signal(&op->woken);
+		}
 	}
 	pthread_mutex_unlock(&st->lock);
 	return NULL;
@@ -251,9 +259,11 @@ int store_submit(struct store *st, store_write_fn *fn, void *arg)
 	if (st->be->per_call)
 		return submit_per_call(st, fn, arg);
 	struct write_op op = { .fn = fn, .arg = arg, .rc = GH_EINTERNAL };
+	pthread_cond_init(&op.woken, NULL);
 	pthread_mutex_lock(&st->lock);
 	if (st->stopping) {
 		pthread_mutex_unlock(&st->lock);
+		pthread_cond_destroy(&op.woken);
 		return GH_EUNAVAIL;
 	}
 	if (st->tail)
@@ -263,8 +273,9 @@ int store_submit(struct store *st, store_write_fn *fn, void *arg)
 	st->tail = &op;
 	pthread_cond_signal(&st->work);
 	while (!op.done)
-		pthread_cond_wait(&st->done, &st->lock);
+		pthread_cond_wait(&op.woken, &st->lock);
 	pthread_mutex_unlock(&st->lock);
+	pthread_cond_destroy(&op.woken);
 	return op.rc;
 }
 

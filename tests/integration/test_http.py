@@ -171,7 +171,7 @@ class Http(DaemonTest, unittest.TestCase):
 
     def test_far_oversized_url_and_headers(self):
         """Beyond libmicrohttpd's per-connection buffer (target plus headers
-        over max_url_size + max_header_size + 16 KiB) libmicrohttpd refuses
+        over max_url_size + max_header_size + 8 KiB) libmicrohttpd refuses
         the request itself: the status is still 414 or 431 and the connection
         closes, but its reply carries none of our headers (README, Limits).
         The daemon keeps serving."""
