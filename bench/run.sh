@@ -8,7 +8,7 @@
 #                                     case is --bigdb 10000000)
 # Options (or the environment variables in brackets):
 #   --seconds S        wrk duration per measurement [BENCH_SECONDS=10]
-#   --conns C          wrk connections [BENCH_CONNS=32, the issue-18 targets' load]
+#   --conns C          wrk connections [BENCH_CONNS=32, the performance targets' load]
 #   --threads T        wrk threads [BENCH_THREADS=number of CPUs]
 #   --routes LIST      comma-separated routes [BENCH_ROUTES=all of them]: jwks, guest-new,
 #                      guest-login, refresh, set-player-data, get-player-data, forward-auth,
@@ -240,7 +240,7 @@ SIGN_US=
 SIGN_ALGNAME=
 OTHER_SIGN=
 # Both algorithms the daemon can sign access tokens with; the ceiling is the configured one.
-# One process (the issue-18 yardstick: the time of one signature on one core); the
+# One process (the yardstick: the time of one signature on one core); the
 # ceiling of the routes table is that rate times the number of cores.
 measure_sign() {
 	log "ceiling: openssl speed -seconds 3 rsa2048 ecdsap256 (one process)"
@@ -369,7 +369,7 @@ run_route() {
 	fi
 	[ "$route" = get-player-data ] && [ -z "$BASE_RATE" ] && GPD_RATE=$R_RPS
 	add_row "$label" "$route"
-	# for the issue-18 targets
+	# for the performance targets
 	T_RPS[$label]=$R_RPS T_CPU[$label]=$R_CPU T_BUSY[$label]=$R_BUSY T_HALF[$label]=${HALF_P99:--}
 	T_ERR[$label]=$((R_STATUS + R_SOCK))
 }
@@ -437,7 +437,7 @@ print_legend() {
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# ---- the issue-18 targets ----
+# ---- the performance targets ----
 
 T_LINES=()
 # target NAME MEASURED OP LIMIT UNIT NOTE: one line, "met" or "NOT met" (or "-" unmeasured)
@@ -474,7 +474,7 @@ issue18_steps() {
 		for onoff in off on; do
 			stop_daemon
 			start_daemon "$WORK/db" "access_log=$onoff"
-			log "issue 18: get-player-data, access log $onoff (round $round)"
+			log "targets: get-player-data, access log $onoff (round $round)"
 			fresh_tokens
 			BENCH_POOL=$WORK/tokens.pool TARGET_PID=$DAEMON \
 				wrk_run "gpd-log-$onoff-$round" "http://127.0.0.1:$PORT" get_player_data.lua
@@ -493,7 +493,7 @@ issue18_steps() {
 	stop_daemon
 	if [ "$ALG" = RS256 ]; then
 		start_daemon "$WORK/db-es256" "signing_alg=ES256"
-		log "issue 18: refresh with ES256 (a fresh database, $GUESTS guests)"
+		log "targets: refresh with ES256 (a fresh database, $GUESTS guests)"
 		$PY bench/bench.py guests "$PORT" "$GUESTS" "$WORK/es-guests.pool"
 		local keep_pool=$GUEST_POOL
 		GUEST_POOL=$WORK/es-guests.pool
@@ -510,7 +510,7 @@ issue18_steps() {
 	fresh_tokens
 	local before held
 	before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON/status")
-	log "issue 18: $n kept-alive connections, one authenticated request each, then idle"
+	log "targets: $n kept-alive connections, one authenticated request each, then idle"
 	rm -f "$WORK/held"
 	BENCH_HOLD_POOL=$WORK/tokens.pool $PY bench/bench.py hold "$PORT" "$n" "$WORK/held" 5 \
 		>"$WORK/hold.out" 2>&1 &
