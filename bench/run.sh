@@ -23,7 +23,7 @@
 # daemon settings), BENCH_DIR (where the temporary directory goes, /tmp), BENCH_BUILD
 # (build directory, build), BENCH_NO_BUILD=1 (skip deps and build: make bench did them),
 # BENCH_OUT (also write the report to this file), BENCH_NO_CEILINGS=1 (skip openssl speed and
-# the bare MHD run; the fsync rate is still measured), BENCH_NO_TARGETS=1 (skip the issue-18
+# the bare MHD run; the fsync rate is still measured), BENCH_NO_TARGETS=1 (skip the performance
 # steps after the routes: access log on/off, ES256 refresh, idle kept-alive connections),
 # BENCH_IDLE_CONNS (kept-alive connections of that step, 10000).
 #
@@ -541,7 +541,7 @@ issue18_steps() {
 print_targets() {
 	local r
 	say ""
-	say "issue 18 targets (cpu/req = daemon user+sys CPU, all threads, / requests; $CONNS connections)"
+	say "performance targets (cpu/req = daemon user+sys CPU, all threads, / requests; $CONNS connections)"
 	for r in guest-new guest-login refresh; do
 		[ -n "${T_CPU[$r]:-}" ] || continue
 		target "$r: cpu/req / one $SIGN_ALGNAME signature" "$(ratio "${T_CPU[$r]}" "$SIGN_US")" "<=" 1.4 "" \
