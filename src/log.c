@@ -272,7 +272,7 @@ static void begin_line(struct strbuf *sb, int level)
 }
 
 /*
- * Deferred lines (the access log, issue 18): while log_async_start is in
+ * Deferred lines (the access log): while log_async_start is in
  * effect they are appended to a buffer that a thread writes out with one
  * write(2) a couple of milliseconds later, instead of one write(2) per
  * request, which is most of the access log's cost (and the threads queued on
