@@ -30,6 +30,12 @@ struct login_fields {
 /* "steam", "apple", "google_play", "facebook", or "oidc:<name>" of a configured provider. */
 bool handlers_known_platform(const struct config *cfg, const char *s);
 
+/*
+ * Answers a refused unlink (409 not linked, 409 last sign-in method) and
+ * returns true; false for UNLINK_DONE, with nothing answered.
+ */
+bool handlers_reply_unlink_refused(struct http_request *req, int outcome);
+
 /* Answers 200 with a login's fields (f may be NULL) and its token pair. */
 void handlers_reply_login(struct http_request *req, const struct session_tokens *t,
 			  const struct login_fields *f, int64_t now);

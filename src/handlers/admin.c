@@ -265,19 +265,32 @@ static json_t *player_name(const struct store_account *a)
 	return NULL;
 }
 
-void handle_admin_user(struct app *app, struct http_request *req, const struct route_ctx *rc)
+/*
+ * The path's user with identities, sessions and document usage into *a (the
+ * caller releases it), or NULL with 400/404/503 answered.
+ */
+static const char *path_account(struct app *app, struct http_request *req,
+				const struct route_ctx *rc, int64_t now, struct store_account *a)
 {
 	const char *id = path_user(req, rc);
 	if (!id)
-		return;
+		return NULL;
+	int err = store_account_get(app->store, id, now, true, a);
+	if (err) {
+		store_account_release(a);
+		reply_user_failure(req, err);
+		return NULL;
+	}
+	return id;
+}
+
+void handle_admin_user(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
 	int64_t now = gh_now();
 	struct store_account a;
-	int err = store_account_get(app->store, id, now, true, &a);
-	if (err) {
-		store_account_release(&a);
-		reply_user_failure(req, err);
+	const char *id = path_account(app, req, rc, now, &a);
+	if (!id)
 		return;
-	}
 	const struct store_user *u = &a.user;
 	bool banned = u->banned_until > now;
 	json_t *ids = json_array(), *sessions = json_array();
@@ -358,17 +371,11 @@ void handle_admin_user_documents(struct app *app, struct http_request *req,
 void handle_admin_user_export(struct app *app, struct http_request *req,
 			      const struct route_ctx *rc)
 {
-	const char *id = path_user(req, rc);
-	if (!id)
-		return;
 	int64_t now = gh_now();
 	struct store_account a;
-	int err = store_account_get(app->store, id, now, true, &a);
-	if (err) {
-		store_account_release(&a);
-		reply_user_failure(req, err);
+	const char *id = path_account(app, req, rc, now, &a);
+	if (!id)
 		return;
-	}
 	handlers_admin_audit(rc, "export", id, NULL, NULL, NULL, NULL);
 	char disp[96];
 	snprintf(disp, sizeof disp, "attachment; filename=\"user-data-%s.json\"", id);
@@ -545,14 +552,8 @@ void handle_admin_unlink(struct app *app, struct http_request *req, const struct
 		reply_user_failure(req, err);
 		return;
 	}
-	if (outcome == UNLINK_NOT_LINKED) {
-		reply_error(req, ERR_NOT_LINKED);
+	if (handlers_reply_unlink_refused(req, outcome))
 		return;
-	}
-	if (outcome == UNLINK_LAST_METHOD) {
-		reply_error(req, ERR_LAST_METHOD);
-		return;
-	}
 	handlers_admin_audit(rc, "unlink", id, "provider", provider, NULL, NULL);
 	reply_json(req, 200, json_pack("{s:s, s:s}", "user_id", id, "unlinked", provider));
 }

@@ -224,6 +224,15 @@ bool handlers_known_platform(const struct config *cfg, const char *s)
 	return !strncmp(s, "oidc:", 5) && config_oidc(cfg, s + 5) != NULL;
 }
 
+bool handlers_reply_unlink_refused(struct http_request *req, int outcome)
+{
+	if (outcome == UNLINK_NOT_LINKED)
+		reply_error(req, ERR_NOT_LINKED);
+	else if (outcome == UNLINK_LAST_METHOD)
+		reply_error(req, ERR_LAST_METHOD);
+	return outcome != UNLINK_DONE;
+}
+
 void handle_unlink_identity(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	const char *platform = param(req, "platform");
@@ -241,14 +250,8 @@ void handle_unlink_identity(struct app *app, struct http_request *req, const str
 		reply_failure(req, err);
 		return;
 	}
-	if (outcome == UNLINK_NOT_LINKED) {
-		reply_error(req, ERR_NOT_LINKED);
+	if (handlers_reply_unlink_refused(req, outcome))
 		return;
-	}
-	if (outcome == UNLINK_LAST_METHOD) {
-		reply_error(req, ERR_LAST_METHOD);
-		return;
-	}
 	json_t *j = json_pack("{s:s, s:s}", "user_id", rc->claims.sub, "unlinked", platform);
 	reply_json(req, 200, j);
 }
