@@ -165,6 +165,9 @@ $(BUILD)/tests/fakeprovider: tests/fakeprovider/fakeprovider.c
 # Integration-test modules run this many at a time (each starts its own
 # daemons on free ports); most of a module's time is spent waiting.
 TEST_JOBS ?= 4
+# On PostgreSQL a module waits on the database's round trips and fsyncs too:
+# more of them at once keep the two cores busy.
+PG_TEST_JOBS ?= 6
 
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
@@ -252,7 +255,7 @@ integration-pg: $(BUILD)/gatehouse $(BUILD)/tests/fakeprovider examples client-t
                 $(BUILD)/tests/test_store_contract
 	@if tests/pg.sh check; then \
 	  tests/pg.sh run sh -c '$(BUILD)/tests/test_store_contract && \
-	    GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(TEST_JOBS) \
+	    GH_TEST_BIN=$(CURDIR)/$(BUILD)/gatehouse $(PYTHON) tests/pyrun.py -j $(PG_TEST_JOBS) \
 	    tests/integration'; \
 	elif [ "$${GH_TEST_REQUIRE_PG:-0}" = 1 ]; then exit 1; \
 	else echo "integration-pg: skipped (no PostgreSQL server here)"; fi

@@ -121,8 +121,10 @@ class SessionAsserts:
         if exp is not None:
             self.assertEqual(p["exp"], exp, "refresh keeps the session's original exp")
         self.assertGreater(j["refresh_token_expires_in"], 0)
-        # Seconds from now to the session's fixed end (a little slack for slow runs).
-        self.assertAlmostEqual(j["refresh_token_expires_in"], p["exp"] - time.time(), delta=3)
+        # Seconds from the answer to the session's fixed end, not an absolute time
+        # (slack for slow runs: a refresh under valgrind on a loaded machine was
+        # answered 4.6 s after the daemon read its clock).
+        self.assertAlmostEqual(j["refresh_token_expires_in"], p["exp"] - time.time(), delta=30)
         return j
 
     def assertRejected(self, r, what=""):
