@@ -132,26 +132,30 @@ static int pg_begin(struct store_conn *c)
 	return 0;
 }
 
-/* Sends a pending BEGIN on its own (before a savepoint). */
-static int flush_begin(struct pg_conn *c)
-{
-	if (!c->begin_pending)
-		return 0;
-	c->begin_pending = false;
-	return store_pg_exec(c, "BEGIN", "BEGIN");
-}
+static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *final_sql);
+static int flush_pending(struct pg_conn *c, const char *what);
+static void deferred_clear(struct pg_conn *c);
 
 static int pg_commit(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
-	if (c->begin_pending) { /* nothing ran */
+	if (c->begin_pending && !c->ndeferred) { /* nothing ran */
 		c->begin_pending = false;
 		return 0;
 	}
-	PGresult *r = PQexec(c->pg, "COMMIT");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		store_pg_note_error(c, r);
-		return store_pg_map_error(c, "COMMIT");
+	/* The deferred writes go with the COMMIT: one round trip. */
+	PGresult *r = c->ndeferred || c->begin_pending ? pipeline_run(c, NULL, "COMMIT")
+						       : PQexec(c->pg, "COMMIT");
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		if (r)
+			store_pg_note_error(c, r);
+		int rc = store_pg_map_error(c, "COMMIT");
+		/* A deferred write failed: the COMMIT never ran, the transaction is aborted. */
+		if (PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
+			PGresult *rb = PQexec(c->pg, "ROLLBACK");
+			PQclear(rb);
+		}
+		return rc;
 	}
 	/* A transaction that failed inside answers COMMIT with ROLLBACK: nothing kept. */
 	bool rolled_back = !strcmp(PQcmdStatus(r), "ROLLBACK");
@@ -166,6 +170,7 @@ static int pg_commit(struct store_conn *base)
 static int pg_rollback(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
+	deferred_clear(c); /* never sent */
 	if (c->begin_pending) {
 		c->begin_pending = false;
 		return 0;
@@ -175,19 +180,21 @@ static int pg_rollback(struct store_conn *base)
 
 static int pg_savepoint(struct store_conn *c)
 {
-	int rc = flush_begin(CONN(c));
+	int rc = flush_pending(CONN(c), "SAVEPOINT");
 	return rc ? rc : store_pg_exec(CONN(c), "SAVEPOINT w", "SAVEPOINT");
 }
 
 static int pg_release(struct store_conn *c)
 {
-	int rc = flush_begin(CONN(c));
+	int rc = flush_pending(CONN(c), "RELEASE");
 	return rc ? rc : store_pg_exec(CONN(c), "RELEASE w", "RELEASE");
 }
 
 static int pg_rollback_to(struct store_conn *c)
 {
-	int rc = flush_begin(CONN(c));
+	/* Writes deferred since the savepoint are what is rolled back: never sent. */
+	deferred_clear(CONN(c));
+	int rc = flush_pending(CONN(c), "ROLLBACK TO");
 	return rc ? rc : store_pg_exec(CONN(c), "ROLLBACK TO w", "ROLLBACK TO");
 }
 
@@ -204,7 +211,7 @@ static int pg_read_end(struct store_conn *c)
 
 static bool pg_in_transaction(struct store_conn *c)
 {
-	if (CONN(c)->begin_pending)
+	if (CONN(c)->begin_pending || CONN(c)->ndeferred)
 		return true;
 	PGTransactionStatusType t = PQtransactionStatus(CONN(c)->pg);
 	return t == PQTRANS_INTRANS || t == PQTRANS_ACTIVE;
@@ -293,23 +300,107 @@ static void stmt_clear(struct pg_stmt *s)
 	s->ran = false;
 }
 
-/*
- * The pending BEGIN, the statement's PREPARE when it is new, and the
- * statement, in one pipeline: the statement's result, or NULL with the
- * failure noted on c.
- */
-static PGresult *exec_with_begin(struct pg_conn *c, struct pg_stmt *s, const char *name)
+/* The statement's server-side name. */
+static void stmt_name(int q, char *name, size_t len)
 {
-	bool prepare = !c->prepared[s->q];
+	snprintf(name, len, "q%d", q);
+}
+
+static void deferred_clear(struct pg_conn *c)
+{
+	for (int i = 0; i < c->ndeferred; i++) {
+		struct pg_deferred *d = &c->deferred[i];
+		for (int j = 0; j < d->nparams; j++)
+			free(d->values[j]);
+	}
+	c->ndeferred = 0;
+}
+
+/*
+ * Writes whose result the rules read only as success (no rows, no change
+ * count): inside a transaction they wait, and go in one pipeline with the
+ * next statement or COMMIT. A failure among them fails that statement or
+ * the COMMIT (the transaction rolls back either way).
+ */
+static bool deferrable(int q)
+{
+	return q == Q_DOC_UPSERT || q == Q_DOC_USAGE_SET || q == Q_SESSION_ROTATE ||
+	       q == Q_SESSION_REISSUE || q == Q_USER_SEEN;
+}
+
+static void defer(struct pg_conn *c, const struct pg_stmt *s)
+{
+	struct pg_deferred *d = &c->deferred[c->ndeferred++];
+	d->q = s->q;
+	d->nparams = s->nparams;
+	for (int j = 0; j < s->nparams; j++) {
+		d->lengths[j] = s->lengths[j];
+		d->formats[j] = s->formats[j];
+		d->values[j] = NULL;
+		if (!s->values[j])
+			continue;
+		size_t n = s->formats[j] ? (size_t)s->lengths[j] : strlen(s->values[j]);
+		d->values[j] = xmalloc(n + 1);
+		memcpy(d->values[j], s->values[j], n);
+		d->values[j][n] = '\0';
+	}
+}
+
+/*
+ * One pipeline: the pending BEGIN, the deferred writes, then the statement
+ * s (with its PREPARE when new) or the command final_sql, or neither. The
+ * last one's result, or NULL with the first failure noted on c (an earlier
+ * failure aborts the rest of the pipeline). Without s and final_sql, a
+ * success is any non-NULL pointer, freed by the caller with PQclear.
+ */
+static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *final_sql)
+{
+	enum { K_CMD, K_PREP, K_EXEC, K_FINAL };
+	struct { int kind, q; } ex[2 * PG_MAX_DEFERRED + 4];
+	int nex = 0;
+	char name[16];
+	bool sent = PQenterPipelineMode(c->pg);
+	if (sent && c->begin_pending) {
+		sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+		ex[nex].kind = K_CMD;
+		ex[nex++].q = -1;
+	}
 	c->begin_pending = false;
-	PGresult *res[3] = { NULL, NULL, NULL };
-	int n = 0;
-	bool sent = PQenterPipelineMode(c->pg) &&
-		    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-		    (!prepare || PQsendPrepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL)) &&
-		    PQsendQueryPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats,
-					1) &&
-		    PQpipelineSync(c->pg);
+	for (int i = 0; sent && i <= c->ndeferred; i++) {
+		bool last = i == c->ndeferred;
+		if (last && !s)
+			break;
+		int q = last ? s->q : c->deferred[i].q;
+		if (!c->prepared[q]) {
+			stmt_name(q, name, sizeof name);
+			sent = PQsendPrepare(c->pg, name, store_pg_query_sql[q], 0, NULL);
+			ex[nex].kind = K_PREP;
+			ex[nex++].q = q;
+			c->prepared[q] = true; /* undone below if the PREPARE fails */
+		}
+		stmt_name(q, name, sizeof name);
+		if (last) {
+			sent = sent && PQsendQueryPrepared(c->pg, name, s->nparams, s->values, s->lengths,
+							   s->formats, 1);
+		} else {
+			const struct pg_deferred *d = &c->deferred[i];
+			sent = sent && PQsendQueryPrepared(c->pg, name, d->nparams,
+							   (const char *const *)d->values, d->lengths,
+							   d->formats, 1);
+		}
+		ex[nex].kind = last ? K_FINAL : K_EXEC;
+		ex[nex++].q = q;
+	}
+	if (sent && final_sql) {
+		sent = PQsendQueryParams(c->pg, final_sql, 0, NULL, NULL, NULL, NULL, 0);
+		ex[nex].kind = K_FINAL;
+		ex[nex++].q = -1;
+	}
+	deferred_clear(c);
+	sent = sent && PQpipelineSync(c->pg);
+	PGresult *out = NULL;
+	bool failed = !sent;
+	int got = 0;
 	if (sent) {
 		/* Each query's result then NULL, up to the sync; two NULLs in a row: broken. */
 		int nulls = 0;
@@ -321,41 +412,61 @@ static PGresult *exec_with_begin(struct pg_conn *c, struct pg_stmt *s, const cha
 				continue;
 			}
 			nulls = 0;
-			if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			ExecStatusType t = PQresultStatus(r);
+			if (t == PGRES_PIPELINE_SYNC) {
 				PQclear(r);
 				break;
 			}
-			if (n < 3)
-				res[n++] = r;
-			else
+			int i = got++;
+			if (i >= nex) {
 				PQclear(r);
+				continue;
+			}
+			if (ex[i].kind == K_PREP && t != PGRES_COMMAND_OK)
+				c->prepared[ex[i].q] = false;
+			if (failed) {
+				PQclear(r);
+			} else if (ex[i].kind == K_FINAL) {
+				out = r;
+			} else if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+				store_pg_note_error(c, r); /* the rest of the pipeline is aborted */
+				failed = true;
+			} else {
+				PQclear(r);
+			}
 		}
 	}
 	PQexitPipelineMode(c->pg);
-	int want = prepare ? 3 : 2;
-	PGresult *out = NULL;
-	for (int i = 0; i < n; i++) {
-		ExecStatusType t = PQresultStatus(res[i]);
-		bool last = i == want - 1;
-		if (prepare && i == 1 && t == PGRES_COMMAND_OK)
-			c->prepared[s->q] = true; /* whatever becomes of the statement itself */
-		if (!out && !last && t != PGRES_COMMAND_OK) {
-			store_pg_note_error(c, res[i]); /* BEGIN or PREPARE failed: the rest aborted */
-			res[i] = NULL;
-			out = (PGresult *)-1;
-		} else if (last && !out) {
-			out = res[i];
-			res[i] = NULL;
-		}
-		PQclear(res[i]);
-	}
-	if (out == (PGresult *)-1)
-		return NULL;
-	if (!out) {
+	for (int i = got; i < nex; i++)
+		if (ex[i].kind == K_PREP)
+			c->prepared[ex[i].q] = false; /* never answered: unknown */
+	if (!failed && got < nex) {
+		PQclear(out);
+		out = NULL;
+		failed = true;
 		store_pg_note_error(c, NULL);
+	}
+	if (failed) {
+		if (!sent)
+			store_pg_note_error(c, NULL);
+		PQclear(out);
 		return NULL;
 	}
+	if (!out)
+		out = PQmakeEmptyPGresult(c->pg, PGRES_COMMAND_OK);
 	return out;
+}
+
+/* Sends a pending BEGIN and the deferred writes (before a savepoint): 0 or the failure. */
+static int flush_pending(struct pg_conn *c, const char *what)
+{
+	if (!c->begin_pending && !c->ndeferred)
+		return 0;
+	PGresult *r = pipeline_run(c, NULL, NULL);
+	if (!r)
+		return store_pg_map_error(c, what);
+	PQclear(r);
+	return 0;
 }
 
 static int pg_step(struct store_conn *base, struct store_stmt *st)
@@ -381,11 +492,21 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 		}
 		return STORE_DONE;
 	}
+	if (deferrable(s->q) && pg_in_transaction(base)) {
+		if (c->ndeferred == PG_MAX_DEFERRED) {
+			PGresult *f = pipeline_run(c, NULL, NULL);
+			if (!f)
+				return STORE_ERR;
+			PQclear(f);
+		}
+		defer(c, s);
+		return STORE_DONE;
+	}
 	char name[16];
-	snprintf(name, sizeof name, "q%d", s->q);
+	stmt_name(s->q, name, sizeof name);
 	PGresult *r;
-	if (c->begin_pending) {
-		r = exec_with_begin(c, s, name);
+	if (c->begin_pending || c->ndeferred) {
+		r = pipeline_run(c, s, NULL);
 		if (!r)
 			return STORE_ERR;
 	} else {
@@ -520,6 +641,7 @@ static void pg_conn_close(struct store_conn *base)
 		return;
 	for (int i = 0; i < Q_COUNT; i++)
 		stmt_clear(&c->stmts[i]);
+	deferred_clear(c);
 	PQfinish(c->pg);
 	free(c);
 }

@@ -57,6 +57,20 @@ struct pg_stmt {
 	bool ran;                  /* executed since the last reset */
 };
 
+/*
+ * A write inside a transaction whose result nothing reads but success: held
+ * (its parameters copied) and sent in one pipeline with the next statement
+ * that answers rows, or with COMMIT (pg.c).
+ */
+#define PG_MAX_DEFERRED 8
+struct pg_deferred {
+	int q;
+	int nparams;
+	char *values[PG_MAX_PARAMS];
+	int lengths[PG_MAX_PARAMS];
+	int formats[PG_MAX_PARAMS];
+};
+
 struct pg_conn {
 	struct store_conn base;    /* first: a struct store_conn * points here */
 	PGconn *pg;
@@ -68,6 +82,8 @@ struct pg_conn {
 	bool bad;                  /* dropped by the pool on its return */
 	bool retry;                /* the last failure was 40001 or 40P01 */
 	bool begin_pending;        /* BEGIN goes with the next statement (pg.c) */
+	int ndeferred;             /* writes waiting to go with the next statement */
+	struct pg_deferred deferred[PG_MAX_DEFERRED];
 };
 
 /* Runs sql (no parameters, text results) on c: 0, or the mapped failure (logged). */
