@@ -129,6 +129,7 @@ static int pg_begin(struct store_conn *c)
 {
 	CONN(c)->retry = false;
 	CONN(c)->begin_pending = true;
+	CONN(c)->follow = NULL;
 	return 0;
 }
 
@@ -139,6 +140,7 @@ static void deferred_clear(struct pg_conn *c);
 static int pg_commit(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
+	c->follow = NULL;
 	if (c->begin_pending && !c->ndeferred) { /* nothing ran */
 		c->begin_pending = false;
 		return 0;
@@ -171,6 +173,7 @@ static int pg_rollback(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
 	deferred_clear(c); /* never sent */
+	c->follow = NULL;
 	if (c->begin_pending) {
 		c->begin_pending = false;
 		return 0;
@@ -292,12 +295,20 @@ static int64_t be_int(const char *p, int n)
 	return (int64_t)v;
 }
 
+/* A user id parameter that is not a uuid: no such user, without asking the server. */
+static bool bad_uuid(const struct pg_stmt *s)
+{
+	int up = store_pg_uuid_param[s->q];
+	return up && up <= s->nparams && s->values[up - 1] && !uuid_ok(s->values[up - 1]);
+}
+
 static void stmt_clear(struct pg_stmt *s)
 {
 	PQclear(s->res);
 	s->res = NULL;
 	s->row = s->nrows = 0;
 	s->ran = false;
+	s->ahead = s->ahead_failed = false;
 }
 
 /* The statement's server-side name. */
@@ -355,8 +366,11 @@ static void defer(struct pg_conn *c, const struct pg_stmt *s)
  */
 static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *final_sql)
 {
-	enum { K_CMD, K_PREP, K_EXEC, K_FINAL };
-	struct { int kind, q; } ex[2 * PG_MAX_DEFERRED + 4];
+	enum { K_CMD, K_PREP, K_EXEC, K_FINAL, K_FOLLOW };
+	struct pg_stmt *f = s ? c->follow : NULL;
+	if (s)
+		c->follow = NULL;
+	struct { int kind, q; } ex[2 * PG_MAX_DEFERRED + 6];
 	int nex = 0;
 	char name[16];
 	bool sent = PQenterPipelineMode(c->pg);
@@ -390,6 +404,20 @@ static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *
 		}
 		ex[nex].kind = last ? K_FINAL : K_EXEC;
 		ex[nex++].q = q;
+	}
+	if (sent && f) {
+		/* Runs after s has ended (a lock s took is held): its rows wait for its step. */
+		stmt_name(f->q, name, sizeof name);
+		if (!c->prepared[f->q]) {
+			sent = PQsendPrepare(c->pg, name, store_pg_query_sql[f->q], 0, NULL);
+			ex[nex].kind = K_PREP;
+			ex[nex++].q = f->q;
+			c->prepared[f->q] = true;
+		}
+		sent = sent && PQsendQueryPrepared(c->pg, name, f->nparams, f->values, f->lengths,
+						   f->formats, 1);
+		ex[nex].kind = K_FOLLOW;
+		ex[nex++].q = f->q;
 	}
 	if (sent && final_sql) {
 		sent = PQsendQueryParams(c->pg, final_sql, 0, NULL, NULL, NULL, NULL, 0);
@@ -426,6 +454,17 @@ static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *
 				c->prepared[ex[i].q] = false;
 			if (failed) {
 				PQclear(r);
+			} else if (ex[i].kind == K_FOLLOW) {
+				stmt_clear(f);
+				if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK) {
+					f->res = r;
+					f->nrows = t == PGRES_TUPLES_OK ? PQntuples(r) : 0;
+					f->ahead = true;
+				} else {
+					/* s succeeded; the failure is f's, told at its step. */
+					store_pg_note_error(c, r);
+					f->ahead_failed = true;
+				}
 			} else if (ex[i].kind == K_FINAL) {
 				out = r;
 			} else if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
@@ -469,10 +508,27 @@ static int flush_pending(struct pg_conn *c, const char *what)
 	return 0;
 }
 
+static void pg_follow(struct store_conn *base, struct store_stmt *st)
+{
+	struct pg_stmt *s = STMT(st);
+	/* A malformed user id is answered without the server, at its step. */
+	CONN(base)->follow = bad_uuid(s) ? NULL : s;
+}
+
 static int pg_step(struct store_conn *base, struct store_stmt *st)
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_stmt *s = STMT(st);
+	if (s->ahead || s->ahead_failed) { /* sent with the statement before it */
+		bool bad = s->ahead_failed;
+		s->ahead = s->ahead_failed = false;
+		s->ran = true;
+		s->row = 0;
+		if (bad)
+			return STORE_ERR;
+		c->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
+		return s->nrows ? STORE_ROW : STORE_DONE;
+	}
 	if (s->ran) {
 		s->row++;
 		return s->row < s->nrows ? STORE_ROW : STORE_DONE;
@@ -481,8 +537,9 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 	s->row = 0;
 	s->nrows = 0;
 	c->changes = 0;
-	int up = store_pg_uuid_param[s->q];
-	if (up && up <= s->nparams && s->values[up - 1] && !uuid_ok(s->values[up - 1])) {
+	if (c->follow == s)
+		c->follow = NULL; /* stepped before its turn: runs on its own */
+	if (bad_uuid(s)) {
 		/* Not a user id: no such user, without asking the server. */
 		if (s->q == Q_USER_INSERT || s->q == Q_SESSION_INSERT || s->q == Q_IDENTITY_INSERT ||
 		    s->q == Q_DOC_UPSERT) {
@@ -505,7 +562,7 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 	char name[16];
 	stmt_name(s->q, name, sizeof name);
 	PGresult *r;
-	if (c->begin_pending || c->ndeferred) {
+	if (c->begin_pending || c->ndeferred || c->follow) {
 		r = pipeline_run(c, s, NULL);
 		if (!r)
 			return STORE_ERR;
@@ -546,6 +603,8 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 static void pg_reset(struct store_stmt *st)
 {
 	struct pg_stmt *s = STMT(st);
+	if (s->conn && s->conn->follow == s)
+		s->conn->follow = NULL;
 	stmt_clear(s);
 	s->nparams = 0;
 	memset(s->values, 0, sizeof s->values);
@@ -802,6 +861,7 @@ const struct store_backend store_pg_backend = {
 	.bind_null = pg_bind_null,
 	.step = pg_step,
 	.reset = pg_reset,
+	.follow = pg_follow,
 	.column_int64 = pg_column_int64,
 	.column_text = pg_column_text,
 	.column_blob = pg_column_blob,

@@ -55,6 +55,8 @@ struct pg_stmt {
 	PGresult *res;
 	int row, nrows;
 	bool ran;                  /* executed since the last reset */
+	bool ahead;                /* ran ahead (store_backend.follow): res awaits its step */
+	bool ahead_failed;         /* ran ahead and failed (noted on the connection) */
 };
 
 /*
@@ -83,6 +85,7 @@ struct pg_conn {
 	bool retry;                /* the last failure was 40001 or 40P01 */
 	bool begin_pending;        /* BEGIN goes with the next statement (pg.c) */
 	int ndeferred;             /* writes waiting to go with the next statement */
+	struct pg_stmt *follow;    /* sent after the next statement, in its pipeline */
 	struct pg_deferred deferred[PG_MAX_DEFERRED];
 };
 
