@@ -3,7 +3,10 @@
  * (session settings, the reconnect backoff that makes calls fail at once
  * while the database is down), statements prepared by name on first use
  * per connection, parameters sent with PQexecPrepared (bytea binary, the
- * rest text), rows read in binary, and SQLSTATE mapping: 23505/23503 a
+ * rest text), rows read in binary; in a transaction BEGIN, the writes whose
+ * result is only success (deferrable()) and a statement sent behind another
+ * (store_backend.follow) share one libpq pipeline (pipeline_run), COMMIT
+ * going with the last writes; and SQLSTATE mapping: 23505/23503 a
  * conflict; 40001/40P01 retried by store_submit; connection classes, lock
  * timeouts and read-only hosts unavailable with the connection dropped.
  */
