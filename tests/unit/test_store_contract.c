@@ -286,6 +286,55 @@ static void case_user_session_get(struct store *st)
 	CHECK_INT(store_user_session_get(st, other, theirs, &u, &live), GH_ENOTFOUND);
 }
 
+/*
+ * The user and session check with a document read behind it (PostgreSQL:
+ * one pipeline): the document of that user, its absence, and no document
+ * for an unknown or malformed user; a read not used leaves nothing behind
+ * for the connection's next call.
+ */
+static void case_user_session_doc_get(struct store *st)
+{
+	char uid[37], ghost[37];
+	int64_t sid = make_guest(st, uid, "UD1", T0, T0 + 600);
+	new_uuid(ghost);
+	struct store_doc_result r;
+	CHECK_INT(put(st, uid, "k", "\"v\"", DOC_ANY, 0, NULL, &r), 0);
+	struct store_user u;
+	struct store_document d;
+	bool live = false;
+	int derr = 99;
+	CHECK_INT(store_user_session_doc_get(st, uid, sid, "k", &u, &live, &d, &derr), 0);
+	CHECK(live);
+	CHECK_STR(u.user_id, uid);
+	CHECK_INT(derr, 0);
+	CHECK_INT(d.version, r.version);
+	CHECK_INT((int64_t)d.len, 3);
+	CHECK(d.value && !memcmp(d.value, "\"v\"", 3));
+	free(d.value);
+	CHECK_INT(store_user_session_doc_get(st, uid, sid, "none", &u, &live, &d, &derr), 0);
+	CHECK_INT(derr, GH_ENOTFOUND);
+	CHECK(!d.value);
+	for (int i = 0; i < 3; i++) { /* every pooled connection, after an unused read */
+		CHECK_INT(store_user_session_doc_get(st, ghost, sid, "k", &u, &live, &d, &derr),
+			  GH_ENOTFOUND);
+		CHECK_INT(derr, GH_ENOTFOUND);
+		CHECK(!d.value);
+		CHECK_INT(store_user_session_doc_get(st, "not-a-uuid", sid, "k", &u, &live, &d,
+						     &derr), GH_ENOTFOUND);
+		CHECK(!d.value);
+	}
+	/* The next plain reads and writes see their own rows. */
+	struct store_document g;
+	CHECK_INT(store_doc_get(st, uid, "k", &g), 0);
+	CHECK_INT(g.version, r.version);
+	free(g.value);
+	CHECK_INT(put(st, uid, "k", "\"w\"", DOC_IF_MATCH, r.version, NULL, &r), 0);
+	CHECK_INT(store_user_session_doc_get(st, uid, sid, "k", &u, &live, &d, &derr), 0);
+	CHECK_INT(d.version, r.version);
+	CHECK(d.value && !memcmp(d.value, "\"w\"", 3));
+	free(d.value);
+}
+
 /* ---- refresh: rotation, grace, reuse ---- */
 
 static void case_refresh_rotate_then_grace(struct store *st)
@@ -1402,6 +1451,7 @@ static const struct contract_case cases[] = {
 	{ "document_preconditions", case_document_preconditions },
 	{ "document_quotas", case_document_quotas },
 	{ "document_batch_all_or_none", case_document_batch_all_or_none },
+	{ "user_session_doc_get", case_user_session_doc_get },
 	{ "keys_insert_list_delete", case_keys_insert_list_delete },
 	{ "key_epochs", case_key_epochs },
 	{ "leases", case_leases },
