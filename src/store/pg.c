@@ -459,7 +459,10 @@ static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *
 				PQclear(r);
 			} else if (ex[i].kind == K_FOLLOW) {
 				stmt_clear(f);
-				if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK) {
+				if (t == PGRES_PIPELINE_ABORTED) {
+					/* s failed: its error stays the one told; f runs at its step. */
+					PQclear(r);
+				} else if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK) {
 					f->res = r;
 					f->nrows = t == PGRES_TUPLES_OK ? PQntuples(r) : 0;
 					f->ahead = true;
@@ -470,6 +473,8 @@ static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *
 				}
 			} else if (ex[i].kind == K_FINAL) {
 				out = r;
+			} else if (out && t == PGRES_PIPELINE_ABORTED) {
+				PQclear(r); /* behind a failed s (f's PREPARE): s's error is told */
 			} else if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
 				store_pg_note_error(c, r); /* the rest of the pipeline is aborted */
 				failed = true;

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
 #include "gatehouse/store_pg.h"
@@ -1277,6 +1279,50 @@ static void case_concurrent_document_writes(struct store *st)
 	}
 }
 
+/*
+ * A document write that waits for its user's usage row past lock_timeout
+ * (another session holds the row): 503, nothing written, even though the
+ * lock and the document read went in one pipeline; the next write, once
+ * the row is free, goes through on the same store.
+ */
+static void case_document_write_lock_timeout(struct store *st)
+{
+	const char *url = getenv("GH_TEST_DATABASE_URL");
+	char uid[37], sql[160];
+	make_guest(st, uid, "LT1", T0, T0 + 600);
+	struct store_doc_result r;
+	CHECK_INT(put(st, uid, "k", "1", DOC_ANY, 0, NULL, &r), 0);
+	struct store_pg_options pg = { .connect_timeout_s = 60, .statement_timeout_ms = 60000,
+				       .lock_timeout_ms = 200, .auto_migrate = true };
+	struct store_options opt = { .path = url, .readers = 2, .pg = &pg };
+	struct store *st2 = NULL;
+	char err[512] = "";
+	CHECK_INT(store_open(&opt, &st2, err, sizeof err), 0);
+	if (!st2)
+		return;
+	PGconn *h = PQconnectdb(url);
+	CHECK(PQstatus(h) == CONNECTION_OK);
+	snprintf(sql, sizeof sql, "SELECT 1 FROM users WHERE user_id = '%s' FOR UPDATE", uid);
+	PQclear(PQexec(h, "BEGIN"));
+	PGresult *locked = PQexec(h, sql);
+	CHECK_INT(PQntuples(locked), 1);
+	PQclear(locked);
+	for (int i = 0; i < 2; i++) { /* both pooled connections */
+		CHECK_INT(put(st2, uid, "k", "2", DOC_ANY, 0, NULL, &r), GH_EUNAVAIL);
+		CHECK_INT(put(st2, uid, "new", "2", DOC_ANY, 0, NULL, &r), GH_EUNAVAIL);
+	}
+	PQclear(PQexec(h, "ROLLBACK"));
+	PQfinish(h);
+	CHECK_INT(put(st2, uid, "k", "3", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 2); /* the refused writes took no version */
+	CHECK_INT(doc_version(st2, uid, "new"), -1);
+	struct store_document d;
+	CHECK_INT(store_doc_get(st, uid, "k", &d), 0);
+	CHECK(d.value && d.len == 1 && d.value[0] == '3');
+	free(d.value);
+	store_close(st2);
+}
+
 struct migrator {
 	const char *url;
 	pthread_barrier_t *start;
@@ -1428,6 +1474,7 @@ static const struct contract_case pg_cases[] = {
 	{ "concurrent_migrations", case_concurrent_migrations },
 	{ "opposite_lock_orders", case_opposite_lock_orders },
 	{ "malformed_user_id", case_malformed_user_id },
+	{ "document_write_lock_timeout", case_document_write_lock_timeout },
 };
 
 static const struct contract_case cases[] = {
