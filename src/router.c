@@ -3,6 +3,7 @@
  * listed here, once.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -46,10 +47,11 @@ static const struct route routes[] = {
 	  handle_export_user_data },
 	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
 	  handle_set_player_data },
-	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
+	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH | R_DOC,
 	  handle_get_player_data },
 	{ "/player-data", M_GET, STYLE_JSON, R_PARAMS | R_AUTH, handle_player_doc_list },
-	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH, handle_player_doc },
+	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH | R_DOC,
+	  handle_player_doc },
 	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH, handle_player_doc_batch },
 	{ "/forward-auth", M_GET | M_HEAD, STYLE_APIGW, R_PARAMS | R_AUTH | R_NOSTORE,
 	  handle_forward_auth },
@@ -255,9 +257,20 @@ static bool authenticate(struct app *app, struct http_request *req, struct route
 {
 	size_t len = 0;
 	const char *tok = bearer_token(req, &len);
-	int err = session_authenticate(app, tok, len, gh_now(), &rc->claims, &rc->user);
+	/* A document read goes with the token's check (route_flags R_DOC). */
+	const char *key = NULL;
+	if (rc->route->flags & R_DOC)
+		key = !rc->key ? HANDLERS_PLAYER_NAME_KEY :
+		      !strcmp(req->method, "GET") ? rc->key : NULL;
+	int err = key ? session_authenticate_doc(app, tok, len, gh_now(), key, &rc->claims,
+						 &rc->user, &rc->doc, &rc->doc_err)
+		      : session_authenticate(app, tok, len, gh_now(), &rc->claims, &rc->user);
 	if (err)
 		reply_failure(req, err);
+	else if (key) {
+		rc->doc_ready = true;
+		rc->doc_key = key;
+	}
 	return !err;
 }
 
@@ -337,6 +350,7 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	if ((r->flags & R_LIMIT) && !within_rate_limit(app, req))
 		return;
 	rc.route = r;
+	bool unsupported = false;
 	/* The token first, as API Gateway's authorizer does, then the parameters. */
 	if ((r->flags & R_AUTH) && !authenticate(app, req, &rc))
 		return;
@@ -344,18 +358,14 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 		return;
 	if (toolong) {
 		reply_error(req, ERR_INVALID_REQUEST);
-		return;
+	} else if ((r->flags & R_PARAMS) && http_parse_params(req, &unsupported)) {
+		reply_error(req, unsupported ? ERR_UNSUPPORTED_MEDIA : ERR_INVALID_REQUEST);
+	} else {
+		if (r->flags & R_NOSTORE)
+			http_add_header(req, "Cache-Control", "no-store");
+		r->handler(app, req, &rc);
 	}
-	if (r->flags & R_PARAMS) {
-		bool unsupported;
-		if (http_parse_params(req, &unsupported)) {
-			reply_error(req, unsupported ? ERR_UNSUPPORTED_MEDIA : ERR_INVALID_REQUEST);
-			return;
-		}
-	}
-	if (r->flags & R_NOSTORE)
-		http_add_header(req, "Cache-Control", "no-store");
-	r->handler(app, req, &rc);
+	free(rc.doc.value);
 }
 
 void router_dispatch(struct http_request *req, void *ctx)

@@ -229,6 +229,13 @@ int session_verify_access(struct app *app, const char *token, size_t len, int64_
 int session_authenticate(struct app *app, const char *token, size_t len, int64_t now,
 			 struct access_claims *claims, struct store_user *user)
 {
+	return session_authenticate_doc(app, token, len, now, NULL, claims, user, NULL, NULL);
+}
+
+int session_authenticate_doc(struct app *app, const char *token, size_t len, int64_t now,
+			     const char *doc_key, struct access_claims *claims,
+			     struct store_user *user, struct store_document *doc, int *doc_err)
+{
 	const char *why = "no token";
 	if (!token || session_verify_access(app, token, len, now, claims, &why)) {
 		log_debug("access token rejected: %s", why);
@@ -246,19 +253,23 @@ int session_authenticate(struct app *app, const char *token, size_t len, int64_t
 	 * against its user only, until it expires (access_token_ttl).
 	 */
 	bool session_live = false;
-	int err = store_user_session_get(app->store, claims->sub, claims->sid, user,
-					 &session_live);
+	int err = doc_key ? store_user_session_doc_get(app->store, claims->sub, claims->sid,
+						       doc_key, user, &session_live, doc, doc_err)
+			  : store_user_session_get(app->store, claims->sub, claims->sid, user,
+						   &session_live);
+	if (!err && user->banned_until > gh_now())
+		err = GH_EBANNED;
+	else if (!err && claims->sid && !session_live)
+		err = GH_EENDED;
+	if (err && doc_key) {
+		free(doc->value); /* read with the check, never shown */
+		doc->value = NULL;
+	}
 	if (err == GH_ENOTFOUND)
 		return GH_ENOTFOUND;
-	if (err)
-		return GH_EUNAVAIL;
-	if (user->banned_until > gh_now())
-		return GH_EBANNED;
-	if (claims->sid && !session_live) {
+	if (err == GH_EENDED)
 		log_debug("access token rejected: session ended");
-		return GH_EENDED;
-	}
-	return 0;
+	return err == GH_EBANNED || err == GH_EENDED ? err : err ? GH_EUNAVAIL : 0;
 }
 
 /* The user of a link token (an access token, scope guest or authenticated), or false. */

@@ -44,6 +44,13 @@ void handle_login_as_guest(struct app *app, struct http_request *req, const stru
 void handle_refresh(struct app *app, struct http_request *req, const struct route_ctx *rc);
 
 /* player.c */
+/*
+ * The token user's document key: the one read with the token check
+ * (route_ctx.doc, R_DOC routes) when it is that key, else store_doc_get.
+ * out->value is the caller's to free.
+ */
+int handlers_doc_get(struct app *app, const struct route_ctx *rc, const char *key,
+		     struct store_document *out /* OUT */);
 void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc);
 void handle_get_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc);
 

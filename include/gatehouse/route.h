@@ -29,6 +29,12 @@ enum route_flags {
 	R_MAIN_METRICS = 1 << 4,   /* served here unless an admin listener is configured */
 	R_ADMIN = 1 << 5,          /* admin API: needs an admin token (admin listener only) */
 	R_CONSOLE = 1 << 6,        /* the web console's files (admin listener only, no token) */
+	/*
+	 * Reads the token user's document {key} (GET only), or the PlayerName
+	 * document when the path has no {key}: read with the token's check
+	 * (route_ctx.doc), a round trip less on PostgreSQL.
+	 */
+	R_DOC = 1 << 7,
 };
 
 /* Longest {name} segment of a path (a user id is 36, a provider "oidc:<name>"). */
@@ -43,6 +49,11 @@ struct route_ctx {
 	/* The {name} segments of the path before it, in order, decoded. */
 	char args[ROUTE_ARGS][ROUTE_ARG_MAX + 1];
 	const char *actor;           /* R_ADMIN routes: the admin token's name */
+	/* R_DOC routes: the document read with the token check (the router frees it). */
+	bool doc_ready;
+	const char *doc_key;
+	int doc_err;
+	struct store_document doc;
 };
 
 struct route {

@@ -88,6 +88,16 @@ int session_verify_access(struct app *app, const char *token, size_t len, int64_
 int session_authenticate(struct app *app, const char *token, size_t len, int64_t now,
 			 struct access_claims *out_claims /* OUT */,
 			 struct store_user *out_user /* OUT */);
+/*
+ * session_authenticate, and the token user's document doc_key read with the
+ * user check (one round trip on PostgreSQL): when it returns 0, *doc_err
+ * is store_doc_get's result and doc->value the caller's to free.
+ */
+struct store_document;
+int session_authenticate_doc(struct app *app, const char *token, size_t len, int64_t now,
+			     const char *doc_key, struct access_claims *out_claims /* OUT */,
+			     struct store_user *out_user /* OUT */,
+			     struct store_document *doc /* OUT */, int *doc_err /* OUT */);
 
 /*
  * Who is asking on the admin listener: the name of the admin token (from

@@ -174,6 +174,17 @@ int store_user_get(struct store *st, const char *user_id, struct store_user *out
  */
 int store_user_session_get(struct store *st, const char *user_id, int64_t session_id,
 			   struct store_user *out /* OUT */, bool *out_session_live /* OUT */);
+/*
+ * store_user_session_get and then store_doc_get of key for that user, on
+ * one connection (PostgreSQL: in one round trip). *doc_err is the document
+ * read's result (0, GH_ENOTFOUND, a failure) when the user read succeeded,
+ * else that failure too; doc->value is the caller's to free.
+ */
+struct store_document;
+int store_user_session_doc_get(struct store *st, const char *user_id, int64_t session_id,
+			       const char *key, struct store_user *out /* OUT */,
+			       bool *out_session_live /* OUT */, struct store_document *doc /* OUT */,
+			       int *doc_err /* OUT */);
 
 /* ---- sessions ---- */
 

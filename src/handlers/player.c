@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "gatehouse/handlers.h"
+#include "gatehouse/alloc.h"
 #include "gatehouse/http.h"
 #include "gatehouse/reply.h"
 #include "gatehouse/store.h"
@@ -45,10 +46,23 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 	http_reply_json(req, 200, "\"Successfully updated player data\"");
 }
 
+int handlers_doc_get(struct app *app, const struct route_ctx *rc, const char *key,
+		     struct store_document *out)
+{
+	if (!rc->doc_ready || strcmp(rc->doc_key, key))
+		return store_doc_get(app->store, rc->claims.sub, key, out);
+	*out = rc->doc;
+	if (!rc->doc_err) {
+		out->value = xmalloc(rc->doc.len + 1);
+		memcpy(out->value, rc->doc.value, rc->doc.len + 1);
+	}
+	return rc->doc_err;
+}
+
 void handle_get_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	struct store_document d;
-	int err = store_doc_get(app->store, rc->claims.sub, HANDLERS_PLAYER_NAME_KEY, &d);
+	int err = handlers_doc_get(app, rc, HANDLERS_PLAYER_NAME_KEY, &d);
 	if (err && err != GH_ENOTFOUND) {
 		reply_failure(req, err);
 		return;

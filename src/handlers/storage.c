@@ -346,7 +346,7 @@ static bool none_match_hits(const char *h, int64_t version)
 static void get_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	struct store_document d;
-	int err = store_doc_get(app->store, rc->claims.sub, rc->key, &d);
+	int err = handlers_doc_get(app, rc, rc->key, &d);
 	if (err == GH_ENOTFOUND) {
 		reply_error(req, ERR_DOC_NOT_FOUND);
 		return;

@@ -201,6 +201,13 @@ struct store_backend {
 	int (*step)(struct store_conn *c, struct store_stmt *s);
 	/* Ready for the next use: rows dropped, parameters cleared. */
 	void (*reset)(struct store_stmt *s);
+	/*
+	 * NULL, or: s (bound, its parameters kept until reset) is the statement
+	 * stepped right after the next one; the back end may send both in one
+	 * round trip, s running after the next one ends (it sees what that one
+	 * locked). The caller steps s next, or resets it.
+	 */
+	void (*follow)(struct store_conn *c, struct store_stmt *s);
 	/* Columns of the current row, from 0. */
 	int64_t (*column_int64)(struct store_stmt *s, int col);
 	const char *(*column_text)(struct store_stmt *s, int col);  /* NULL for null */

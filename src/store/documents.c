@@ -61,6 +61,15 @@ struct usage {
 	int64_t seq, keys, bytes;
 };
 
+/*
+ * The usage row's lock, then the head of document key: a back end may send
+ * the two in one round trip (the read runs once the lock is held, so it sees
+ * every write committed before). The head's statement is bound and stepped
+ * by doc_head next, or reset here when the lock fails.
+ */
+static int usage_then_head(struct store_conn *c, const char *user_id, const char *key,
+			   struct usage *u);
+
 static int usage_get(struct store_conn *c, const char *user_id, struct usage *u)
 {
 	struct store_stmt *q = db_prepare(c, Q_DOC_USAGE_LOCKED);
@@ -77,6 +86,21 @@ static int usage_get(struct store_conn *c, const char *user_id, struct usage *u)
 	if (rc == STORE_DONE)
 		return GH_ENOTFOUND;
 	return rc == STORE_ROW ? 0 : db_fail(c, "usage read");
+}
+
+static int usage_then_head(struct store_conn *c, const char *user_id, const char *key,
+			   struct usage *u)
+{
+	struct store_stmt *h = db_prepare(c, Q_DOC_GET);
+	if (!h)
+		return GH_EINTERNAL;
+	db_text(c, h, 1, user_id);
+	db_text(c, h, 2, key);
+	db_follow(c, h);
+	int rc = usage_get(c, user_id, u);
+	if (rc)
+		db_reset(c, h);
+	return rc;
 }
 
 static int usage_set(struct store_conn *c, const char *user_id, const struct usage *u)
@@ -116,7 +140,8 @@ int store_rule_doc_write(struct store_conn *c, void *arg, enum store_op_end *end
 	(void)end;
 	struct doc_write_op *op = arg;
 	struct usage u;
-	int rc = usage_get(c, op->user_id, &u);
+	int rc = op->n ? usage_then_head(c, op->user_id, op->w[0].key, &u) :
+			 usage_get(c, op->user_id, &u);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < op->n; i++) {
@@ -163,7 +188,7 @@ int store_rule_doc_delete(struct store_conn *c, void *arg, enum store_op_end *en
 	struct doc_delete_op *op = arg;
 	/* The user's usage row first (the lock); no user: no document either. */
 	struct usage u;
-	int rc = usage_get(c, op->user_id, &u);
+	int rc = usage_then_head(c, op->user_id, op->key, &u);
 	if (rc && rc != GH_ENOTFOUND)
 		return rc;
 	bool found = false;

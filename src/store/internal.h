@@ -120,6 +120,12 @@ static inline void db_reset(struct store_conn *c, struct store_stmt *s)
 {
 	c->be->reset(s);
 }
+/* s is stepped right after the next statement: maybe sent with it (backend.h). */
+static inline void db_follow(struct store_conn *c, struct store_stmt *s)
+{
+	if (c->be->follow)
+		c->be->follow(c, s);
+}
 static inline int64_t col_int64(struct store_conn *c, struct store_stmt *s, int col)
 {
 	return c->be->column_int64(s, col);

@@ -3,7 +3,10 @@
  * (session settings, the reconnect backoff that makes calls fail at once
  * while the database is down), statements prepared by name on first use
  * per connection, parameters sent with PQexecPrepared (bytea binary, the
- * rest text), rows read in binary, and SQLSTATE mapping: 23505/23503 a
+ * rest text), rows read in binary; in a transaction BEGIN, the writes whose
+ * result is only success (deferrable()) and a statement sent behind another
+ * (store_backend.follow) share one libpq pipeline (pipeline_run), COMMIT
+ * going with the last writes; and SQLSTATE mapping: 23505/23503 a
  * conflict; 40001/40P01 retried by store_submit; connection classes, lock
  * timeouts and read-only hosts unavailable with the connection dropped.
  */
@@ -129,29 +132,35 @@ static int pg_begin(struct store_conn *c)
 {
 	CONN(c)->retry = false;
 	CONN(c)->begin_pending = true;
+	CONN(c)->follow = NULL;
 	return 0;
 }
 
-/* Sends a pending BEGIN on its own (before a savepoint). */
-static int flush_begin(struct pg_conn *c)
-{
-	if (!c->begin_pending)
-		return 0;
-	c->begin_pending = false;
-	return store_pg_exec(c, "BEGIN", "BEGIN");
-}
+static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *final_sql);
+static int flush_pending(struct pg_conn *c, const char *what);
+static void deferred_clear(struct pg_conn *c);
 
 static int pg_commit(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
-	if (c->begin_pending) { /* nothing ran */
+	c->follow = NULL;
+	if (c->begin_pending && !c->ndeferred) { /* nothing ran */
 		c->begin_pending = false;
 		return 0;
 	}
-	PGresult *r = PQexec(c->pg, "COMMIT");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		store_pg_note_error(c, r);
-		return store_pg_map_error(c, "COMMIT");
+	/* The deferred writes go with the COMMIT: one round trip. */
+	PGresult *r = c->ndeferred || c->begin_pending ? pipeline_run(c, NULL, "COMMIT")
+						       : PQexec(c->pg, "COMMIT");
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		if (r)
+			store_pg_note_error(c, r);
+		int rc = store_pg_map_error(c, "COMMIT");
+		/* A deferred write failed: the COMMIT never ran, the transaction is aborted. */
+		if (PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
+			PGresult *rb = PQexec(c->pg, "ROLLBACK");
+			PQclear(rb);
+		}
+		return rc;
 	}
 	/* A transaction that failed inside answers COMMIT with ROLLBACK: nothing kept. */
 	bool rolled_back = !strcmp(PQcmdStatus(r), "ROLLBACK");
@@ -166,6 +175,8 @@ static int pg_commit(struct store_conn *base)
 static int pg_rollback(struct store_conn *base)
 {
 	struct pg_conn *c = CONN(base);
+	deferred_clear(c); /* never sent */
+	c->follow = NULL;
 	if (c->begin_pending) {
 		c->begin_pending = false;
 		return 0;
@@ -175,19 +186,21 @@ static int pg_rollback(struct store_conn *base)
 
 static int pg_savepoint(struct store_conn *c)
 {
-	int rc = flush_begin(CONN(c));
+	int rc = flush_pending(CONN(c), "SAVEPOINT");
 	return rc ? rc : store_pg_exec(CONN(c), "SAVEPOINT w", "SAVEPOINT");
 }
 
 static int pg_release(struct store_conn *c)
 {
-	int rc = flush_begin(CONN(c));
+	int rc = flush_pending(CONN(c), "RELEASE");
 	return rc ? rc : store_pg_exec(CONN(c), "RELEASE w", "RELEASE");
 }
 
 static int pg_rollback_to(struct store_conn *c)
 {
-	int rc = flush_begin(CONN(c));
+	/* Writes deferred since the savepoint are what is rolled back: never sent. */
+	deferred_clear(CONN(c));
+	int rc = flush_pending(CONN(c), "ROLLBACK TO");
 	return rc ? rc : store_pg_exec(CONN(c), "ROLLBACK TO w", "ROLLBACK TO");
 }
 
@@ -204,7 +217,7 @@ static int pg_read_end(struct store_conn *c)
 
 static bool pg_in_transaction(struct store_conn *c)
 {
-	if (CONN(c)->begin_pending)
+	if (CONN(c)->begin_pending || CONN(c)->ndeferred)
 		return true;
 	PGTransactionStatusType t = PQtransactionStatus(CONN(c)->pg);
 	return t == PQTRANS_INTRANS || t == PQTRANS_ACTIVE;
@@ -285,31 +298,140 @@ static int64_t be_int(const char *p, int n)
 	return (int64_t)v;
 }
 
+/* A user id parameter that is not a uuid: no such user, without asking the server. */
+static bool bad_uuid(const struct pg_stmt *s)
+{
+	int up = store_pg_uuid_param[s->q];
+	return up && up <= s->nparams && s->values[up - 1] && !uuid_ok(s->values[up - 1]);
+}
+
 static void stmt_clear(struct pg_stmt *s)
 {
 	PQclear(s->res);
 	s->res = NULL;
 	s->row = s->nrows = 0;
 	s->ran = false;
+	s->ahead = s->ahead_failed = false;
+}
+
+/* The statement's server-side name. */
+static void stmt_name(int q, char *name, size_t len)
+{
+	snprintf(name, len, "q%d", q);
+}
+
+static void deferred_clear(struct pg_conn *c)
+{
+	for (int i = 0; i < c->ndeferred; i++) {
+		struct pg_deferred *d = &c->deferred[i];
+		for (int j = 0; j < d->nparams; j++)
+			free(d->values[j]);
+	}
+	c->ndeferred = 0;
 }
 
 /*
- * The pending BEGIN, the statement's PREPARE when it is new, and the
- * statement, in one pipeline: the statement's result, or NULL with the
- * failure noted on c.
+ * Writes whose result the rules read only as success (no rows, no change
+ * count): inside a transaction they wait, and go in one pipeline with the
+ * next statement or COMMIT. A failure among them fails that statement or
+ * the COMMIT (the transaction rolls back either way).
  */
-static PGresult *exec_with_begin(struct pg_conn *c, struct pg_stmt *s, const char *name)
+static bool deferrable(int q)
 {
-	bool prepare = !c->prepared[s->q];
+	return q == Q_DOC_UPSERT || q == Q_DOC_USAGE_SET || q == Q_SESSION_ROTATE ||
+	       q == Q_SESSION_REISSUE || q == Q_USER_SEEN;
+}
+
+static void defer(struct pg_conn *c, const struct pg_stmt *s)
+{
+	struct pg_deferred *d = &c->deferred[c->ndeferred++];
+	d->q = s->q;
+	d->nparams = s->nparams;
+	for (int j = 0; j < s->nparams; j++) {
+		d->lengths[j] = s->lengths[j];
+		d->formats[j] = s->formats[j];
+		d->values[j] = NULL;
+		if (!s->values[j])
+			continue;
+		size_t n = s->formats[j] ? (size_t)s->lengths[j] : strlen(s->values[j]);
+		d->values[j] = xmalloc(n + 1);
+		memcpy(d->values[j], s->values[j], n);
+		d->values[j][n] = '\0';
+	}
+}
+
+/*
+ * One pipeline: the pending BEGIN, the deferred writes, then the statement
+ * s (with its PREPARE when new) or the command final_sql, or neither. The
+ * last one's result, or NULL with the first failure noted on c (an earlier
+ * failure aborts the rest of the pipeline). Without s and final_sql, a
+ * success is any non-NULL pointer, freed by the caller with PQclear.
+ */
+static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *final_sql)
+{
+	enum { K_CMD, K_PREP, K_EXEC, K_FINAL, K_FOLLOW };
+	struct pg_stmt *f = s ? c->follow : NULL;
+	if (s)
+		c->follow = NULL;
+	struct { int kind, q; } ex[2 * PG_MAX_DEFERRED + 6];
+	int nex = 0;
+	char name[16];
+	bool sent = PQenterPipelineMode(c->pg);
+	if (sent && c->begin_pending) {
+		sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+		ex[nex].kind = K_CMD;
+		ex[nex++].q = -1;
+	}
 	c->begin_pending = false;
-	PGresult *res[3] = { NULL, NULL, NULL };
-	int n = 0;
-	bool sent = PQenterPipelineMode(c->pg) &&
-		    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-		    (!prepare || PQsendPrepare(c->pg, name, store_pg_query_sql[s->q], 0, NULL)) &&
-		    PQsendQueryPrepared(c->pg, name, s->nparams, s->values, s->lengths, s->formats,
-					1) &&
-		    PQpipelineSync(c->pg);
+	for (int i = 0; sent && i <= c->ndeferred; i++) {
+		bool last = i == c->ndeferred;
+		if (last && !s)
+			break;
+		int q = last ? s->q : c->deferred[i].q;
+		if (!c->prepared[q]) {
+			stmt_name(q, name, sizeof name);
+			sent = PQsendPrepare(c->pg, name, store_pg_query_sql[q], 0, NULL);
+			ex[nex].kind = K_PREP;
+			ex[nex++].q = q;
+			c->prepared[q] = true; /* undone below if the PREPARE fails */
+		}
+		stmt_name(q, name, sizeof name);
+		if (last) {
+			sent = sent && PQsendQueryPrepared(c->pg, name, s->nparams, s->values, s->lengths,
+							   s->formats, 1);
+		} else {
+			const struct pg_deferred *d = &c->deferred[i];
+			sent = sent && PQsendQueryPrepared(c->pg, name, d->nparams,
+							   (const char *const *)d->values, d->lengths,
+							   d->formats, 1);
+		}
+		ex[nex].kind = last ? K_FINAL : K_EXEC;
+		ex[nex++].q = q;
+	}
+	if (sent && f) {
+		/* Runs after s has ended (a lock s took is held): its rows wait for its step. */
+		stmt_name(f->q, name, sizeof name);
+		if (!c->prepared[f->q]) {
+			sent = PQsendPrepare(c->pg, name, store_pg_query_sql[f->q], 0, NULL);
+			ex[nex].kind = K_PREP;
+			ex[nex++].q = f->q;
+			c->prepared[f->q] = true;
+		}
+		sent = sent && PQsendQueryPrepared(c->pg, name, f->nparams, f->values, f->lengths,
+						   f->formats, 1);
+		ex[nex].kind = K_FOLLOW;
+		ex[nex++].q = f->q;
+	}
+	if (sent && final_sql) {
+		sent = PQsendQueryParams(c->pg, final_sql, 0, NULL, NULL, NULL, NULL, 0);
+		ex[nex].kind = K_FINAL;
+		ex[nex++].q = -1;
+	}
+	deferred_clear(c);
+	sent = sent && PQpipelineSync(c->pg);
+	PGresult *out = NULL;
+	bool failed = !sent;
+	int got = 0;
 	if (sent) {
 		/* Each query's result then NULL, up to the sync; two NULLs in a row: broken. */
 		int nulls = 0;
@@ -321,47 +443,100 @@ static PGresult *exec_with_begin(struct pg_conn *c, struct pg_stmt *s, const cha
 				continue;
 			}
 			nulls = 0;
-			if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			ExecStatusType t = PQresultStatus(r);
+			if (t == PGRES_PIPELINE_SYNC) {
 				PQclear(r);
 				break;
 			}
-			if (n < 3)
-				res[n++] = r;
-			else
+			int i = got++;
+			if (i >= nex) {
 				PQclear(r);
+				continue;
+			}
+			if (ex[i].kind == K_PREP && t != PGRES_COMMAND_OK)
+				c->prepared[ex[i].q] = false;
+			if (failed) {
+				PQclear(r);
+			} else if (ex[i].kind == K_FOLLOW) {
+				stmt_clear(f);
+				if (t == PGRES_PIPELINE_ABORTED) {
+					/* s failed: its error stays the one told; f runs at its step. */
+					PQclear(r);
+				} else if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK) {
+					f->res = r;
+					f->nrows = t == PGRES_TUPLES_OK ? PQntuples(r) : 0;
+					f->ahead = true;
+				} else {
+					/* s succeeded; the failure is f's, told at its step. */
+					store_pg_note_error(c, r);
+					f->ahead_failed = true;
+				}
+			} else if (ex[i].kind == K_FINAL) {
+				out = r;
+			} else if (out && t == PGRES_PIPELINE_ABORTED) {
+				PQclear(r); /* behind a failed s (f's PREPARE): s's error is told */
+			} else if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+				store_pg_note_error(c, r); /* the rest of the pipeline is aborted */
+				failed = true;
+			} else {
+				PQclear(r);
+			}
 		}
 	}
 	PQexitPipelineMode(c->pg);
-	int want = prepare ? 3 : 2;
-	PGresult *out = NULL;
-	for (int i = 0; i < n; i++) {
-		ExecStatusType t = PQresultStatus(res[i]);
-		bool last = i == want - 1;
-		if (prepare && i == 1 && t == PGRES_COMMAND_OK)
-			c->prepared[s->q] = true; /* whatever becomes of the statement itself */
-		if (!out && !last && t != PGRES_COMMAND_OK) {
-			store_pg_note_error(c, res[i]); /* BEGIN or PREPARE failed: the rest aborted */
-			res[i] = NULL;
-			out = (PGresult *)-1;
-		} else if (last && !out) {
-			out = res[i];
-			res[i] = NULL;
-		}
-		PQclear(res[i]);
-	}
-	if (out == (PGresult *)-1)
-		return NULL;
-	if (!out) {
+	for (int i = got; i < nex; i++)
+		if (ex[i].kind == K_PREP)
+			c->prepared[ex[i].q] = false; /* never answered: unknown */
+	if (!failed && got < nex) {
+		PQclear(out);
+		out = NULL;
+		failed = true;
 		store_pg_note_error(c, NULL);
+	}
+	if (failed) {
+		if (!sent)
+			store_pg_note_error(c, NULL);
+		PQclear(out);
 		return NULL;
 	}
+	if (!out)
+		out = PQmakeEmptyPGresult(c->pg, PGRES_COMMAND_OK);
 	return out;
+}
+
+/* Sends a pending BEGIN and the deferred writes (before a savepoint): 0 or the failure. */
+static int flush_pending(struct pg_conn *c, const char *what)
+{
+	if (!c->begin_pending && !c->ndeferred)
+		return 0;
+	PGresult *r = pipeline_run(c, NULL, NULL);
+	if (!r)
+		return store_pg_map_error(c, what);
+	PQclear(r);
+	return 0;
+}
+
+static void pg_follow(struct store_conn *base, struct store_stmt *st)
+{
+	struct pg_stmt *s = STMT(st);
+	/* A malformed user id is answered without the server, at its step. */
+	CONN(base)->follow = bad_uuid(s) ? NULL : s;
 }
 
 static int pg_step(struct store_conn *base, struct store_stmt *st)
 {
 	struct pg_conn *c = CONN(base);
 	struct pg_stmt *s = STMT(st);
+	if (s->ahead || s->ahead_failed) { /* sent with the statement before it */
+		bool bad = s->ahead_failed;
+		s->ahead = s->ahead_failed = false;
+		s->ran = true;
+		s->row = 0;
+		if (bad)
+			return STORE_ERR;
+		c->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
+		return s->nrows ? STORE_ROW : STORE_DONE;
+	}
 	if (s->ran) {
 		s->row++;
 		return s->row < s->nrows ? STORE_ROW : STORE_DONE;
@@ -370,8 +545,9 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 	s->row = 0;
 	s->nrows = 0;
 	c->changes = 0;
-	int up = store_pg_uuid_param[s->q];
-	if (up && up <= s->nparams && s->values[up - 1] && !uuid_ok(s->values[up - 1])) {
+	if (c->follow == s)
+		c->follow = NULL; /* stepped before its turn: runs on its own */
+	if (bad_uuid(s)) {
 		/* Not a user id: no such user, without asking the server. */
 		if (s->q == Q_USER_INSERT || s->q == Q_SESSION_INSERT || s->q == Q_IDENTITY_INSERT ||
 		    s->q == Q_DOC_UPSERT) {
@@ -381,11 +557,21 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 		}
 		return STORE_DONE;
 	}
+	if (deferrable(s->q) && pg_in_transaction(base)) {
+		if (c->ndeferred == PG_MAX_DEFERRED) {
+			PGresult *f = pipeline_run(c, NULL, NULL);
+			if (!f)
+				return STORE_ERR;
+			PQclear(f);
+		}
+		defer(c, s);
+		return STORE_DONE;
+	}
 	char name[16];
-	snprintf(name, sizeof name, "q%d", s->q);
+	stmt_name(s->q, name, sizeof name);
 	PGresult *r;
-	if (c->begin_pending) {
-		r = exec_with_begin(c, s, name);
+	if (c->begin_pending || c->ndeferred || c->follow) {
+		r = pipeline_run(c, s, NULL);
 		if (!r)
 			return STORE_ERR;
 	} else {
@@ -425,6 +611,8 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 static void pg_reset(struct store_stmt *st)
 {
 	struct pg_stmt *s = STMT(st);
+	if (s->conn && s->conn->follow == s)
+		s->conn->follow = NULL;
 	stmt_clear(s);
 	s->nparams = 0;
 	memset(s->values, 0, sizeof s->values);
@@ -520,6 +708,7 @@ static void pg_conn_close(struct store_conn *base)
 		return;
 	for (int i = 0; i < Q_COUNT; i++)
 		stmt_clear(&c->stmts[i]);
+	deferred_clear(c);
 	PQfinish(c->pg);
 	free(c);
 }
@@ -680,6 +869,7 @@ const struct store_backend store_pg_backend = {
 	.bind_null = pg_bind_null,
 	.step = pg_step,
 	.reset = pg_reset,
+	.follow = pg_follow,
 	.column_int64 = pg_column_int64,
 	.column_text = pg_column_text,
 	.column_blob = pg_column_blob,

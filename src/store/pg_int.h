@@ -55,6 +55,22 @@ struct pg_stmt {
 	PGresult *res;
 	int row, nrows;
 	bool ran;                  /* executed since the last reset */
+	bool ahead;                /* ran ahead (store_backend.follow): res awaits its step */
+	bool ahead_failed;         /* ran ahead and failed (noted on the connection) */
+};
+
+/*
+ * A write inside a transaction whose result nothing reads but success: held
+ * (its parameters copied) and sent in one pipeline with the next statement
+ * that answers rows, or with COMMIT (pg.c).
+ */
+#define PG_MAX_DEFERRED 8
+struct pg_deferred {
+	int q;
+	int nparams;
+	char *values[PG_MAX_PARAMS];
+	int lengths[PG_MAX_PARAMS];
+	int formats[PG_MAX_PARAMS];
 };
 
 struct pg_conn {
@@ -68,6 +84,9 @@ struct pg_conn {
 	bool bad;                  /* dropped by the pool on its return */
 	bool retry;                /* the last failure was 40001 or 40P01 */
 	bool begin_pending;        /* BEGIN goes with the next statement (pg.c) */
+	int ndeferred;             /* writes waiting to go with the next statement */
+	struct pg_stmt *follow;    /* sent after the next statement, in its pipeline */
+	struct pg_deferred deferred[PG_MAX_DEFERRED];
 };
 
 /* Runs sql (no parameters, text results) on c: 0, or the mapped failure (logged). */

@@ -220,6 +220,31 @@ int store_user_session_get(struct store *st, const char *user_id, int64_t sessio
 	return rc;
 }
 
+int store_user_session_doc_get(struct store *st, const char *user_id, int64_t session_id,
+			       const char *key, struct store_user *out, bool *out_session_live,
+			       struct store_document *doc, int *doc_err)
+{
+	memset(out, 0, sizeof *out);
+	memset(doc, 0, sizeof *doc);
+	*out_session_live = false;
+	struct store_conn *c = store_reader_get(st);
+	if (!c)
+		return *doc_err = GH_EUNAVAIL;
+	/* The document's read goes with the user's (store_backend.follow). */
+	struct store_stmt *d = db_prepare(c, Q_DOC_GET);
+	if (d) {
+		db_text(c, d, 1, user_id);
+		db_text(c, d, 2, key);
+		db_follow(c, d);
+	}
+	int rc = store_rule_user_session_get(c, user_id, session_id, out, out_session_live);
+	if (rc && d)
+		db_reset(c, d); /* its read (if sent) unused */
+	*doc_err = rc ? rc : store_rule_doc_get(c, user_id, key, doc);
+	store_reader_put(st, c);
+	return rc;
+}
+
 int store_user_delete(struct store *st, const char *user_id)
 {
 	return store_submit(st, store_rule_user_delete, (void *)user_id);

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "gatehouse/log.h"
 #include "gatehouse/store.h"
 #include "gatehouse/store_pg.h"
@@ -284,6 +286,55 @@ static void case_user_session_get(struct store *st)
 	CHECK(!live);
 	CHECK_INT(store_user_delete(st, other), 0);
 	CHECK_INT(store_user_session_get(st, other, theirs, &u, &live), GH_ENOTFOUND);
+}
+
+/*
+ * The user and session check with a document read behind it (PostgreSQL:
+ * one pipeline): the document of that user, its absence, and no document
+ * for an unknown or malformed user; a read not used leaves nothing behind
+ * for the connection's next call.
+ */
+static void case_user_session_doc_get(struct store *st)
+{
+	char uid[37], ghost[37];
+	int64_t sid = make_guest(st, uid, "UD1", T0, T0 + 600);
+	new_uuid(ghost);
+	struct store_doc_result r;
+	CHECK_INT(put(st, uid, "k", "\"v\"", DOC_ANY, 0, NULL, &r), 0);
+	struct store_user u;
+	struct store_document d;
+	bool live = false;
+	int derr = 99;
+	CHECK_INT(store_user_session_doc_get(st, uid, sid, "k", &u, &live, &d, &derr), 0);
+	CHECK(live);
+	CHECK_STR(u.user_id, uid);
+	CHECK_INT(derr, 0);
+	CHECK_INT(d.version, r.version);
+	CHECK_INT((int64_t)d.len, 3);
+	CHECK(d.value && !memcmp(d.value, "\"v\"", 3));
+	free(d.value);
+	CHECK_INT(store_user_session_doc_get(st, uid, sid, "none", &u, &live, &d, &derr), 0);
+	CHECK_INT(derr, GH_ENOTFOUND);
+	CHECK(!d.value);
+	for (int i = 0; i < 3; i++) { /* every pooled connection, after an unused read */
+		CHECK_INT(store_user_session_doc_get(st, ghost, sid, "k", &u, &live, &d, &derr),
+			  GH_ENOTFOUND);
+		CHECK_INT(derr, GH_ENOTFOUND);
+		CHECK(!d.value);
+		CHECK_INT(store_user_session_doc_get(st, "not-a-uuid", sid, "k", &u, &live, &d,
+						     &derr), GH_ENOTFOUND);
+		CHECK(!d.value);
+	}
+	/* The next plain reads and writes see their own rows. */
+	struct store_document g;
+	CHECK_INT(store_doc_get(st, uid, "k", &g), 0);
+	CHECK_INT(g.version, r.version);
+	free(g.value);
+	CHECK_INT(put(st, uid, "k", "\"w\"", DOC_IF_MATCH, r.version, NULL, &r), 0);
+	CHECK_INT(store_user_session_doc_get(st, uid, sid, "k", &u, &live, &d, &derr), 0);
+	CHECK_INT(d.version, r.version);
+	CHECK(d.value && !memcmp(d.value, "\"w\"", 3));
+	free(d.value);
 }
 
 /* ---- refresh: rotation, grace, reuse ---- */
@@ -1228,6 +1279,50 @@ static void case_concurrent_document_writes(struct store *st)
 	}
 }
 
+/*
+ * A document write that waits for its user's usage row past lock_timeout
+ * (another session holds the row): 503, nothing written, even though the
+ * lock and the document read went in one pipeline; the next write, once
+ * the row is free, goes through on the same store.
+ */
+static void case_document_write_lock_timeout(struct store *st)
+{
+	const char *url = getenv("GH_TEST_DATABASE_URL");
+	char uid[37], sql[160];
+	make_guest(st, uid, "LT1", T0, T0 + 600);
+	struct store_doc_result r;
+	CHECK_INT(put(st, uid, "k", "1", DOC_ANY, 0, NULL, &r), 0);
+	struct store_pg_options pg = { .connect_timeout_s = 60, .statement_timeout_ms = 60000,
+				       .lock_timeout_ms = 200, .auto_migrate = true };
+	struct store_options opt = { .path = url, .readers = 2, .pg = &pg };
+	struct store *st2 = NULL;
+	char err[512] = "";
+	CHECK_INT(store_open(&opt, &st2, err, sizeof err), 0);
+	if (!st2)
+		return;
+	PGconn *h = PQconnectdb(url);
+	CHECK(PQstatus(h) == CONNECTION_OK);
+	snprintf(sql, sizeof sql, "SELECT 1 FROM users WHERE user_id = '%s' FOR UPDATE", uid);
+	PQclear(PQexec(h, "BEGIN"));
+	PGresult *locked = PQexec(h, sql);
+	CHECK_INT(PQntuples(locked), 1);
+	PQclear(locked);
+	for (int i = 0; i < 2; i++) { /* both pooled connections */
+		CHECK_INT(put(st2, uid, "k", "2", DOC_ANY, 0, NULL, &r), GH_EUNAVAIL);
+		CHECK_INT(put(st2, uid, "new", "2", DOC_ANY, 0, NULL, &r), GH_EUNAVAIL);
+	}
+	PQclear(PQexec(h, "ROLLBACK"));
+	PQfinish(h);
+	CHECK_INT(put(st2, uid, "k", "3", DOC_ANY, 0, NULL, &r), 0);
+	CHECK_INT(r.version, 2); /* the refused writes took no version */
+	CHECK_INT(doc_version(st2, uid, "new"), -1);
+	struct store_document d;
+	CHECK_INT(store_doc_get(st, uid, "k", &d), 0);
+	CHECK(d.value && d.len == 1 && d.value[0] == '3');
+	free(d.value);
+	store_close(st2);
+}
+
 struct migrator {
 	const char *url;
 	pthread_barrier_t *start;
@@ -1379,6 +1474,7 @@ static const struct contract_case pg_cases[] = {
 	{ "concurrent_migrations", case_concurrent_migrations },
 	{ "opposite_lock_orders", case_opposite_lock_orders },
 	{ "malformed_user_id", case_malformed_user_id },
+	{ "document_write_lock_timeout", case_document_write_lock_timeout },
 };
 
 static const struct contract_case cases[] = {
@@ -1402,6 +1498,7 @@ static const struct contract_case cases[] = {
 	{ "document_preconditions", case_document_preconditions },
 	{ "document_quotas", case_document_quotas },
 	{ "document_batch_all_or_none", case_document_batch_all_or_none },
+	{ "user_session_doc_get", case_user_session_doc_get },
 	{ "keys_insert_list_delete", case_keys_insert_list_delete },
 	{ "key_epochs", case_key_epochs },
 	{ "leases", case_leases },
