@@ -333,6 +333,10 @@ class Daemon:
                 self.pg_created = url
             del self.settings["database_path"]
             self.settings["database"] = url
+            if VALGRIND:
+                # libpq's SCRAM exchange (4096 PBKDF2 rounds) takes seconds
+                # under valgrind: more than the 2 s default to connect.
+                self.settings.setdefault("database_connect_timeout", "30s")
         self.write_config()
         db = self.settings.get("database_path")
         if db and not fresh and not keep_dir and not os.path.exists(db):
