@@ -63,9 +63,7 @@ REPORT=$WORK/report.txt
 : >"$REPORT"
 say() { echo "$*" | tee -a "$REPORT"; }
 
-free_port() {
-	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. bench/lib.sh
 
 # start_node NAME SETTING... -> PORT_<NAME>, PID_<NAME>
 start_node() {
@@ -78,15 +76,7 @@ start_node() {
 		--set "max_connections_per_ip=0" >>"$WORK/$name.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
-	local i=0
-	until curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1; do
-		i=$((i + 1))
-		if [ $i -gt 600 ] || ! kill -0 "$pid" 2>/dev/null; then
-			tail -20 "$WORK/$name.log" >&2
-			die "node $name did not start"
-		fi
-		sleep 0.1
-	done
+	wait_up "http://127.0.0.1:$port/ready" "$pid" "$WORK/$name.log" "node $name"
 	printf -v "PORT_$name" %s "$port"
 	printf -v "PID_$name" %s "$pid"
 }

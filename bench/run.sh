@@ -111,9 +111,7 @@ REPORT=$WORK/report.txt
 say() { echo "$*" | tee -a "$REPORT"; }
 log() { echo "bench: $*" >&2; }
 
-free_port() {
-	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. bench/lib.sh
 
 forget_pid() { # pid: drop it from PIDS once it has been stopped
 	local keep=() p
@@ -145,15 +143,7 @@ start_daemon() { # database [extra name=value settings...]
 	"$BIN" serve "${sets[@]}" >>"$WORK/daemon.log" 2>&1 &
 	DAEMON=$!
 	PIDS+=("$DAEMON")
-	local i=0
-	until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; do
-		i=$((i + 1))
-		if [ $i -gt 600 ] || ! kill -0 "$DAEMON" 2>/dev/null; then
-			tail -20 "$WORK/daemon.log" >&2
-			die "the daemon did not start"
-		fi
-		sleep 0.1
-	done
+	wait_up "http://127.0.0.1:$PORT/health" "$DAEMON" "$WORK/daemon.log" "the daemon"
 	DTHREADS=$(sed -n 's/.*listening on .*, \([0-9]*\) threads.*/\1/p' "$WORK/daemon.log" | tail -1)
 	[ -n "$DTHREADS" ] || DTHREADS=$((NPROC * 4 < 4 ? 4 : NPROC * 4 > 64 ? 64 : NPROC * 4))
 }
@@ -278,11 +268,7 @@ measure_bare() { # threads
 	"$BARE" "$port" "$1" 2>>"$WORK/bare.log" &
 	pid=$!
 	PIDS+=("$pid")
-	local i=0
-	until curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -gt 100 ] && die "bare_mhd did not start"
-		sleep 0.05
-	done
+	wait_up "http://127.0.0.1:$port/" "$pid" "$WORK/bare.log" "bare_mhd"
 	log "ceiling: bare libmicrohttpd JSON reply, $1 threads, ${SECS}s"
 	TARGET_PID=$pid BENCH_PATH=/ wrk_run bare "http://127.0.0.1:$port" static.lua
 	BARE_RATE=$R_RPS
