@@ -344,14 +344,15 @@ run_route() {
 	measure_route "$route" "$label"
 	HALF_P99=- HALF_RPS=-
 	if [ "${HALF_PASS:-0}" = 1 ] && [ "${R_RPS:-0}" -gt 0 ]; then
-		local peak=( "$R_RPS" "$R_P50" "$R_P99" "$R_STATUS" "$R_SOCK" "$R_MEM" "$R_CPU" "$R_FOREIGN" )
+		local peak=( "$R_RPS" "$R_P50" "$R_P99" "$R_STATUS" "$R_SOCK" "$R_MEM" "$R_CPU" "$R_FOREIGN"
+			     "$R_BUSY" )
 		# Each connection waits so that all of them together ask for half the peak rate.
 		BENCH_DELAY_MS=$(awk -v c="$CONNS" -v r="$R_RPS" 'BEGIN { printf "%d", c * 2000 / r }')
 		log "route $label at half load: ${BENCH_DELAY_MS} ms between a connection's requests"
 		BENCH_DELAY_MS=$BENCH_DELAY_MS measure_route "$route" "$label-half"
 		HALF_P99=$(ms "$R_P99") HALF_RPS=$R_RPS
 		R_RPS=${peak[0]} R_P50=${peak[1]} R_P99=${peak[2]} R_STATUS=${peak[3]} R_SOCK=${peak[4]}
-		R_MEM=${peak[5]} R_CPU=${peak[6]} R_FOREIGN=${peak[7]}
+		R_MEM=${peak[5]} R_CPU=${peak[6]} R_FOREIGN=${peak[7]} R_BUSY=${peak[8]}
 	fi
 	[ "$route" = get-player-data ] && [ -z "$BASE_RATE" ] && GPD_RATE=$R_RPS
 	add_row "$label" "$route"

@@ -322,6 +322,7 @@ static int start_daemon(struct daemon *d)
 	warn_plain_http(cfg);
 	d->app.jwks = jwkscache_new();
 	d->app.platform_workers = workpool_new((int)cfg->provider_workers);
+	d->app.write_workers = workpool_new((int)cfg->write_workers);
 	struct rotator_options ro = { .session_retention = SESSION_RETENTION,
 				      .guest_cleanup_after = cfg->guest_cleanup_after };
 	d->rotator = rotator_start(d->app.keyring, d->app.store, &ro);
@@ -345,6 +346,7 @@ static void stop_daemon(struct daemon *d)
 {
 	/* Workers resume their connections when done: stop them before the server. */
 	workpool_free(d->app.platform_workers);
+	workpool_free(d->app.write_workers);
 	http_stop(d->http);
 	http_stop(d->admin);
 	store_watch_stop(d->watch);
@@ -481,6 +483,8 @@ int daemon_serve(const struct daemon_config_source *src, const struct config *cf
 	drain(d.http, d.cfg->shutdown_timeout);
 	workpool_free(d.app.platform_workers);
 	d.app.platform_workers = NULL;
+	workpool_free(d.app.write_workers);
+	d.app.write_workers = NULL;
 	stop_daemon(&d);
 	log_info("stopped");
 	return 0;

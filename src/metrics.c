@@ -110,6 +110,12 @@ void metrics_login(int method, int outcome)
 		atomic_fetch_add_explicit(&logins[method][outcome], 1, memory_order_relaxed);
 }
 
+int metrics_login_outcome(int status)
+{
+	return status < 300 ? OUTCOME_SUCCESS : status == 403 ? OUTCOME_BANNED :
+	       status >= 500 ? OUTCOME_ERROR : OUTCOME_REJECTED;
+}
+
 void metrics_token_verification(int kind, bool valid)
 {
 	atomic_fetch_add_explicit(&verifications[kind == TOKEN_REFRESH][valid ? 0 : 1], 1,

@@ -23,9 +23,11 @@
 #include "gatehouse/banned.h"
 
 static const struct route routes[] = {
-	{ "/login-as-guest", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
+	{ "/login-as-guest", M_GET | M_POST, STYLE_COMPAT,
+	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE,
 	  handle_login_as_guest },
-	{ "/refresh-access-token", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
+	{ "/refresh-access-token", M_GET | M_POST, STYLE_COMPAT,
+	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE,
 	  handle_refresh },
 	{ "/login-with-steam", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
 	  handle_login_with_steam },
@@ -37,22 +39,22 @@ static const struct route routes[] = {
 	  handle_login_with_facebook },
 	{ "/login-with-oidc", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
 	  handle_login_with_oidc },
-	{ "/unlink-identity", M_POST, STYLE_JSON, R_AUTH | R_PARAMS | R_LIMIT,
+	{ "/unlink-identity", M_POST, STYLE_JSON, R_AUTH | R_PARAMS | R_LIMIT | R_WRITE,
 	  handle_unlink_identity },
-	{ "/logout", M_POST, STYLE_JSON, R_PARAMS | R_LIMIT, handle_logout },
-	{ "/logout-all", M_POST, STYLE_JSON, R_AUTH | R_LIMIT, handle_logout_all },
+	{ "/logout", M_POST, STYLE_JSON, R_PARAMS | R_LIMIT | R_WRITE, handle_logout },
+	{ "/logout-all", M_POST, STYLE_JSON, R_AUTH | R_LIMIT | R_WRITE, handle_logout_all },
 	{ "/get-user", M_GET, STYLE_JSON, R_AUTH | R_LIMIT | R_NOSTORE, handle_get_user },
-	{ "/delete-user", M_POST, STYLE_JSON, R_AUTH | R_LIMIT, handle_delete_user },
+	{ "/delete-user", M_POST, STYLE_JSON, R_AUTH | R_LIMIT | R_WRITE, handle_delete_user },
 	{ "/export-user-data", M_GET, STYLE_JSON, R_AUTH | R_LIMIT | R_NOSTORE,
 	  handle_export_user_data },
-	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH,
+	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH | R_WRITE,
 	  handle_set_player_data },
 	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH | R_DOC,
 	  handle_get_player_data },
 	{ "/player-data", M_GET, STYLE_JSON, R_PARAMS | R_AUTH, handle_player_doc_list },
-	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH | R_DOC,
+	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH | R_DOC | R_WRITE,
 	  handle_player_doc },
-	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH, handle_player_doc_batch },
+	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH | R_WRITE, handle_player_doc_batch },
 	{ "/forward-auth", M_GET | M_HEAD, STYLE_APIGW, R_PARAMS | R_AUTH | R_NOSTORE,
 	  handle_forward_auth },
 	{ "/.well-known/jwks.json", M_GET, STYLE_JSON, 0, handle_jwks },
@@ -303,6 +305,45 @@ static const char *admin_authenticate(struct app *app, struct http_request *req)
 	return who;
 }
 
+/* Whether this request writes (route_flags R_WRITE). */
+static bool writes(const struct route *r, const struct http_request *req)
+{
+	if (!(r->flags & R_WRITE))
+		return false;
+	return !(r->flags & R_DOC) || (strcmp(req->method, "GET") && strcmp(req->method, "HEAD"));
+}
+
+struct deferred_call {
+	struct app *app;
+	struct route_ctx rc; /* its key points into the request's path, which outlives it */
+};
+
+static void run_handler(struct http_request *req, void *arg)
+{
+	struct deferred_call *d = arg;
+	d->rc.route->handler(d->app, req, &d->rc);
+	free(d->rc.doc.value);
+	free(d);
+}
+
+/*
+ * Runs the handler on a write worker while the connection is suspended
+ * (http_defer): the request thread goes on serving its other connections
+ * instead of waiting for the commit, and the writes of many connections
+ * share one. False when the pool cannot take it (stopping): run it here.
+ */
+static bool defer_handler(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	struct deferred_call *d = xmalloc(sizeof *d);
+	d->app = app;
+	d->rc = *rc;
+	if (http_defer(req, app->write_workers, run_handler, d)) {
+		free(d);
+		return false;
+	}
+	return true;
+}
+
 static void dispatch_in(const struct route *table, size_t n, struct http_request *req,
 			struct app *app, bool admin)
 {
@@ -363,6 +404,8 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	} else {
 		if (r->flags & R_NOSTORE)
 			http_add_header(req, "Cache-Control", "no-store");
+		if (writes(r, req) && app->write_workers && defer_handler(app, req, &rc))
+			return; /* the worker frees rc.doc.value */
 		r->handler(app, req, &rc);
 	}
 	free(rc.doc.value);

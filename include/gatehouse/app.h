@@ -27,6 +27,7 @@ struct app {
 	struct token_config tokens;
 	struct token_cache *token_cache;   /* verified access tokens (NULL: none) */
 	struct workpool *platform_workers; /* where platform logins wait on the network */
+	struct workpool *write_workers;    /* where writing requests wait for their commit */
 	struct jwkscache *jwks;            /* Apple's and OIDC providers' key sets */
 };
 

@@ -59,6 +59,7 @@ struct config {
 	int64_t request_timeout;
 	int64_t write_timeout;    /* seconds an answer may take to be read */
 	int64_t http_threads;     /* 0 = automatic */
+	int64_t write_workers;    /* threads that run writing requests */
 	int64_t shutdown_timeout;
 	char *trusted_proxies;    /* comma-separated IPs or CIDRs, validated */
 	char *admin_listen_address; /* "" or "ip:port" / "[ipv6]:port" (after the alias) */

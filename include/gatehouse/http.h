@@ -169,6 +169,8 @@ void http_reply(struct http_request *req, int status, const char *content_type,
 void http_reply_text(struct http_request *req, int status, const char *text);
 /* application/json; body is a complete JSON text */
 void http_reply_json(struct http_request *req, int status, const char *json);
+/* The status of the answer given (or made on a worker, not yet queued); 0 before. */
+int http_reply_status(const struct http_request *req);
 
 
 #endif

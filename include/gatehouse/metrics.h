@@ -35,6 +35,8 @@ enum login_outcome {
 	LOGIN_OUTCOME_COUNT
 };
 void metrics_login(int method, int outcome);
+/* The login outcome (OUTCOME_*) that an answer's HTTP status stands for. */
+int metrics_login_outcome(int status);
 
 enum token_kind { TOKEN_ACCESS = 0, TOKEN_REFRESH };
 void metrics_token_verification(int kind, bool valid);

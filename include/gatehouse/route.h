@@ -35,6 +35,13 @@ enum route_flags {
 	 * (route_ctx.doc), a round trip less on PostgreSQL.
 	 */
 	R_DOC = 1 << 7,
+	/*
+	 * Writes (with every method but GET and HEAD of an R_DOC route, which
+	 * read): the handler runs on app.write_workers while the connection is
+	 * suspended, so a request thread never waits for a commit and many
+	 * writes share one.
+	 */
+	R_WRITE = 1 << 8,
 };
 
 /* Longest {name} segment of a path (a user id is 36, a provider "oidc:<name>"). */

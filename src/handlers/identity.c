@@ -48,9 +48,7 @@ void handlers_reply_login(struct http_request *req, const struct session_tokens 
 /* The login outcome an answer stands for, for gatehouse_logins_total. */
 static void count_login(struct http_request *req, int method)
 {
-	int s = req->status;
-	metrics_login(method, s < 300 ? OUTCOME_SUCCESS : s == 403 ? OUTCOME_BANNED :
-		      s >= 500 ? OUTCOME_ERROR : OUTCOME_REJECTED);
+	metrics_login(method, metrics_login_outcome(http_reply_status(req)));
 }
 
 /* The reply row of a failed guest login, refresh or guest creation. */

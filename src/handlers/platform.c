@@ -116,11 +116,9 @@ static void run_login(struct http_request *req, void *arg)
 	} else {
 		finish_login(j, req, &res, now);
 	}
-	int s = req->pending.status;
 	metrics_login(j->platform->metrics_method,
 		      res.status == PLATFORM_UNAVAILABLE ? OUTCOME_PROVIDER_ERROR :
-		      s < 300 ? OUTCOME_SUCCESS : s == 403 ? OUTCOME_BANNED :
-		      s >= 500 ? OUTCOME_ERROR : OUTCOME_REJECTED);
+		      metrics_login_outcome(http_reply_status(req)));
 	job_free(j);
 }
 

@@ -299,6 +299,11 @@ void http_reply(struct http_request *req, int status, const char *content_type, 
 	req->status = status;
 }
 
+int http_reply_status(const struct http_request *req)
+{
+	return req->pending.ready ? req->pending.status : req->status;
+}
+
 void http_reply_text(struct http_request *req, int status, const char *text)
 {
 	http_reply(req, status, "text/plain; charset=utf-8", text, strlen(text));
