@@ -124,6 +124,16 @@ static unsigned int auto_threads(const struct config *cfg)
 	return (unsigned int)(n < 4 ? 4 : n > 64 ? 64 : n);
 }
 
+/* write_workers: 0 = eight per CPU, at least 16 (a few per CPU sign, the rest wait for commits). */
+static int auto_write_workers(const struct config *cfg)
+{
+	if (cfg->write_workers > 0)
+		return (int)cfg->write_workers;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = (cpus > 0 ? cpus : 1) * 8;
+	return (int)(n < 16 ? 16 : n > 256 ? 256 : n);
+}
+
 /* Lets max_connections sockets exist: raise the soft file limit to the hard one. */
 static void raise_fd_limit(const struct config *cfg)
 {
@@ -322,7 +332,7 @@ static int start_daemon(struct daemon *d)
 	warn_plain_http(cfg);
 	d->app.jwks = jwkscache_new();
 	d->app.platform_workers = workpool_new((int)cfg->provider_workers);
-	d->app.write_workers = workpool_new((int)cfg->write_workers);
+	d->app.write_workers = workpool_new(auto_write_workers(cfg));
 	struct rotator_options ro = { .session_retention = SESSION_RETENTION,
 				      .guest_cleanup_after = cfg->guest_cleanup_after };
 	d->rotator = rotator_start(d->app.keyring, d->app.store, &ro);

@@ -162,6 +162,14 @@ struct store_backend {
 	 * SQLite: false (one writer thread with group commit).
 	 */
 	bool per_call;
+	/*
+	 * Reads of one call that may share a snapshot go in one read
+	 * transaction (read_begin/read_end) to save its start and end: SQLite,
+	 * where each autocommit statement takes and drops a WAL read lock
+	 * under a mutex every reader thread contends for. False where a BEGIN
+	 * costs a round trip more than the pipelined statements (PostgreSQL).
+	 */
+	bool group_reads;
 	bool (*conn_ok)(struct store_conn *c);     /* NULL: always fine */
 	bool (*retryable)(struct store_conn *c);   /* the last failure was a serialization failure or deadlock */
 
