@@ -66,6 +66,38 @@ int store_rule_user_session_get(struct store_conn *c, const char *user_id, int64
 	return read_user(c, Q_USER_SESSION_GET, user_id, session_id, out, out_session_live);
 }
 
+int store_rule_user_session_doc_get(struct store_conn *c, const char *user_id,
+				    int64_t session_id, const char *key, struct store_user *out,
+				    bool *out_session_live, struct store_document *doc,
+				    int *doc_err)
+{
+	struct store_stmt *s = db_prepare(c, Q_USER_SESSION_DOC_GET);
+	if (!s)
+		return *doc_err = GH_EINTERNAL;
+	db_text(c, s, 1, user_id);
+	db_int64(c, s, 2, session_id);
+	db_text(c, s, 3, key);
+	int ret, rc = db_step(c, s);
+	if (rc == STORE_ROW) {
+		read_user_row(c, s, user_id, out);
+		*out_session_live = col_int64(c, s, 4) != 0;
+		/* version is never null in a stored document */
+		if (col_null(c, s, 6)) {
+			*doc_err = GH_ENOTFOUND;
+		} else {
+			store_doc_row(c, s, 5, doc);
+			*doc_err = 0;
+		}
+		ret = 0;
+	} else if (rc == STORE_DONE) {
+		ret = *doc_err = GH_ENOTFOUND;
+	} else {
+		ret = *doc_err = db_fail(c, "user, session and document lookup");
+	}
+	db_reset(c, s);
+	return ret;
+}
+
 int store_rule_user_delete(struct store_conn *c, void *arg, enum store_op_end *end)
 {
 	(void)end;

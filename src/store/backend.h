@@ -35,6 +35,12 @@ enum store_query {
 	 * primary-key lookups in one statement.
 	 */
 	Q_USER_SESSION_GET,
+	/*
+	 * user_id, session_id, key -> Q_USER_SESSION_GET's columns, then
+	 * Q_DOC_GET's (null when the user has no such document): an
+	 * authenticated document read in one statement.
+	 */
+	Q_USER_SESSION_DOC_GET,
 	Q_USER_INSERT,      /* user_id, guest_secret_hash (or null), now */
 	Q_USER_SEEN,        /* user_id, now: last_seen_at, kept to the hour */
 	Q_SESSION_INSERT,   /* user_id, access_scope, jti, now, expires_at; last_id = session_id */
@@ -162,14 +168,6 @@ struct store_backend {
 	 * SQLite: false (one writer thread with group commit).
 	 */
 	bool per_call;
-	/*
-	 * Reads of one call that may share a snapshot go in one read
-	 * transaction (read_begin/read_end) to save its start and end: SQLite,
-	 * where each autocommit statement takes and drops a WAL read lock
-	 * under a mutex every reader thread contends for. False where a BEGIN
-	 * costs a round trip more than the pipelined statements (PostgreSQL).
-	 */
-	bool group_reads;
 	bool (*conn_ok)(struct store_conn *c);     /* NULL: always fine */
 	bool (*retryable)(struct store_conn *c);   /* the last failure was a serialization failure or deadlock */
 

@@ -13,6 +13,13 @@
 #include "gatehouse/alloc.h"
 #include "internal.h"
 
+void store_doc_row(struct store_conn *c, struct store_stmt *s, int col, struct store_document *out)
+{
+	out->value = store_col_dup(c, s, col, &out->len);
+	out->version = col_int64(c, s, col + 1);
+	out->updated_at = col_int64(c, s, col + 2);
+}
+
 int store_rule_doc_get(struct store_conn *c, const char *user_id, const char *key,
 		  struct store_document *out)
 {
@@ -23,9 +30,7 @@ int store_rule_doc_get(struct store_conn *c, const char *user_id, const char *ke
 	db_text(c, s, 2, key);
 	int ret, rc = db_step(c, s);
 	if (rc == STORE_ROW) {
-		out->value = store_col_dup(c, s, 0, &out->len);
-		out->version = col_int64(c, s, 1);
-		out->updated_at = col_int64(c, s, 2);
+		store_doc_row(c, s, 0, out);
 		ret = 0;
 	} else if (rc == STORE_DONE) {
 		ret = GH_ENOTFOUND;

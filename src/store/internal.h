@@ -196,6 +196,11 @@ int store_rule_end_all_sessions(struct store_conn *c, const char *user_id, int64
 int store_rule_user_get(struct store_conn *c, const char *user_id, struct store_user *out);
 int store_rule_user_session_get(struct store_conn *c, const char *user_id, int64_t session_id,
 				struct store_user *out, bool *out_session_live);
+/* The same and the user's document key in one statement; *doc_err GH_ENOTFOUND without it. */
+int store_rule_user_session_doc_get(struct store_conn *c, const char *user_id,
+				    int64_t session_id, const char *key, struct store_user *out,
+				    bool *out_session_live, struct store_document *doc,
+				    int *doc_err);
 store_write_fn store_rule_user_delete;  /* arg: the user id */
 struct ban_op {
 	const char *user_id;
@@ -243,6 +248,8 @@ struct store_keys_batch {
 };
 
 /* documents.c */
+/* Q_DOC_GET's columns (value, version, updated_at) from column col on into out. */
+void store_doc_row(struct store_conn *c, struct store_stmt *s, int col, struct store_document *out);
 int store_rule_doc_get(struct store_conn *c, const char *user_id, const char *key,
 		  struct store_document *out);
 struct doc_write_op {

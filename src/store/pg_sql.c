@@ -86,7 +86,8 @@ const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {
 };
 
 const unsigned char store_pg_uuid_param[Q_COUNT] = {
-	[Q_USER_GET] = 1, [Q_USER_SESSION_GET] = 1, [Q_USER_INSERT] = 1, [Q_USER_SEEN] = 1,
+	[Q_USER_GET] = 1, [Q_USER_SESSION_GET] = 1, [Q_USER_SESSION_DOC_GET] = 1,
+	[Q_USER_INSERT] = 1, [Q_USER_SEEN] = 1,
 	[Q_SESSION_INSERT] = 1, [Q_SESSION_END] = 4, [Q_SESSIONS_END_ALL] = 1,
 	[Q_SESSIONS_LIVE] = 1, [Q_SESSIONS_OF] = 1, [Q_USER_DELETE] = 1, [Q_USER_BAN] = 1,
 	[Q_IDENTITIES_OF] = 1, [Q_DOCS_OF] = 1, [Q_IDENTITY_INSERT] = 3, [Q_IDENTITY_DELETE] = 1,
@@ -104,6 +105,13 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 			       "FROM users u LEFT JOIN sessions s "
 			       "ON s.session_id = $2::bigint AND s.user_id = u.user_id "
 			       "WHERE u.user_id = $1",
+	[Q_USER_SESSION_DOC_GET] = "SELECT u.guest_secret_hash, u.created_at, u.last_seen_at, "
+				   "u.banned_until, s.session_id IS NOT NULL AND s.ended_at IS NULL, "
+				   "d.value, d.version, d.updated_at "
+				   "FROM users u LEFT JOIN sessions s "
+				   "ON s.session_id = $2::bigint AND s.user_id = u.user_id "
+				   "LEFT JOIN player_data d ON d.user_id = u.user_id AND d.key = $3 "
+				   "WHERE u.user_id = $1",
 	[Q_USER_INSERT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, last_seen_at) "
 			  "VALUES ($1, $2, $3::bigint, $3::bigint)",
 	[Q_USER_SEEN] = "UPDATE users SET last_seen_at = $2::bigint "

@@ -509,7 +509,6 @@ out_fail:
 
 const struct store_backend store_sqlite_backend = {
 	.name = "sqlite",
-	.group_reads = true,
 	.open = sq_open,
 	.close = sq_close,
 	.conn_open = sq_conn_open,

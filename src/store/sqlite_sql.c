@@ -109,6 +109,13 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			       "FROM users u LEFT JOIN sessions s "
 			       "ON s.session_id = ?2 AND s.user_id = u.user_id "
 			       "WHERE u.user_id = ?1",
+	[Q_USER_SESSION_DOC_GET] = "SELECT u.guest_secret_hash, u.created_at, u.last_seen_at, "
+				   "u.banned_until, s.session_id IS NOT NULL AND s.ended_at IS NULL, "
+				   "d.value, d.version, d.updated_at "
+				   "FROM users u LEFT JOIN sessions s "
+				   "ON s.session_id = ?2 AND s.user_id = u.user_id "
+				   "LEFT JOIN player_data d ON d.user_id = u.user_id AND d.key = ?3 "
+				   "WHERE u.user_id = ?1",
 	[Q_USER_INSERT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, last_seen_at) "
 			  "VALUES (?1, ?2, ?3, ?3)",
 	/* Activity is kept to the hour: most logins and refreshes then write nothing here. */

@@ -230,21 +230,8 @@ int store_user_session_doc_get(struct store *st, const char *user_id, int64_t se
 	struct store_conn *c = store_reader_get(st);
 	if (!c)
 		return *doc_err = GH_EUNAVAIL;
-	/* One snapshot for both (store_backend.group_reads); a failed BEGIN: one each. */
-	bool grouped = c->be->group_reads && !c->be->read_begin(c);
-	/* The document's read goes with the user's (store_backend.follow). */
-	struct store_stmt *d = db_prepare(c, Q_DOC_GET);
-	if (d) {
-		db_text(c, d, 1, user_id);
-		db_text(c, d, 2, key);
-		db_follow(c, d);
-	}
-	int rc = store_rule_user_session_get(c, user_id, session_id, out, out_session_live);
-	if (rc && d)
-		db_reset(c, d); /* its read (if sent) unused */
-	*doc_err = rc ? rc : store_rule_doc_get(c, user_id, key, doc);
-	if (grouped)
-		c->be->read_end(c);
+	int rc = store_rule_user_session_doc_get(c, user_id, session_id, key, out,
+						 out_session_live, doc, doc_err);
 	store_reader_put(st, c);
 	return rc;
 }
