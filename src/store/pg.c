@@ -64,8 +64,8 @@ int store_pg_map_error(struct pg_conn *c, const char *what)
 	metrics_inc(M_STORE_ERRORS);
 	if (!strcmp(st, "40001") || !strcmp(st, "40P01")) {
 		c->retry = true;
-		log_warn("database %s in %s: %s (retried)", st[1] == '0' ? "serialization failure" :
-			 "deadlock", what, c->errmsg);
+		log_warn("database %s in %s: %s (retried)",
+			 !strcmp(st, "40001") ? "serialization failure" : "deadlock", what, c->errmsg);
 		return GH_EUNAVAIL;
 	}
 	int err = GH_EINTERNAL;

@@ -9,7 +9,10 @@ GH_TEST_DATABASE_URL names one: make integration-pg, through tests/pg.sh).
 - backup and restore on a URL refuse, naming PostgreSQL's tools;
 - gatehouse migrate (and --status, check-db) on a URL; database_auto_migrate
   off refuses an older schema; a newer schema is always refused;
-- settings: database vs database_path, SQLite-only settings warned about.
+- settings: database vs database_path, SQLite-only settings warned about;
+- serialization failures and deadlocks (forced by a trigger) are retried:
+  a document write and a refresh commit once after two, and five in a row
+  answer 503 with nothing kept.
 """
 import os
 import re
@@ -187,6 +190,97 @@ class Operator(unittest.TestCase):
             self.assertIn("sqlite_synchronous is a SQLite setting", d.log_text())
         finally:
             d.cleanup()
+
+
+# A trigger that fails the statement with SQLSTATE :code while the
+# sequence gh_fail_seq is at most gh_fail.upto: nextval is not undone by the
+# rollback, so each attempt (the first and every retry) counts once.
+FAIL_TRIGGER = """
+CREATE SEQUENCE gh_fail_seq;
+CREATE TABLE gh_fail (upto bigint NOT NULL, code text NOT NULL);
+INSERT INTO gh_fail VALUES (0, '40001');
+CREATE FUNCTION gh_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE f gh_fail;
+BEGIN
+  SELECT * INTO f FROM gh_fail;
+  IF nextval('gh_fail_seq') <= f.upto THEN
+    RAISE EXCEPTION 'forced by the test' USING ERRCODE = f.code;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER gh_fail_docs BEFORE INSERT OR UPDATE ON player_data
+  FOR EACH ROW EXECUTE FUNCTION gh_fail();
+CREATE TRIGGER gh_fail_sessions BEFORE UPDATE ON sessions
+  FOR EACH ROW EXECUTE FUNCTION gh_fail();
+"""
+
+
+@unittest.skipUnless(PG_URL, "no PostgreSQL: GH_TEST_DATABASE_URL is not set "
+                     "(make integration-pg runs these through tests/pg.sh)")
+class Retries(unittest.TestCase):
+    """Serialization failures (40001) and deadlocks (40P01) run the whole
+    transaction again, up to five times with a short random wait; past that
+    the call answers 503 and nothing of it is kept."""
+
+    def test_forced_failures_are_retried(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        d.start()
+        url = d.settings["database"]
+        psql(url, FAIL_TRIGGER)
+
+        def fail_next(n, code):
+            psql(url, "UPDATE gh_fail SET code = :'code', upto = nextval('gh_fail_seq') + :n",
+                 {"code": code, "n": str(n)})
+
+        def attempts_since(mark):
+            return int(psql(url, "SELECT last_value FROM gh_fail_seq").strip()) - mark
+
+        def seq():
+            return int(psql(url, "SELECT last_value FROM gh_fail_seq").strip())
+
+        g = d.new_guest()
+        tok = {"Authorization": g["auth_token"], "Content-Type": "application/json"}
+        # A document write: two serialization failures, then it commits once.
+        fail_next(2, "40001")
+        mark = seq()
+        r = d.request("PUT", d.path("/player-data/k"), tok, b'{"v":1}')
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(attempts_since(mark), 3)
+        self.assertEqual(r.headers.get("etag"), '"1"')
+        self.assertEqual(db_rows(d, "SELECT version FROM player_data WHERE key = 'k'"), [(1,)])
+        # A refresh (the session row's rotation): two deadlocks, then it commits once;
+        # the new pair works and the old refresh token is spent.
+        fail_next(2, "40P01")
+        mark = seq()
+        r = d.get("/refresh-access-token?refresh_token=" + g["refresh_token"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(attempts_since(mark), 3)
+        new = r.json()
+        r = d.request("GET", d.path("/player-data/k"), {"Authorization": new["auth_token"]})
+        self.assertEqual((r.status, r.body), (200, b'{"v":1}'))
+        r = d.get("/refresh-access-token?refresh_token=" + new["refresh_token"])
+        self.assertEqual(r.status, 200, r)
+        new = r.json()
+        # Failing every time: five attempts, then 503, and nothing kept.
+        fail_next(1000, "40001")
+        mark = seq()
+        r = d.request("PUT", d.path("/player-data/k"),
+                      {"Authorization": new["auth_token"], "Content-Type": "application/json",
+                       "If-Match": '"1"'}, b'{"v":2}')
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(attempts_since(mark), 5)
+        self.assertEqual(db_rows(d, "SELECT version, convert_from(value, 'UTF8') FROM "
+                                    "player_data WHERE key = 'k'"), [(1, '{"v":1}')])
+        self.assertIn("serialization failure", d.log_text())
+        self.assertIn("deadlock", d.log_text())
+        # The failures gone, the same write goes through: no node restart.
+        fail_next(0, "40001")
+        r = d.request("PUT", d.path("/player-data/k"),
+                      {"Authorization": new["auth_token"], "Content-Type": "application/json",
+                       "If-Match": '"1"'}, b'{"v":2}')
+        self.assertEqual(r.status, 200, r)
+        d.stop()
 
 
 def cluster_ctl(env, action):
