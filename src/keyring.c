@@ -19,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "gatehouse/digest.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/keywrap.h"
 #include "gatehouse/log.h"
@@ -77,6 +78,7 @@ static int use_parse(const char *s)
 static void keyset_free(struct keyset *ks)
 {
 	for (size_t i = 0; i < ks->n; i++) {
+		EVP_MD_CTX_free(ks->keys[i].sign_ctx);
 		EVP_PKEY_free(ks->keys[i].pkey);
 		OPENSSL_cleanse(ks->keys[i].secret, sizeof ks->keys[i].secret);
 	}
@@ -291,6 +293,12 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 				k->pkey = NULL;
 				(*unusable)++;
 				continue;
+			}
+			k->sign_ctx = EVP_MD_CTX_new();
+			if (k->sign_ctx && EVP_DigestSignInit(k->sign_ctx, NULL, gh_sha256_md(), NULL,
+							      k->pkey) != 1) {
+				EVP_MD_CTX_free(k->sign_ctx);
+				k->sign_ctx = NULL;
 			}
 		}
 		ks->n++;

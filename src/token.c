@@ -113,7 +113,9 @@ static int sign_bytes(const struct signing_key *k, const char *data, size_t len,
 	unsigned char der[80];
 	size_t n = k->alg == KEY_ES256 ? sizeof der : 512;
 	int rc = GH_EINTERNAL;
-	if (!ctx || EVP_DigestSignInit(ctx, NULL, gh_sha256_md(), NULL, k->pkey) != 1)
+	/* From the key's prepared context; copies are independent, the template is only read. */
+	if (!ctx || (k->sign_ctx ? EVP_MD_CTX_copy_ex(ctx, k->sign_ctx) :
+		     EVP_DigestSignInit(ctx, NULL, gh_sha256_md(), NULL, k->pkey)) != 1)
 		goto out;
 	if (EVP_DigestSign(ctx, k->alg == KEY_ES256 ? der : sig, &n,
 			   (const unsigned char *)data, len) != 1)
