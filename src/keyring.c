@@ -19,7 +19,6 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "gatehouse/digest.h"
 #include "gatehouse/keyring.h"
 #include "gatehouse/keywrap.h"
 #include "gatehouse/log.h"
@@ -293,12 +292,6 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 				k->pkey = NULL;
 				(*unusable)++;
 				continue;
-			}
-			k->sign_ctx = EVP_MD_CTX_new();
-			if (k->sign_ctx && EVP_DigestSignInit(k->sign_ctx, NULL, gh_sha256_md(), NULL,
-							      k->pkey) != 1) {
-				EVP_MD_CTX_free(k->sign_ctx);
-				k->sign_ctx = NULL;
 			}
 		}
 		ks->n++;

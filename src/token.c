@@ -97,6 +97,29 @@ static int raw_to_der(const unsigned char raw[64], unsigned char **der, int *der
 	return *der_len > 0 ? 0 : -1;
 }
 
+/*
+ * k's prepared DigestSign context (signing_key.sign_ctx), made at its first
+ * signature; NULL when it cannot be made (then each signature initialises).
+ */
+static EVP_MD_CTX *sign_template(const struct signing_key *k)
+{
+	struct signing_key *mk = (struct signing_key *)k; /* a cache, set once */
+	EVP_MD_CTX *t = atomic_load(&mk->sign_ctx);
+	if (t)
+		return t;
+	t = EVP_MD_CTX_new();
+	if (!t || EVP_DigestSignInit(t, NULL, gh_sha256_md(), NULL, k->pkey) != 1) {
+		EVP_MD_CTX_free(t);
+		return NULL;
+	}
+	EVP_MD_CTX *none = NULL;
+	if (!atomic_compare_exchange_strong(&mk->sign_ctx, &none, t)) {
+		EVP_MD_CTX_free(t); /* another thread's is in place */
+		t = none;
+	}
+	return t;
+}
+
 /* Signs data with k; writes the raw JWS signature into sig (>= 512 bytes). */
 static int sign_bytes(const struct signing_key *k, const char *data, size_t len,
 		      unsigned char *sig, size_t *sig_len)
@@ -114,7 +137,8 @@ static int sign_bytes(const struct signing_key *k, const char *data, size_t len,
 	size_t n = k->alg == KEY_ES256 ? sizeof der : 512;
 	int rc = GH_EINTERNAL;
 	/* From the key's prepared context; copies are independent, the template is only read. */
-	if (!ctx || (k->sign_ctx ? EVP_MD_CTX_copy_ex(ctx, k->sign_ctx) :
+	EVP_MD_CTX *tmpl = ctx ? sign_template(k) : NULL;
+	if (!ctx || (tmpl ? EVP_MD_CTX_copy_ex(ctx, tmpl) :
 		     EVP_DigestSignInit(ctx, NULL, gh_sha256_md(), NULL, k->pkey)) != 1)
 		goto out;
 	if (EVP_DigestSign(ctx, k->alg == KEY_ES256 ? der : sig, &n,

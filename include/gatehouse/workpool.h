@@ -1,6 +1,6 @@
 /*
  * workpool.h - a fixed set of threads for work that waits (calls to
- * platforms), so that the request threads never do. Jobs run in order of
+ * platforms, commits), so that the request threads never do. Jobs run in order of
  * submission; the queue is bounded only by what submits to it (each job
  * holds a suspended HTTP connection, bounded by max_connections).
  */
@@ -10,6 +10,9 @@
 #include <stdbool.h>
 
 struct workpool;
+
+/* The stack of every request thread (server.c) and worker thread: 512 KiB. */
+#define WORKPOOL_STACK_SIZE ((size_t)512 * 1024)
 
 struct workpool *workpool_new(int threads);
 /* Queues fn(arg); false when the pool is stopping (then run it yourself). */

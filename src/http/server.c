@@ -695,7 +695,7 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opt->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opt->idle_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)pool,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+		MHD_OPTION_THREAD_STACK_SIZE, WORKPOOL_STACK_SIZE,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logger, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, http_deadline_notify, &srv->deadline,
