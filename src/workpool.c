@@ -58,8 +58,8 @@ struct workpool *workpool_new(int threads)
 	 * Under valgrind each new 8 MiB stack was also a few ms of marking.
 	 */
 	pthread_attr_t attr;
-	bool attr_ok = pthread_attr_init(&attr) == 0 &&
-		       pthread_attr_setstacksize(&attr, WORKPOOL_STACK_SIZE) == 0;
+	bool attr_init = pthread_attr_init(&attr) == 0;
+	bool attr_ok = attr_init && pthread_attr_setstacksize(&attr, WORKPOOL_STACK_SIZE) == 0;
 	for (int i = 0; i < threads; i++) {
 		if (pthread_create(&p->threads[i], attr_ok ? &attr : NULL, worker_main, p) != 0) {
 			log_error("cannot start worker thread %d", i);
@@ -67,7 +67,8 @@ struct workpool *workpool_new(int threads)
 		}
 		p->nthreads++;
 	}
-	pthread_attr_destroy(&attr);
+	if (attr_init)
+		pthread_attr_destroy(&attr);
 	return p;
 }
 
