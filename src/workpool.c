@@ -89,8 +89,14 @@ bool workpool_submit(struct workpool *p, void (*fn)(void *arg), void *arg)
 	else
 		p->head = j;
 	p->tail = j;
-	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->lock);
+	/*
+	 * After the unlock: a worker woken while we still held the lock would
+	 * only block on it and need a second wake-up (issue 18: context
+	 * switches were the largest cost of a deferred write). The pool
+	 * outlives its submitters, so the late signal is safe.
+	 */
+	pthread_cond_signal(&p->work);
 	return true;
 }
 

@@ -32,8 +32,7 @@ struct write_op {
 	void *arg;
 	int rc;
 	bool undone;               /* its writes were rolled back: a commit failure cannot change rc */
-	bool done;
-	pthread_cond_t woken;      /* signalled, under store.lock, when done (its submitter alone waits) */
+	_Atomic int state;         /* OP_PENDING, OP_SLEEPING (its submitter waits), OP_DONE (writer.c) */
 	struct write_op *next;
 };
 
@@ -47,7 +46,6 @@ struct store {
 	pthread_t writer_thread;
 	pthread_mutex_t lock;
 	pthread_cond_t work;       /* signalled when ops are queued or on stop */
-	pthread_cond_t done;       /* writer.c no longer waits on it: each write_op has its own */
 	struct write_op *head, *tail;
 	bool stopping;
 	bool group_commit;

@@ -81,7 +81,6 @@ static void store_free(struct store *st)
 {
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->work);
-	pthread_cond_destroy(&st->done);
 	pthread_mutex_destroy(&st->rlock);
 	pthread_cond_destroy(&st->rfree);
 	free(st->readers);
@@ -112,7 +111,6 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 	st->group_commit = opt->group_commit;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->work, NULL);
-	pthread_cond_init(&st->done, NULL);
 	pthread_mutex_init(&st->rlock, NULL);
 	pthread_cond_init(&st->rfree, NULL);
 	st->nreaders = opt->readers > 0 ? opt->readers : 4;
