@@ -29,6 +29,7 @@
 #include "gatehouse/clock.h"
 #include "gatehouse/random.h"
 #include "gatehouse/encoding.h"
+#include "gatehouse/digest.h"
 #include "gatehouse/banned.h"
 
 struct keyring {
@@ -78,6 +79,7 @@ static void keyset_free(struct keyset *ks)
 {
 	for (size_t i = 0; i < ks->n; i++) {
 		EVP_MD_CTX_free(ks->keys[i].sign_ctx);
+		EVP_MAC_CTX_free(ks->keys[i].mac_ctx);
 		EVP_PKEY_free(ks->keys[i].pkey);
 		OPENSSL_cleanse(ks->keys[i].secret, sizeof ks->keys[i].secret);
 	}
@@ -213,6 +215,35 @@ static EVP_PKEY *parse_private_pem(const unsigned char *pem, size_t len)
 }
 
 /*
+ * k's prepared contexts (signing_key.sign_ctx, mac_ctx); left NULL when
+ * OpenSSL cannot make one, and token.c then initialises per use.
+ */
+static void prepare_contexts(struct signing_key *k)
+{
+	if (k->alg == KEY_HS256) {
+		EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+		EVP_MAC_free(mac); /* the context holds its own reference */
+		OSSL_PARAM params[] = {
+			OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+			OSSL_PARAM_construct_end(),
+		};
+		if (c && EVP_MAC_init(c, k->secret, sizeof k->secret, params) != 1) {
+			EVP_MAC_CTX_free(c);
+			c = NULL;
+		}
+		k->mac_ctx = c;
+		return;
+	}
+	EVP_MD_CTX *t = EVP_MD_CTX_new();
+	if (t && EVP_DigestSignInit(t, NULL, gh_sha256_md(), NULL, k->pkey) != 1) {
+		EVP_MD_CTX_free(t);
+		t = NULL;
+	}
+	k->sign_ctx = t;
+}
+
+/*
  * Builds a key set from stored keys, reusing parsed keys of old (may be
  * NULL). *unusable counts stored keys that could not be used (skipped).
  */
@@ -294,6 +325,7 @@ static struct keyset *keyset_build(struct store_key *sk, size_t n, const struct 
 				continue;
 			}
 		}
+		prepare_contexts(k);
 		ks->n++;
 	}
 	/* Rows arrive ordered by use, then activation: a key is superseded by the next. */

@@ -97,27 +97,21 @@ static int raw_to_der(const unsigned char raw[64], unsigned char **der, int *der
 	return *der_len > 0 ? 0 : -1;
 }
 
-/*
- * k's prepared DigestSign context (signing_key.sign_ctx), made at its first
- * signature; NULL when it cannot be made (then each signature initialises).
- */
-static EVP_MD_CTX *sign_template(const struct signing_key *k)
+/* HMAC-SHA256 of data with k's secret, from its prepared context when it has one. 0 or -1. */
+static int hmac_sha256(const struct signing_key *k, const char *data, size_t len,
+		       unsigned char out[32])
 {
-	struct signing_key *mk = (struct signing_key *)k; /* a cache, set once */
-	EVP_MD_CTX *t = atomic_load(&mk->sign_ctx);
-	if (t)
-		return t;
-	t = EVP_MD_CTX_new();
-	if (!t || EVP_DigestSignInit(t, NULL, gh_sha256_md(), NULL, k->pkey) != 1) {
-		EVP_MD_CTX_free(t);
-		return NULL;
+	if (k->mac_ctx) {
+		EVP_MAC_CTX *c = EVP_MAC_CTX_dup(k->mac_ctx);
+		size_t n = 0;
+		int ok = c && EVP_MAC_update(c, (const unsigned char *)data, len) == 1 &&
+			 EVP_MAC_final(c, out, &n, 32) == 1 && n == 32;
+		EVP_MAC_CTX_free(c);
+		return ok ? 0 : -1;
 	}
-	EVP_MD_CTX *none = NULL;
-	if (!atomic_compare_exchange_strong(&mk->sign_ctx, &none, t)) {
-		EVP_MD_CTX_free(t); /* another thread's is in place */
-		t = none;
-	}
-	return t;
+	unsigned int n = 0;
+	return HMAC(gh_sha256_md(), k->secret, sizeof k->secret, (const unsigned char *)data, len,
+		    out, &n) && n == 32 ? 0 : -1;
 }
 
 /* Signs data with k; writes the raw JWS signature into sig (>= 512 bytes). */
@@ -125,11 +119,9 @@ static int sign_bytes(const struct signing_key *k, const char *data, size_t len,
 		      unsigned char *sig, size_t *sig_len)
 {
 	if (k->alg == KEY_HS256) {
-		unsigned int n = 0;
-		if (!HMAC(gh_sha256_md(), k->secret, sizeof k->secret, (const unsigned char *)data,
-			  len, sig, &n))
+		if (hmac_sha256(k, data, len, sig))
 			return GH_EINTERNAL;
-		*sig_len = n;
+		*sig_len = 32;
 		return 0;
 	}
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -137,8 +129,7 @@ static int sign_bytes(const struct signing_key *k, const char *data, size_t len,
 	size_t n = k->alg == KEY_ES256 ? sizeof der : 512;
 	int rc = GH_EINTERNAL;
 	/* From the key's prepared context; copies are independent, the template is only read. */
-	EVP_MD_CTX *tmpl = ctx ? sign_template(k) : NULL;
-	if (!ctx || (tmpl ? EVP_MD_CTX_copy_ex(ctx, tmpl) :
+	if (!ctx || (k->sign_ctx ? EVP_MD_CTX_copy_ex(ctx, k->sign_ctx) :
 		     EVP_DigestSignInit(ctx, NULL, gh_sha256_md(), NULL, k->pkey)) != 1)
 		goto out;
 	if (EVP_DigestSign(ctx, k->alg == KEY_ES256 ? der : sig, &n,
@@ -250,18 +241,10 @@ static json_t *decode_json(const char *seg, size_t len, size_t max)
 	return j;
 }
 
-/* Checks a JWS signature of alg (an asymmetric key, or an HMAC secret). 0 or -1. */
-static int verify_sig(int alg, EVP_PKEY *pkey, const unsigned char *secret, const char *data,
-		      size_t len, const unsigned char *sig, size_t sig_len)
+/* Checks a JWS signature of alg (RS256 or ES256) with pkey. 0 or -1. */
+static int verify_sig(int alg, EVP_PKEY *pkey, const char *data, size_t len,
+		      const unsigned char *sig, size_t sig_len)
 {
-	if (alg == KEY_HS256) {
-		unsigned char mac[EVP_MAX_MD_SIZE];
-		unsigned int n = 0;
-		if (sig_len != 32 || !HMAC(gh_sha256_md(), secret, 32, (const unsigned char *)data,
-					   len, mac, &n) || n != 32)
-			return -1;
-		return CRYPTO_memcmp(mac, sig, 32) == 0 ? 0 : -1;
-	}
 	unsigned char *der = NULL;
 	int der_len = 0;
 	if (alg == KEY_ES256) {
@@ -282,7 +265,13 @@ static int verify_sig(int alg, EVP_PKEY *pkey, const unsigned char *secret, cons
 static int verify_signature(const struct signing_key *k, const char *data, size_t len,
 			    const unsigned char *sig, size_t sig_len)
 {
-	return verify_sig(k->alg, k->pkey, k->secret, data, len, sig, sig_len);
+	if (k->alg == KEY_HS256) {
+		unsigned char mac[32];
+		if (sig_len != 32 || hmac_sha256(k, data, len, mac))
+			return -1;
+		return CRYPTO_memcmp(mac, sig, 32) == 0 ? 0 : -1;
+	}
+	return verify_sig(k->alg, k->pkey, data, len, sig, sig_len);
 }
 
 static bool get_int(json_t *obj, const char *name, int64_t *out)
@@ -522,7 +511,7 @@ int token_verify_foreign(const char *tok, size_t len, const struct foreign_rules
 	unsigned char sig[1024];
 	size_t sig_n = sizeof sig;
 	if (!slen || gh_b64url_decode(d2 + 1, slen, sig, &sig_n) ||
-	    verify_sig(alg, pk, NULL, tok, (size_t)(d2 - tok), sig, sig_n)) {
+	    verify_sig(alg, pk, tok, (size_t)(d2 - tok), sig, sig_n)) {
 		reason = "bad signature";
 		goto out;
 	}
