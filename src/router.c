@@ -47,14 +47,15 @@ static const struct route routes[] = {
 	{ "/delete-user", M_POST, STYLE_JSON, R_AUTH | R_LIMIT | R_WRITE, handle_delete_user },
 	{ "/export-user-data", M_GET, STYLE_JSON, R_AUTH | R_LIMIT | R_NOSTORE,
 	  handle_export_user_data },
-	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH | R_WRITE,
-	  handle_set_player_data },
+	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW,
+	  R_PARAMS | R_AUTH | R_WRITE | R_CHECK_IN_WRITE, handle_set_player_data },
 	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH | R_DOC,
 	  handle_get_player_data },
 	{ "/player-data", M_GET, STYLE_JSON, R_PARAMS | R_AUTH, handle_player_doc_list },
-	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON, R_AUTH | R_DOC | R_WRITE,
-	  handle_player_doc },
-	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH | R_WRITE, handle_player_doc_batch },
+	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON,
+	  R_AUTH | R_DOC | R_WRITE | R_CHECK_IN_WRITE, handle_player_doc },
+	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH | R_WRITE | R_CHECK_IN_WRITE,
+	  handle_player_doc_batch },
 	{ "/forward-auth", M_GET | M_HEAD, STYLE_APIGW, R_PARAMS | R_AUTH | R_NOSTORE,
 	  handle_forward_auth },
 	{ "/.well-known/jwks.json", M_GET, STYLE_JSON, 0, handle_jwks },
@@ -255,18 +256,40 @@ static bool within_rate_limit(struct app *app, struct http_request *req)
 	return false;
 }
 
+/*
+ * Whether an R_DOC request reads its document: with GET or HEAD, or any
+ * method of a route without {key} (the PlayerName document).
+ */
+static bool reads_doc(const struct route_ctx *rc, const struct http_request *req)
+{
+	return (rc->route->flags & R_DOC) &&
+	       (!rc->key || !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"));
+}
+
+/* Whether this request writes (route_flags R_WRITE): all but an R_DOC route's reads. */
+static bool writes(const struct route_ctx *rc, const struct http_request *req)
+{
+	return (rc->route->flags & R_WRITE) && !reads_doc(rc, req);
+}
+
 static bool authenticate(struct app *app, struct http_request *req, struct route_ctx *rc)
 {
 	size_t len = 0;
 	const char *tok = bearer_token(req, &len);
 	/* A document read goes with the token's check (route_flags R_DOC). */
 	const char *key = NULL;
-	if (rc->route->flags & R_DOC)
-		key = !rc->key ? HANDLERS_PLAYER_NAME_KEY :
-		      !strcmp(req->method, "GET") ? rc->key : NULL;
-	int err = key ? session_authenticate_doc(app, tok, len, gh_now(), key, &rc->claims,
-						 &rc->user, &rc->doc, &rc->doc_err)
-		      : session_authenticate(app, tok, len, gh_now(), &rc->claims, &rc->user);
+	if (reads_doc(rc, req))
+		key = rc->key ? rc->key : HANDLERS_PLAYER_NAME_KEY;
+	int err;
+	if ((rc->route->flags & R_CHECK_IN_WRITE) && writes(rc, req)) {
+		err = session_authenticate_token(app, tok, len, gh_now(), &rc->claims);
+		rc->check_in_write = !err;
+	} else if (key) {
+		err = session_authenticate_doc(app, tok, len, gh_now(), key, &rc->claims, &rc->user,
+					       &rc->doc, &rc->doc_err);
+	} else {
+		err = session_authenticate(app, tok, len, gh_now(), &rc->claims, &rc->user);
+	}
 	if (err)
 		reply_failure(req, err);
 	else if (key) {
@@ -303,14 +326,6 @@ static const char *admin_authenticate(struct app *app, struct http_request *req)
 		reply_error(req, ERR_ADMIN_TOKEN);
 	}
 	return who;
-}
-
-/* Whether this request writes (route_flags R_WRITE). */
-static bool writes(const struct route *r, const struct http_request *req)
-{
-	if (!(r->flags & R_WRITE))
-		return false;
-	return !(r->flags & R_DOC) || (strcmp(req->method, "GET") && strcmp(req->method, "HEAD"));
 }
 
 struct deferred_call {
@@ -404,7 +419,7 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	} else {
 		if (r->flags & R_NOSTORE)
 			http_add_header(req, "Cache-Control", "no-store");
-		if (writes(r, req) && app->write_workers && defer_handler(app, req, &rc))
+		if (writes(&rc, req) && app->write_workers && defer_handler(app, req, &rc))
 			return; /* the worker frees rc.doc.value */
 		r->handler(app, req, &rc);
 	}

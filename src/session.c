@@ -232,9 +232,8 @@ int session_authenticate(struct app *app, const char *token, size_t len, int64_t
 	return session_authenticate_doc(app, token, len, now, NULL, claims, user, NULL, NULL);
 }
 
-int session_authenticate_doc(struct app *app, const char *token, size_t len, int64_t now,
-			     const char *doc_key, struct access_claims *claims,
-			     struct store_user *user, struct store_document *doc, int *doc_err)
+int session_authenticate_token(struct app *app, const char *token, size_t len, int64_t now,
+			       struct access_claims *claims)
 {
 	const char *why = "no token";
 	if (!token || session_verify_access(app, token, len, now, claims, &why)) {
@@ -242,8 +241,16 @@ int session_authenticate_doc(struct app *app, const char *token, size_t len, int
 		return GH_EAUTH;
 	}
 	/* Genuine, but not a scope these routes allow. */
-	if (claims->scope == SCOPE_OTHER)
-		return GH_EFORBIDDEN;
+	return claims->scope == SCOPE_OTHER ? GH_EFORBIDDEN : 0;
+}
+
+int session_authenticate_doc(struct app *app, const char *token, size_t len, int64_t now,
+			     const char *doc_key, struct access_claims *claims,
+			     struct store_user *user, struct store_document *doc, int *doc_err)
+{
+	int terr = session_authenticate_token(app, token, len, now, claims);
+	if (terr)
+		return terr;
 	/*
 	 * A valid token is not enough: its user must still exist and not be
 	 * banned, and its session (sid) must not have ended. Checking the store
@@ -257,10 +264,9 @@ int session_authenticate_doc(struct app *app, const char *token, size_t len, int
 						       doc_key, user, &session_live, doc, doc_err)
 			  : store_user_session_get(app->store, claims->sub, claims->sid, user,
 						   &session_live);
-	if (!err && user->banned_until > gh_now())
-		err = GH_EBANNED;
-	else if (!err && claims->sid && !session_live)
-		err = GH_EENDED;
+	if (!err)
+		err = store_session_verdict(user->banned_until, claims->sid != 0, session_live,
+					    gh_now());
 	if (err && doc_key) {
 		free(doc->value); /* read with the check, never shown */
 		doc->value = NULL;

@@ -45,6 +45,16 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 
 /* player.c */
 /*
+ * For a write's store call: chk filled from the token (R_CHECK_IN_WRITE,
+ * route_ctx.check_in_write), or NULL when the router made the whole check.
+ * chk->err starts at 0 either way.
+ */
+struct store_session_check;
+struct store_session_check *handlers_session_check(const struct route_ctx *rc,
+						   struct store_session_check *chk);
+/* After that call: true, with the router's answer given, when the check failed. */
+bool handlers_session_failed(struct http_request *req, const struct store_session_check *chk);
+/*
  * The token user's document key: the one read with the token check
  * (route_ctx.doc, R_DOC routes) when it is that key, else store_doc_get.
  * out->value is the caller's to free.

@@ -42,6 +42,14 @@ enum route_flags {
 	 * writes share one.
 	 */
 	R_WRITE = 1 << 8,
+	/*
+	 * With R_AUTH, on a request that writes: the router verifies the token
+	 * only, and the write makes the rest of the check (user, ban, session)
+	 * in its own transaction (route_ctx.check_in_write, passed on by
+	 * handlers_session_check): a round trip less on PostgreSQL, a read
+	 * transaction less on SQLite. Its answers are the router's.
+	 */
+	R_CHECK_IN_WRITE = 1 << 9,
 };
 
 /* Longest {name} segment of a path (a user id is 36, a provider "oidc:<name>"). */
@@ -56,6 +64,7 @@ struct route_ctx {
 	/* The {name} segments of the path before it, in order, decoded. */
 	char args[ROUTE_ARGS][ROUTE_ARG_MAX + 1];
 	const char *actor;           /* R_ADMIN routes: the admin token's name */
+	bool check_in_write;         /* R_CHECK_IN_WRITE: the token verified, the rest is the write's */
 	/* R_DOC routes: the document read with the token check (the router frees it). */
 	bool doc_ready;
 	const char *doc_key;

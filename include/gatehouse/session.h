@@ -89,6 +89,14 @@ int session_authenticate(struct app *app, const char *token, size_t len, int64_t
 			 struct access_claims *out_claims /* OUT */,
 			 struct store_user *out_user /* OUT */);
 /*
+ * The first half of session_authenticate alone: the token verifies (else
+ * GH_EAUTH) and has scope guest or authenticated (else GH_EFORBIDDEN). For
+ * a write that makes the second half in its own transaction
+ * (store_session_check).
+ */
+int session_authenticate_token(struct app *app, const char *token, size_t len, int64_t now,
+			       struct access_claims *out_claims /* OUT */);
+/*
  * session_authenticate, and the token user's document doc_key read with the
  * user check (one round trip on PostgreSQL): when it returns 0, *doc_err
  * is store_doc_get's result and doc->value the caller's to free.

@@ -175,6 +175,28 @@ int store_user_get(struct store *st, const char *user_id, struct store_user *out
 int store_user_session_get(struct store *st, const char *user_id, int64_t session_id,
 			   struct store_user *out /* OUT */, bool *out_session_live /* OUT */);
 /*
+ * The rule over that read: 0 when the user may go on; GH_EBANNED while
+ * banned_until is after now; GH_EENDED when the token names a session
+ * (has_session) that is no longer live. One place for the router's check
+ * and for the check a write makes in its own transaction.
+ */
+int store_session_verdict(int64_t banned_until, bool has_session, bool session_live, int64_t now);
+
+/*
+ * The token's check made inside a write's own transaction instead of
+ * before it (a round trip less on PostgreSQL, a read transaction less on
+ * SQLite): the write reads its user's row with the session, and does
+ * nothing unless the user exists, is not banned and the session is live.
+ * In: session_id (0: a token without one: its user only) and now. Out:
+ * err, 0 when the check passed, else GH_ENOTFOUND (no such user),
+ * GH_EBANNED or GH_EENDED, and the write returned it too.
+ */
+struct store_session_check {
+	int64_t session_id;
+	int64_t now;
+	int err;
+};
+/*
  * store_user_session_get and then store_doc_get of key for that user, on
  * one connection (PostgreSQL: in one round trip). *doc_err is the document
  * read's result (0, GH_ENOTFOUND, a failure) when the user read succeeded,
@@ -516,19 +538,23 @@ struct store_doc_limits {
  * write that failed and out[*out_failed].current_version what was found:
  * GH_EPRECOND (its precondition), GH_ETOOBIG (a quota), GH_ENOTFOUND (the
  * user no longer exists), GH_EUNAVAIL. Keys must be unique within a call.
+ * With chk, nothing is written unless its check passes (chk->err).
  */
 int store_doc_write(struct store *st, const char *user_id, const struct store_doc_write *w,
 		    size_t n, int64_t now, const struct store_doc_limits *lim,
 		    struct store_doc_result *out /* OUT: n results */,
-		    size_t *out_failed /* OUT, may be NULL */);
+		    size_t *out_failed /* OUT, may be NULL */,
+		    struct store_session_check *chk /* IN/OUT, may be NULL */);
 
 /*
  * Deletes a document. if_version: -1 unconditionally, 0 when it exists
  * (If-Match: *), else only over that version. GH_ENOTFOUND when absent and
  * unconditional; GH_EPRECOND (with *out_current, 0 when absent) otherwise.
+ * With chk, as store_doc_write.
  */
 int store_doc_delete(struct store *st, const char *user_id, const char *key, int64_t if_version,
-		     int64_t *out_current /* OUT, may be NULL */);
+		     int64_t *out_current /* OUT, may be NULL */,
+		     struct store_session_check *chk /* IN/OUT, may be NULL */);
 
 struct store_doc_info {
 	char key[129];

@@ -14,9 +14,31 @@
 #include "gatehouse/store.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/clock.h"
+#include "gatehouse/log.h"
 #include "gatehouse/banned.h"
 
 /* The document key shared with the player-data routes. */
+
+struct store_session_check *handlers_session_check(const struct route_ctx *rc,
+						   struct store_session_check *chk)
+{
+	memset(chk, 0, sizeof *chk);
+	if (!rc->check_in_write)
+		return NULL;
+	chk->session_id = rc->claims.sid;
+	chk->now = gh_now();
+	return chk;
+}
+
+bool handlers_session_failed(struct http_request *req, const struct store_session_check *chk)
+{
+	if (!chk->err)
+		return false;
+	if (chk->err == GH_EENDED)
+		log_debug("access token rejected: session ended");
+	reply_failure(req, chk->err);
+	return true;
+}
 
 void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
@@ -35,10 +57,13 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 	struct store_doc_write w = { .key = HANDLERS_PLAYER_NAME_KEY, .value = doc, .len = strlen(doc) };
 	struct store_doc_limits lim = app_doc_limits(app->cfg);
 	struct store_doc_result res;
+	struct store_session_check chk;
 	int err = strlen(doc) > (size_t)app->cfg->player_data_max_document ? GH_ETOOBIG :
 		  store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(),
-				  &lim, &res, NULL);
+				  &lim, &res, NULL, handlers_session_check(rc, &chk));
 	free(doc);
+	if (handlers_session_failed(req, &chk))
+		return;
 	if (err) {
 		reply_failure(req, err);
 		return;

@@ -314,8 +314,11 @@ static void put_doc(struct app *app, struct http_request *req, const struct rout
 	}
 	struct store_doc_result res;
 	struct store_doc_limits lim = app_doc_limits(app->cfg);
+	struct store_session_check chk;
 	int err = store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(), &lim,
-				  &res, NULL);
+				  &res, NULL, handlers_session_check(rc, &chk));
+	if (handlers_session_failed(req, &chk))
+		return;
 	if (err) {
 		reply_store_failure(req, err, rc->key, res.current_version, -1);
 		return;
@@ -374,7 +377,11 @@ static void delete_doc(struct app *app, struct http_request *req, const struct r
 				   "If-Match must be \"<version>\" or *", NULL);
 		return;
 	}
-	int err = store_doc_delete(app->store, rc->claims.sub, rc->key, if_version, &current);
+	struct store_session_check chk;
+	int err = store_doc_delete(app->store, rc->claims.sub, rc->key, if_version, &current,
+				   handlers_session_check(rc, &chk));
+	if (handlers_session_failed(req, &chk))
+		return;
 	if (err == GH_ENOTFOUND) {
 		reply_error(req, ERR_DOC_NOT_FOUND);
 		return;
@@ -554,8 +561,11 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 	struct store_doc_result res[BATCH_MAX];
 	size_t failed = 0;
 	struct store_doc_limits lim = app_doc_limits(app->cfg);
+	struct store_session_check chk;
 	int err = store_doc_write(app->store, rc->claims.sub, w, n, gh_now(), &lim,
-				  res, &failed);
+				  res, &failed, handlers_session_check(rc, &chk));
+	if (handlers_session_failed(req, &chk))
+		return;
 	if (err) {
 		reply_store_failure(req, err, w[failed].key, res[failed].current_version,
 				  (long)failed);

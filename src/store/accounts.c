@@ -55,6 +55,15 @@ static int read_user(struct store_conn *c, enum store_query q, const char *user_
 	return ret;
 }
 
+int store_session_verdict(int64_t banned_until, bool has_session, bool session_live, int64_t now)
+{
+	if (banned_until > now)
+		return GH_EBANNED;
+	if (has_session && !session_live)
+		return GH_EENDED;
+	return 0;
+}
+
 int store_rule_user_get(struct store_conn *c, const char *user_id, struct store_user *out)
 {
 	return read_user(c, Q_USER_GET, user_id, 0, out, NULL);

@@ -103,6 +103,7 @@ enum store_query {
 	 * version sequence and quotas serialise per user.
 	 */
 	Q_DOC_USAGE_LOCKED,
+	Q_DOC_USAGE_LOCKED_CHECK,  /* with the user's ban and the session's state */
 	Q_DOC_USAGE_SET,    /* user_id, data_seq, data_keys, data_bytes */
 	Q_DOC_LIST,         /* user_id, after, limit -> key, version, size, updated_at */
 	/*

@@ -3,7 +3,10 @@
  * per-user sequence (never reused, even after a delete), If-Match and
  * If-None-Match preconditions, key and byte quotas, batches all or none.
  * Every write first reads the user's usage row (Q_DOC_USAGE_LOCKED: locked
- * on a back end with row locks), so writes of one user serialise.
+ * on a back end with row locks), so writes of one user serialise; with a
+ * store_session_check, the same read brings the ban and the session's
+ * state (Q_DOC_USAGE_LOCKED_CHECK), and the write stops there unless the
+ * check passes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -73,28 +76,42 @@ struct usage {
  * by doc_head next, or reset here when the lock fails.
  */
 static int usage_then_head(struct store_conn *c, const char *user_id, const char *key,
-			   struct usage *u);
+			   struct usage *u, struct store_session_check *chk);
 
-static int usage_get(struct store_conn *c, const char *user_id, struct usage *u)
+/*
+ * The usage row, locked; with chk, the token's check too (chk->err, also
+ * returned: GH_ENOTFOUND when the user is gone, GH_EBANNED, GH_EENDED).
+ */
+static int usage_get(struct store_conn *c, const char *user_id, struct usage *u,
+		     struct store_session_check *chk)
 {
-	struct store_stmt *q = db_prepare(c, Q_DOC_USAGE_LOCKED);
+	struct store_stmt *q = db_prepare(c, chk ? Q_DOC_USAGE_LOCKED_CHECK : Q_DOC_USAGE_LOCKED);
 	if (!q)
 		return GH_EINTERNAL;
 	db_text(c, q, 1, user_id);
-	int rc = db_step(c, q);
+	if (chk)
+		db_int64(c, q, 2, chk->session_id);
+	int rc = db_step(c, q), verdict = 0;
 	if (rc == STORE_ROW) {
 		u->seq = col_int64(c, q, 0);
 		u->keys = col_int64(c, q, 1);
 		u->bytes = col_int64(c, q, 2);
+		if (chk)
+			verdict = store_session_verdict(col_int64(c, q, 3), chk->session_id != 0,
+							col_int64(c, q, 4) != 0, chk->now);
+	} else if (rc == STORE_DONE && chk) {
+		verdict = GH_ENOTFOUND;
 	}
 	db_reset(c, q);
+	if (verdict)
+		return chk->err = verdict;
 	if (rc == STORE_DONE)
 		return GH_ENOTFOUND;
 	return rc == STORE_ROW ? 0 : db_fail(c, "usage read");
 }
 
 static int usage_then_head(struct store_conn *c, const char *user_id, const char *key,
-			   struct usage *u)
+			   struct usage *u, struct store_session_check *chk)
 {
 	struct store_stmt *h = db_prepare(c, Q_DOC_GET);
 	if (!h)
@@ -102,7 +119,7 @@ static int usage_then_head(struct store_conn *c, const char *user_id, const char
 	db_text(c, h, 1, user_id);
 	db_text(c, h, 2, key);
 	db_follow(c, h);
-	int rc = usage_get(c, user_id, u);
+	int rc = usage_get(c, user_id, u, chk);
 	if (rc)
 		db_reset(c, h);
 	return rc;
@@ -145,8 +162,8 @@ int store_rule_doc_write(struct store_conn *c, void *arg, enum store_op_end *end
 	(void)end;
 	struct doc_write_op *op = arg;
 	struct usage u;
-	int rc = op->n ? usage_then_head(c, op->user_id, op->w[0].key, &u) :
-			 usage_get(c, op->user_id, &u);
+	int rc = op->n ? usage_then_head(c, op->user_id, op->w[0].key, &u, op->chk) :
+			 usage_get(c, op->user_id, &u, op->chk);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < op->n; i++) {
@@ -193,8 +210,8 @@ int store_rule_doc_delete(struct store_conn *c, void *arg, enum store_op_end *en
 	struct doc_delete_op *op = arg;
 	/* The user's usage row first (the lock); no user: no document either. */
 	struct usage u;
-	int rc = usage_then_head(c, op->user_id, op->key, &u);
-	if (rc && rc != GH_ENOTFOUND)
+	int rc = usage_then_head(c, op->user_id, op->key, &u, op->chk);
+	if (rc && (rc != GH_ENOTFOUND || (op->chk && op->chk->err)))
 		return rc;
 	bool found = false;
 	int64_t version = 0, len = 0;

@@ -258,12 +258,14 @@ struct doc_write_op {
 	struct store_doc_limits lim;
 	struct store_doc_result *out;
 	size_t failed;
+	struct store_session_check *chk;
 };
 store_write_fn store_rule_doc_write;
 struct doc_delete_op {
 	const char *user_id, *key;
 	int64_t if_version;        /* -1: unconditional; 0: any version; else exact */
 	int64_t current;
+	struct store_session_check *chk;
 };
 store_write_fn store_rule_doc_delete;
 int store_rule_doc_list(struct store_conn *c, const char *user_id, const char *after, int limit,

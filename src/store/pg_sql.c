@@ -92,7 +92,7 @@ const unsigned char store_pg_uuid_param[Q_COUNT] = {
 	[Q_SESSIONS_LIVE] = 1, [Q_SESSIONS_OF] = 1, [Q_USER_DELETE] = 1, [Q_USER_BAN] = 1,
 	[Q_IDENTITIES_OF] = 1, [Q_DOCS_OF] = 1, [Q_IDENTITY_INSERT] = 3, [Q_IDENTITY_DELETE] = 1,
 	[Q_IDENTITY_COUNT] = 1, [Q_DOC_GET] = 1, [Q_DOC_UPSERT] = 1, [Q_DOC_DELETE] = 1,
-	[Q_DOC_USAGE_LOCKED] = 1, [Q_DOC_USAGE_SET] = 1, [Q_DOC_LIST] = 1, [Q_DOC_PAGE] = 1,
+	[Q_DOC_USAGE_LOCKED] = 1, [Q_DOC_USAGE_LOCKED_CHECK] = 1, [Q_DOC_USAGE_SET] = 1, [Q_DOC_LIST] = 1, [Q_DOC_PAGE] = 1,
 	[Q_COPY_USER_PUT] = 1, [Q_COPY_SESSION_PUT] = 2,
 };
 
@@ -180,6 +180,11 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 	[Q_DOC_DELETE] = "DELETE FROM player_data WHERE user_id = $1 AND key = $2",
 	[Q_DOC_USAGE_LOCKED] = "SELECT data_seq, data_keys, data_bytes FROM users "
 			       "WHERE user_id = $1 FOR UPDATE",
+	[Q_DOC_USAGE_LOCKED_CHECK] = "SELECT u.data_seq, u.data_keys, u.data_bytes, u.banned_until, "
+				     "s.session_id IS NOT NULL AND s.ended_at IS NULL "
+				     "FROM users u LEFT JOIN sessions s "
+				     "ON s.session_id = $2::bigint AND s.user_id = u.user_id "
+				     "WHERE u.user_id = $1 FOR UPDATE OF u",
 	[Q_DOC_USAGE_SET] = "UPDATE users SET data_seq = $2::bigint, data_keys = $3::bigint, "
 			    "data_bytes = $4::bigint WHERE user_id = $1",
 	[Q_DOC_LIST] = "SELECT key, version, octet_length(value), updated_at FROM player_data "

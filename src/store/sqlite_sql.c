@@ -179,6 +179,11 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 			 "version = excluded.version, updated_at = excluded.updated_at",
 	[Q_DOC_DELETE] = "DELETE FROM player_data WHERE user_id = ?1 AND key = ?2",
 	[Q_DOC_USAGE_LOCKED] = "SELECT data_seq, data_keys, data_bytes FROM users WHERE user_id = ?1",
+	[Q_DOC_USAGE_LOCKED_CHECK] = "SELECT u.data_seq, u.data_keys, u.data_bytes, u.banned_until, "
+				     "s.session_id IS NOT NULL AND s.ended_at IS NULL "
+				     "FROM users u LEFT JOIN sessions s "
+				     "ON s.session_id = ?2 AND s.user_id = u.user_id "
+				     "WHERE u.user_id = ?1",
 	[Q_DOC_USAGE_SET] = "UPDATE users SET data_seq = ?2, data_keys = ?3, data_bytes = ?4 "
 			    "WHERE user_id = ?1",
 	[Q_DOC_LIST] = "SELECT key, version, length(value), updated_at FROM player_data "

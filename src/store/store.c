@@ -428,13 +428,15 @@ int store_doc_get(struct store *st, const char *user_id, const char *key,
 
 int store_doc_write(struct store *st, const char *user_id, const struct store_doc_write *w,
 		    size_t n, int64_t now, const struct store_doc_limits *lim,
-		    struct store_doc_result *out, size_t *out_failed)
+		    struct store_doc_result *out, size_t *out_failed, struct store_session_check *chk)
 {
 	memset(out, 0, n * sizeof *out);
 	for (size_t i = 0; i < n; i++)
 		if (w[i].len > INT_MAX)
 			return GH_ETOOBIG;
-	struct doc_write_op op = { user_id, w, n, now, { 0, 0 }, out, 0 };
+	if (chk)
+		chk->err = 0;
+	struct doc_write_op op = { user_id, w, n, now, { 0, 0 }, out, 0, chk };
 	if (lim)
 		op.lim = *lim;
 	int rc = store_submit(st, store_rule_doc_write, &op);
@@ -444,9 +446,11 @@ int store_doc_write(struct store *st, const char *user_id, const struct store_do
 }
 
 int store_doc_delete(struct store *st, const char *user_id, const char *key, int64_t if_version,
-		     int64_t *out_current)
+		     int64_t *out_current, struct store_session_check *chk)
 {
-	struct doc_delete_op op = { user_id, key, if_version, 0 };
+	if (chk)
+		chk->err = 0;
+	struct doc_delete_op op = { user_id, key, if_version, 0, chk };
 	int rc = store_submit(st, store_rule_doc_delete, &op);
 	if (out_current)
 		*out_current = op.current;

@@ -226,6 +226,9 @@ class Cluster(unittest.TestCase):
         self.assertEqual((r.status, r.json()["sessions_ended"]), (200, 1))
         self.assertEqual(self.b.get("/get-player-data", headers=auth(g["auth_token"])).status,
                          401)
+        # and a write on C: its check, made in the write's own transaction, sees it too
+        r = self.put(self.c, g["auth_token"], "after-logout", b'1')
+        self.assertEqual((r.status, r.json()["message"]), (401, "Session ended"), r)
         # logout-all on B: both sessions refused on C
         g = self.a.new_guest()
         again = self.c.get("/login-as-guest?&user_id=%s&guest_secret=%s"

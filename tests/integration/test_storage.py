@@ -873,6 +873,38 @@ class Documents(StorageAsserts, DaemonTest, unittest.TestCase):
         u.token = r.json()["auth_token"]
         self.assertDoc(u, "k", b'{"n":1}')
 
+    def test_writes_after_logout_and_delete_are_refused(self):
+        """The writes check the token's session inside their own transaction
+        (R_CHECK_IN_WRITE): the answers are the router's (401 "Session ended",
+        401 "No such user") and nothing is written; a write with a bad body
+        is still refused as such first; another live session still writes."""
+        u = self.user()
+        v = self.create(u, "k")
+        other = User(self.daemon, self.daemon.request(
+            "GET", self.daemon.path("/login-as-guest?&user_id=%s&guest_secret=%s"
+                                    % (u.id, u.g["guest_secret"]))).json())
+        r = self.daemon.post("/logout", body={"refresh_token": u.g["refresh_token"]})
+        self.assertEqual(r.status, 200, r)
+        for what, r in (("put", u.put("k", b'2')), ("put new", u.put("n", b'2')),
+                        ("delete", u.delete("k")),
+                        ("batch", u.batch(batch_body(item("k", b'3'), item("n", b'3'))))):
+            j = self.assertError(r, 401, "unauthorized", what)
+            self.assertEqual(j["message"], "Session ended", what)
+        r = self.daemon.get("/set-player-data?player_name=x", headers={"Authorization": u.token})
+        self.assertEqual((r.status, r.json()), (401, {"message": "Unauthorized"}), r)
+        self.assertDoc(other, "k", b'{"n":1}', v)
+        self.assertAbsent(other, "n")
+        self.assertError(u.put("k", b'{bad'), 400, "invalid_json")
+        v2 = self.assertWritten(other.put("k", b'4'), "k", 200)
+        # The user deleted (through the other session): every write says so.
+        r = self.daemon.post("/delete-user", headers={"Authorization": other.token})
+        self.assertEqual(r.status, 200, r)
+        for what, r in (("put", other.put("k", b'5')), ("delete", other.delete("k")),
+                        ("batch", other.batch(batch_body(item("k", b'6'))))):
+            j = self.assertError(r, 401, "unauthorized", what)
+            self.assertEqual(j["message"], "No such user", what)
+        self.assertGreater(v2, v)
+
     def test_users_are_isolated(self):
         a, b = self.user(), self.user()
         va = self.create(a, "secret", b'{"owner":"a"}')

@@ -147,7 +147,7 @@ static int doc_put(struct store *st, const char *user_id, const char *key, const
 {
 	struct store_doc_write w = { .key = key, .value = value, .len = len };
 	struct store_doc_result r;
-	int rc = store_doc_write(st, user_id, &w, 1, now, NULL, &r, NULL);
+	int rc = store_doc_write(st, user_id, &w, 1, now, NULL, &r, NULL, NULL);
 	*version = r.version;
 	return rc;
 }

@@ -200,7 +200,7 @@ static int put(struct store *st, const char *user_id, const char *key, const cha
 {
 	struct store_doc_write w = { .key = key, .value = value, .len = strlen(value),
 				     .cond = cond, .version = version };
-	return store_doc_write(st, user_id, &w, 1, T0 + 10, lim, r, NULL);
+	return store_doc_write(st, user_id, &w, 1, T0 + 10, lim, r, NULL, NULL);
 }
 
 static int64_t doc_version(struct store *st, const char *user_id, const char *key)
@@ -335,6 +335,72 @@ static void case_user_session_doc_get(struct store *st)
 	CHECK_INT(d.version, r.version);
 	CHECK(d.value && !memcmp(d.value, "\"w\"", 3));
 	free(d.value);
+}
+
+/*
+ * The token's check made by a write in its own transaction
+ * (store_session_check): a live session writes; an ended session, a
+ * banned or unknown user write nothing and say why; a token without a
+ * session checks its user only; a delete is refused the same way.
+ */
+static void case_document_write_checks_session(struct store *st)
+{
+	char uid[37], other[37], ghost[37];
+	int64_t sid = make_guest(st, uid, "WC1", T0, T0 + 600);
+	int64_t theirs = make_guest(st, other, "WC2", T0, T0 + 600);
+	new_uuid(ghost);
+	struct store_doc_write w = { .key = "k", .value = "\"v\"", .len = 3 };
+	struct store_doc_result r;
+	struct store_session_check chk = { .session_id = sid, .now = T0 + 5, .err = 99 };
+	CHECK_INT(store_doc_write(st, uid, &w, 1, T0 + 5, NULL, &r, NULL, &chk), 0);
+	CHECK_INT(chk.err, 0);
+	CHECK_INT(r.version, 1);
+	/* Another user's session, and no session at all (a token without sid). */
+	chk.session_id = theirs;
+	CHECK_INT(store_doc_write(st, uid, &w, 1, T0 + 6, NULL, &r, NULL, &chk), GH_EENDED);
+	CHECK_INT(chk.err, GH_EENDED);
+	chk.session_id = 0;
+	CHECK_INT(store_doc_write(st, uid, &w, 1, T0 + 6, NULL, &r, NULL, &chk), 0);
+	CHECK_INT(chk.err, 0);
+	CHECK_INT(r.version, 2);
+	/* A batch and a delete in an ended session: nothing changes. */
+	int64_t n = 0;
+	CHECK_INT(store_session_end(st, sid, uid, T0 + 7, "logout", &n), 0);
+	chk.session_id = sid;
+	struct store_doc_write two[2] = { w, { .key = "j", .value = "1", .len = 1 } };
+	struct store_doc_result r2[2];
+	CHECK_INT(store_doc_write(st, uid, two, 2, T0 + 8, NULL, r2, NULL, &chk), GH_EENDED);
+	CHECK_INT(chk.err, GH_EENDED);
+	CHECK_INT(store_doc_delete(st, uid, "k", -1, NULL, &chk), GH_EENDED);
+	CHECK_INT(chk.err, GH_EENDED);
+	struct store_document d;
+	CHECK_INT(store_doc_get(st, uid, "k", &d), 0);
+	CHECK_INT(d.version, 2);
+	free(d.value);
+	CHECK_INT(store_doc_get(st, uid, "j", &d), GH_ENOTFOUND);
+	/* Banned, until the ban lapses (the ban also ended the session: checked without one). */
+	CHECK_INT(store_user_set_ban(st, other, T0 + 100, T0 + 9, NULL), 0);
+	struct store_session_check c2 = { .session_id = 0, .now = T0 + 10 };
+	CHECK_INT(store_doc_write(st, other, &w, 1, T0 + 10, NULL, &r, NULL, &c2), GH_EBANNED);
+	CHECK_INT(c2.err, GH_EBANNED);
+	CHECK_INT(store_doc_delete(st, other, "k", -1, NULL, &c2), GH_EBANNED);
+	c2.now = T0 + 100;
+	CHECK_INT(store_doc_write(st, other, &w, 1, T0 + 100, NULL, &r, NULL, &c2), 0);
+	CHECK_INT(c2.err, 0);
+	/* An unknown user, and a malformed id: GH_ENOTFOUND, said by the check. */
+	struct store_session_check c3 = { .session_id = 0, .now = T0 + 10 };
+	CHECK_INT(store_doc_write(st, ghost, &w, 1, T0 + 10, NULL, &r, NULL, &c3), GH_ENOTFOUND);
+	CHECK_INT(c3.err, GH_ENOTFOUND);
+	c3.err = 0;
+	CHECK_INT(store_doc_delete(st, "not-a-uuid", "k", -1, NULL, &c3), GH_ENOTFOUND);
+	CHECK_INT(c3.err, GH_ENOTFOUND);
+	/* Without a check, a missing document is still only that. */
+	CHECK_INT(store_doc_delete(st, uid, "nope", -1, NULL, NULL), GH_ENOTFOUND);
+	/* A live session's delete goes through, and the connection serves the next call. */
+	chk.session_id = 0;
+	CHECK_INT(store_doc_delete(st, uid, "k", -1, NULL, &chk), 0);
+	CHECK_INT(chk.err, 0);
+	CHECK_INT(store_doc_get(st, uid, "k", &d), GH_ENOTFOUND);
 }
 
 /* ---- refresh: rotation, grace, reuse ---- */
@@ -712,9 +778,9 @@ static void case_document_versions_never_reused(struct store *st)
 	CHECK_INT(put(st, other, "a", "[]", DOC_ANY, 0, NULL, &r), 0);
 	CHECK_INT(r.version, 1);
 	/* A delete does not give a version back. */
-	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL), 0);
+	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL, NULL), 0);
 	CHECK_INT(doc_version(st, uid, "a"), -1);
-	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL), GH_ENOTFOUND);
+	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL, NULL), GH_ENOTFOUND);
 	CHECK_INT(put(st, uid, "a", "{\"n\":3}", DOC_ANY, 0, NULL, &r), 0);
 	CHECK_INT(r.version, 4);
 	CHECK(r.created);
@@ -769,20 +835,20 @@ static void case_document_preconditions(struct store *st)
 	CHECK_INT(r.version, 4);
 	/* Conditional deletes. */
 	int64_t cur = -1;
-	CHECK_INT(store_doc_delete(st, uid, "k", 2, &cur), GH_EPRECOND);
+	CHECK_INT(store_doc_delete(st, uid, "k", 2, &cur, NULL), GH_EPRECOND);
 	CHECK_INT(cur, 3);
-	CHECK_INT(store_doc_delete(st, uid, "nope", 0, &cur), GH_EPRECOND);
+	CHECK_INT(store_doc_delete(st, uid, "nope", 0, &cur, NULL), GH_EPRECOND);
 	CHECK_INT(cur, 0);
-	CHECK_INT(store_doc_delete(st, uid, "k", 3, &cur), 0);
-	CHECK_INT(store_doc_delete(st, uid, "j", 0, &cur), 0);
+	CHECK_INT(store_doc_delete(st, uid, "k", 3, &cur, NULL), 0);
+	CHECK_INT(store_doc_delete(st, uid, "j", 0, &cur, NULL), 0);
 	CHECK_INT(doc_version(st, uid, "j"), -1);
 	/* A user that does not exist has no documents. */
 	char ghost[37];
 	new_uuid(ghost);
 	cur = -1;
-	CHECK_INT(store_doc_delete(st, ghost, "k", 0, &cur), GH_EPRECOND);
+	CHECK_INT(store_doc_delete(st, ghost, "k", 0, &cur, NULL), GH_EPRECOND);
 	CHECK_INT(cur, 0);
-	CHECK_INT(store_doc_delete(st, ghost, "k", -1, &cur), GH_ENOTFOUND);
+	CHECK_INT(store_doc_delete(st, ghost, "k", -1, &cur, NULL), GH_ENOTFOUND);
 }
 
 static void case_document_quotas(struct store *st)
@@ -798,7 +864,7 @@ static void case_document_quotas(struct store *st)
 	/* Overwriting a key does not add one. */
 	CHECK_INT(put(st, uid, "b", "22", DOC_ANY, 0, &keys2, &r), 0);
 	/* After a delete there is room again. */
-	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL), 0);
+	CHECK_INT(store_doc_delete(st, uid, "a", -1, NULL, NULL), 0);
 	CHECK_INT(put(st, uid, "c", "3", DOC_ANY, 0, &keys2, &r), 0);
 
 	/* Bytes: the sum of the stored values ("22" + "3" = 3 so far). */
@@ -825,14 +891,14 @@ static void case_document_batch_all_or_none(struct store *st)
 	};
 	struct store_doc_result r[3];
 	size_t failed = 99;
-	CHECK_INT(store_doc_write(st, uid, w, 3, T0 + 1, NULL, r, &failed), GH_EPRECOND);
+	CHECK_INT(store_doc_write(st, uid, w, 3, T0 + 1, NULL, r, &failed, NULL), GH_EPRECOND);
 	CHECK_INT(failed, 2);
 	CHECK_INT(r[2].current_version, 0);
 	CHECK_INT(doc_version(st, uid, "x"), -1);
 	CHECK_INT(doc_version(st, uid, "exists"), 1);
 	/* Fixed, the batch goes through with consecutive versions. */
 	w[2].cond = DOC_IF_NONE_MATCH;
-	CHECK_INT(store_doc_write(st, uid, w, 3, T0 + 2, NULL, r, &failed), 0);
+	CHECK_INT(store_doc_write(st, uid, w, 3, T0 + 2, NULL, r, &failed, NULL), 0);
 	CHECK_INT(r[0].version, 2);
 	CHECK_INT(r[1].version, 3);
 	CHECK_INT(r[2].version, 4);
@@ -843,7 +909,7 @@ static void case_document_batch_all_or_none(struct store *st)
 		{ .key = "y", .value = "1", .len = 1 },
 		{ .key = "z", .value = "1", .len = 1 },
 	};
-	CHECK_INT(store_doc_write(st, uid, w2, 2, T0 + 3, &lim, r, &failed), GH_ETOOBIG);
+	CHECK_INT(store_doc_write(st, uid, w2, 2, T0 + 3, &lim, r, &failed, NULL), GH_ETOOBIG);
 	CHECK_INT(failed, 1);
 	CHECK_INT(doc_version(st, uid, "y"), -1);
 }
@@ -910,7 +976,7 @@ static void case_admin_reads(struct store *st)
 		{ .key = "a", .value = "\"one\"", .len = 5 },
 		{ .key = "b", .value = "[2]", .len = 3 },
 	};
-	CHECK_INT(store_doc_write(st, ids[0], w, 3, base, NULL, r, NULL), 0);
+	CHECK_INT(store_doc_write(st, ids[0], w, 3, base, NULL, r, NULL, NULL), 0);
 	int64_t docs_before = s.documents;
 	CHECK_INT(store_stats_get(st, base, &s), 0);
 	CHECK(s.documents >= docs_before + 3);
@@ -1229,7 +1295,7 @@ static void *writer_main(void *arg)
 	pthread_barrier_wait(x->start);
 	struct store_doc_write w = { .key = "race", .value = "{\"n\":1}", .len = 7,
 				     .cond = x->cond, .version = x->if_version };
-	x->rc = store_doc_write(x->st, x->user_id, &w, 1, T0 + 10, NULL, &x->r, NULL);
+	x->rc = store_doc_write(x->st, x->user_id, &w, 1, T0 + 10, NULL, &x->r, NULL, NULL);
 	return NULL;
 }
 
@@ -1499,6 +1565,7 @@ static const struct contract_case cases[] = {
 	{ "document_quotas", case_document_quotas },
 	{ "document_batch_all_or_none", case_document_batch_all_or_none },
 	{ "user_session_doc_get", case_user_session_doc_get },
+	{ "document_write_checks_session", case_document_write_checks_session },
 	{ "keys_insert_list_delete", case_keys_insert_list_delete },
 	{ "key_epochs", case_key_epochs },
 	{ "leases", case_leases },
