@@ -240,6 +240,20 @@ def provider_seeds():
         "fbtrace_id": "A1b2C3"}}))
 
 
+def jsoncheck_seeds():
+    # Documents as games store them, and the shapes the quick check declines.
+    t = "jsoncheck"
+    write(t, "save", json.dumps({"level": 12, "hp": 87.5, "name": "Ren\u00e9",
+                                 "inventory": [{"id": "sword", "n": 1}, {"id": "potion", "n": 3}],
+                                 "flags": {"tutorial": True, "boss": False}, "pet": None},
+                                ensure_ascii=False))
+    write(t, "scalars", b'[0,-0,-12,1.5,-0.25,"",true,false,null,"a\\n\\t\\"b"]')
+    write(t, "nested", b'{"a":{"b":{"c":[[[1]]]}}}')
+    write(t, "escapes", b'{"k":"\\u0041\\ud83d\\ude00","e":1e5,"big":123456789012345678901}')
+    write(t, "duplicates", b'{"a":1,"b":2,"a":3}')
+    write(t, "bad", b'{"a":[1,2,}')
+
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     params()
@@ -248,3 +262,4 @@ if __name__ == "__main__":
     config_seeds()
     jwks_seeds()
     provider_seeds()
+    jsoncheck_seeds()

@@ -16,6 +16,7 @@
 #include "gatehouse/random.h"
 #include "gatehouse/encoding.h"
 #include "gatehouse/parse.h"
+#include "gatehouse/jsoncheck.h"
 #include "harness.h"
 
 /* ---- base64url ---- */
@@ -508,6 +509,87 @@ static char *json_str(const char *s)
 	return sb_detach(&sb, NULL);
 }
 
+/* jansson's verdict on a stored document (storage.c's check). */
+static bool jansson_accepts(const char *p, size_t n)
+{
+	json_t *j = json_loadb(p, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	json_decref(j);
+	return j != NULL;
+}
+
+/*
+ * json_check_plain: plain documents pass without jansson, everything it
+ * does not decide is declined, and nothing it passes is refused by jansson
+ * (here over every one-byte change of a document; fuzz_jsoncheck too).
+ */
+TEST(json_check_plain_agrees_with_jansson)
+{
+	static const char *const plain[] = {
+		"{\"level\":12,\"hp\":87.5,\"inventory\":[{\"id\":\"sword\",\"n\":1}],"
+		"\"flags\":{\"a\":true,\"b\":false},\"pet\":null}",
+		"[]", "{}", "\"s\"", "0", "-0", "-12", "1.25", "-0.000001", "true", "null",
+		" \t\r\n{ \"k\" : [ 1 , 2 ] } \n", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+		"\"a\\nb\\t\\\"\\\\\\/\\b\\f\\r\"", "{\"\":1}", "999999999999999999",
+		"\"\x7f\"", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+	};
+	static const char *const declined[] = {
+		"", " ", "{", "[1,]", "[1 2]", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "{\"a\":1,\"a\":2}",
+		"\"\\u0041\"", "\"\\ud800\"", "\"\\x\"", "1e5", "1E-5", "0.5e1", "1234567890123456789",
+		"01", "-", "1.", ".5", "+1", "{\"a\":1}x", "1 2", "\"\x01\"", "\"\xc3\"",
+		"\"\xed\xa0\x80\"", "\"\xc0\xaf\"", "\"\xf4\x90\x80\x80\"", "nul", "tru", "True",
+		"\xef\xbb\xbf{}", "{\"a\\/\":1,\"a/\":2}", "{\"a\\n\":1}", "\"unterminated",
+		"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+	};
+	for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+		CHECK(json_check_plain(plain[i], strlen(plain[i])));
+		CHECK(jansson_accepts(plain[i], strlen(plain[i])));
+	}
+	for (size_t i = 0; i < sizeof declined / sizeof *declined; i++)
+		CHECK(!json_check_plain(declined[i], strlen(declined[i])));
+	/* "\0" inside a string, and text cut short by an embedded NUL. */
+	CHECK(!json_check_plain("\"a\0b\"", 5));
+	CHECK(!json_check_plain("[1]\0", 4));
+	/* 64 members pass; 65 are left to jansson. */
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, "{");
+	for (int i = 0; i < 65; i++) {
+		if (i == 64) {
+			CHECK(json_check_plain(sb.buf, sb.len - 1) == false); /* "...," */
+			char *t = xstrdup(sb.buf);
+			t[sb.len - 1] = '}';
+			CHECK(json_check_plain(t, sb.len));
+			free(t);
+		}
+		sb_addf(&sb, "\"m%d\":%d,", i, i);
+	}
+	sb.buf[sb.len - 1] = '}';
+	CHECK(!json_check_plain(sb.buf, sb.len));
+	CHECK(jansson_accepts(sb.buf, sb.len));
+	sb_release(&sb);
+	/* Every one-byte change of a document: whatever passes, jansson takes. */
+	const char *doc = "{\"a\":[1,-2.5,\"x\\n\xc3\xa9\"],\"bb\":{\"c\":true,\"d\":null},\"e\":\"\"}";
+	size_t n = strlen(doc);
+	static const char subst[] = "{}[]\":,\\-.0159eEtfnu \x01\x7f\x80\xc3\xff";
+	char buf[128];
+	int passed = 0;
+	for (size_t at = 0; at < n; at++) {
+		for (size_t k = 0; k < sizeof subst - 1; k++) {
+			memcpy(buf, doc, n);
+			buf[at] = subst[k];
+			if (json_check_plain(buf, n)) {
+				passed++;
+				CHECK(jansson_accepts(buf, n));
+			}
+		}
+		/* the byte removed */
+		memcpy(buf, doc, at);
+		memcpy(buf + at, doc + at + 1, n - at - 1);
+		if (json_check_plain(buf, n - 1))
+			CHECK(jansson_accepts(buf, n - 1));
+	}
+	CHECK(passed > 50);
+}
+
 TEST(json_str_escaping)
 {
 	char *p;
@@ -611,6 +693,7 @@ int main(void)
 	RUN(parse_size_rejects);
 	RUN(strbuf_basics);
 	RUN(strbuf_detach_empty);
+	RUN(json_check_plain_agrees_with_jansson);
 	RUN(json_str_escaping);
 	RUN(json_str_parses_back);
 	RUN(strerror_names);

@@ -1,0 +1,206 @@
+/*
+ * jsoncheck.c - a quick acceptance check of JSON text (jsoncheck.h).
+ *
+ * Every "true" must be a text jansson accepts with JSON_DECODE_ANY |
+ * JSON_REJECT_DUPLICATES, so each rule below declines what it cannot vouch
+ * for: a \u escape (jansson rejects \u0000 and lone surrogates), any byte
+ * below 0x20 in a string, an integer of more than 18 digits (jansson
+ * refuses one beyond long long), an exponent (1e999 overflows a double,
+ * which jansson refuses), a fraction of more than 300 digits in all, a
+ * member name with an escape (duplicates are compared decoded), and
+ * objects too large to compare their names pairwise. Recursion is bounded
+ * by JSONCHECK_MAX_DEPTH; the frames hold JSONCHECK_MAX_MEMBERS names.
+ */
+#include <string.h>
+
+#include "gatehouse/jsoncheck.h"
+#include "gatehouse/encoding.h"
+
+struct scan {
+	const unsigned char *p, *end;
+	int depth;
+};
+
+static void skip_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+/*
+ * A string, s->p at its opening quote: true with its raw bytes (between the
+ * quotes) in *start and *len, and *escaped when it holds an escape.
+ */
+static bool scan_string(struct scan *s, const unsigned char **start, size_t *len, bool *escaped)
+{
+	const unsigned char *p = ++s->p;
+	bool high = false;
+	*escaped = false;
+	while (p < s->end && *p != '"') {
+		unsigned char c = *p;
+		if (c < 0x20)
+			return false;
+		if (c >= 0x80) {
+			high = true;
+		} else if (c == '\\') {
+			if (p + 1 >= s->end || !p[1] || !strchr("\"\\/bfnrt", p[1]))
+				return false; /* \u, or not an escape */
+			*escaped = true;
+			p++;
+		}
+		p++;
+	}
+	if (p >= s->end)
+		return false;
+	*start = s->p;
+	*len = (size_t)(p - s->p);
+	if (high && !gh_utf8_valid((const char *)*start, *len))
+		return false;
+	s->p = p + 1;
+	return true;
+}
+
+static bool digits(struct scan *s, size_t *n)
+{
+	const unsigned char *from = s->p;
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	*n = (size_t)(s->p - from);
+	return *n > 0;
+}
+
+static bool scan_number(struct scan *s)
+{
+	if (*s->p == '-')
+		s->p++;
+	size_t int_digits, frac_digits = 0;
+	const unsigned char *first = s->p;
+	if (!digits(s, &int_digits) || (*first == '0' && int_digits > 1))
+		return false;
+	bool fraction = s->p < s->end && *s->p == '.';
+	if (fraction) {
+		s->p++;
+		if (!digits(s, &frac_digits))
+			return false;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E'))
+		return false; /* an exponent: for jansson to judge */
+	return fraction ? int_digits + frac_digits <= 300 : int_digits <= 18;
+}
+
+static bool scan_literal(struct scan *s, const char *word)
+{
+	size_t n = strlen(word);
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n))
+		return false;
+	s->p += n;
+	return true;
+}
+
+static bool scan_value(struct scan *s);
+
+static bool scan_object(struct scan *s)
+{
+	struct {
+		const unsigned char *name;
+		size_t len;
+	} names[JSONCHECK_MAX_MEMBERS];
+	size_t n = 0;
+	s->p++;
+	skip_ws(s);
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		return true;
+	}
+	for (;;) {
+		if (s->p >= s->end || *s->p != '"' || n == JSONCHECK_MAX_MEMBERS)
+			return false;
+		const unsigned char *name;
+		size_t len;
+		bool escaped;
+		if (!scan_string(s, &name, &len, &escaped) || escaped)
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (names[i].len == len && !memcmp(names[i].name, name, len))
+				return false; /* a duplicate: jansson refuses it */
+		names[n].name = name;
+		names[n++].len = len;
+		skip_ws(s);
+		if (s->p >= s->end || *s->p++ != ':')
+			return false;
+		if (!scan_value(s))
+			return false;
+		skip_ws(s);
+		if (s->p >= s->end)
+			return false;
+		if (*s->p == '}') {
+			s->p++;
+			return true;
+		}
+		if (*s->p++ != ',')
+			return false;
+		skip_ws(s);
+	}
+}
+
+static bool scan_array(struct scan *s)
+{
+	s->p++;
+	skip_ws(s);
+	if (s->p < s->end && *s->p == ']') {
+		s->p++;
+		return true;
+	}
+	for (;;) {
+		if (!scan_value(s))
+			return false;
+		skip_ws(s);
+		if (s->p >= s->end)
+			return false;
+		if (*s->p == ']') {
+			s->p++;
+			return true;
+		}
+		if (*s->p++ != ',')
+			return false;
+	}
+}
+
+/* One value, after any whitespace before it. */
+static bool scan_value(struct scan *s)
+{
+	skip_ws(s);
+	if (s->p >= s->end)
+		return false;
+	const unsigned char *start;
+	size_t len;
+	bool escaped, ok;
+	switch (*s->p) {
+	case '{':
+	case '[':
+		if (++s->depth > JSONCHECK_MAX_DEPTH)
+			return false;
+		ok = *s->p == '{' ? scan_object(s) : scan_array(s);
+		s->depth--;
+		return ok;
+	case '"':
+		return scan_string(s, &start, &len, &escaped);
+	case 't':
+		return scan_literal(s, "true");
+	case 'f':
+		return scan_literal(s, "false");
+	case 'n':
+		return scan_literal(s, "null");
+	default:
+		return (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) && scan_number(s);
+	}
+}
+
+bool json_check_plain(const char *p, size_t n)
+{
+	struct scan s = { (const unsigned char *)p, (const unsigned char *)p + n, 0 };
+	if (!scan_value(&s))
+		return false;
+	skip_ws(&s);
+	return s.p == s.end;
+}
