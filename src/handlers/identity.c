@@ -6,15 +6,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <jansson.h>
 
 #include "gatehouse/clock.h"
+#include "gatehouse/encoding.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/handlers.h"
 #include "gatehouse/http.h"
 #include "gatehouse/metrics.h"
 #include "gatehouse/reply.h"
 #include "gatehouse/session.h"
+#include "gatehouse/strbuf.h"
 #include "gatehouse/banned.h"
 
 /* A parameter, with an empty value counted as absent. */
@@ -24,25 +25,48 @@ static const char *param(struct http_request *req, const char *name)
 	return (v && *v) ? v : NULL;
 }
 
+/*
+ * One "name":"value" member of the login answer, after a comma unless
+ * first. Left out when value is not UTF-8, as json_string() would.
+ */
+static void add_member(struct strbuf *sb, const char *name, const char *value)
+{
+	if (!gh_utf8_valid(value, strlen(value)))
+		return;
+	if (sb->len > 1)
+		sb_adds(sb, ",");
+	sb_add_json_str(sb, name);
+	sb_adds(sb, ":");
+	sb_add_json_str(sb, value);
+}
+
+/*
+ * Written directly, as jansson's compact dump of the same members in the
+ * same order would be: building and dumping a jansson object of two
+ * tokens was 12-15 us of every login and refresh (issue 18).
+ */
 void handlers_reply_login(struct http_request *req, const struct session_tokens *t,
 			  const struct login_fields *f, int64_t now)
 {
-	json_t *j = json_object();
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, "{");
 	if (f && f->guest_secret)
-		json_object_set_new(j, "guest_secret", json_string(f->guest_secret));
-	json_object_set_new(j, "user_id", json_string(t->user_id));
+		add_member(&sb, "guest_secret", f->guest_secret);
+	add_member(&sb, "user_id", t->user_id);
 	if (f && f->id_field)
-		json_object_set_new(j, f->id_field, json_string(f->id_value));
+		add_member(&sb, f->id_field, f->id_value);
 	if (f && f->oidc_provider) {
-		json_object_set_new(j, "oidc_provider", json_string(f->oidc_provider));
-		json_object_set_new(j, "oidc_id", json_string(f->id_value));
+		add_member(&sb, "oidc_provider", f->oidc_provider);
+		add_member(&sb, "oidc_id", f->id_value);
 	}
-	json_object_set_new(j, "auth_token", json_string(t->access));
-	json_object_set_new(j, "refresh_token", json_string(t->refresh));
-	json_object_set_new(j, "auth_token_expires_in", json_integer(t->access_exp - now));
+	add_member(&sb, "auth_token", t->access);
+	add_member(&sb, "refresh_token", t->refresh);
 	int64_t rexp = t->session_expires_at - now;
-	json_object_set_new(j, "refresh_token_expires_in", json_integer(rexp > 0 ? rexp : 1));
-	reply_json(req, 200, j);
+	sb_addf(&sb, "%s\"auth_token_expires_in\":%lld,\"refresh_token_expires_in\":%lld}",
+		sb.len > 1 ? "," : "", (long long)(t->access_exp - now),
+		(long long)(rexp > 0 ? rexp : 1));
+	http_reply_json(req, 200, sb.buf);
+	sb_release(&sb);
 }
 
 /* The login outcome an answer stands for, for gatehouse_logins_total. */
