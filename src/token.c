@@ -23,6 +23,7 @@
 #include "gatehouse/random.h"
 #include "gatehouse/digest.h"
 #include "gatehouse/encoding.h"
+#include "gatehouse/jsoncheck.h"
 #include "gatehouse/banned.h"
 
 static const char *const scope_names[] = { "guest", "authenticated" };
@@ -233,7 +234,10 @@ static json_t *decode_json(const char *seg, size_t len, size_t max)
 	size_t n = sizeof buf;
 	if (len == 0 || len > max || gh_b64url_decode(seg, len, buf, &n))
 		return NULL;
-	json_t *j = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, NULL);
+	/* A header or claims as this daemon writes them: read without jansson's lexer. */
+	json_t *j = json_load_flat((const char *)buf, n);
+	if (!j)
+		j = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, NULL);
 	if (j && !json_is_object(j)) {
 		json_decref(j);
 		return NULL;

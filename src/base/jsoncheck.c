@@ -11,6 +11,7 @@
  * objects too large to compare their names pairwise. Recursion is bounded
  * by JSONCHECK_MAX_DEPTH; the frames hold JSONCHECK_MAX_MEMBERS names.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gatehouse/jsoncheck.h"
@@ -203,4 +204,117 @@ bool json_check_plain(const char *p, size_t n)
 		return false;
 	skip_ws(&s);
 	return s.p == s.end;
+}
+
+/* A string value's bytes (raw, between the quotes) with its escapes decoded. */
+static json_t *decoded_string(const unsigned char *raw, size_t len, bool escaped)
+{
+	if (!escaped)
+		return json_stringn_nocheck((const char *)raw, len);
+	char *out = malloc(len ? len : 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = (char)raw[i];
+		if (c == '\\') {
+			/* scan_string let only these through */
+			static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+			c = to[strchr(from, raw[++i]) - from];
+		}
+		out[o++] = c;
+	}
+	json_t *v = json_stringn_nocheck(out, o);
+	free(out);
+	return v;
+}
+
+/* A value of a flat object, s->p at it: NULL when it is not one json_load_flat takes. */
+static json_t *flat_value(struct scan *s)
+{
+	const unsigned char *start = s->p, *raw;
+	size_t len;
+	bool escaped;
+	switch (*s->p) {
+	case '"':
+		return scan_string(s, &raw, &len, &escaped) ? decoded_string(raw, len, escaped) : NULL;
+	case 't':
+		return scan_literal(s, "true") ? json_true() : NULL;
+	case 'f':
+		return scan_literal(s, "false") ? json_false() : NULL;
+	case 'n':
+		return scan_literal(s, "null") ? json_null() : NULL;
+	default:
+		if (!(*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) || !scan_number(s))
+			return NULL;
+		char digits_buf[24];
+		size_t n = (size_t)(s->p - start);
+		/* scan_number passed: an integer of <= 18 digits, or a fraction (declined) */
+		if (n >= sizeof digits_buf || memchr(start, '.', n))
+			return NULL;
+		memcpy(digits_buf, start, n);
+		digits_buf[n] = '\0';
+		return json_integer(strtoll(digits_buf, NULL, 10));
+	}
+}
+
+json_t *json_load_flat(const char *p, size_t n)
+{
+	struct scan s = { (const unsigned char *)p, (const unsigned char *)p + n, 0 };
+	skip_ws(&s);
+	if (s.p >= s.end || *s.p != '{')
+		return NULL;
+	s.p++;
+	json_t *obj = json_object();
+	if (!obj)
+		return NULL;
+	struct {
+		const unsigned char *name;
+		size_t len;
+	} names[JSONCHECK_MAX_MEMBERS];
+	size_t count = 0;
+	skip_ws(&s);
+	if (s.p < s.end && *s.p == '}') {
+		s.p++;
+		goto end;
+	}
+	for (;;) {
+		const unsigned char *name;
+		size_t len;
+		bool escaped;
+		if (s.p >= s.end || *s.p != '"' || count == JSONCHECK_MAX_MEMBERS ||
+		    !scan_string(&s, &name, &len, &escaped) || escaped)
+			goto decline;
+		for (size_t i = 0; i < count; i++)
+			if (names[i].len == len && !memcmp(names[i].name, name, len))
+				goto decline;
+		names[count].name = name;
+		names[count++].len = len;
+		skip_ws(&s);
+		if (s.p >= s.end || *s.p++ != ':')
+			goto decline;
+		skip_ws(&s);
+		if (s.p >= s.end)
+			goto decline;
+		json_t *v = flat_value(&s);
+		if (!v || json_object_setn_new_nocheck(obj, (const char *)name, len, v))
+			goto decline;
+		skip_ws(&s);
+		if (s.p >= s.end)
+			goto decline;
+		if (*s.p == '}') {
+			s.p++;
+			break;
+		}
+		if (*s.p++ != ',')
+			goto decline;
+		skip_ws(&s);
+	}
+end:
+	skip_ws(&s);
+	if (s.p == s.end)
+		return obj;
+decline:
+	json_decref(obj);
+	return NULL;
 }

@@ -15,6 +15,7 @@
 
 #include "gatehouse/alloc.h"
 #include "gatehouse/encoding.h"
+#include "gatehouse/jsoncheck.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/http.h"
 #include "gatehouse/log.h"
@@ -162,8 +163,10 @@ static int parse_urlencoded(struct http_request *req, const char *s, size_t n)
 
 static int parse_json_object(struct http_request *req)
 {
-	json_error_t jerr;
-	json_t *root = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+	/* The SDKs' bodies are flat objects of strings: read without jansson's lexer. */
+	json_t *root = json_load_flat(req->body.buf, req->body.len);
+	if (!root)
+		root = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, NULL);
 	if (!root || !json_is_object(root)) {
 		json_decref(root);
 		return GH_EINVAL;

@@ -252,6 +252,10 @@ def jsoncheck_seeds():
     write(t, "escapes", b'{"k":"\\u0041\\ud83d\\ude00","e":1e5,"big":123456789012345678901}')
     write(t, "duplicates", b'{"a":1,"b":2,"a":3}')
     write(t, "bad", b'{"a":[1,2,}')
+    write(t, "body", json.dumps({"user_id": USER, "guest_secret": SECRET}))
+    write(t, "claims", json.dumps({"sub": USER, "exp": NOW + 900, "iss": ISSUER, "aud": "refresh",
+                                   "nbf": NOW, "iat": NOW, "scope": "refresh", "sid": 7,
+                                   "jti": "a\\nb", "ok": True, "none": None}))
 
 
 if __name__ == "__main__":

@@ -590,6 +590,73 @@ TEST(json_check_plain_agrees_with_jansson)
 	CHECK(passed > 50);
 }
 
+/* json_load_flat(p) when it takes p: jansson builds the same members in the same order. */
+static bool flat_matches_jansson(const char *p, size_t n, bool *taken)
+{
+	json_t *flat = json_load_flat(p, n);
+	*taken = flat != NULL;
+	if (!flat)
+		return true;
+	json_t *ref = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
+	char *a = json_dumps(flat, JSON_COMPACT), *b = ref ? json_dumps(ref, JSON_COMPACT) : NULL;
+	bool same = ref && json_equal(flat, ref) && a && b && !strcmp(a, b);
+	free(a);
+	free(b);
+	json_decref(flat);
+	json_decref(ref);
+	return same;
+}
+
+/*
+ * json_load_flat: the bodies and token parts it exists for are taken, and
+ * whatever it takes is what jansson builds; the rest is declined (NULL).
+ */
+TEST(json_load_flat_builds_what_jansson_builds)
+{
+	static const char *const taken[] = {
+		"{}", " { } ", "{\"refresh_token\":\"eyJhbGciOiJIUzI1NiJ9.e30.c2ln\"}",
+		"{\"user_id\":\"0b0e7c4e-7f43-4c39-9d2a-3f3d4f0a1b2c\",\"guest_secret\":\"x\"}",
+		"{\"sub\":\"u\",\"exp\":1800000900,\"iss\":\"https://id.example.com\",\"nbf\":-5,"
+		"\"sid\":0,\"ok\":true,\"no\":false,\"nil\":null}",
+		"{\"a\":\"l1\\nl2\\t\\\"q\\\" \\\\ \\/ \\b\\f\\r\"}", "{\"\":\"\"}",
+		"{\"caf\xc3\xa9\":\"\xf0\x9f\x98\x80\"}", "{\"n\":-0,\"m\":999999999999999999}",
+	};
+	static const char *const declined[] = {
+		"", "[]", "\"s\"", "1", "{", "{\"a\":1,}", "{\"a\":1,\"a\":2}", "{\"a\":[1]}",
+		"{\"a\":{}}", "{\"a\":1.5}", "{\"a\":1e3}", "{\"a\":1234567890123456789}",
+		"{\"a\":\"\\u0041\"}", "{\"a\\n\":1}", "{\"a\":\"\x01\"}", "{\"a\":\"\xc3\"}",
+		"{\"a\":01}", "{\"a\":tru}", "{\"a\" 1}", "{a:1}", "{\"a\":1} x",
+	};
+	bool took;
+	for (size_t i = 0; i < sizeof taken / sizeof *taken; i++) {
+		CHECK(flat_matches_jansson(taken[i], strlen(taken[i]), &took));
+		CHECK(took);
+	}
+	for (size_t i = 0; i < sizeof declined / sizeof *declined; i++) {
+		json_t *j = json_load_flat(declined[i], strlen(declined[i]));
+		CHECK(j == NULL);
+		json_decref(j);
+	}
+	/* Every one-byte change of a claims object: whatever is taken, jansson builds alike. */
+	const char *doc = "{\"sub\":\"ab\xc3\xa9\",\"exp\":123,\"t\":true,\"s\":\"x\\ny\",\"n\":null}";
+	size_t n = strlen(doc);
+	static const char subst[] = "{}[]\":,\\-.0159eEtfnu \x01\x7f\x80\xc3\xff";
+	char buf[128];
+	int count = 0;
+	for (size_t at = 0; at < n; at++) {
+		for (size_t k = 0; k < sizeof subst - 1; k++) {
+			memcpy(buf, doc, n);
+			buf[at] = subst[k];
+			CHECK(flat_matches_jansson(buf, n, &took));
+			count += took;
+		}
+		memcpy(buf, doc, at);
+		memcpy(buf + at, doc + at + 1, n - at - 1);
+		CHECK(flat_matches_jansson(buf, n - 1, &took));
+	}
+	CHECK(count > 50);
+}
+
 TEST(json_str_escaping)
 {
 	char *p;
@@ -694,6 +761,7 @@ int main(void)
 	RUN(strbuf_basics);
 	RUN(strbuf_detach_empty);
 	RUN(json_check_plain_agrees_with_jansson);
+	RUN(json_load_flat_builds_what_jansson_builds);
 	RUN(json_str_escaping);
 	RUN(json_str_parses_back);
 	RUN(strerror_names);
