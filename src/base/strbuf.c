@@ -60,16 +60,21 @@ void sb_add_json_str(struct strbuf *sb, const char *s)
 	sb_grow(sb, strlen(s) + 2);
 	sb->buf[sb->len++] = '"';
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		/* A run that needs no escape goes in one copy (a token is all one run). */
+		const unsigned char *run = p;
+		while (*p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			sb_add(sb, (const char *)run, (size_t)(p - run));
+		if (!*p)
+			break;
 		unsigned char c = *p;
 		if (c == '"' || c == '\\') {
 			char esc[2] = { '\\', (char)c };
 			sb_add(sb, esc, 2);
-		} else if (c < 0x20) {
+		} else { /* below 0x20 */
 			char esc[6] = { '\\', 'u', '0', '0', digits[c >> 4], digits[c & 15] };
 			sb_add(sb, esc, 6);
-		} else {
-			sb_grow(sb, 1);
-			sb->buf[sb->len++] = (char)c;
 		}
 	}
 	sb_grow(sb, 1);
