@@ -27,31 +27,51 @@ static void read_user_row(struct store_conn *c, struct store_stmt *s, const char
 	out->banned_until = col_int64(c, s, 3);
 }
 
-/*
- * The user row by query q (Q_USER_GET, or Q_USER_SESSION_GET with
- * session_id, whose extra column says whether that session is live).
- */
-static int read_user(struct store_conn *c, enum store_query q, const char *user_id,
-		     int64_t session_id, struct store_user *out, bool *out_session_live)
+/* What a user read asks for besides the user row (read_user). */
+struct user_read {
+	enum store_query q;        /* Q_USER_GET, Q_USER_SESSION_GET or Q_USER_SESSION_DOC_GET */
+	int64_t session_id;        /* the last two: column 4 says whether it is live */
+	bool *session_live;
+	const char *key;           /* Q_USER_SESSION_DOC_GET: its document, columns 5-7 */
+	struct store_document *doc;
+	int *doc_err;              /* the document's result: 0, GH_ENOTFOUND or the failure */
+	const char *what;          /* for the error message */
+};
+
+static int read_user(struct store_conn *c, const char *user_id, const struct user_read *r,
+		     struct store_user *out)
 {
-	struct store_stmt *s = db_prepare(c, q);
-	if (!s)
-		return GH_EINTERNAL;
+	struct store_stmt *s = db_prepare(c, r->q);
+	int ret;
+	if (!s) {
+		ret = GH_EINTERNAL;
+		goto out;
+	}
 	db_text(c, s, 1, user_id);
-	if (out_session_live)
-		db_int64(c, s, 2, session_id);
-	int ret, rc = db_step(c, s);
+	if (r->session_live)
+		db_int64(c, s, 2, r->session_id);
+	if (r->key)
+		db_text(c, s, 3, r->key);
+	int rc = db_step(c, s);
 	if (rc == STORE_ROW) {
 		read_user_row(c, s, user_id, out);
-		if (out_session_live)
-			*out_session_live = col_int64(c, s, 4) != 0;
+		if (r->session_live)
+			*r->session_live = col_int64(c, s, 4) != 0;
+		/* version is never null in a stored document */
+		if (r->doc && col_null(c, s, 6))
+			*r->doc_err = GH_ENOTFOUND;
+		else if (r->doc)
+			store_doc_row(c, s, 5, r->doc);
 		ret = 0;
 	} else if (rc == STORE_DONE) {
 		ret = GH_ENOTFOUND;
 	} else {
-		ret = db_fail(c, out_session_live ? "user and session lookup" : "user lookup");
+		ret = db_fail(c, r->what);
 	}
 	db_reset(c, s);
+out:
+	if (r->doc_err && ret) /* no user row: no document either */
+		*r->doc_err = ret;
 	return ret;
 }
 
@@ -66,13 +86,16 @@ int store_session_verdict(int64_t banned_until, bool has_session, bool session_l
 
 int store_rule_user_get(struct store_conn *c, const char *user_id, struct store_user *out)
 {
-	return read_user(c, Q_USER_GET, user_id, 0, out, NULL);
+	struct user_read r = { .q = Q_USER_GET, .what = "user lookup" };
+	return read_user(c, user_id, &r, out);
 }
 
 int store_rule_user_session_get(struct store_conn *c, const char *user_id, int64_t session_id,
 				struct store_user *out, bool *out_session_live)
 {
-	return read_user(c, Q_USER_SESSION_GET, user_id, session_id, out, out_session_live);
+	struct user_read r = { .q = Q_USER_SESSION_GET, .session_id = session_id,
+			       .session_live = out_session_live, .what = "user and session lookup" };
+	return read_user(c, user_id, &r, out);
 }
 
 int store_rule_user_session_doc_get(struct store_conn *c, const char *user_id,
@@ -80,31 +103,11 @@ int store_rule_user_session_doc_get(struct store_conn *c, const char *user_id,
 				    bool *out_session_live, struct store_document *doc,
 				    int *doc_err)
 {
-	struct store_stmt *s = db_prepare(c, Q_USER_SESSION_DOC_GET);
-	if (!s)
-		return *doc_err = GH_EINTERNAL;
-	db_text(c, s, 1, user_id);
-	db_int64(c, s, 2, session_id);
-	db_text(c, s, 3, key);
-	int ret, rc = db_step(c, s);
-	if (rc == STORE_ROW) {
-		read_user_row(c, s, user_id, out);
-		*out_session_live = col_int64(c, s, 4) != 0;
-		/* version is never null in a stored document */
-		if (col_null(c, s, 6)) {
-			*doc_err = GH_ENOTFOUND;
-		} else {
-			store_doc_row(c, s, 5, doc);
-			*doc_err = 0;
-		}
-		ret = 0;
-	} else if (rc == STORE_DONE) {
-		ret = *doc_err = GH_ENOTFOUND;
-	} else {
-		ret = *doc_err = db_fail(c, "user, session and document lookup");
-	}
-	db_reset(c, s);
-	return ret;
+	*doc_err = 0;
+	struct user_read r = { .q = Q_USER_SESSION_DOC_GET, .session_id = session_id,
+			       .session_live = out_session_live, .key = key, .doc = doc,
+			       .doc_err = doc_err, .what = "user, session and document lookup" };
+	return read_user(c, user_id, &r, out);
 }
 
 int store_rule_user_delete(struct store_conn *c, void *arg, enum store_op_end *end)
