@@ -354,9 +354,14 @@ static int start_daemon(struct daemon *d)
 
 static void stop_daemon(struct daemon *d)
 {
-	/* Workers resume their connections when done: stop them before the server. */
+	/*
+	 * Workers, and the writer's callbacks of asynchronous document writes,
+	 * resume their connections when done: finish them before the server.
+	 */
 	workpool_free(d->app.platform_workers);
 	workpool_free(d->app.write_workers);
+	if (d->app.store)
+		store_async_close(d->app.store);
 	http_stop(d->http);
 	http_stop(d->admin);
 	store_watch_stop(d->watch);

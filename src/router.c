@@ -17,6 +17,7 @@
 #include "gatehouse/router.h"
 #include "gatehouse/reply.h"
 #include "gatehouse/session.h"
+#include "gatehouse/store.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
 #include "gatehouse/clock.h"
@@ -48,14 +49,14 @@ static const struct route routes[] = {
 	{ "/export-user-data", M_GET, STYLE_JSON, R_AUTH | R_LIMIT | R_NOSTORE,
 	  handle_export_user_data },
 	{ "/set-player-data", M_GET | M_POST, STYLE_APIGW,
-	  R_PARAMS | R_AUTH | R_WRITE | R_CHECK_IN_WRITE, handle_set_player_data },
+	  R_PARAMS | R_AUTH | R_WRITE | R_CHECK_IN_WRITE | R_ASYNC, handle_set_player_data },
 	{ "/get-player-data", M_GET | M_POST, STYLE_APIGW, R_PARAMS | R_AUTH | R_DOC,
 	  handle_get_player_data },
 	{ "/player-data", M_GET, STYLE_JSON, R_PARAMS | R_AUTH, handle_player_doc_list },
 	{ "/player-data/{key}", M_GET | M_PUT | M_DELETE, STYLE_JSON,
-	  R_AUTH | R_DOC | R_WRITE | R_CHECK_IN_WRITE, handle_player_doc },
-	{ "/player-data-batch", M_POST, STYLE_JSON, R_AUTH | R_WRITE | R_CHECK_IN_WRITE,
-	  handle_player_doc_batch },
+	  R_AUTH | R_DOC | R_WRITE | R_CHECK_IN_WRITE | R_ASYNC, handle_player_doc },
+	{ "/player-data-batch", M_POST, STYLE_JSON,
+	  R_AUTH | R_WRITE | R_CHECK_IN_WRITE | R_ASYNC, handle_player_doc_batch },
 	{ "/forward-auth", M_GET | M_HEAD, STYLE_APIGW, R_PARAMS | R_AUTH | R_NOSTORE,
 	  handle_forward_auth },
 	{ "/.well-known/jwks.json", M_GET, STYLE_JSON, 0, handle_jwks },
@@ -419,7 +420,9 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	} else {
 		if (r->flags & R_NOSTORE)
 			http_add_header(req, "Cache-Control", "no-store");
-		if (writes(&rc, req) && app->write_workers && defer_handler(app, req, &rc))
+		bool async = (r->flags & R_ASYNC) && store_async_writes(app->store);
+		if (writes(&rc, req) && !async && app->write_workers &&
+		    defer_handler(app, req, &rc))
 			return; /* the worker frees rc.doc.value */
 		r->handler(app, req, &rc);
 	}

@@ -55,6 +55,15 @@ struct store_session_check *handlers_session_check(const struct route_ctx *rc,
 /* After that call: true, with the router's answer given, when the check failed. */
 bool handlers_session_failed(struct http_request *req, const struct store_session_check *chk);
 /*
+ * Before a document write that need not wait (R_ASYNC routes,
+ * store_doc_write_async): true, with the connection suspended, when the
+ * handler runs on its request thread and the store takes such writes.
+ * The write's callback then answers between http_resumed_enter and
+ * http_resume; if the store says no after all, the handler writes and
+ * answers itself and calls http_resume. False: write and answer as usual.
+ */
+bool handlers_async_begin(struct app *app, struct http_request *req);
+/*
  * The token user's document key: the one read with the token check
  * (route_ctx.doc, R_DOC routes) when it is that key, else store_doc_get.
  * out->value is the caller's to free.

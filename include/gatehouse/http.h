@@ -148,6 +148,17 @@ int http_parse_params_ct(struct http_request *req, const char *ct, bool *unsuppo
 const char *http_param(const struct http_request *req, const char *name);
 
 /*
+ * For an answer made later on another thread, without a worker of ours:
+ * http_suspend suspends the connection (answers then go to req's pending
+ * reply); on the other thread, http_resumed_enter sets the logging ids of
+ * req, the answer is made, and http_resume hands the connection back to
+ * its thread: the last touch of req.
+ */
+void http_suspend(struct http_request *req);
+void http_resumed_enter(struct http_request *req);
+void http_resume(struct http_request *req);
+
+/*
  * Moves the rest of the request to a worker: suspends the connection and
  * runs fn(req, arg) on pool; fn answers with the http_reply_* functions as
  * usual (the reply is queued when the connection resumes, on its own

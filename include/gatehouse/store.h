@@ -547,6 +547,34 @@ int store_doc_write(struct store *st, const char *user_id, const struct store_do
 		    struct store_session_check *chk /* IN/OUT, may be NULL */);
 
 /*
+ * store_doc_write without waiting for it (issue 18: a request that writes
+ * then needs no thread to wait for the commit). True when queued: done
+ * (arg, rc) is called on the store's writer thread once the write is
+ * durable or failed, with *out, *out_failed and *chk filled as
+ * store_doc_write fills them; w, its values, out, out_failed and chk must
+ * live until then. False, with nothing done, when the store cannot take
+ * one (no writer thread, as on PostgreSQL; or after store_async_close):
+ * make the same write with store_doc_write. done must be short: the
+ * writer's next batch waits for it.
+ */
+typedef void store_doc_done_fn(void *arg, int rc);
+bool store_doc_write_async(struct store *st, const char *user_id, const struct store_doc_write *w,
+			   size_t n, int64_t now, const struct store_doc_limits *lim,
+			   struct store_doc_result *out, size_t *out_failed,
+			   struct store_session_check *chk, store_doc_done_fn *done, void *arg);
+/* store_doc_delete the same way (*out_current and *chk filled before done). */
+bool store_doc_delete_async(struct store *st, const char *user_id, const char *key,
+			    int64_t if_version, int64_t *out_current,
+			    struct store_session_check *chk, store_doc_done_fn *done, void *arg);
+/* Whether store_doc_write_async can take writes (a writer thread, not closed). */
+bool store_async_writes(struct store *st);
+/*
+ * From now on store_doc_write_async says no; returns once the callbacks of
+ * every write it took have run. Before the callbacks' world goes away.
+ */
+void store_async_close(struct store *st);
+
+/*
  * Deletes a document. if_version: -1 unconditionally, 0 when it exists
  * (If-Match: *), else only over that version. GH_ENOTFOUND when absent and
  * unconditional; GH_EPRECOND (with *out_current, 0 when absent) otherwise.

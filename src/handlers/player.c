@@ -40,6 +40,46 @@ bool handlers_session_failed(struct http_request *req, const struct store_sessio
 	return true;
 }
 
+bool handlers_async_begin(struct app *app, struct http_request *req)
+{
+	if (req->deferred || !store_async_writes(app->store))
+		return false;
+	http_suspend(req);
+	return true;
+}
+
+/* A set-player-data write in flight (its answer may be made on the writer thread). */
+struct name_write {
+	struct http_request *req;
+	char user_id[37];
+	char *doc;
+	struct store_doc_write w;
+	struct store_doc_result res;
+	struct store_session_check chk;
+};
+
+static void name_answer(struct name_write *x, int err)
+{
+	free(x->doc);
+	if (handlers_session_failed(x->req, &x->chk))
+		return;
+	if (err) {
+		reply_failure(x->req, err);
+		return;
+	}
+	http_reply_json(x->req, 200, "\"Successfully updated player data\"");
+}
+
+static void name_written(void *arg, int err)
+{
+	struct name_write *x = arg;
+	struct http_request *req = x->req;
+	http_resumed_enter(req);
+	name_answer(x, err);
+	free(x);
+	http_resume(req);
+}
+
 void handle_set_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	const char *name = http_param(req, "player_name");
@@ -54,21 +94,28 @@ void handle_set_player_data(struct app *app, struct http_request *req, const str
 		reply_error(req, ERR_INVALID_PLAYER_NAME);
 		return;
 	}
-	struct store_doc_write w = { .key = HANDLERS_PLAYER_NAME_KEY, .value = doc, .len = strlen(doc) };
-	struct store_doc_limits lim = app_doc_limits(app->cfg);
-	struct store_doc_result res;
-	struct store_session_check chk;
-	int err = strlen(doc) > (size_t)app->cfg->player_data_max_document ? GH_ETOOBIG :
-		  store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(),
-				  &lim, &res, NULL, handlers_session_check(rc, &chk));
-	free(doc);
-	if (handlers_session_failed(req, &chk))
-		return;
-	if (err) {
-		reply_failure(req, err);
+	if (strlen(doc) > (size_t)app->cfg->player_data_max_document) {
+		free(doc);
+		reply_failure(req, GH_ETOOBIG);
 		return;
 	}
-	http_reply_json(req, 200, "\"Successfully updated player data\"");
+	struct name_write *x = xcalloc(1, sizeof *x);
+	x->req = req;
+	memcpy(x->user_id, rc->claims.sub, sizeof x->user_id);
+	x->doc = doc;
+	x->w = (struct store_doc_write){ .key = HANDLERS_PLAYER_NAME_KEY, .value = doc,
+					 .len = strlen(doc) };
+	struct store_doc_limits lim = app_doc_limits(app->cfg);
+	struct store_session_check *chk = handlers_session_check(rc, &x->chk);
+	bool async = handlers_async_begin(app, req);
+	if (async && store_doc_write_async(app->store, x->user_id, &x->w, 1, gh_now(), &lim,
+					   &x->res, NULL, chk, name_written, x))
+		return;
+	name_answer(x, store_doc_write(app->store, x->user_id, &x->w, 1, gh_now(), &lim, &x->res,
+				       NULL, chk));
+	free(x);
+	if (async)
+		http_resume(req);
 }
 
 int handlers_doc_get(struct app *app, const struct route_ctx *rc, const char *key,

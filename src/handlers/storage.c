@@ -282,6 +282,77 @@ static size_t array_elements(const char *p, const char *end, const char **starts
 
 /* ---- the routes ---- */
 
+/*
+ * A document write or delete in flight: its answer is made when it is
+ * durable, on the writer thread when the store took it without waiting
+ * (handlers_async_begin), else here.
+ */
+struct doc_job {
+	struct http_request *req;
+	char user_id[37];
+	const char *key;           /* points into the request's path */
+	struct store_session_check chk;
+	struct store_doc_result res[BATCH_MAX];
+	struct store_doc_write w[BATCH_MAX]; /* values point into the request's body */
+	char keys[BATCH_MAX][KEY_MAX + 1];
+	size_t n, failed;
+	int64_t current;           /* a delete's */
+	void (*answer)(struct doc_job *j, int err);
+};
+
+static struct doc_job *doc_job_new(struct http_request *req, const struct route_ctx *rc,
+				   void (*answer)(struct doc_job *j, int err))
+{
+	struct doc_job *j = xcalloc(1, sizeof *j);
+	j->req = req;
+	memcpy(j->user_id, rc->claims.sub, sizeof j->user_id);
+	j->key = rc->key;
+	j->answer = answer;
+	return j;
+}
+
+static void doc_job_done(void *arg, int err)
+{
+	struct doc_job *j = arg;
+	struct http_request *req = j->req;
+	http_resumed_enter(req);
+	j->answer(j, err);
+	free(j);
+	http_resume(req);
+}
+
+/* Writes j->w[0..n) and answers, without waiting when the store can. */
+static void doc_job_write(struct app *app, struct doc_job *j, struct store_session_check *chk)
+{
+	struct store_doc_limits lim = app_doc_limits(app->cfg);
+	struct http_request *req = j->req;
+	bool async = handlers_async_begin(app, req);
+	if (async && store_doc_write_async(app->store, j->user_id, j->w, j->n, gh_now(), &lim, j->res,
+					   &j->failed, chk, doc_job_done, j))
+		return;
+	j->answer(j, store_doc_write(app->store, j->user_id, j->w, j->n, gh_now(), &lim, j->res,
+				     &j->failed, chk));
+	free(j);
+	if (async)
+		http_resume(req);
+}
+
+static void put_answer(struct doc_job *j, int err)
+{
+	struct http_request *req = j->req;
+	if (handlers_session_failed(req, &j->chk))
+		return;
+	if (err) {
+		reply_store_failure(req, err, j->key, j->res[0].current_version, -1);
+		return;
+	}
+	set_etag(req, j->res[0].version);
+	reply_json(req, j->res[0].created ? 201 : 200,
+		   json_pack("{s:s, s:I, s:I}", "key", j->key, "version",
+			     (json_int_t)j->res[0].version, "updated_at",
+			     (json_int_t)j->res[0].updated_at));
+}
+
 static void put_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	if (!handlers_require_json_body(req))
@@ -316,21 +387,10 @@ static void put_doc(struct app *app, struct http_request *req, const struct rout
 			return;
 		}
 	}
-	struct store_doc_result res;
-	struct store_doc_limits lim = app_doc_limits(app->cfg);
-	struct store_session_check chk;
-	int err = store_doc_write(app->store, rc->claims.sub, &w, 1, gh_now(), &lim,
-				  &res, NULL, handlers_session_check(rc, &chk));
-	if (handlers_session_failed(req, &chk))
-		return;
-	if (err) {
-		reply_store_failure(req, err, rc->key, res.current_version, -1);
-		return;
-	}
-	set_etag(req, res.version);
-	reply_json(req, res.created ? 201 : 200,
-		       json_pack("{s:s, s:I, s:I}", "key", rc->key, "version",
-				 (json_int_t)res.version, "updated_at", (json_int_t)res.updated_at));
+	struct doc_job *j = doc_job_new(req, rc, put_answer);
+	j->w[0] = w;
+	j->n = 1;
+	doc_job_write(app, j, handlers_session_check(rc, &j->chk));
 }
 
 /* True when an If-None-Match list names version (or is *). */
@@ -372,29 +432,42 @@ static void get_doc(struct app *app, struct http_request *req, const struct rout
 	free(d.value);
 }
 
-static void delete_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
+static void delete_answer(struct doc_job *j, int err)
 {
-	int64_t if_version = -1, current = 0;
-	const char *im = http_header(req, "If-Match");
-	if (im && parse_etag(im, &if_version)) {
-		reply_error_detail(req, ERR_INVALID_REQUEST,
-				   "If-Match must be \"<version>\" or *", NULL);
-		return;
-	}
-	struct store_session_check chk;
-	int err = store_doc_delete(app->store, rc->claims.sub, rc->key, if_version, &current,
-				   handlers_session_check(rc, &chk));
-	if (handlers_session_failed(req, &chk))
+	struct http_request *req = j->req;
+	if (handlers_session_failed(req, &j->chk))
 		return;
 	if (err == GH_ENOTFOUND) {
 		reply_error(req, ERR_DOC_NOT_FOUND);
 		return;
 	}
 	if (err) {
-		reply_store_failure(req, err, rc->key, current, -1);
+		reply_store_failure(req, err, j->key, j->current, -1);
 		return;
 	}
 	http_reply(req, 204, NULL, "", 0);
+}
+
+static void delete_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
+{
+	int64_t if_version = -1;
+	const char *im = http_header(req, "If-Match");
+	if (im && parse_etag(im, &if_version)) {
+		reply_error_detail(req, ERR_INVALID_REQUEST,
+				   "If-Match must be \"<version>\" or *", NULL);
+		return;
+	}
+	struct doc_job *j = doc_job_new(req, rc, delete_answer);
+	struct store_session_check *chk = handlers_session_check(rc, &j->chk);
+	bool async = handlers_async_begin(app, req);
+	if (async && store_doc_delete_async(app->store, j->user_id, j->key, if_version,
+					    &j->current, chk, doc_job_done, j))
+		return;
+	delete_answer(j, store_doc_delete(app->store, j->user_id, j->key, if_version, &j->current,
+					  chk));
+	free(j);
+	if (async)
+		http_resume(req);
 }
 
 void handle_player_doc(struct app *app, struct http_request *req, const struct route_ctx *rc)
@@ -507,6 +580,25 @@ out:
 	return status;
 }
 
+static void batch_answer(struct doc_job *j, int err)
+{
+	struct http_request *req = j->req;
+	if (handlers_session_failed(req, &j->chk))
+		return;
+	if (err) {
+		reply_store_failure(req, err, j->w[j->failed].key, j->res[j->failed].current_version,
+				    (long)j->failed);
+		return;
+	}
+	json_t *results = json_array();
+	for (size_t i = 0; i < j->n; i++)
+		json_array_append_new(results, json_pack("{s:s, s:I, s:I}", "key", j->w[i].key,
+							 "version", (json_int_t)j->res[i].version,
+							 "updated_at",
+							 (json_int_t)j->res[i].updated_at));
+	reply_json(req, 200, json_pack("{s:o}", "results", results));
+}
+
 void handle_player_doc_batch(struct app *app, struct http_request *req,
 			     const struct route_ctx *rc)
 {
@@ -520,9 +612,9 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 	size_t n = shape ? json_array_size(writes) : 0;
 	json_decref(root);
 	const char *ws, *we, *starts[BATCH_MAX];
-	struct store_doc_write w[BATCH_MAX];
-	char keys[BATCH_MAX][KEY_MAX + 1];
-	memset(w, 0, sizeof w);
+	struct doc_job *j = doc_job_new(req, rc, batch_answer);
+	struct store_doc_write *w = j->w;
+	char (*keys)[KEY_MAX + 1] = j->keys;
 	if (!parsed && find_member(body, end, "writes", &ws, &we)) {
 		/*
 		 * The body did not parse: when the fault lies in one item's value
@@ -539,6 +631,7 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 	if (!shape || n < 1 || n > BATCH_MAX) {
 		reply_error_detail(req, ERR_INVALID_REQUEST,
 				   "The body is {\"writes\": [...]} with 1 to 25 writes", NULL);
+		free(j);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -553,6 +646,7 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 			reply_error_detail(req, status == 413 ? ERR_PAYLOAD_TOO_LARGE :
 					   ERR_INVALID_REQUEST, why,
 					   json_pack("{s:I}", "index", (json_int_t)i));
+			free(j);
 			return;
 		}
 	}
@@ -560,26 +654,9 @@ void handle_player_doc_batch(struct app *app, struct http_request *req,
 		/* Every item passed on its own: the fault is in the frame. */
 		reply_error_detail(req, ERR_INVALID_REQUEST,
 				   "The body is {\"writes\": [...]} with 1 to 25 writes", NULL);
+		free(j);
 		return;
 	}
-	struct store_doc_result res[BATCH_MAX];
-	size_t failed = 0;
-	struct store_doc_limits lim = app_doc_limits(app->cfg);
-	struct store_session_check chk;
-	int err = store_doc_write(app->store, rc->claims.sub, w, n, gh_now(), &lim,
-				  res, &failed, handlers_session_check(rc, &chk));
-	if (handlers_session_failed(req, &chk))
-		return;
-	if (err) {
-		reply_store_failure(req, err, w[failed].key, res[failed].current_version,
-				  (long)failed);
-		return;
-	}
-	json_t *results = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(results, json_pack("{s:s, s:I, s:I}", "key", w[i].key,
-							 "version", (json_int_t)res[i].version,
-							 "updated_at",
-							 (json_int_t)res[i].updated_at));
-	reply_json(req, 200, json_pack("{s:o}", "results", results));
+	j->n = n;
+	doc_job_write(app, j, handlers_session_check(rc, &j->chk));
 }

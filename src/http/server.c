@@ -406,22 +406,38 @@ struct deferred_job {
 	void *arg;
 };
 
-static void run_deferred(void *arg)
+void http_suspend(struct http_request *req)
 {
-	struct deferred_job *j = arg;
-	struct http_request *req = j->req;
+	req->deferred = true;
+	MHD_suspend_connection(req->conn);
+}
+
+void http_resumed_enter(struct http_request *req)
+{
 	log_set_request_id(req->request_id);
 	log_set_trace_id(req->trace_id[0] ? req->trace_id : NULL);
-	j->fn(req, j->arg);
+}
+
+void http_resume(struct http_request *req)
+{
 	if (!req->pending.ready) {
 		log_error("deferred handler for '%s' gave no answer", req->route);
 		http_reply_json(req, 500, "{\"error\":\"internal\",\"message\":\"no answer\"}");
 	}
 	log_set_request_id(NULL);
 	log_set_trace_id(NULL);
-	free(j);
 	/* The last touch: from here on the connection's thread owns req again. */
 	MHD_resume_connection(req->conn);
+}
+
+static void run_deferred(void *arg)
+{
+	struct deferred_job *j = arg;
+	struct http_request *req = j->req;
+	http_resumed_enter(req);
+	j->fn(req, j->arg);
+	free(j);
+	http_resume(req);
 }
 
 int http_defer(struct http_request *req, struct workpool *pool,
@@ -431,8 +447,7 @@ int http_defer(struct http_request *req, struct workpool *pool,
 	j->req = req;
 	j->fn = fn;
 	j->arg = arg;
-	req->deferred = true;
-	MHD_suspend_connection(req->conn);
+	http_suspend(req);
 	if (!workpool_submit(pool, run_deferred, j)) {
 		MHD_resume_connection(req->conn);
 		req->deferred = false;

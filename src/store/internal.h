@@ -33,6 +33,9 @@ struct write_op {
 	int rc;
 	bool undone;               /* its writes were rolled back: a commit failure cannot change rc */
 	_Atomic int state;         /* OP_PENDING, OP_SLEEPING (its submitter waits), OP_DONE (writer.c) */
+	/* store_submit_async: called on the writer thread when done; the op is then freed */
+	void (*done)(void *done_arg, int rc);
+	void *done_arg;
 	struct write_op *next;
 };
 
@@ -48,6 +51,7 @@ struct store {
 	pthread_cond_t work;       /* signalled when ops are queued or on stop */
 	struct write_op *head, *tail;
 	bool stopping;
+	atomic_bool async_closed;  /* store_async_close: store_submit_async says no */
 	bool group_commit;
 	int64_t last_data_version;
 	uint64_t last_version_check_ns;
@@ -81,6 +85,14 @@ int store_writer_start(struct store *st);
 void store_writer_stop(struct store *st);
 /* Queues fn to run in a write transaction and waits for the commit. */
 int store_submit(struct store *st, store_write_fn *fn, void *arg);
+/*
+ * store_submit without waiting: the op goes to the writer thread, which
+ * calls done(done_arg, rc) once it is durable or failed. False (nothing
+ * queued) when there is no writer thread (per_call) or after
+ * store_async_close: the caller then uses store_submit.
+ */
+bool store_submit_async(struct store *st, store_write_fn *fn, void *arg,
+			void (*done)(void *done_arg, int rc), void *done_arg);
 /* Notices commits by other processes, at most once a second. */
 void store_check_data_version(struct store *st);
 /* A reader connection (opened on first use), or NULL (logged). */

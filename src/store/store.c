@@ -445,6 +445,86 @@ int store_doc_write(struct store *st, const char *user_id, const struct store_do
 	return rc;
 }
 
+struct doc_async {
+	struct doc_write_op op;
+	size_t *out_failed;
+	store_doc_done_fn *done;
+	void *arg;
+};
+
+static void doc_async_done(void *arg, int rc)
+{
+	struct doc_async *a = arg;
+	if (a->out_failed)
+		*a->out_failed = a->op.failed;
+	a->done(a->arg, rc);
+	free(a);
+}
+
+bool store_doc_write_async(struct store *st, const char *user_id, const struct store_doc_write *w,
+			   size_t n, int64_t now, const struct store_doc_limits *lim,
+			   struct store_doc_result *out, size_t *out_failed,
+			   struct store_session_check *chk, store_doc_done_fn *done, void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		if (w[i].len > INT_MAX)
+			return false; /* store_doc_write answers it */
+	memset(out, 0, n * sizeof *out);
+	if (chk)
+		chk->err = 0;
+	struct doc_async *a = xcalloc(1, sizeof *a);
+	a->op = (struct doc_write_op){ user_id, w, n, now, { 0, 0 }, out, 0, chk };
+	if (lim)
+		a->op.lim = *lim;
+	a->out_failed = out_failed;
+	a->done = done;
+	a->arg = arg;
+	if (!store_submit_async(st, store_rule_doc_write, &a->op, doc_async_done, a)) {
+		free(a);
+		return false;
+	}
+	return true;
+}
+
+struct doc_delete_async {
+	struct doc_delete_op op;
+	int64_t *out_current;
+	store_doc_done_fn *done;
+	void *arg;
+};
+
+static void doc_delete_async_done(void *arg, int rc)
+{
+	struct doc_delete_async *a = arg;
+	if (a->out_current)
+		*a->out_current = a->op.current;
+	a->done(a->arg, rc);
+	free(a);
+}
+
+bool store_doc_delete_async(struct store *st, const char *user_id, const char *key,
+			    int64_t if_version, int64_t *out_current,
+			    struct store_session_check *chk, store_doc_done_fn *done, void *arg)
+{
+	if (chk)
+		chk->err = 0;
+	struct doc_delete_async *a = xcalloc(1, sizeof *a);
+	a->op = (struct doc_delete_op){ user_id, key, if_version, 0, chk };
+	a->out_current = out_current;
+	a->done = done;
+	a->arg = arg;
+	if (!store_submit_async(st, store_rule_doc_delete, &a->op, doc_delete_async_done, a)) {
+		free(a);
+		return false;
+	}
+	return true;
+}
+
+bool store_async_writes(struct store *st)
+{
+	return !st->be->per_call && !atomic_load(&st->async_closed);
+}
+
 int store_doc_delete(struct store *st, const char *user_id, const char *key, int64_t if_version,
 		     int64_t *out_current, struct store_session_check *chk)
 {

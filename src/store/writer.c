@@ -223,7 +223,12 @@ static void *writer_main(void *arg)
 		 */
 		for (struct write_op *op = batch, *next; op; op = next) {
 			next = op->next;
-			op_finish(op);
+			if (op->done) {
+				op->done(op->done_arg, op->rc);
+				free(op);
+			} else {
+				op_finish(op);
+			}
 		}
 		pthread_mutex_lock(&st->lock);
 	}
@@ -286,6 +291,59 @@ static int submit_per_call(struct store *st, store_write_fn *fn, void *arg)
 	}
 }
 
+/* Queues op (the caller holds st->lock); the writer is signalled after the unlock. */
+static void enqueue(struct store *st, struct write_op *op)
+{
+	if (st->tail)
+		st->tail->next = op;
+	else
+		st->head = op;
+	st->tail = op;
+}
+
+bool store_submit_async(struct store *st, store_write_fn *fn, void *arg,
+			void (*done)(void *done_arg, int rc), void *done_arg)
+{
+	if (st->be->per_call)
+		return false;
+	struct write_op *op = xcalloc(1, sizeof *op);
+	op->fn = fn;
+	op->arg = arg;
+	op->rc = GH_EINTERNAL;
+	op->done = done;
+	op->done_arg = done_arg;
+	pthread_mutex_lock(&st->lock);
+	bool open = !st->stopping && !atomic_load(&st->async_closed);
+	if (open)
+		enqueue(st, op);
+	pthread_mutex_unlock(&st->lock);
+	if (!open) {
+		free(op);
+		return false;
+	}
+	pthread_cond_signal(&st->work);
+	return true;
+}
+
+static int noop(struct store_conn *c, void *arg, enum store_op_end *end)
+{
+	(void)c;
+	(void)arg;
+	*end = STORE_OP_ROLLBACK;
+	return 0;
+}
+
+void store_async_close(struct store *st)
+{
+	if (st->be->per_call)
+		return;
+	pthread_mutex_lock(&st->lock);
+	atomic_store(&st->async_closed, true);
+	pthread_mutex_unlock(&st->lock);
+	/* Queued behind every asynchronous write: when it returns, their callbacks have run. */
+	store_submit(st, noop, NULL);
+}
+
 int store_submit(struct store *st, store_write_fn *fn, void *arg)
 {
 	if (st->be->per_call)
@@ -296,11 +354,7 @@ int store_submit(struct store *st, store_write_fn *fn, void *arg)
 		pthread_mutex_unlock(&st->lock);
 		return GH_EUNAVAIL;
 	}
-	if (st->tail)
-		st->tail->next = &op;
-	else
-		st->head = &op;
-	st->tail = &op;
+	enqueue(st, &op);
 	pthread_mutex_unlock(&st->lock);
 	/* After the unlock, so the writer does not wake only to wait for the lock. */
 	pthread_cond_signal(&st->work);
