@@ -72,10 +72,11 @@ const struct setting config_settings[] = {
 	{ "http_threads", T_INT, OFF(http_threads), "0", 0, 1024, NULL,
 	  "Request threads (0 = four per CPU, at least 4).", false },
 	{ "write_workers", T_INT, OFF(write_workers), "0", 0, 1024, NULL,
-	  "Threads that run the requests which write (logins, refresh, logout, storage\n"
-	  "writes) while their connection waits, so that a request thread never waits for\n"
-	  "a commit; up to this many writes share one commit (fsync). 0 = eight per CPU,\n"
-	  "at least 16.", false },
+	  "Threads that run the requests which write (logins, refresh, logout; storage\n"
+	  "writes on PostgreSQL) while their connection waits, so that a request thread\n"
+	  "never waits for a commit; up to this many writes share one commit (fsync). On\n"
+	  "SQLite storage writes need no worker: the writer thread answers them. 0 = eight\n"
+	  "per CPU, at least 16.", false },
 	{ "shutdown_timeout", T_DURATION, OFF(shutdown_timeout), "10s", 0, 3600, NULL,
 	  "On SIGTERM, how long in-flight requests may take before the daemon exits anyway.", false },
 	{ "admin_listen_address", T_STRING, OFF(admin_listen_address), "", 0, 64, NULL,
