@@ -100,13 +100,39 @@ static bool scan_literal(struct scan *s, const char *word)
 
 static bool scan_value(struct scan *s);
 
-static bool scan_object(struct scan *s)
-{
+/* An object's member names so far, to refuse a duplicate (compared raw: no escapes). */
+struct names {
 	struct {
 		const unsigned char *name;
 		size_t len;
-	} names[JSONCHECK_MAX_MEMBERS];
-	size_t n = 0;
+	} at[JSONCHECK_MAX_MEMBERS];
+	size_t n;
+};
+
+/*
+ * The member name at s->p (a string without escapes) read and added to
+ * seen: false when it is not one, is a duplicate, or there are too many.
+ */
+static bool member_name(struct scan *s, struct names *seen)
+{
+	const unsigned char *name;
+	size_t len;
+	bool escaped;
+	if (s->p >= s->end || *s->p != '"' || seen->n == JSONCHECK_MAX_MEMBERS ||
+	    !scan_string(s, &name, &len, &escaped) || escaped)
+		return false;
+	for (size_t i = 0; i < seen->n; i++)
+		if (seen->at[i].len == len && !memcmp(seen->at[i].name, name, len))
+			return false; /* a duplicate: jansson refuses it */
+	seen->at[seen->n].name = name;
+	seen->at[seen->n++].len = len;
+	return true;
+}
+
+static bool scan_object(struct scan *s)
+{
+	struct names seen;
+	seen.n = 0;
 	s->p++;
 	skip_ws(s);
 	if (s->p < s->end && *s->p == '}') {
@@ -114,18 +140,8 @@ static bool scan_object(struct scan *s)
 		return true;
 	}
 	for (;;) {
-		if (s->p >= s->end || *s->p != '"' || n == JSONCHECK_MAX_MEMBERS)
+		if (!member_name(s, &seen))
 			return false;
-		const unsigned char *name;
-		size_t len;
-		bool escaped;
-		if (!scan_string(s, &name, &len, &escaped) || escaped)
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if (names[i].len == len && !memcmp(names[i].name, name, len))
-				return false; /* a duplicate: jansson refuses it */
-		names[n].name = name;
-		names[n++].len = len;
 		skip_ws(s);
 		if (s->p >= s->end || *s->p++ != ':')
 			return false;
@@ -268,28 +284,18 @@ json_t *json_load_flat(const char *p, size_t n)
 	json_t *obj = json_object();
 	if (!obj)
 		return NULL;
-	struct {
-		const unsigned char *name;
-		size_t len;
-	} names[JSONCHECK_MAX_MEMBERS];
-	size_t count = 0;
+	struct names seen;
+	seen.n = 0;
 	skip_ws(&s);
 	if (s.p < s.end && *s.p == '}') {
 		s.p++;
 		goto end;
 	}
 	for (;;) {
-		const unsigned char *name;
-		size_t len;
-		bool escaped;
-		if (s.p >= s.end || *s.p != '"' || count == JSONCHECK_MAX_MEMBERS ||
-		    !scan_string(&s, &name, &len, &escaped) || escaped)
+		if (!member_name(&s, &seen))
 			goto decline;
-		for (size_t i = 0; i < count; i++)
-			if (names[i].len == len && !memcmp(names[i].name, name, len))
-				goto decline;
-		names[count].name = name;
-		names[count++].len = len;
+		const unsigned char *name = seen.at[seen.n - 1].name;
+		size_t len = seen.at[seen.n - 1].len;
 		skip_ws(&s);
 		if (s.p >= s.end || *s.p++ != ':')
 			goto decline;

@@ -426,9 +426,11 @@ int store_doc_get(struct store *st, const char *user_id, const char *key,
 	return rc;
 }
 
-int store_doc_write(struct store *st, const char *user_id, const struct store_doc_write *w,
-		    size_t n, int64_t now, const struct store_doc_limits *lim,
-		    struct store_doc_result *out, size_t *out_failed, struct store_session_check *chk)
+/* A document write's op, for store_doc_write and store_doc_write_async; GH_ETOOBIG for a value too long to bind. */
+static int doc_write_init(struct doc_write_op *op, const char *user_id,
+			  const struct store_doc_write *w, size_t n, int64_t now,
+			  const struct store_doc_limits *lim, struct store_doc_result *out,
+			  struct store_session_check *chk)
 {
 	memset(out, 0, n * sizeof *out);
 	for (size_t i = 0; i < n; i++)
@@ -436,10 +438,21 @@ int store_doc_write(struct store *st, const char *user_id, const struct store_do
 			return GH_ETOOBIG;
 	if (chk)
 		chk->err = 0;
-	struct doc_write_op op = { user_id, w, n, now, { 0, 0 }, out, 0, chk };
+	*op = (struct doc_write_op){ user_id, w, n, now, { 0, 0 }, out, 0, chk };
 	if (lim)
-		op.lim = *lim;
-	int rc = store_submit(st, store_rule_doc_write, &op);
+		op->lim = *lim;
+	return 0;
+}
+
+int store_doc_write(struct store *st, const char *user_id, const struct store_doc_write *w,
+		    size_t n, int64_t now, const struct store_doc_limits *lim,
+		    struct store_doc_result *out, size_t *out_failed, struct store_session_check *chk)
+{
+	struct doc_write_op op;
+	int rc = doc_write_init(&op, user_id, w, n, now, lim, out, chk);
+	if (rc)
+		return rc;
+	rc = store_submit(st, store_rule_doc_write, &op);
 	if (out_failed)
 		*out_failed = op.failed;
 	return rc;
@@ -466,16 +479,11 @@ bool store_doc_write_async(struct store *st, const char *user_id, const struct s
 			   struct store_doc_result *out, size_t *out_failed,
 			   struct store_session_check *chk, store_doc_done_fn *done, void *arg)
 {
-	for (size_t i = 0; i < n; i++)
-		if (w[i].len > INT_MAX)
-			return false; /* store_doc_write answers it */
-	memset(out, 0, n * sizeof *out);
-	if (chk)
-		chk->err = 0;
 	struct doc_async *a = xcalloc(1, sizeof *a);
-	a->op = (struct doc_write_op){ user_id, w, n, now, { 0, 0 }, out, 0, chk };
-	if (lim)
-		a->op.lim = *lim;
+	if (doc_write_init(&a->op, user_id, w, n, now, lim, out, chk)) {
+		free(a);
+		return false; /* store_doc_write answers it */
+	}
 	a->out_failed = out_failed;
 	a->done = done;
 	a->arg = arg;

@@ -509,12 +509,47 @@ static char *json_str(const char *s)
 	return sb_detach(&sb, NULL);
 }
 
+/*
+ * check(text, n) on every one-byte change of doc (each byte replaced by
+ * each of a set of JSON-significant and invalid bytes, or removed):
+ * false when check failed once; *taken counts the texts it said it took.
+ */
+static bool each_one_byte_change(const char *doc, bool (*check)(const char *, size_t, bool *),
+				 int *taken)
+{
+	static const char subst[] = "{}[]\":,\\-.0159eEtfnu \x01\x7f\x80\xc3\xff";
+	size_t n = strlen(doc);
+	char buf[128];
+	bool ok = n < sizeof buf;
+	*taken = 0;
+	for (size_t at = 0; ok && at < n; at++) {
+		bool took;
+		for (size_t k = 0; k < sizeof subst - 1; k++) {
+			memcpy(buf, doc, n);
+			buf[at] = subst[k];
+			ok = ok && check(buf, n, &took);
+			*taken += took;
+		}
+		memcpy(buf, doc, at);
+		memcpy(buf + at, doc + at + 1, n - at - 1);
+		ok = ok && check(buf, n - 1, &took);
+	}
+	return ok;
+}
+
 /* jansson's verdict on a stored document (storage.c's check). */
 static bool jansson_accepts(const char *p, size_t n)
 {
 	json_t *j = json_loadb(p, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
 	json_decref(j);
 	return j != NULL;
+}
+
+/* json_check_plain(p) implies jansson's acceptance; *passed says whether it passed. */
+static bool plain_implies_jansson(const char *p, size_t n, bool *passed)
+{
+	*passed = json_check_plain(p, n);
+	return !*passed || jansson_accepts(p, n);
 }
 
 /*
@@ -567,26 +602,9 @@ TEST(json_check_plain_agrees_with_jansson)
 	CHECK(jansson_accepts(sb.buf, sb.len));
 	sb_release(&sb);
 	/* Every one-byte change of a document: whatever passes, jansson takes. */
-	const char *doc = "{\"a\":[1,-2.5,\"x\\n\xc3\xa9\"],\"bb\":{\"c\":true,\"d\":null},\"e\":\"\"}";
-	size_t n = strlen(doc);
-	static const char subst[] = "{}[]\":,\\-.0159eEtfnu \x01\x7f\x80\xc3\xff";
-	char buf[128];
-	int passed = 0;
-	for (size_t at = 0; at < n; at++) {
-		for (size_t k = 0; k < sizeof subst - 1; k++) {
-			memcpy(buf, doc, n);
-			buf[at] = subst[k];
-			if (json_check_plain(buf, n)) {
-				passed++;
-				CHECK(jansson_accepts(buf, n));
-			}
-		}
-		/* the byte removed */
-		memcpy(buf, doc, at);
-		memcpy(buf + at, doc + at + 1, n - at - 1);
-		if (json_check_plain(buf, n - 1))
-			CHECK(jansson_accepts(buf, n - 1));
-	}
+	int passed;
+	CHECK(each_one_byte_change("{\"a\":[1,-2.5,\"x\\n\xc3\xa9\"],\"bb\":{\"c\":true,"
+				   "\"d\":null},\"e\":\"\"}", plain_implies_jansson, &passed));
 	CHECK(passed > 50);
 }
 
@@ -638,22 +656,9 @@ TEST(json_load_flat_builds_what_jansson_builds)
 		json_decref(j);
 	}
 	/* Every one-byte change of a claims object: whatever is taken, jansson builds alike. */
-	const char *doc = "{\"sub\":\"ab\xc3\xa9\",\"exp\":123,\"t\":true,\"s\":\"x\\ny\",\"n\":null}";
-	size_t n = strlen(doc);
-	static const char subst[] = "{}[]\":,\\-.0159eEtfnu \x01\x7f\x80\xc3\xff";
-	char buf[128];
-	int count = 0;
-	for (size_t at = 0; at < n; at++) {
-		for (size_t k = 0; k < sizeof subst - 1; k++) {
-			memcpy(buf, doc, n);
-			buf[at] = subst[k];
-			CHECK(flat_matches_jansson(buf, n, &took));
-			count += took;
-		}
-		memcpy(buf, doc, at);
-		memcpy(buf + at, doc + at + 1, n - at - 1);
-		CHECK(flat_matches_jansson(buf, n - 1, &took));
-	}
+	int count;
+	CHECK(each_one_byte_change("{\"sub\":\"ab\xc3\xa9\",\"exp\":123,\"t\":true,"
+				   "\"s\":\"x\\ny\",\"n\":null}", flat_matches_jansson, &count));
 	CHECK(count > 50);
 }
 
