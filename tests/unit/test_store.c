@@ -9,6 +9,7 @@
  * test_store_contract.c.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -578,6 +579,79 @@ TEST(concurrent_writers)
 	store_close(st);
 }
 
+/* ---- writes nobody waits for (store_doc_write_async) ---- */
+
+struct async_write {
+	struct store_doc_write w;
+	struct store_doc_result r;
+	struct store_session_check chk;
+	char key[16];
+	int rc;
+	_Atomic int done;          /* times its callback ran */
+};
+
+static void async_written(void *arg, int rc)
+{
+	struct async_write *a = arg;
+	a->rc = rc;
+	atomic_fetch_add(&a->done, 1);
+}
+
+/*
+ * Asynchronous writes: each callback runs once, after its write is
+ * durable, with the results and the session check filled; a failed check
+ * writes nothing; store_async_close returns only after every callback of
+ * the writes taken, and from then on the store says no (the caller writes
+ * synchronously).
+ */
+TEST(async_writes_and_close)
+{
+	struct store *st = open_store();
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "A0", T0, T0 + 100000);
+	CHECK(store_async_writes(st));
+	enum { N = 40 };
+	static struct async_write a[N];
+	for (int i = 0; i < N; i++) {
+		memset(&a[i], 0, sizeof a[i]);
+		snprintf(a[i].key, sizeof a[i].key, "k%d", i % 7);
+		a[i].w = (struct store_doc_write){ .key = a[i].key, .value = "1", .len = 1 };
+		/* Every fifth names a session that is not the user's: refused, nothing written. */
+		a[i].chk = (struct store_session_check){ .session_id = i % 5 ? sid : sid + 1000,
+							 .now = T0 + 1 };
+		CHECK(store_doc_write_async(st, uid, &a[i].w, 1, T0 + 1, NULL, &a[i].r, NULL,
+					    &a[i].chk, async_written, &a[i]));
+	}
+	store_async_close(st);
+	int64_t versions = 0;
+	for (int i = 0; i < N; i++) {
+		CHECK_INT(atomic_load(&a[i].done), 1);
+		if (i % 5) {
+			CHECK_INT(a[i].rc, 0);
+			CHECK_INT(a[i].chk.err, 0);
+			CHECK(a[i].r.version > 0);
+			versions++;
+		} else {
+			CHECK_INT(a[i].rc, GH_EENDED);
+			CHECK_INT(a[i].chk.err, GH_EENDED);
+		}
+	}
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT data_seq FROM users WHERE user_id = '%s'", uid);
+	CHECK_INT(raw_int(sql), versions);
+	/* Closed: no more taken, and a synchronous write still goes through. */
+	CHECK(!store_async_writes(st));
+	struct async_write late = { .w = { .key = "late", .value = "2", .len = 1 } };
+	CHECK(!store_doc_write_async(st, uid, &late.w, 1, T0 + 2, NULL, &late.r, NULL, NULL,
+				     async_written, &late));
+	CHECK(!store_doc_delete_async(st, uid, "k1", -1, NULL, NULL, async_written, &late));
+	CHECK_INT(atomic_load(&late.done), 0);
+	int64_t v;
+	CHECK_INT(doc_put(st, uid, "late", "2", 1, T0 + 2, &v), 0);
+	CHECK_INT(v, versions + 1);
+	store_close(st);
+}
+
 /* ---- persistence and errors ---- */
 
 TEST(reopen_keeps_data)
@@ -746,6 +820,7 @@ int main(void)
 	group_commit = false;
 	RUN(concurrent_writers); /* again, one transaction per write */
 	group_commit = true;
+	RUN(async_writes_and_close);
 	RUN(reopen_keeps_data);
 	RUN(open_fails_with_a_message);
 	RUN(open_refuses_newer_schema);
