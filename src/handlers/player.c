@@ -15,6 +15,8 @@
 #include "gatehouse/errors.h"
 #include "gatehouse/clock.h"
 #include "gatehouse/log.h"
+#include "gatehouse/encoding.h"
+#include "gatehouse/strbuf.h"
 #include "gatehouse/banned.h"
 
 /* The document key shared with the player-data routes. */
@@ -131,12 +133,40 @@ int handlers_doc_get(struct app *app, const struct route_ctx *rc, const char *ke
 	return rc->doc_err;
 }
 
+/*
+ * Whether a stored value is a JSON string without escapes (as set-player-data
+ * stores most names): jansson would parse it and dump it back byte for byte,
+ * so it can go into an answer as it is.
+ */
+static bool plain_json_string(const char *v, size_t n)
+{
+	if (n < 2 || v[0] != '"' || v[n - 1] != '"')
+		return false;
+	for (size_t i = 1; i + 1 < n; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == '"' || v[i] == '\\')
+			return false;
+	return gh_utf8_valid(v + 1, n - 2);
+}
+
 void handle_get_player_data(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	struct store_document d;
 	int err = handlers_doc_get(app, rc, HANDLERS_PLAYER_NAME_KEY, &d);
 	if (err && err != GH_ENOTFOUND) {
 		reply_failure(req, err);
+		return;
+	}
+	if (!err && plain_json_string(d.value, d.len)) {
+		/* The answer jansson would make, without parsing and dumping the name. */
+		struct strbuf sb = STRBUF_INIT;
+		sb_adds(&sb, "{\"UserID\":");
+		sb_add_json_str(&sb, rc->claims.sub);
+		sb_adds(&sb, ",\"PlayerName\":");
+		sb_add(&sb, d.value, d.len);
+		sb_adds(&sb, "}");
+		free(d.value);
+		http_reply_json(req, 200, sb.buf);
+		sb_release(&sb);
 		return;
 	}
 	json_t *out = json_pack("{s:s}", "UserID", rc->claims.sub);

@@ -1,5 +1,6 @@
 """Guest login, refresh and the sample player routes, sent exactly as the
 Unity, Unreal and Godot SDKs send them (API.md A.1, A.2, A.5)."""
+import json
 import unittest
 import urllib.parse
 
@@ -110,6 +111,35 @@ class GuestFlow(DaemonTest, unittest.TestCase):
                             headers={"Authorization": "Bearer " + g["auth_token"]})
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json(), {"UserID": g["user_id"], "PlayerName": "John Doe"})
+
+    def test_player_name_answer_bytes(self):
+        """get-player-data's body, byte for byte, whether the stored name is
+        copied into the answer (a JSON string without escapes) or parsed and
+        dumped again (anything else, also a name stored through the storage
+        API with escapes, or a value that is no string)."""
+        d = self.daemon
+        g = d.new_guest()
+        h = {"Authorization": g["auth_token"]}
+        uid = g["user_id"]
+        for name in ("John Doe", "Ren\u00e9 \U0001f600", 'say "hi"', "back\\slash",
+                     "tab\there", "a/b"):
+            r = d.get("/set-player-data?player_name=" + urllib.parse.quote(name, safe=""),
+                      headers=h)
+            self.assertEqual(r.status, 200, r)
+            r = d.get("/get-player-data", headers=h)
+            self.assertEqual(r.status, 200, r)
+            want = json.dumps({"UserID": uid, "PlayerName": name}, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+            self.assertEqual(r.body, want, name)
+        # Stored through the storage API: escapes are decoded, a non-string is no name.
+        for stored, shown in ((b'"\\u0041\\u00e9"', {"PlayerName": "A\u00e9"}), (b'42', {}),
+                              (b'{"n":1}', {})):
+            r = d.request("PUT", d.path("/player-data/player_name"),
+                          {"Authorization": g["auth_token"], "Content-Type": "application/json"},
+                          stored)
+            self.assertIn(r.status, (200, 201), r)
+            r = d.get("/get-player-data", headers=h)
+            self.assertEqual(r.json(), dict({"UserID": uid}, **shown), stored)
 
 
 class BasePath(unittest.TestCase):
