@@ -28,7 +28,7 @@ static const struct route routes[] = {
 	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE,
 	  handle_login_as_guest },
 	{ "/refresh-access-token", M_GET | M_POST, STYLE_COMPAT,
-	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE,
+	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE | R_ASYNC,
 	  handle_refresh },
 	{ "/login-with-steam", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
 	  handle_login_with_steam },

@@ -146,41 +146,85 @@ static int verify_refresh(struct app *app, const char *token, int64_t now,
 	return err;
 }
 
-int session_refresh(struct app *app, const char *token, int64_t now_ms,
-		    struct session_tokens *out)
+/* What a refresh's durable outcome means; the pair is re-signed only if the one signed before the write does not fit. */
+static int refresh_outcome(struct session_refresh *j)
 {
-	int64_t now = now_ms / 1000;
-	struct refresh_claims claims;
-	const char *why = NULL;
-	if (verify_refresh(app, token, now, &claims, &why)) {
-		log_debug("refresh token rejected: %s", why);
-		return GH_EAUTH;
-	}
-	char new_jti[JTI_LEN + 1];
-	if (!session_can_sign(app, now) || token_new_jti(new_jti))
-		return GH_EUNAVAIL;
-	struct store_refresh r = { .session_id = claims.sid, .user_id = claims.sub,
-				   .presented_jti = claims.jti, .new_jti = new_jti, .now = now,
-				   .now_ms = now_ms,
-				   .grace_ms = app->cfg->refresh_reuse_grace * 1000 };
-	struct store_refresh_result res;
-	if (store_session_refresh(app->store, &r, &res))
-		return GH_EUNAVAIL;
-	switch (res.outcome) {
+	switch (j->res.outcome) {
 	case REFRESH_ROTATED:
 	case REFRESH_GRACE:
-		return sign_pair(app, claims.sub, claims.access_scope, claims.sid, new_jti,
-				 res.expires_at, now, out);
+		if (j->tokens.access && j->res.expires_at == j->claims.exp)
+			return 0;
+		session_tokens_release(&j->tokens);
+		return sign_pair(j->app, j->claims.sub, j->claims.access_scope, j->claims.sid,
+				 j->new_jti, j->res.expires_at, j->now, &j->tokens);
 	case REFRESH_REUSED:
 		metrics_inc(M_REFRESH_REUSE);
 		log_warn("refresh token reuse: session %lld of user '%s' revoked",
-			 (long long)claims.sid, claims.sub);
+			 (long long)j->claims.sid, j->claims.sub);
 		return GH_EAUTH;
 	case REFRESH_BANNED:
 		return GH_EBANNED;
 	default:
 		return GH_EAUTH;
 	}
+}
+
+static void refresh_committed(void *arg, int rc)
+{
+	struct session_refresh *j = arg;
+	j->store_rc = rc;
+	j->done(j->arg);
+}
+
+bool session_refresh(struct app *app, const char *token, int64_t now_ms,
+		     struct session_refresh *job, void (*done)(void *arg), void *arg)
+{
+	memset(job, 0, sizeof *job);
+	job->app = app;
+	job->now = now_ms / 1000;
+	job->done = done;
+	job->arg = arg;
+	const char *why = NULL;
+	if (verify_refresh(app, token, job->now, &job->claims, &why)) {
+		log_debug("refresh token rejected: %s", why);
+		job->err = GH_EAUTH;
+		return false;
+	}
+	if (!session_can_sign(app, job->now) || token_new_jti(job->new_jti)) {
+		job->err = GH_EUNAVAIL;
+		return false;
+	}
+	job->r = (struct store_refresh){ .session_id = job->claims.sid,
+					 .user_id = job->claims.sub,
+					 .presented_jti = job->claims.jti, .new_jti = job->new_jti,
+					 .now = job->now, .now_ms = now_ms,
+					 .grace_ms = app->cfg->refresh_reuse_grace * 1000 };
+	if (done && store_async_writes(app->store)) {
+		/*
+		 * The pair the write makes current is signed first, here, so the
+		 * writer's callback only answers (a session's end is fixed at its
+		 * start: the presented token's exp). A refused write discards it.
+		 */
+		job->err = sign_pair(app, job->claims.sub, job->claims.access_scope,
+				     job->claims.sid, job->new_jti, job->claims.exp, job->now,
+				     &job->tokens);
+		if (job->err)
+			return false;
+		if (store_session_refresh_async(app->store, &job->r, &job->res, refresh_committed,
+						job))
+			return true;
+	}
+	job->store_rc = store_session_refresh(app->store, &job->r, &job->res);
+	return false;
+}
+
+int session_refresh_result(struct session_refresh *job)
+{
+	if (!job->err)
+		job->err = job->store_rc ? GH_EUNAVAIL : refresh_outcome(job);
+	if (job->err)
+		session_tokens_release(&job->tokens);
+	return job->err;
 }
 
 int session_logout(struct app *app, const char *token, int64_t now,

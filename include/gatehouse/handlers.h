@@ -55,8 +55,8 @@ struct store_session_check *handlers_session_check(const struct route_ctx *rc,
 /* After that call: true, with the router's answer given, when the check failed. */
 bool handlers_session_failed(struct http_request *req, const struct store_session_check *chk);
 /*
- * Before a document write that need not wait (R_ASYNC routes,
- * store_doc_write_async): true, with the connection suspended, when the
+ * Before a write that need not wait (R_ASYNC routes: store_doc_write_async,
+ * session_refresh with a callback): true, with the connection suspended, when the
  * handler runs on its request thread and the store takes such writes.
  * The write's callback then answers between http_resumed_enter and
  * http_resume; if the store says no after all, the handler writes and

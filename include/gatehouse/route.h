@@ -52,9 +52,10 @@ enum route_flags {
 	R_CHECK_IN_WRITE = 1 << 9,
 	/*
 	 * With R_WRITE: the handler writes without waiting when the store can
-	 * (store_doc_write_async: SQLite's writer thread answers it once the
-	 * write is durable), so it runs on the request thread, not on a write
-	 * worker: two thread hand-offs less per write. Without a writer thread
+	 * (store_doc_write_async, store_session_refresh_async: SQLite's writer
+	 * thread answers it once the write is durable), so it runs on the
+	 * request thread, not on a write worker: two thread hand-offs less per
+	 * write. Without a writer thread
 	 * (PostgreSQL) it goes to a write worker as any R_WRITE handler.
 	 */
 	R_ASYNC = 1 << 10,

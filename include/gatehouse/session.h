@@ -55,14 +55,39 @@ int session_guest_new(struct app *app, int64_t now, char secret[SESSION_GUEST_SE
 int session_guest_login(struct app *app, const char *user_id, const char *secret, int64_t now,
 			struct session_tokens *out /* OUT */);
 
+/* One refresh in flight (session_refresh); its caller keeps it until the result is read. */
+struct session_refresh {
+	struct app *app;
+	int64_t now;
+	struct refresh_claims claims;
+	char new_jti[JTI_LEN + 1];
+	struct store_refresh r;
+	struct store_refresh_result res;
+	int store_rc;
+	void (*done)(void *arg);
+	void *arg;
+	int err;
+	struct session_tokens tokens; /* the pair, once session_refresh_result says 0 */
+};
+
 /*
  * Spends a refresh token (rotation, the grace window for the previous token,
  * reuse detection that revokes the session: store_session_refresh) and
- * signs the next pair. GH_EAUTH (bad token, ended session, reuse),
- * GH_EBANNED, GH_EUNAVAIL.
+ * signs the next pair. With done, when the store commits on a writer thread
+ * (store_async_writes), the pair is signed first and the write queued:
+ * returns true, and done(arg) runs on the writer thread once the outcome
+ * is durable (it must be short). Otherwise (done NULL, PostgreSQL, a token
+ * refused at once) it finishes here and returns false. Either way the
+ * caller then reads session_refresh_result.
  */
-int session_refresh(struct app *app, const char *token, int64_t now_ms,
-		    struct session_tokens *out /* OUT */);
+bool session_refresh(struct app *app, const char *token, int64_t now_ms,
+		     struct session_refresh *job, void (*done)(void *arg), void *arg);
+/*
+ * A finished refresh's result: 0 with job->tokens (the caller releases
+ * them), GH_EAUTH (bad token, ended session, reuse: logged and counted
+ * here), GH_EBANNED or GH_EUNAVAIL. Call once.
+ */
+int session_refresh_result(struct session_refresh *job);
 
 /*
  * Ends the session of a refresh token (current or spent). *out_ended is 1,

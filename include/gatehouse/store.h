@@ -264,6 +264,17 @@ struct store_refresh_result {
  */
 int store_session_refresh(struct store *st, const struct store_refresh *r,
 			  struct store_refresh_result *out /* OUT */);
+/* Called on the store's writer thread when an asynchronous write is done. */
+typedef void store_done_fn(void *arg, int rc);
+/*
+ * store_session_refresh without waiting for it, as store_doc_write_async:
+ * true when queued (done(arg, rc) on the writer thread once the outcome is
+ * durable, *out filled; r and out must live until then), false with
+ * nothing done when the store cannot take it.
+ */
+bool store_session_refresh_async(struct store *st, const struct store_refresh *r,
+				 struct store_refresh_result *out /* OUT */, store_done_fn *done,
+				 void *arg);
 
 /*
  * Deletes up to limit sessions that ended or expired before cutoff (one
@@ -557,20 +568,20 @@ int store_doc_write(struct store *st, const char *user_id, const struct store_do
  * make the same write with store_doc_write. done must be short: the
  * writer's next batch waits for it.
  */
-typedef void store_doc_done_fn(void *arg, int rc);
 bool store_doc_write_async(struct store *st, const char *user_id, const struct store_doc_write *w,
 			   size_t n, int64_t now, const struct store_doc_limits *lim,
 			   struct store_doc_result *out, size_t *out_failed,
-			   struct store_session_check *chk, store_doc_done_fn *done, void *arg);
+			   struct store_session_check *chk, store_done_fn *done, void *arg);
 /* store_doc_delete the same way (*out_current and *chk filled before done). */
 bool store_doc_delete_async(struct store *st, const char *user_id, const char *key,
 			    int64_t if_version, int64_t *out_current,
-			    struct store_session_check *chk, store_doc_done_fn *done, void *arg);
-/* Whether store_doc_write_async can take writes (a writer thread, not closed). */
+			    struct store_session_check *chk, store_done_fn *done, void *arg);
+/* Whether the asynchronous calls can take writes (a writer thread, not closed). */
 bool store_async_writes(struct store *st);
 /*
- * From now on store_doc_write_async says no; returns once the callbacks of
- * every write it took have run. Before the callbacks' world goes away.
+ * From now on the asynchronous calls (store_doc_write_async and its
+ * kin) say no; returns once the callbacks of every write they took have
+ * run. Before the callbacks' world goes away.
  */
 void store_async_close(struct store *st);
 

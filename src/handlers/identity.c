@@ -4,9 +4,11 @@
  * file renders the login answer, shared with the platform logins.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 
+#include "gatehouse/alloc.h"
 #include "gatehouse/clock.h"
 #include "gatehouse/encoding.h"
 #include "gatehouse/errors.h"
@@ -122,6 +124,35 @@ void handle_login_as_guest(struct app *app, struct http_request *req, const stru
 	count_login(req, LOGIN_GUEST);
 }
 
+/* A refresh in flight (its answer may be made on the writer thread). */
+struct refresh_call {
+	struct http_request *req;
+	int64_t now_ms;
+	struct session_refresh job;
+};
+
+static void refresh_answer(struct refresh_call *x)
+{
+	int err = session_refresh_result(&x->job);
+	if (err) {
+		reply_error(x->req, login_error(err, ERR_REFRESH_INVALID));
+	} else {
+		handlers_reply_login(x->req, &x->job.tokens, NULL, x->now_ms / 1000);
+		session_tokens_release(&x->job.tokens);
+	}
+	count_login(x->req, LOGIN_REFRESH);
+}
+
+static void refreshed(void *arg)
+{
+	struct refresh_call *x = arg;
+	struct http_request *req = x->req;
+	http_resumed_enter(req);
+	refresh_answer(x);
+	free(x);
+	http_resume(req);
+}
+
 void handle_refresh(struct app *app, struct http_request *req, const struct route_ctx *rc)
 {
 	(void)rc;
@@ -130,14 +161,14 @@ void handle_refresh(struct app *app, struct http_request *req, const struct rout
 		reply_missing(req, "refresh_token");
 		return;
 	}
-	int64_t now_ms = gh_now_ms();
-	struct session_tokens t;
-	int err = session_refresh(app, tok, now_ms, &t);
-	if (err) {
-		reply_error(req, login_error(err, ERR_REFRESH_INVALID));
-	} else {
-		handlers_reply_login(req, &t, NULL, now_ms / 1000);
-		session_tokens_release(&t);
-	}
-	count_login(req, LOGIN_REFRESH);
+	struct refresh_call *x = xmalloc(sizeof *x);
+	x->req = req;
+	x->now_ms = gh_now_ms();
+	bool async = handlers_async_begin(app, req);
+	if (session_refresh(app, tok, x->now_ms, &x->job, async ? refreshed : NULL, x))
+		return;
+	refresh_answer(x);
+	free(x);
+	if (async)
+		http_resume(req);
 }

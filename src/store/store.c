@@ -328,6 +328,32 @@ int store_session_refresh(struct store *st, const struct store_refresh *r,
 	return store_submit(st, store_rule_refresh, &op);
 }
 
+struct refresh_async {
+	struct refresh_op op;
+	store_done_fn *done;
+	void *arg;
+};
+
+static void refresh_async_done(void *arg, int rc)
+{
+	struct refresh_async *a = arg;
+	a->done(a->arg, rc);
+	free(a);
+}
+
+bool store_session_refresh_async(struct store *st, const struct store_refresh *r,
+				 struct store_refresh_result *out, store_done_fn *done, void *arg)
+{
+	memset(out, 0, sizeof *out);
+	struct refresh_async *a = xcalloc(1, sizeof *a);
+	*a = (struct refresh_async){ { r, out }, done, arg };
+	if (!store_submit_async(st, store_rule_refresh, &a->op, refresh_async_done, a)) {
+		free(a);
+		return false;
+	}
+	return true;
+}
+
 int store_sessions_purge(struct store *st, int64_t cutoff, int limit, int64_t *out_count)
 {
 	struct purge_op op = { cutoff, limit, 0 };
@@ -461,7 +487,7 @@ int store_doc_write(struct store *st, const char *user_id, const struct store_do
 struct doc_async {
 	struct doc_write_op op;
 	size_t *out_failed;
-	store_doc_done_fn *done;
+	store_done_fn *done;
 	void *arg;
 };
 
@@ -477,7 +503,7 @@ static void doc_async_done(void *arg, int rc)
 bool store_doc_write_async(struct store *st, const char *user_id, const struct store_doc_write *w,
 			   size_t n, int64_t now, const struct store_doc_limits *lim,
 			   struct store_doc_result *out, size_t *out_failed,
-			   struct store_session_check *chk, store_doc_done_fn *done, void *arg)
+			   struct store_session_check *chk, store_done_fn *done, void *arg)
 {
 	struct doc_async *a = xcalloc(1, sizeof *a);
 	if (doc_write_init(&a->op, user_id, w, n, now, lim, out, chk)) {
@@ -497,7 +523,7 @@ bool store_doc_write_async(struct store *st, const char *user_id, const struct s
 struct doc_delete_async {
 	struct doc_delete_op op;
 	int64_t *out_current;
-	store_doc_done_fn *done;
+	store_done_fn *done;
 	void *arg;
 };
 
@@ -512,7 +538,7 @@ static void doc_delete_async_done(void *arg, int rc)
 
 bool store_doc_delete_async(struct store *st, const char *user_id, const char *key,
 			    int64_t if_version, int64_t *out_current,
-			    struct store_session_check *chk, store_doc_done_fn *done, void *arg)
+			    struct store_session_check *chk, store_done_fn *done, void *arg)
 {
 	if (chk)
 		chk->err = 0;

@@ -849,9 +849,9 @@ class ShutdownWithQueuedConnections(unittest.TestCase):
     """A deterministic form of the load test: the writer is busy (its first
     write, a PUT, waits for a database lock held here), so further writes
     wait, fully sent, with their connections suspended, when SIGTERM comes:
-    PUTs in the writer's queue (they do not wait on a thread), refreshes on
-    the one write worker or in its queue. They reached the server: the
-    contract is that they are answered."""
+    PUTs and refreshes in the writer's queue (they do not wait on a thread),
+    new guest logins on the one write worker or in its queue. They reached
+    the server: the contract is that they are answered."""
 
     @gh.sqlite_only("holds SQLite's write lock from outside")
     def test_requests_waiting_for_a_worker_are_answered(self):
@@ -860,7 +860,7 @@ class ShutdownWithQueuedConnections(unittest.TestCase):
         self.addCleanup(d.cleanup)
         d.start()
         token = d.new_guest()["auth_token"]
-        refresh_tokens = [d.new_guest()["refresh_token"] for _ in range(3)]
+        refresh_tokens = [d.new_guest()["refresh_token"] for _ in range(2)]
         lock = hold_write_lock(d.settings["database_path"])
         released = [False]
 
@@ -874,8 +874,10 @@ class ShutdownWithQueuedConnections(unittest.TestCase):
         term = [False]
         reqs = []
         for i in range(6):
-            if i % 2:
-                body = json.dumps({"refresh_token": refresh_tokens[i // 2]}).encode()
+            if i % 3 == 1:
+                reqs.append(LoadRequest(i, "POST", "/login-as-guest", None, token, 0))
+            elif i % 3 == 2:
+                body = json.dumps({"refresh_token": refresh_tokens[i // 3]}).encode()
                 reqs.append(LoadRequest(i, "POST", "/refresh-access-token", body, token, 0))
             else:
                 body = json.dumps({"q": i}).encode()
@@ -923,7 +925,7 @@ class ShutdownWithQueuedConnections(unittest.TestCase):
         self.assertEqual(unanswered, [], "requests sent before SIGTERM (%d of them waiting "
                          "in the accept queue, the others for the writer or the worker) got "
                          "no answer" % queued)
-        self.assertEqual([rq.response[0] for rq in reqs], [201, 200] * (len(reqs) // 2))
+        self.assertEqual([rq.response[0] for rq in reqs], [201, 200, 200] * (len(reqs) // 3))
 
 
 # ---------------------------------------------------------------------------

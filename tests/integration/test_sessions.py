@@ -185,6 +185,16 @@ class RotationTests:
                              headers={"Content-Type": "application/x-www-form-urlencoded"})
         self.assertRefreshOk(r, g["user_id"], sid, exp)
 
+    def test_new_pair_ends_with_the_stored_session(self):
+        # The pair is signed before the write from the presented token's exp;
+        # a session whose stored end differs (moved here by hand) gets a pair
+        # re-signed with the stored one.
+        g, r1, sid, exp = self.login()
+        gh.db_write(self.daemon, "UPDATE sessions SET expires_at = ? WHERE session_id = ?",
+                    (exp - 100, sid))
+        j = self.assertRefreshOk(refresh(self.daemon, r1), g["user_id"], sid, exp - 100)
+        self.assertEqual(claims(j["refresh_token"])["exp"], exp - 100)
+
     def test_grace_reissue_spends_the_lost_token(self):
         g, r1, sid, exp = self.login()
         uid = g["user_id"]

@@ -612,6 +612,7 @@ TEST(async_writes_and_close)
 	CHECK(store_async_writes(st));
 	enum { N = 40 };
 	static struct async_write a[N];
+	char sql[256];
 	for (int i = 0; i < N; i++) {
 		memset(&a[i], 0, sizeof a[i]);
 		snprintf(a[i].key, sizeof a[i].key, "k%d", i % 7);
@@ -622,7 +623,22 @@ TEST(async_writes_and_close)
 		CHECK(store_doc_write_async(st, uid, &a[i].w, 1, T0 + 1, NULL, &a[i].r, NULL,
 					    &a[i].chk, async_written, &a[i]));
 	}
+	/* A refresh the same way: rotated, durable before its callback. */
+	struct async_write rf;
+	memset(&rf, 0, sizeof rf);
+	struct store_refresh r = { .session_id = sid, .user_id = uid, .presented_jti = "A0",
+				   .new_jti = "A1", .now = T0 + 1, .now_ms = (T0 + 1) * 1000 };
+	struct store_refresh_result rr;
+	CHECK(store_session_refresh_async(st, &r, &rr, async_written, &rf));
 	store_async_close(st);
+	CHECK_INT(atomic_load(&rf.done), 1);
+	CHECK_INT(rf.rc, 0);
+	CHECK_INT(rr.outcome, REFRESH_ROTATED);
+	CHECK_INT(rr.expires_at, T0 + 100000);
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM sessions WHERE session_id = %lld AND current_jti = 'A1'",
+		 (long long)sid);
+	CHECK_INT(raw_int(sql), 1);
 	int64_t versions = 0;
 	for (int i = 0; i < N; i++) {
 		CHECK_INT(atomic_load(&a[i].done), 1);
@@ -636,7 +652,6 @@ TEST(async_writes_and_close)
 			CHECK_INT(a[i].chk.err, GH_EENDED);
 		}
 	}
-	char sql[256];
 	snprintf(sql, sizeof sql, "SELECT data_seq FROM users WHERE user_id = '%s'", uid);
 	CHECK_INT(raw_int(sql), versions);
 	/* Closed: no more taken, and a synchronous write still goes through. */
@@ -645,6 +660,7 @@ TEST(async_writes_and_close)
 	CHECK(!store_doc_write_async(st, uid, &late.w, 1, T0 + 2, NULL, &late.r, NULL, NULL,
 				     async_written, &late));
 	CHECK(!store_doc_delete_async(st, uid, "k1", -1, NULL, NULL, async_written, &late));
+	CHECK(!store_session_refresh_async(st, &r, &rr, async_written, &late));
 	CHECK_INT(atomic_load(&late.done), 0);
 	int64_t v;
 	CHECK_INT(doc_put(st, uid, "late", "2", 1, T0 + 2, &v), 0);
