@@ -28,7 +28,7 @@ static const struct route routes[] = {
 	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE,
 	  handle_login_as_guest },
 	{ "/refresh-access-token", M_GET | M_POST, STYLE_COMPAT,
-	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE | R_ASYNC,
+	  R_PARAMS | R_NOSTORE | R_LIMIT | R_WRITE | R_ASYNC | R_SIGNS,
 	  handle_refresh },
 	{ "/login-with-steam", M_GET | M_POST, STYLE_COMPAT, R_PARAMS | R_NOSTORE | R_LIMIT,
 	  handle_login_with_steam },
@@ -420,7 +420,8 @@ static void dispatch_in(const struct route *table, size_t n, struct http_request
 	} else {
 		if (r->flags & R_NOSTORE)
 			http_add_header(req, "Cache-Control", "no-store");
-		bool async = (r->flags & R_ASYNC) && store_async_writes(app->store);
+		bool async = (r->flags & R_ASYNC) && store_async_writes(app->store) &&
+			     !((r->flags & R_SIGNS) && session_signing_slow(app, gh_now()));
 		if (writes(&rc, req) && !async && app->write_workers &&
 		    defer_handler(app, req, &rc))
 			return; /* the worker frees rc.doc.value */

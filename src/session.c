@@ -66,6 +66,15 @@ static int sign_pair(struct app *app, const char *user_id, int scope, int64_t si
 	return 0;
 }
 
+bool session_signing_slow(struct app *app, int64_t now)
+{
+	struct keyset *ks = keyset_get(app->keyring);
+	const struct signing_key *k = keyset_signing_key(ks, KEY_USE_ACCESS, now);
+	bool slow = !k || k->alg == KEY_RS256;
+	keyset_put(ks);
+	return slow;
+}
+
 int session_guest_new(struct app *app, int64_t now, char secret[SESSION_GUEST_SECRET_LEN + 1],
 		      struct session_tokens *out)
 {

@@ -59,6 +59,13 @@ enum route_flags {
 	 * (PostgreSQL) it goes to a write worker as any R_WRITE handler.
 	 */
 	R_ASYNC = 1 << 10,
+	/*
+	 * With R_ASYNC: the handler signs a token. While the access key is RSA
+	 * (a signature of hundreds of microseconds, which would hold up the
+	 * request thread's other connections) it runs on a write worker
+	 * instead (session_signing_slow).
+	 */
+	R_SIGNS = 1 << 11,
 };
 
 /* Longest {name} segment of a path (a user id is 36, a provider "oidc:<name>"). */

@@ -39,6 +39,8 @@ void session_tokens_release(struct session_tokens *t);
 
 /* True when the keyring can sign both token types at now (logs when not). */
 bool session_can_sign(struct app *app, int64_t now);
+/* True when the current access key is RSA: a signature takes hundreds of microseconds. */
+bool session_signing_slow(struct app *app, int64_t now);
 
 /*
  * A new guest: a random user id and 244-bit secret (stored as its SHA-256

@@ -517,6 +517,17 @@ class GraceZero(NoGraceTests, DurabilityTests, SessionAsserts, DaemonTest, unitt
     SETTINGS = {"refresh_reuse_grace": "0"}
 
 
+# With an ECDSA access key a refresh signs its pair on the request thread
+# before queueing the rotation, and (SQLite) the writer thread answers it;
+# with RSA it runs on a write worker (the classes above). The same rules.
+class RotationES256(RotationTests, SessionAsserts, DaemonTest, unittest.TestCase):
+    SETTINGS = {"signing_alg": "ES256"}
+
+
+class GraceZeroES256(NoGraceTests, SessionAsserts, DaemonTest, unittest.TestCase):
+    SETTINGS = {"signing_alg": "ES256", "refresh_reuse_grace": "0"}
+
+
 # Fifty simultaneous refreshes; under valgrind, which runs the daemon's
 # threads one at a time and signs each token slowly, fewer, so that all of
 # them still land inside the default 10 s grace window.
@@ -586,7 +597,7 @@ class ConcurrentRefreshMany(SessionAsserts, DaemonTest, unittest.TestCase):
     def test_many_without_grace(self):
         # A daemon of its own with refresh_reuse_grace=0 (self.daemon is
         # shadowed for this test only: the SessionAsserts helpers use it).
-        own = Daemon({"refresh_reuse_grace": "0"})
+        own = Daemon(dict(getattr(self, "SETTINGS", None) or {}, refresh_reuse_grace="0"))
         try:
             own.start()
             self.daemon = own
@@ -615,6 +626,12 @@ class ConcurrentRefreshMany(SessionAsserts, DaemonTest, unittest.TestCase):
         finally:
             self.__dict__.pop("daemon", None)
             own.cleanup()
+
+
+class ConcurrentRefreshManyES256(ConcurrentRefreshMany):
+    """The same with an ECDSA access key: the refreshes are signed on the
+    request threads and their rotations queued to the writer at once."""
+    SETTINGS = {"signing_alg": "ES256"}
 
 
 if __name__ == "__main__":
