@@ -199,7 +199,7 @@ three get-player-data get_player_data.lua
 GPD3=("$THREE_RPS" "$THREE_P99" "$THREE_ERR")
 buckets >"$WORK/buckets-after"
 # -> "the bucket bound holding 99% of the three-node requests, in ms"
-INNER_P99=$(awk 'NR == FNR { b[$1] = $2; next } { d[++k] = $2 - b[$1]; le[k] = $1 }
+INNER_P99=$(awk 'FILENAME == ARGV[1] { b[$1] = $2; next } { d[++k] = $2 - b[$1]; le[k] = $1 }
 	END { n = d[k]; for (i = 1; i <= k; i++) if (d[i] >= 0.99 * n) {
 		print (le[i] == "+Inf" ? "> 10000" : "<= " le[i] * 1000); exit } }' \
 	"$WORK/buckets-before" "$WORK/buckets-after")
