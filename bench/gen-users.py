@@ -4,7 +4,7 @@
   bench/gen-users.py --db PATH [-n 10000000] [--bin build/gatehouse]
                      [--pool FILE] [--sample 10000] [--player-data 1.0]
 
-The schema is the daemon's own: when PATH does not exist, `gatehouse keys list
+The schema is the daemon's own: when PATH does not exist, `gatehouse migrate
 --set database_path=PATH` creates it (the store runs its migrations; no signing
 keys are made, the daemon makes them at its first start). Then, in one
 transaction with journal_mode=OFF and synchronous=OFF, it inserts N rows into
@@ -58,10 +58,11 @@ def main():
     t0 = time.monotonic()
 
     if not os.path.exists(a.db):
-        r = subprocess.run([a.bin, "keys", "list", "--set", "database_path=" + a.db,
+        # Operator commands never create a database; migrate does.
+        r = subprocess.run([a.bin, "migrate", "--set", "database_path=" + a.db,
                             "--set", "log_level=warn"], stdout=subprocess.DEVNULL)
         if r.returncode != 0 or not os.path.exists(a.db):
-            sys.exit("gen-users: '%s keys list' could not create %s" % (a.bin, a.db))
+            sys.exit("gen-users: '%s migrate' could not create %s" % (a.bin, a.db))
     db = sqlite3.connect(a.db, isolation_level=None)
     cols = {row[1] for row in db.execute("PRAGMA table_info(users)")}
     need = {"user_id", "guest_secret_hash", "created_at", "last_seen_at"}
