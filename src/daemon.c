@@ -52,6 +52,7 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 	struct store_sqlite_options sq = {
 		.sync_full = cfg->sqlite_synchronous == SYNC_FULL,
 		.busy_timeout_ms = cfg->sqlite_busy_timeout * 1000,
+		.cache_bytes = cfg->sqlite_cache_size,
 		.operator_mode = operator_mode,
 	};
 	struct store_pg_options pg = {
@@ -67,6 +68,7 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 		const char *given[] = {
 			cfg->sqlite_synchronous != SYNC_FULL ? "sqlite_synchronous" : NULL,
 			cfg->sqlite_busy_timeout != 5 ? "sqlite_busy_timeout" : NULL,
+			cfg->sqlite_cache_size != STORE_SQLITE_CACHE_BYTES ? "sqlite_cache_size" : NULL,
 			!cfg->group_commit ? "group_commit" : NULL,
 		};
 		for (size_t i = 0; i < GH_ARRAY_SIZE(given); i++)

@@ -79,6 +79,7 @@ struct config {
 	bool database_auto_migrate;
 	int sqlite_synchronous;   /* enum sync_mode */
 	int64_t sqlite_busy_timeout;
+	int64_t sqlite_cache_size;  /* bytes: the writer connection's page cache */
 	bool group_commit;
 	int64_t guest_cleanup_after; /* 0 = never */
 	int64_t player_data_max_document;

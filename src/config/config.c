@@ -142,6 +142,11 @@ const struct setting config_settings[] = {
 	  "off: one transaction per write (slower with sqlite_synchronous full; for measuring).", false },
 	{ "sqlite_busy_timeout", T_DURATION, OFF(sqlite_busy_timeout), "5s", 0, 600, NULL,
 	  "How long to wait for a database lock held by another process (an operator command).", false },
+	{ "sqlite_cache_size", T_SIZE, OFF(sqlite_cache_size), "4MiB", 262144, 1073741824, NULL,
+	  "The page cache of the connection that writes (each reader keeps 512 KiB; the\n"
+	  "kernel's page cache serves the rest). 4 MiB holds the inner pages of about half\n"
+	  "a million users; raise it for larger databases (a missed page is one read\n"
+	  "from the kernel's cache), at the cost of that much resident memory.", false },
 	{ "guest_cleanup_after", T_DURATION, OFF(guest_cleanup_after), "0", 0, 3650 * (int64_t)DAY,
 	  NULL, "Delete guest accounts with no platform link that have not logged in or refreshed\n"
 	  "for this long, a small batch at a time in the background. 0 = never.", true },

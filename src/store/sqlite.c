@@ -288,17 +288,20 @@ static int sq_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 	char pragmas[256];
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
-		 "PRAGMA cache_size=%d;%s%s",
+		 "PRAGMA cache_size=%lld;%s%s",
 		 ctx->sync_full ? "FULL" : "NORMAL",
 		 /*
-		  * Page cache in KiB (negative): the writer keeps 8 MiB; each
-		  * reader (http_threads + 2 of them) 512 KiB, the kernel's page
-		  * cache serving the rest: 8 MiB each made most of the peak RSS
-		  * (issue 18: at most 32 MiB over the benchmark). A reader's
-		  * cache is dropped anyway at its first read after each commit
-		  * of the writer (WAL), so under writes its size buys nothing.
+		  * Page cache in KiB (negative): the writer keeps
+		  * sqlite_cache_size (4 MiB: the inner pages of a database of
+		  * about half a million users); each reader (http_threads + 2 of
+		  * them) 512 KiB, the kernel's page cache serving the rest.
+		  * Larger caches made most of the peak RSS (issue 18: at most
+		  * 32 MiB over the benchmark; 8 MiB for the writer measured
+		  * 3 MiB more). A reader's cache is dropped anyway at its first
+		  * read after each commit of the writer (WAL), so under writes
+		  * its size buys nothing.
 		  */
-		 writer ? -8192 : -512,
+		 writer ? -(long long)ctx->cache_kib : -512LL,
 		 writer ? "" : " PRAGMA query_only=1;",
 		 (writer && ctx->operator_mode) ? " PRAGMA wal_autocheckpoint=0;" : "");
 	char *msg = NULL;
@@ -430,9 +433,12 @@ static int sq_open(const struct store_options *opt, void **out_ctx, char *err, s
 	struct sqlite_ctx *ctx = xcalloc(1, sizeof *ctx);
 	ctx->path = xstrdup(opt->path);
 	ctx->busy_timeout_ms = STORE_SQLITE_BUSY_TIMEOUT_MS;
+	ctx->cache_kib = STORE_SQLITE_CACHE_BYTES / 1024;
 	if (opt->sqlite) {
 		ctx->sync_full = opt->sqlite->sync_full;
 		ctx->busy_timeout_ms = opt->sqlite->busy_timeout_ms;
+		if (opt->sqlite->cache_bytes > 0)
+			ctx->cache_kib = opt->sqlite->cache_bytes / 1024;
 		ctx->operator_mode = opt->sqlite->operator_mode;
 	}
 	ctx->must_exist = opt->must_exist;

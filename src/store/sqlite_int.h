@@ -27,6 +27,7 @@ extern const char *const store_sqlite_query_sql[Q_COUNT];
 struct sqlite_ctx {
 	char *path;
 	int64_t busy_timeout_ms;
+	int64_t cache_kib;         /* the writer's page cache */
 	bool sync_full;
 	bool operator_mode;
 	bool must_exist;           /* store_options.must_exist: never create the file */

@@ -183,11 +183,12 @@ class Operator(unittest.TestCase):
             d.cleanup()
 
     def test_sqlite_setting_warned(self):
-        d = Daemon({"sqlite_synchronous": "normal"})
+        d = Daemon({"sqlite_synchronous": "normal", "sqlite_cache_size": "16MiB"})
         try:
             d.start()
             d.stop()
             self.assertIn("sqlite_synchronous is a SQLite setting", d.log_text())
+            self.assertIn("sqlite_cache_size is a SQLite setting", d.log_text())
         finally:
             d.cleanup()
 

@@ -1219,6 +1219,43 @@ class DocumentCap(StorageAsserts, DaemonTest, unittest.TestCase):
         self.assertDoc(u, "n0", ok)
 
 
+class SmallWriterCache(StorageAsserts, DaemonTest, unittest.TestCase):
+    """sqlite_cache_size at its least (256 KiB, 64 pages): a batch and a
+    stream of concurrent writes that dirty many times more pages than the
+    writer's cache holds (SQLite spills them into the WAL before the
+    commit) are all kept, byte for byte, across kill -9."""
+    SETTINGS = {"rate_limit_login": 0, "max_body_size": "1MiB",
+                "sqlite_cache_size": "256KiB"}
+
+    def test_writes_larger_than_the_cache_are_kept(self):
+        users = [User(self.daemon) for _ in range(4)]
+        big = [b'"' + (b"%d" % i) * ((MAX_DOC - 8) // len(b"%d" % i)) + b'"' for i in range(12)]
+        r = users[0].batch(batch_body(*[item("b%d" % i, v) for i, v in enumerate(big)]))
+        self.assertEqual(r.status, 200, r)
+        errors = []
+
+        def writer(u, n):
+            for i in range(n):
+                v = b'{"u":"%s","i":%d,"pad":"%s"}' % (u.id.encode(), i, b"x" * 3000)
+                r = u.put("k%d" % i, v)
+                if r.status != 201:
+                    errors.append(r)
+        threads = [threading.Thread(target=writer, args=(u, 40)) for u in users[1:]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        before = [u.snapshot() for u in users]
+        self.assertEqual(len(before[0]), len(big))
+        self.assertEqual([len(b) for b in before[1:]], [40] * 3)
+        self.daemon.kill9()
+        self.daemon.start()
+        self.assertEqual([u.snapshot() for u in users], before)
+        for i, v in enumerate(big):
+            self.assertDoc(users[0], "b%d" % i, v)
+
+
 class Quotas(StorageAsserts, DaemonTest, unittest.TestCase):
     SETTINGS = {"rate_limit_login": 0, "player_data_max_keys": 5,
                 "player_data_max_bytes": 2048}

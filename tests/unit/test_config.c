@@ -15,6 +15,7 @@
 #include "gatehouse/alloc.h"
 #include "gatehouse/strbuf.h"
 #include "gatehouse/store.h"
+#include "gatehouse/store_sqlite.h"
 #include "harness.h"
 #include "fixtures.h"
 
@@ -78,6 +79,7 @@ TEST(defaults)
 	CHECK_STR(cfg.database_path, "./var/gatehouse.db");
 	CHECK_INT(cfg.sqlite_synchronous, SYNC_FULL);
 	CHECK_INT(cfg.sqlite_busy_timeout, 5);
+	CHECK_INT(cfg.sqlite_cache_size, STORE_SQLITE_CACHE_BYTES);
 	CHECK_INT(cfg.signing_alg, ALG_RS256);
 	CHECK_INT(cfg.access_token_ttl, 900);
 	CHECK_INT(cfg.refresh_token_ttl, 6 * 86400);
@@ -107,6 +109,7 @@ TEST(file_values)
 		"max_body_size 1MiB\n"
 		"access_log off\n"
 		"sqlite_synchronous normal\n"
+		"sqlite_cache_size 16MiB\n"
 		"log_level warn\n"
 		"log_format json\n"
 		"cors_allow_origin \"https://game.example\"\n"
@@ -130,6 +133,7 @@ TEST(file_values)
 	CHECK_INT(cfg.max_body_size, 1048576);
 	CHECK(!cfg.access_log);
 	CHECK_INT(cfg.sqlite_synchronous, SYNC_NORMAL);
+	CHECK_INT(cfg.sqlite_cache_size, 16 * 1048576);
 	CHECK_INT(cfg.log_level, LOG_WARN);
 	CHECK_INT(cfg.log_format, LOG_FORMAT_JSON);
 	CHECK_STR(cfg.cors_allow_origin, "https://game.example");
@@ -187,7 +191,7 @@ TEST(out_of_range_names_file_line)
 		"listen_port 70000\n", "listen_port 0\n", "access_token_ttl 59\n",
 		"access_token_ttl 2d\n", "max_body_size 100\n", "max_body_size 1GiB\n",
 		"refresh_reuse_grace 301\n", "key_rotation_interval 5\n",
-		"max_connections 15\n",
+		"max_connections 15\n", "sqlite_cache_size 100KiB\n", "sqlite_cache_size 2GiB\n",
 	};
 	for (size_t i = 0; i < GH_ARRAY_SIZE(cases); i++) {
 		struct strbuf sb = STRBUF_INIT;
