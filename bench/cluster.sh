@@ -246,8 +246,12 @@ for r in $ROUTES; do
 done
 p99ms=$(awk -v u="${GPD3[1]}" 'BEGIN { printf "%.2f", u / 1000 }')
 rp99ms=$(awk -v u="${REF3[1]}" 'BEGIN { printf "%.2f", u / 1000 }')
+# wrk's p99 is of the answered requests: one that failed or timed out (wrk's 2 s) is not in
+# it, so any error fails the target.
+p99v=$(verdict "$p99ms" 25 "<")
+[ "${GPD3[2]}" -gt 0 ] && p99v="MISSED (errors: the p99 leaves them out)"
 say "three nodes (${SHARE[*]} each), $CONNS connections: get-player-data ${GPD3[0]}/s, p99 ${p99ms} ms (target" \
-	"< 25 ms: $(verdict "$p99ms" 25 "<")), errors ${GPD3[2]}; refresh ${REF3[0]}/s, p99" \
+	"< 25 ms: $p99v), errors ${GPD3[2]}; refresh ${REF3[0]}/s, p99" \
 	"${rp99ms} ms, errors ${REF3[2]}"
 say "  the same get-player-data requests inside the daemons (their histogram): p99 ${INNER_P99} ms"
 q=$(ratio "$WRITES" "$PGB_TPS")
