@@ -8,7 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Without these options (store_options.sqlite NULL): NORMAL, 5 s, not operator mode. */
+/*
+ * Without these options (store_options.sqlite NULL): NORMAL, 5 s, a 4 MiB
+ * writer cache, not operator mode.
+ */
 #define STORE_SQLITE_BUSY_TIMEOUT_MS 5000
 /* The writer's page cache without these options (the setting sqlite_cache_size's default). */
 #define STORE_SQLITE_CACHE_BYTES (4 * 1024 * 1024)
