@@ -57,6 +57,28 @@ static struct log_limit refused_all_limit =
 static struct log_limit malformed_limit =
 	LOG_LIMIT_INIT(10, 10, "access line of a malformed or unanswered request");
 
+/*
+ * libmicrohttpd's fatal errors (MHD_PANIC): its own handler prints a bare
+ * line to stderr and aborts; this one says it as a log line (an operator's
+ * log shipper keeps it with the rest) and then aborts just the same.
+ */
+static void mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+	(void)cls;
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s", reason ? reason : "");
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_error("libmicrohttpd fatal error at %s:%u: %s", file ? file : "?", line, msg);
+	abort();
+}
+
+static void set_panic_handler(void)
+{
+	MHD_set_panic_func(mhd_panic, NULL);
+}
+
 void http_log_limits_flush(bool now)
 {
 	log_limit_flush(&mhd_limit, now);
@@ -701,6 +723,8 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch_fn, voi
 	 * (the defaults: 8 + 16 + 8) it comes from malloc rather than mmap.
 	 */
 	size_t pool = opt->max_url_size + opt->max_header_size + 8192;
+	static pthread_once_t panic_once = PTHREAD_ONCE_INIT;
+	pthread_once(&panic_once, set_panic_handler);
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
 		0, accept_policy, srv, access_handler, srv,

@@ -252,6 +252,20 @@ def db_write(where, sql, args=(), many=False):
         con.close()
 
 
+def log_digest(text, limit=4000):
+    """A failed daemon's log for an assertion message: first what it said
+    besides access and info lines (a sanitizer report, a libmicrohttpd
+    fatal error, a warning), then the tail. CI shows the start of a long
+    message, so the cause must not sit at the end of 4000 characters."""
+    said = [l for l in text.splitlines()
+            if not (l.startswith("ts=") and (" level=info " in l or " level=debug " in l))]
+    head = "\n".join(said)
+    if len(head) > limit // 2:
+        head = head[:limit // 4] + "\n[...]\n" + head[-limit // 4:]
+    tail = text[-(limit - len(head)):]
+    return "-- what the daemon said besides info lines:\n%s\n-- the log's tail:\n%s" % (head, tail)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -430,7 +444,7 @@ class Daemon:
                 problems.append("valgrind errors:\n" + vg[-6000:])
         if problems:
             raise AssertionError("unclean daemon exit: %s\n%s"
-                                 % ("; ".join(problems), text[-4000:]))
+                                 % ("; ".join(problems), log_digest(text)))
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
