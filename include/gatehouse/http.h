@@ -111,10 +111,12 @@ int http_start(const struct http_options *opt, http_dispatch_fn dispatch, void *
  */
 int http_probe(const struct http_options *opt, char *err, size_t errlen);
 /*
- * Stops accepting new connections; requests in flight carry on, and every
+ * Stops serving new connections; requests in flight carry on, and every
  * answer from now on closes its connection. Connections already waiting in
  * the kernel's accept queue (their requests reached the server) are still
- * accepted and answered first, for up to max_wait_ms.
+ * accepted and answered first, for up to max_wait_ms; a connection that
+ * arrives after that is closed unanswered. (Not libmicrohttpd's quiesce:
+ * see server.c.)
  */
 void http_quiesce(struct http_server *srv, int64_t max_wait_ms);
 /* Turns the access log on or off (a reload). */

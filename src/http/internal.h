@@ -85,7 +85,7 @@ void http_log_limits_flush(bool now);
 struct http_server {
 	struct MHD_Daemon *daemon;
 	int listen_fd;
-	bool quiesced;
+	atomic_bool refusing;      /* http_quiesce: new connections are closed unanswered */
 	atomic_bool closing;
 	atomic_bool access_log;
 	http_dispatch_fn dispatch;
