@@ -359,13 +359,18 @@ static void stop_daemon(struct daemon *d)
 	/*
 	 * Workers, and the writer's callbacks of asynchronous document writes,
 	 * resume their connections when done: finish them before the server.
+	 * The pools are freed only after it: until then a kept-alive connection
+	 * may bring one more request, which finds them stopped and runs on its
+	 * request thread (workpool_submit says false).
 	 */
-	workpool_free(d->app.platform_workers);
-	workpool_free(d->app.write_workers);
+	workpool_stop(d->app.platform_workers);
+	workpool_stop(d->app.write_workers);
 	if (d->app.store)
 		store_async_close(d->app.store);
 	http_stop(d->http);
 	http_stop(d->admin);
+	workpool_free(d->app.platform_workers);
+	workpool_free(d->app.write_workers);
 	store_watch_stop(d->watch);
 	rotator_stop(d->rotator);
 	jwkscache_free(d->app.jwks);
@@ -498,10 +503,6 @@ int daemon_serve(const struct daemon_config_source *src, const struct config *cf
 	/* A quarter of the drain time at most for connections still being accepted. */
 	http_quiesce(d.http, d.cfg->shutdown_timeout * 250);
 	drain(d.http, d.cfg->shutdown_timeout);
-	workpool_free(d.app.platform_workers);
-	d.app.platform_workers = NULL;
-	workpool_free(d.app.write_workers);
-	d.app.write_workers = NULL;
 	stop_daemon(&d);
 	log_info("stopped");
 	return 0;

@@ -100,16 +100,26 @@ bool workpool_submit(struct workpool *p, void (*fn)(void *arg), void *arg)
 	return true;
 }
 
-void workpool_free(struct workpool *p)
+void workpool_stop(struct workpool *p)
 {
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
+	bool first = !p->stopping;
 	p->stopping = true;
 	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->lock);
+	if (!first)
+		return;
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+}
+
+void workpool_free(struct workpool *p)
+{
+	if (!p)
+		return;
+	workpool_stop(p);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->work);
 	free(p->threads);

@@ -17,7 +17,14 @@ struct workpool;
 struct workpool *workpool_new(int threads);
 /* Queues fn(arg); false when the pool is stopping (then run it yourself). */
 bool workpool_submit(struct workpool *p, void (*fn)(void *arg), void *arg);
-/* Runs every queued job to its end, then joins the threads and frees the pool. */
+/*
+ * Runs every queued job to its end and joins the threads; from then on
+ * workpool_submit says false. The pool stays valid for submitters that
+ * may still call (the request threads until the server stops). Once only:
+ * a second call returns at once.
+ */
+void workpool_stop(struct workpool *p);
+/* workpool_stop, then frees the pool. */
 void workpool_free(struct workpool *p);
 
 #endif

@@ -928,6 +928,82 @@ class ShutdownWithQueuedConnections(unittest.TestCase):
         self.assertEqual([rq.response[0] for rq in reqs], [201, 200, 200] * (len(reqs) // 3))
 
 
+class ShutdownLateRequest(unittest.TestCase):
+    """A kept-alive connection can bring a request after the drain, while the
+    daemon waits for its last write before it closes the server. The worker
+    pools are stopped by then: a platform login gets 503 at once (it used
+    to reach a pool that had been freed and set to NULL: a crash)."""
+
+    @gh.sqlite_only("holds SQLite's write lock from outside")
+    def test_platform_login_after_the_drain_is_answered_503(self):
+        secret = os.path.join(tempfile.mkdtemp(prefix="gatehouse-late-"), "steam.secret")
+        self.addCleanup(shutil.rmtree, os.path.dirname(secret), True)
+        with open(secret, "w") as f:
+            f.write("late-test-key\n")
+        d = Daemon({"shutdown_timeout": "1s", "sqlite_busy_timeout": "60s",
+                    "steam_app_id": "480", "steam_web_api_key_file": secret,
+                    "steam_api_url": "http://127.0.0.1:%d" % free_port()})
+        self.addCleanup(d.cleanup)
+        d.start()
+        token = d.new_guest()["auth_token"]
+
+        def request(method, target, body=None):
+            b = body or b""
+            hdr = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n" % (
+                method, target, token)
+            if body is not None:
+                hdr += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(b)
+            return hdr.encode() + b"\r\n" + b
+
+        # A connection kept alive from before the signal.
+        kept = socket.create_connection(("127.0.0.1", d.port), timeout=IO_TIMEOUT)
+        self.addCleanup(kept.close)
+        kept.sendall(request("GET", "/get-player-data"))
+        raw, err = read_response(kept)
+        first = complete_response(raw)
+        self.assertIsNotNone(first, (raw, err))
+        self.assertNotEqual(first[1].get("connection"), "close")
+
+        # A PUT held in the writer by a lock from outside: the drain times
+        # out on it, and the stop then waits for it.
+        lock = hold_write_lock(d.settings["database_path"])
+        released = [False]
+
+        def release():
+            if not released[0]:
+                released[0] = True
+                lock.execute("ROLLBACK")
+                lock.close()
+        self.addCleanup(release)
+        held = socket.create_connection(("127.0.0.1", d.port), timeout=IO_TIMEOUT)
+        self.addCleanup(held.close)
+        held.sendall(request("PUT", "/player-data/late", b'{"late": 1}'))
+        time.sleep(0.5 * SLOW)
+        d.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "shutdown timeout" in d.log_text(), 30 * SLOW,
+                 "the drain to give up on the held write")
+        time.sleep(0.3 * SLOW)  # the stop is now waiting for the writer
+        self.assertIsNone(d.proc.poll(), d.log_text()[-3000:])
+
+        kept.sendall(request("POST", "/login-with-steam", b'{"steam_auth_token": "late"}'))
+        raw, err = read_response(kept)
+        late = complete_response(raw)
+        self.assertIsNotNone(late, "no answer to the late login (%s):\n%s"
+                             % (err, gh.log_digest(d.log_text())))
+        self.assertEqual(late[0], 503, late)
+        self.assertEqual(late[1].get("connection"), "close", late)
+
+        release()
+        raw, err = read_response(held)
+        put = complete_response(raw)
+        self.assertIsNotNone(put, (raw, err))
+        self.assertEqual(put[0], 201, put)
+        rc = d.proc.wait(timeout=60 * SLOW)
+        d.proc = None
+        d.log.close()
+        d.check_clean_exit(rc)
+
+
 # ---------------------------------------------------------------------------
 # Backups
 

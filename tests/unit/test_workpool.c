@@ -3,7 +3,7 @@
  * job submitted (from several threads at once) runs exactly once, in order
  * of submission on a single worker, workpool_free runs what is still queued
  * before it returns, and a pool that is stopping refuses new jobs (the
- * caller then runs the job itself). No sleeps: jobs wait on condition
+ * caller then runs the job itself), also after workpool_stop until it is freed. No sleeps: jobs wait on condition
  * variables that the test opens. The .c is included, so that one test can
  * wait on the pool's own state.
  */
@@ -316,8 +316,31 @@ TEST(pool_without_threads_refuses)
 	CHECK_INT(atomic_load(&t.runs), 0);
 }
 
+/*
+ * The daemon's stop: workpool_stop while the request threads still run, so
+ * the pool must stay valid and refuse; the free comes after the server.
+ */
+TEST(stopped_pool_refuses_until_freed)
+{
+	struct workpool *p = workpool_new(2);
+	struct tally t = { 0 };
+	atomic_int slots[2] = { 0, 0 };
+	t.per_job = slots;
+	struct counted_job before = { &t, 0 }, after = { &t, 1 };
+	CHECK(workpool_submit(p, count_job, &before));
+	workpool_stop(p);
+	CHECK_INT(atomic_load(&t.runs), 1);   /* what was queued ran before the stop returned */
+	CHECK(!workpool_submit(p, count_job, &after));
+	workpool_stop(p);                     /* a second stop returns at once */
+	CHECK(!workpool_submit(p, count_job, &after));
+	workpool_free(p);
+	CHECK_INT(atomic_load(&t.runs), 1);
+	CHECK_INT(atomic_load(&slots[1]), 0);
+}
+
 TEST(stop_null_is_harmless)
 {
+	workpool_stop(NULL);
 	workpool_free(NULL);
 }
 
@@ -330,6 +353,7 @@ int main(void)
 	RUN(stop_runs_queued_jobs_before_returning);
 	RUN(submit_while_stopping_is_refused);
 	RUN(pool_without_threads_refuses);
+	RUN(stopped_pool_refuses_until_freed);
 	RUN(stop_null_is_harmless);
 	return REPORT();
 }
