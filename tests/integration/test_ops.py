@@ -837,12 +837,22 @@ def accept_queue(port):
     return 0
 
 
-def hold_write_lock(db):
-    """A connection holding SQLite's write lock on db (BEGIN IMMEDIATE): the
-    daemon's writer waits on it (sqlite_busy_timeout) until it is released."""
+def hold_write_lock(test, db):
+    """Holds SQLite's write lock on db from another connection (BEGIN
+    IMMEDIATE): the daemon's writer waits on it (sqlite_busy_timeout).
+    Returns release(); the test's cleanup calls it too, and a second call
+    does nothing."""
     con = sqlite3.connect(db, timeout=10, isolation_level=None, check_same_thread=False)
     con.execute("BEGIN IMMEDIATE")
-    return con
+    held = [True]
+
+    def release():
+        if held[0]:
+            held[0] = False
+            con.execute("ROLLBACK")
+            con.close()
+    test.addCleanup(release)
+    return release
 
 
 class ShutdownWithQueuedConnections(unittest.TestCase):
@@ -861,15 +871,7 @@ class ShutdownWithQueuedConnections(unittest.TestCase):
         d.start()
         token = d.new_guest()["auth_token"]
         refresh_tokens = [d.new_guest()["refresh_token"] for _ in range(2)]
-        lock = hold_write_lock(d.settings["database_path"])
-        released = [False]
-
-        def release():
-            if not released[0]:
-                released[0] = True
-                lock.execute("ROLLBACK")
-                lock.close()
-        self.addCleanup(release)
+        release = hold_write_lock(self, d.settings["database_path"])
 
         term = [False]
         reqs = []
@@ -932,7 +934,8 @@ class ShutdownLateRequest(unittest.TestCase):
     """A kept-alive connection can bring a request after the drain, while the
     daemon waits for its last write before it closes the server. The worker
     pools are stopped by then: a platform login gets 503 at once (it used
-    to reach a pool that had been freed and set to NULL: a crash)."""
+    to reach a pool that had been freed and set to NULL: a crash), and the
+    write still reaches the disk."""
 
     @gh.sqlite_only("holds SQLite's write lock from outside")
     def test_platform_login_after_the_drain_is_answered_503(self):
@@ -966,15 +969,7 @@ class ShutdownLateRequest(unittest.TestCase):
 
         # A PUT held in the writer by a lock from outside: the drain times
         # out on it, and the stop then waits for it.
-        lock = hold_write_lock(d.settings["database_path"])
-        released = [False]
-
-        def release():
-            if not released[0]:
-                released[0] = True
-                lock.execute("ROLLBACK")
-                lock.close()
-        self.addCleanup(release)
+        release = hold_write_lock(self, d.settings["database_path"])
         held = socket.create_connection(("127.0.0.1", d.port), timeout=IO_TIMEOUT)
         self.addCleanup(held.close)
         held.sendall(request("PUT", "/player-data/late", b'{"late": 1}'))
@@ -993,15 +988,20 @@ class ShutdownLateRequest(unittest.TestCase):
         self.assertEqual(late[0], 503, late)
         self.assertEqual(late[1].get("connection"), "close", late)
 
+        # The held PUT outlived shutdown_timeout, so its answer may be cut
+        # when the server closes (the contract ends at the drain), but the
+        # writer finishes it before the store closes: it is on disk.
         release()
         raw, err = read_response(held)
         put = complete_response(raw)
-        self.assertIsNotNone(put, (raw, err))
-        self.assertEqual(put[0], 201, put)
+        if put is not None:
+            self.assertEqual(put[0], 201, put)
         rc = d.proc.wait(timeout=60 * SLOW)
         d.proc = None
         d.log.close()
         d.check_clean_exit(rc)
+        self.assertEqual(gh.db_rows(d, "SELECT value FROM player_data WHERE key='late'"),
+                         [(b'{"late": 1}',)])
 
 
 # ---------------------------------------------------------------------------
@@ -1361,13 +1361,12 @@ class BusyMetric(unittest.TestCase):
         d.start()
         token = d.new_guest()["auth_token"]
         before = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_lock_waits_total")
-        lock = hold_write_lock(d.settings["database_path"])
+        release = hold_write_lock(self, d.settings["database_path"])
         result = []
         t = threading.Thread(target=lambda: result.append(put_doc(d, token, "busy", {"b": 1})))
         t.start()
         time.sleep(1)
-        lock.execute("ROLLBACK")
-        lock.close()
+        release()
         t.join(60 * SLOW)
         self.assertIn(result[0].status, (200, 201), result)
         after = sample(parse_metrics(d.get("/metrics").text), "gatehouse_store_lock_waits_total")
