@@ -64,17 +64,15 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 	};
 	bool is_pg = config_database_is_pg(cfg);
 	if (is_pg && !operator_mode && readers > 1) {
-		/* Settings that only SQLite reads, given with a URI: said, not fatal. */
-		const char *given[] = {
-			cfg->sqlite_synchronous != SYNC_FULL ? "sqlite_synchronous" : NULL,
-			cfg->sqlite_busy_timeout != 5 ? "sqlite_busy_timeout" : NULL,
-			cfg->sqlite_cache_size != STORE_SQLITE_CACHE_BYTES ? "sqlite_cache_size" : NULL,
-			!cfg->group_commit ? "group_commit" : NULL,
+		/* Settings that only SQLite reads, changed with a URI: said, not fatal. */
+		static const char *const sqlite_only[] = {
+			"sqlite_synchronous", "sqlite_busy_timeout", "sqlite_cache_size",
+			"group_commit",
 		};
-		for (size_t i = 0; i < GH_ARRAY_SIZE(given); i++)
-			if (given[i])
+		for (size_t i = 0; i < GH_ARRAY_SIZE(sqlite_only); i++)
+			if (!config_is_default(cfg, sqlite_only[i]))
 				log_warn("%s is a SQLite setting: ignored with a PostgreSQL database",
-					 given[i]);
+					 sqlite_only[i]);
 	}
 	struct store_options so = {
 		.path = cfg->database,

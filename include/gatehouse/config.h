@@ -175,6 +175,12 @@ char *config_secret_path(const char *file);
 
 /* A new deep copy; free it with config_free. */
 struct config *config_dup(const struct config *cfg);
+/*
+ * True when the named setting has its built-in default in cfg (compared as
+ * the value is written, so "4MiB" and "4194304" are the same), or when no
+ * setting has that name. The default is the settings table's, nowhere else.
+ */
+bool config_is_default(const struct config *cfg, const char *name);
 /* Releases and frees a copy made by config_dup (NULL is fine). */
 void config_free(struct config *cfg);
 /*

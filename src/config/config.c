@@ -325,7 +325,7 @@ const char *config_alg_name(int alg)
 	return alg_choices[alg == ALG_ES256 ? 1 : 0];
 }
 
-static const struct setting *find_setting(const char *name, size_t len)
+const struct setting *config_find_setting(const char *name, size_t len)
 {
 	for (size_t i = 0; i < config_nsettings; i++)
 		if (strlen(config_settings[i].name) == len && memcmp(config_settings[i].name, name, len) == 0)
@@ -532,7 +532,7 @@ static int load_file(struct config *cfg, const char *file, struct stat *st, char
 		if (!*p || *p == '#')
 			continue;
 		size_t nlen = strcspn(p, " \t");
-		const struct setting *s = find_setting(p, nlen);
+		const struct setting *s = config_find_setting(p, nlen);
 		if (!s && config_oidc_key_split(p, nlen, (char[128]){ 0 }, 128) >= 0) {
 			char *value = line_value(p + nlen);
 			char origin[4200];
@@ -553,7 +553,7 @@ static int load_file(struct config *cfg, const char *file, struct stat *st, char
 				kl--;
 			/* The value is not repeated: it may be a secret put in the wrong place. */
 			char hint[128] = "";
-			if (!find_setting(p, kl))
+			if (!config_find_setting(p, kl))
 				did_you_mean(p, kl, hint, sizeof hint);
 			snprintf(err, errlen, "%s:%d: the file takes 'name value', not name=value: "
 				 "write '%.*s <value>'%s", file, lineno, (int)(kl > 64 ? 64 : kl), p,
@@ -653,7 +653,7 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
 		}
 		if (upper) {
 			key[n] = '\0';
-			const struct setting *s = find_setting(key, n);
+			const struct setting *s = config_find_setting(key, n);
 			if (s) {
 				char why[160];
 				if (config_set_value(cfg, s, eq + 1, why, sizeof why)) {
@@ -687,7 +687,7 @@ static int load_sets(struct config *cfg, char *const *sets, int nsets, char *err
 			snprintf(err, errlen, "--set %s: expected name=value", sets[i]);
 			return -1;
 		}
-		const struct setting *s = find_setting(sets[i], (size_t)(eq - sets[i]));
+		const struct setting *s = config_find_setting(sets[i], (size_t)(eq - sets[i]));
 		if (!s && config_oidc_setting_add(cfg, sets[i], (size_t)(eq - sets[i]), eq + 1, "--set"))
 			continue;
 		if (!s) {

@@ -35,6 +35,8 @@ struct config_env_var {
 extern const struct config_env_var config_env_allowed[];
 extern const size_t config_nenv_allowed;
 
+/* The setting named by name's first len bytes, or NULL (config.c). */
+const struct setting *config_find_setting(const char *name, size_t len);
 /* Parses value into the field of s in cfg; on error writes a reason (config.c). */
 int config_set_value(struct config *cfg, const struct setting *s, const char *value, char *why,
 		     size_t whylen);

@@ -63,6 +63,24 @@ static char *value_text(const struct setting *s, const struct config *cfg)
 	return buf;
 }
 
+bool config_is_default(const struct config *cfg, const char *name)
+{
+	const struct setting *s = config_find_setting(name, strlen(name));
+	if (!s)
+		return true;
+	struct config def;
+	memset(&def, 0, sizeof def);
+	char why[160];
+	config_set_value(&def, s, s->def, why, sizeof why);
+	char *a = value_text(s, cfg), *b = value_text(s, &def);
+	bool same = strcmp(a, b) == 0;
+	free(a);
+	free(b);
+	if (s->type == T_STRING)
+		free(*(char **)((char *)&def + s->offset));
+	return same;
+}
+
 void config_merge_reloadable(struct config *dst, const struct config *src,
 			     struct strbuf *applied, struct strbuf *restart)
 {

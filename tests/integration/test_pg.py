@@ -183,12 +183,17 @@ class Operator(unittest.TestCase):
             d.cleanup()
 
     def test_sqlite_setting_warned(self):
-        d = Daemon({"sqlite_synchronous": "normal", "sqlite_cache_size": "16MiB"})
+        # Those changed from their defaults are named; one given with its
+        # default value (5s) changes nothing and is not.
+        d = Daemon({"sqlite_synchronous": "normal", "sqlite_cache_size": "16MiB",
+                    "sqlite_busy_timeout": "5s"})
         try:
             d.start()
             d.stop()
             self.assertIn("sqlite_synchronous is a SQLite setting", d.log_text())
             self.assertIn("sqlite_cache_size is a SQLite setting", d.log_text())
+            self.assertNotIn("sqlite_busy_timeout is a SQLite setting", d.log_text())
+            self.assertNotIn("group_commit is a SQLite setting", d.log_text())
         finally:
             d.cleanup()
 

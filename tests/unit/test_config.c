@@ -332,6 +332,47 @@ TEST(precedence_set_env_file)
 	drop_conf();
 }
 
+/* config_is_default: against the table's default, as written (one place for defaults). */
+TEST(is_default)
+{
+	fixture_clear_env();
+	struct config cfg;
+	char err[512];
+	CHECK_INT(load(&cfg, NULL, NULL, 0, err, sizeof err), 0);
+	CHECK(config_is_default(&cfg, "sqlite_cache_size"));
+	CHECK(config_is_default(&cfg, "sqlite_busy_timeout"));
+	CHECK(config_is_default(&cfg, "group_commit"));
+	CHECK(config_is_default(&cfg, "listen_address"));
+	CHECK(config_is_default(&cfg, "no_such_setting"));
+	config_release(&cfg);
+
+	/* The default spelled otherwise is still the default. */
+	char a1[] = "sqlite_cache_size=4194304", a2[] = "sqlite_busy_timeout=5",
+	     a3[] = "group_commit=yes", a4[] = "listen_address=127.0.0.1";
+	char *same[] = { a1, a2, a3, a4 };
+	CHECK_INT(load(&cfg, NULL, same, 4, err, sizeof err), 0);
+	if (*err)
+		fprintf(stderr, "  %s\n", err);
+	CHECK(config_is_default(&cfg, "sqlite_cache_size"));
+	CHECK(config_is_default(&cfg, "sqlite_busy_timeout"));
+	CHECK(config_is_default(&cfg, "group_commit"));
+	CHECK(config_is_default(&cfg, "listen_address"));
+	config_release(&cfg);
+
+	char b1[] = "sqlite_cache_size=8MiB", b2[] = "sqlite_busy_timeout=6s",
+	     b3[] = "group_commit=off", b4[] = "listen_address=0.0.0.0",
+	     b5[] = "sqlite_synchronous=normal";
+	char *other[] = { b1, b2, b3, b4, b5 };
+	CHECK_INT(load(&cfg, NULL, other, 5, err, sizeof err), 0);
+	CHECK(!config_is_default(&cfg, "sqlite_cache_size"));
+	CHECK(!config_is_default(&cfg, "sqlite_busy_timeout"));
+	CHECK(!config_is_default(&cfg, "group_commit"));
+	CHECK(!config_is_default(&cfg, "listen_address"));
+	CHECK(!config_is_default(&cfg, "sqlite_synchronous"));
+	config_release(&cfg);
+	fixture_clear_env();
+}
+
 TEST(set_errors)
 {
 	struct config cfg;
@@ -839,6 +880,7 @@ int main(void)
 	RUN(key_prepublish_must_be_shorter_than_rotation);
 	RUN(string_limits);
 	RUN(sample_loads_back_to_defaults);
+	RUN(is_default);
 	RUN(effective_output_loads_back);
 	return REPORT();
 }

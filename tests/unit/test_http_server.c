@@ -2,7 +2,7 @@
  * test_http_server.c - the server's stop as the daemon drives it on SIGTERM
  * (http/server.c): after http_quiesce, a kept-alive connection is still
  * answered (and told to close), a new connection is closed unanswered, and
- * the server stops. Then the same stop, many times, on eight request
+ * the server stops and closes its listening socket. Then the same stop, many times, on eight request
  * threads while clients keep connecting: libmicrohttpd 0.9.75's own
  * MHD_quiesce_daemon aborted the process there now and then (its threads
  * race to take the listening socket out of their epoll sets), which is why
@@ -141,6 +141,11 @@ TEST(quiesce_answers_open_connections_and_closes_new_ones)
 	}
 	CHECK_INT(http_in_flight(srv), 0);
 	http_stop(srv);
+	/* libmicrohttpd closed the listening socket (it is no longer ours to close). */
+	int after = connect_to(port);
+	CHECK(after < 0);
+	if (after >= 0)
+		close(after);
 }
 
 struct churn {
