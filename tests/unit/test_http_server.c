@@ -139,6 +139,11 @@ TEST(quiesce_answers_open_connections_and_closes_new_ones)
 		CHECK(n <= 0);
 		close(fresh);
 	}
+	/* The request is over once its completion is noted, just after the answer went out. */
+	for (int spin = 0; spin < 5000 && http_in_flight(srv) > 0; spin++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
 	CHECK_INT(http_in_flight(srv), 0);
 	http_stop(srv);
 	/* libmicrohttpd closed the listening socket (it is no longer ours to close). */
@@ -187,7 +192,7 @@ TEST(quiesce_and_stop_while_clients_connect)
 		for (int i = 0; i < CLIENTS; i++)
 			pthread_create(&t[i], NULL, churn_client, &c);
 		/* Until the clients are being answered, so the request threads are busy. */
-		for (int spin = 0; spin < 2000 && atomic_load(&c.answered) < 8; spin++) {
+		for (int spin = 0; spin < 10000 && atomic_load(&c.answered) < 8; spin++) {
 			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 		}
