@@ -86,6 +86,7 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	int listen_fd;
 	atomic_bool refusing;      /* http_quiesce: new connections are closed unanswered */
+	atomic_uint refused;       /* ... and how many were */
 	atomic_bool closing;
 	atomic_bool access_log;
 	http_dispatch_fn dispatch;

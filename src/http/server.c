@@ -120,8 +120,10 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
 {
 	(void)addrlen;
 	struct http_server *srv = cls;
-	if (atomic_load(&srv->refusing))
+	if (atomic_load(&srv->refusing)) {
+		atomic_fetch_add(&srv->refused, 1);
 		return MHD_NO; /* stopping (http_quiesce): libmicrohttpd closes it at once */
+	}
 	if (http_deadline_admit(&srv->deadline, addr))
 		return MHD_YES;
 	if (log_limit_allow(&refused_ip_limit)) {
@@ -824,6 +826,11 @@ void http_stop(struct http_server *srv)
 	MHD_stop_daemon(srv->daemon);
 	http_deadline_release(&srv->deadline);
 	http_log_limits_flush(true); /* what was suppressed comes out before the exit */
+	unsigned int late = atomic_load(&srv->refused);
+	if (late)
+		log_warn("%u connection%s came after the drain began and %s closed unanswered "
+			 "(is a load balancer still sending to this node after it was told to stop?)",
+			 late, late == 1 ? "" : "s", late == 1 ? "was" : "were");
 	log_async_stop();
 	free(srv->proxies);
 	free(srv->base_path);

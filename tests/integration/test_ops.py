@@ -936,7 +936,8 @@ class ShutdownLateRequest(unittest.TestCase):
     daemon waits for its last write before it closes the server. The worker
     pools are stopped by then: a platform login gets 503 at once (it used
     to reach a pool that had been freed and set to NULL: a crash), and the
-    write still reaches the disk."""
+    write still reaches the disk. A new connection then is closed at once,
+    and the log counts it at exit."""
 
     @gh.sqlite_only("holds SQLite's write lock from outside")
     def test_platform_login_after_the_drain_is_answered_503(self):
@@ -989,6 +990,16 @@ class ShutdownLateRequest(unittest.TestCase):
         self.assertEqual(late[0], 503, late)
         self.assertEqual(late[1].get("connection"), "close", late)
 
+        # A new connection now: closed at once, unanswered (not left waiting).
+        fresh = socket.create_connection(("127.0.0.1", d.port), timeout=IO_TIMEOUT)
+        self.addCleanup(fresh.close)
+        try:
+            fresh.sendall(request("GET", "/get-player-data"))
+        except OSError:
+            pass  # already reset
+        raw, err = read_response(fresh)
+        self.assertEqual(raw, b"", "a connection made during the stop was answered")
+
         # The held PUT outlived shutdown_timeout, so its answer may be cut
         # when the server closes (the contract ends at the drain), but the
         # writer finishes it before the store closes: it is on disk.
@@ -1003,6 +1014,8 @@ class ShutdownLateRequest(unittest.TestCase):
         d.check_clean_exit(rc)
         self.assertEqual(gh.db_rows(d, "SELECT value FROM player_data WHERE key='late'"),
                          [(b'{"late": 1}',)])
+        self.assertIn("1 connection came after the drain began and was closed unanswered",
+                      d.log_text())
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "gatehouse/http.h"
+#include "gatehouse/log.h"
 #include "harness.h"
 
 /* The server's internals, for the port it bound (STYLE.md: Tests). */
@@ -138,6 +139,7 @@ TEST(quiesce_answers_open_connections_and_closes_new_ones)
 		ssize_t n = ask(fresh, buf, sizeof buf);
 		CHECK(n <= 0);
 		close(fresh);
+		CHECK_INT(atomic_load(&srv->refused), 1); /* counted, for the warning at stop */
 	}
 	/* The request is over once its completion is noted, just after the answer went out. */
 	for (int spin = 0; spin < 5000 && http_in_flight(srv) > 0; spin++) {
@@ -211,6 +213,7 @@ TEST(quiesce_and_stop_while_clients_connect)
 
 int main(void)
 {
+	log_configure(LOG_ERROR, LOG_FORMAT_TEXT); /* each stop of the churn warns */
 	RUN(quiesce_answers_open_connections_and_closes_new_ones);
 	RUN(quiesce_and_stop_while_clients_connect);
 	return REPORT();
