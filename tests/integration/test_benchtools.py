@@ -70,7 +70,7 @@ class GenUsers(unittest.TestCase):
         self.assertEqual(r.status, 401, r)
         self.assertNotIn(d.new_guest()["user_id"], [g[0] for g in self.guests])
         d.stop()
-        r = subprocess.run(d.command("check-db"), capture_output=True, text=True, timeout=120)
+        r = d.cli("check-db")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
