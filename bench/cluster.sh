@@ -11,6 +11,10 @@
 #   3. cluster write throughput (unconditional document PUTs, 8 connections per node) vs
 #      pgbench's single-row INSERT at 8 clients on the same server (>= 0.70).
 #
+# Beside 1 and 3, the CPU time per request of the nodes and of the PostgreSQL server, and how
+# busy the machine was: here they share its cores with wrk, so a ratio below its target on a
+# busy machine is CPU taken from the database, not a wait in the store.
+#
 #   bench/cluster.sh [seconds per measurement, default 5]
 #
 # Needs root (tests/pg.sh starts a throwaway PostgreSQL cluster as the postgres user), wrk
@@ -55,6 +59,7 @@ trap 'exit 130' INT TERM
 log "starting a throwaway PostgreSQL cluster"
 eval "$(tests/pg.sh start | sed -n 's/^\(GH_TEST_[A-Z_]*\)=\(.*\)$/\1='"'"'\2'"'"'/p')"
 PGDIR=$GH_TEST_PG_DIR
+PM=$(head -1 "$PGDIR/data/postmaster.pid")
 ADMIN=$GH_TEST_DATABASE_URL
 psql -X -qAt -d "$ADMIN" -c "CREATE DATABASE ghbench" >/dev/null
 URL=${ADMIN%/*}/ghbench
@@ -112,6 +117,39 @@ result() {
 	R_ERR=$err
 }
 
+# CPU accounting, in clock ticks: what each ratio is bounded by. The nodes, PostgreSQL and
+# wrk share this machine's cores, so a figure below its target with the machine busy is the
+# CPU they share, not a wait of the store's.
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+pg_ticks() { # the postmaster, its live children (backends, walwriter, ...) and those it reaped
+	{ awk '{ print $14 + $15 + $16 + $17 }' "/proc/$PM/stat"
+	  for p in $(ps -o pid= --ppid "$PM"); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done
+	} | awk '{ s += $1 } END { print s + 0 }'
+}
+node_ticks() { # PID... (all threads of each)
+	local p
+	for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ s += $1 } END { print s + 0 }'
+}
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
+# cpu_begin PID... / cpu_end REQUESTS -> C_PG_US, C_NODE_US (per request), C_BUSY (% of the machine)
+cpu_begin() {
+	C_PIDS=("$@")
+	C_PG0=$(pg_ticks)
+	C_N0=$(node_ticks "${C_PIDS[@]}")
+	read -r C_T0 C_I0 < <(machine_ticks)
+}
+cpu_end() {
+	local n=$1 t1 i1
+	read -r t1 i1 < <(machine_ticks)
+	local pg1 n1
+	pg1=$(pg_ticks)
+	n1=$(node_ticks "${C_PIDS[@]}")
+	[ "$n" -gt 0 ] || n=1
+	C_PG_US=$(( (pg1 - C_PG0) * TICK_US / n ))
+	C_NODE_US=$(( (n1 - C_N0) * TICK_US / n ))
+	C_BUSY=$(( t1 > C_T0 ? 100 - 100 * (i1 - C_I0) / (t1 - C_T0) : 0 ))
+}
+
 tokens() { # port guests-pool out
 	$PY bench/bench.py tokens "$1" "$2" "$3"
 }
@@ -125,17 +163,20 @@ measure() {
 	get-player-data) script=get_player_data.lua; pool=$WORK/tokens.pool; tokens "$port" "$WORK/guests-$name.pool" "$pool" ;;
 	esac
 	log "$name $route: ${SECS}s, $CONNS connections"
+	local pid="PID_$name"
+	cpu_begin "${!pid}"
 	wrk_one "$WORK/$name-$route.out" "$port" "$script" "$CONNS" "$pool"
 	wait "$WRK_PID"
 	result "$WORK/$name-$route.out"
+	cpu_end $((R_RPS * SECS))
 }
 
 ROUTES="guest-login refresh get-player-data"
-declare -A SQ PG TARGET=([guest-login]=0.60 [refresh]=0.60 [get-player-data]=0.50)
+declare -A SQ PG SQ_CPU PG_CPU PG_SRV TARGET=([guest-login]=0.60 [refresh]=0.60 [get-player-data]=0.50)
 
 start_node sqlite "database_path=$WORK/sqlite/gatehouse.db"
 $PY bench/bench.py guests "$PORT_sqlite" "$GUESTS" "$WORK/guests-sqlite.pool"
-for r in $ROUTES; do measure sqlite "$PORT_sqlite" "$r"; SQ[$r]=$R_RPS; done
+for r in $ROUTES; do measure sqlite "$PORT_sqlite" "$r"; SQ[$r]=$R_RPS; SQ_CPU[$r]=$C_NODE_US; done
 stop_node sqlite
 
 # The nodes read the password from a file, as in production.
@@ -147,7 +188,9 @@ PGSETS=("database=$NOPASS" "database_password_file=$WORK/db.password")
 # 1. one PostgreSQL node against the SQLite node
 start_node a "${PGSETS[@]}"
 $PY bench/bench.py guests "$PORT_a" "$GUESTS" "$WORK/guests-a.pool"
-for r in $ROUTES; do measure a "$PORT_a" "$r"; PG[$r]=$R_RPS; done
+for r in $ROUTES; do
+	measure a "$PORT_a" "$r"; PG[$r]=$R_RPS; PG_CPU[$r]=$C_NODE_US; PG_SRV[$r]=$C_PG_US
+done
 
 # 2. three nodes, 32 connections spread over them (11 + 11 + 10): p99. The three share this
 # machine, so each gets a third of the per-machine defaults (http_threads four per CPU,
@@ -210,6 +253,7 @@ REF3=("$THREE_RPS" "$THREE_P99" "$THREE_ERR")
 tokens "$PORT_a" "$WORK/guests-a.pool" "$WORK/tokens.pool"
 awk -v d="$WORK" '{ print > (d "/tokens-" (NR % 3) ".pool") }' "$WORK/tokens.pool"
 log "cluster writes: ${SECS}s, 8 connections per node"
+cpu_begin "$PID_a" "$PID_b" "$PID_c"
 W=()
 i=0
 for n in a b c; do
@@ -224,15 +268,20 @@ for n in a b c; do
 	result "$WORK/writes-$n.out"
 	WRITES=$((WRITES + R_RPS)); WRITES_ERR=$((WRITES_ERR + R_ERR))
 done
+cpu_end $((WRITES * SECS))
+W_PG_US=$C_PG_US W_NODE_US=$C_NODE_US W_BUSY=$C_BUSY
 log "pgbench: single-row INSERT, 8 clients, ${SECS}s"
 PGBENCH=$GH_TEST_PG_BIN/pgbench
 [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench) || die "pgbench missing"
 psql -X -qAt -d "$ADMIN" -c "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, v int NOT NULL)" >/dev/null
 echo "INSERT INTO bench_insert (v) VALUES (1);" >"$WORK/insert.sql"
 # PGOPTIONS: the same durable commit the nodes ask for, whatever the server's default.
+cpu_begin
 PGB_TPS=$(PGOPTIONS="-c synchronous_commit=on" "$PGBENCH" -n -M prepared -c 8 -j 2 -T "$SECS" \
 	-f "$WORK/insert.sql" "$ADMIN" 2>&1 | sed -n 's/^tps = \([0-9]*\).*/\1/p' | tail -1)
 [ -n "$PGB_TPS" ] && [ "$PGB_TPS" -gt 0 ] || die "pgbench gave no rate"
+cpu_end $((PGB_TPS * SECS))
+B_PG_US=$C_PG_US B_BUSY=$C_BUSY
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 verdict() { awk -v r="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == ">=" ? r >= t : r < t; print ok ? "ok" : "MISSED" }'; }
@@ -244,6 +293,8 @@ for r in $ROUTES; do
 	q=$(ratio "${PG[$r]}" "${SQ[$r]}")
 	say "$(printf "%-28s %10s %10s %7s %8s %s" "$r" "${SQ[$r]}" "${PG[$r]}" "$q" ">= ${TARGET[$r]}" "$(verdict "$q" "${TARGET[$r]}" ">=")")"
 done
+say "  CPU per request (SQLite node; PostgreSQL node + the PostgreSQL server):$(for r in $ROUTES; do
+	printf " %s %s; %s + %s us," "$r" "${SQ_CPU[$r]}" "${PG_CPU[$r]}" "${PG_SRV[$r]}"; done | sed 's/,$//')"
 p99ms=$(awk -v u="${GPD3[1]}" 'BEGIN { printf "%.2f", u / 1000 }')
 rp99ms=$(awk -v u="${REF3[1]}" 'BEGIN { printf "%.2f", u / 1000 }')
 # wrk's p99 is of the answered requests: one that failed or timed out (wrk's 2 s) is not in
@@ -257,6 +308,8 @@ say "  the same get-player-data requests inside the daemons (their histogram): p
 q=$(ratio "$WRITES" "$PGB_TPS")
 say "cluster writes (PUT /player-data, 3 nodes x 8 connections): $WRITES/s, errors $WRITES_ERR;" \
 	"pgbench single-row INSERT, 8 clients: $PGB_TPS/s; ratio $q (target >= 0.70: $(verdict "$q" 0.70 ">="))"
+say "  CPU per write: PostgreSQL ${W_PG_US} us + the nodes ${W_NODE_US} us, machine ${W_BUSY}% busy;" \
+	"per pgbench INSERT: PostgreSQL ${B_PG_US} us, machine ${B_BUSY}% busy"
 say "machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); nodes," \
 	"PostgreSQL (fsync on, synchronous_commit on per session) and wrk share them"
 [ -n "${BENCH_OUT:-}" ] && cp "$REPORT" "$BENCH_OUT"
