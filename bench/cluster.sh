@@ -123,7 +123,8 @@ result() {
 TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 pg_ticks() { # the postmaster, its live children (backends, walwriter, ...) and those it reaped
 	{ awk '{ print $14 + $15 + $16 + $17 }' "/proc/$PM/stat"
-	  for p in $(ps -o pid= --ppid "$PM"); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done
+	  # A child may end between ps and its read (autovacuum workers, pgbench's backends).
+	  for p in $(ps -o pid= --ppid "$PM"); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true; done
 	} | awk '{ s += $1 } END { print s + 0 }'
 }
 node_ticks() { # PID... (all threads of each)
