@@ -43,7 +43,7 @@ enum store_query {
 	Q_USER_SESSION_DOC_GET,
 	Q_USER_INSERT,      /* user_id, guest_secret_hash (or null), now */
 	Q_USER_SEEN,        /* user_id, now: last_seen_at, kept to the hour */
-	Q_SESSION_INSERT,   /* user_id, access_scope, jti, now, expires_at; last_id = session_id */
+	Q_SESSION_INSERT,   /* user_id, access_scope, jti, now, expires_at; last_id: session_id */
 	/*
 	 * session_id -> user_id, access_scope, current_jti, previous_jti,
 	 * rotated_at_ms, expires_at, ended_at, banned_until. Inside a write
@@ -221,9 +221,15 @@ struct store_backend {
 	const void *(*column_blob)(struct store_stmt *s, int col);
 	size_t (*column_bytes)(struct store_stmt *s, int col);
 	bool (*column_null)(struct store_stmt *s, int col);
-	/* Rows changed by the last statement, and the id of the last inserted row. */
+	/* Rows changed by the last statement. */
 	int64_t (*changes)(struct store_conn *c);
-	int64_t (*last_id)(struct store_conn *c);
+	/*
+	 * The id of the last inserted row, at *out: at once, or, where the
+	 * back end holds the INSERT back to send it with the transaction's
+	 * other writes (PostgreSQL), when it runs, before the commit returns.
+	 * A failure of such a held INSERT is the commit's.
+	 */
+	void (*last_id)(struct store_conn *c, int64_t *out);
 	/*
 	 * The last failed step as an enum gh_err (GH_ECONFLICT for a
 	 * constraint, GH_EUNAVAIL for busy, full, I/O...), logged and counted

@@ -169,9 +169,8 @@ int store_rule_platform_login(struct store_conn *c, void *arg, enum store_op_end
 	struct store_session_new s = { .user_id = out->user_id, .access_scope = "authenticated",
 				       .jti = in->jti, .now = in->now,
 				       .expires_at = in->expires_at };
-	struct session_create_op sop = { out->user_id, NULL, &s, 0 };
+	struct session_create_op sop = { out->user_id, NULL, &s, &out->session_id };
 	rc = store_rule_session_create(c, &sop, end);
-	out->session_id = sop.session_id;
 	out->outcome = PLATFORM_LOGIN_OK;
 	return rc;
 }

@@ -176,7 +176,7 @@ struct session_create_op {
 	const char *user_id;
 	const unsigned char *secret_hash; /* non-NULL: create the guest user too */
 	const struct store_session_new *s;
-	int64_t session_id;
+	int64_t *session_id;              /* OUT: set by the time the write is durable (last_id) */
 };
 int store_rule_touch_user(struct store_conn *c, const char *user_id, int64_t now);
 store_write_fn store_rule_session_create;

@@ -332,20 +332,30 @@ static void deferred_clear(struct pg_conn *c)
 
 /*
  * Writes whose result the rules read only as success (no rows, no change
- * count): inside a transaction they wait, and go in one pipeline with the
+ * count), or as the id of the new row once it ran (a session's INSERT:
+ * last_id): inside a transaction they wait, and go in one pipeline with the
  * next statement or COMMIT. A failure among them fails that statement or
  * the COMMIT (the transaction rolls back either way).
  */
 static bool deferrable(int q)
 {
 	return q == Q_DOC_UPSERT || q == Q_DOC_USAGE_SET || q == Q_SESSION_ROTATE ||
-	       q == Q_SESSION_REISSUE || q == Q_USER_SEEN;
+	       q == Q_SESSION_REISSUE || q == Q_USER_SEEN || q == Q_SESSION_INSERT;
+}
+
+/* INSERT ... RETURNING session_id: its one row is last_id. */
+static void take_id(struct pg_conn *c, PGresult *r, int64_t *out)
+{
+	c->last_id = PQntuples(r) ? be_int(PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0)) : 0;
+	if (out)
+		*out = c->last_id;
 }
 
 static void defer(struct pg_conn *c, const struct pg_stmt *s)
 {
 	struct pg_deferred *d = &c->deferred[c->ndeferred++];
 	d->q = s->q;
+	d->id_out = NULL;
 	d->nparams = s->nparams;
 	for (int j = 0; j < s->nparams; j++) {
 		d->lengths[j] = s->lengths[j];
@@ -373,8 +383,9 @@ static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *
 	struct pg_stmt *f = s ? c->follow : NULL;
 	if (s)
 		c->follow = NULL;
-	struct { int kind, q; } ex[2 * PG_MAX_DEFERRED + 6];
+	struct { int kind, q; int64_t *id_out; } ex[2 * PG_MAX_DEFERRED + 6];
 	int nex = 0;
+	memset(ex, 0, sizeof ex);
 	char name[16];
 	bool sent = PQenterPipelineMode(c->pg);
 	if (sent && c->begin_pending) {
@@ -406,6 +417,7 @@ static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *
 							   d->formats, 1);
 		}
 		ex[nex].kind = last ? K_FINAL : K_EXEC;
+		ex[nex].id_out = last ? NULL : c->deferred[i].id_out;
 		ex[nex++].q = q;
 	}
 	if (sent && f) {
@@ -479,6 +491,8 @@ static PGresult *pipeline_run(struct pg_conn *c, struct pg_stmt *s, const char *
 				store_pg_note_error(c, r); /* the rest of the pipeline is aborted */
 				failed = true;
 			} else {
+				if (ex[i].kind == K_EXEC && ex[i].q == Q_SESSION_INSERT)
+					take_id(c, r, ex[i].id_out);
 				PQclear(r);
 			}
 		}
@@ -600,8 +614,8 @@ static int pg_step(struct store_conn *base, struct store_stmt *st)
 	s->nrows = PQntuples(r);
 	c->changes = strtoll(PQcmdTuples(r), NULL, 10);
 	if (s->q == Q_SESSION_INSERT) {
-		/* INSERT ... RETURNING session_id: the row is last_id, the statement is done. */
-		c->last_id = s->nrows ? be_int(PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0)) : 0;
+		/* Outside a transaction: the row is last_id, the statement is done. */
+		take_id(c, r, NULL);
 		s->row = s->nrows;
 		return STORE_DONE;
 	}
@@ -672,9 +686,17 @@ static int64_t pg_changes(struct store_conn *c)
 	return CONN(c)->changes;
 }
 
-static int64_t pg_last_id(struct store_conn *c)
+static void pg_last_id(struct store_conn *base, int64_t *out)
 {
-	return CONN(c)->last_id;
+	struct pg_conn *c = CONN(base);
+	/* Still held back: set when it runs, with the COMMIT at the latest. */
+	for (int i = c->ndeferred - 1; i >= 0; i--) {
+		if (c->deferred[i].q == Q_SESSION_INSERT) {
+			c->deferred[i].id_out = out;
+			return;
+		}
+	}
+	*out = c->last_id;
 }
 
 /*

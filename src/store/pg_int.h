@@ -67,6 +67,7 @@ struct pg_stmt {
 #define PG_MAX_DEFERRED 8
 struct pg_deferred {
 	int q;
+	int64_t *id_out;           /* Q_SESSION_INSERT: where its session_id goes (last_id) */
 	int nparams;
 	char *values[PG_MAX_PARAMS];
 	int lengths[PG_MAX_PARAMS];

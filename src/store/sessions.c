@@ -59,12 +59,9 @@ int store_rule_session_create(struct store_conn *c, void *arg, enum store_op_end
 	db_int64(c, q, 5, s->expires_at);
 	rc = db_step(c, q);
 	db_reset(c, q);
-	if (rc != STORE_DONE) {
-		int err = db_fail(c, "session insert");
-		/* A foreign-key failure means the user vanished meanwhile. */
-		return err == GH_ECONFLICT ? GH_ENOTFOUND : err;
-	}
-	op->session_id = c->be->last_id(c);
+	if (rc != STORE_DONE)
+		return db_fail(c, "session insert");
+	c->be->last_id(c, op->session_id);
 	return 0;
 }
 

@@ -193,9 +193,9 @@ static int64_t sq_changes(struct store_conn *c)
 	return sqlite3_changes(CONN(c)->db);
 }
 
-static int64_t sq_last_id(struct store_conn *c)
+static void sq_last_id(struct store_conn *c, int64_t *out)
 {
-	return sqlite3_last_insert_rowid(CONN(c)->db);
+	*out = sqlite3_last_insert_rowid(CONN(c)->db);
 }
 
 static int sq_data_version(struct store_conn *base, int64_t *out)

@@ -305,19 +305,22 @@ int store_lease_claim(struct store *st, const char *name, const char *holder, in
 int store_guest_create(struct store *st, const char *user_id, const unsigned char secret_hash[32],
 		       const struct store_session_new *s, int64_t *out_session_id)
 {
-	struct session_create_op op = { user_id, secret_hash, s, 0 };
-	int rc = store_submit(st, store_rule_session_create, &op);
-	*out_session_id = op.session_id;
-	return rc;
+	*out_session_id = 0;
+	struct session_create_op op = { user_id, secret_hash, s, out_session_id };
+	return store_submit(st, store_rule_session_create, &op);
 }
 
 int store_session_create(struct store *st, const struct store_session_new *s,
 			 int64_t *out_session_id)
 {
-	struct session_create_op op = { s->user_id, NULL, s, 0 };
+	*out_session_id = 0;
+	struct session_create_op op = { s->user_id, NULL, s, out_session_id };
 	int rc = store_submit(st, store_rule_session_create, &op);
-	*out_session_id = op.session_id;
-	return rc;
+	/*
+	 * The session's row refers to the user's: a conflict is the user gone
+	 * meanwhile, whether the INSERT told it or, held back, the COMMIT.
+	 */
+	return rc == GH_ECONFLICT ? GH_ENOTFOUND : rc;
 }
 
 int store_session_refresh(struct store *st, const struct store_refresh *r,
