@@ -127,7 +127,8 @@ int session_guest_login(struct app *app, const char *user_id, const char *secret
 		return GH_EUNAVAIL;
 	struct store_session_new s = { .user_id = u.user_id, .access_scope = "guest", .jti = jti,
 				       .now = now,
-				       .expires_at = now + app->cfg->refresh_token_ttl };
+				       .expires_at = now + app->cfg->refresh_token_ttl,
+				       .seen_at = u.last_seen_at };
 	int64_t sid = 0;
 	err = store_session_create(app->store, &s, &sid);
 	if (err == GH_ENOTFOUND)

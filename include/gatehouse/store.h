@@ -216,6 +216,7 @@ struct store_session_new {
 	const char *jti;           /* the first refresh token's id */
 	int64_t now;
 	int64_t expires_at;
+	int64_t seen_at;           /* the user's last_seen_at as read before, or 0 */
 };
 
 /*

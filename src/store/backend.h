@@ -42,7 +42,7 @@ enum store_query {
 	 */
 	Q_USER_SESSION_DOC_GET,
 	Q_USER_INSERT,      /* user_id, guest_secret_hash (or null), now */
-	Q_USER_SEEN,        /* user_id, now: last_seen_at, kept to the hour */
+	Q_USER_SEEN,        /* user_id, now, older_than: last_seen_at (store_rule_touch_user) */
 	Q_SESSION_INSERT,   /* user_id, access_scope, jti, now, expires_at; last_id: session_id */
 	/*
 	 * session_id -> user_id, access_scope, current_jti, previous_jti,

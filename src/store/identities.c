@@ -157,6 +157,7 @@ int store_rule_platform_login(struct store_conn *c, void *arg, enum store_op_end
 	db_text(c, q, 1, out->user_id);
 	rc = db_step(c, q);
 	int64_t banned_until = rc == STORE_ROW ? col_int64(c, q, 3) : 0;
+	int64_t seen_at = rc == STORE_ROW ? col_int64(c, q, 2) : 0;
 	db_reset(c, q);
 	if (rc != STORE_ROW)
 		return rc == STORE_DONE ? GH_ENOTFOUND : db_fail(c, "user lookup");
@@ -168,7 +169,7 @@ int store_rule_platform_login(struct store_conn *c, void *arg, enum store_op_end
 	}
 	struct store_session_new s = { .user_id = out->user_id, .access_scope = "authenticated",
 				       .jti = in->jti, .now = in->now,
-				       .expires_at = in->expires_at };
+				       .expires_at = in->expires_at, .seen_at = seen_at };
 	struct session_create_op sop = { out->user_id, NULL, &s, &out->session_id };
 	rc = store_rule_session_create(c, &sop, end);
 	out->outcome = PLATFORM_LOGIN_OK;

@@ -178,7 +178,7 @@ struct session_create_op {
 	const struct store_session_new *s;
 	int64_t *session_id;              /* OUT: set by the time the write is durable (last_id) */
 };
-int store_rule_touch_user(struct store_conn *c, const char *user_id, int64_t now);
+int store_rule_touch_user(struct store_conn *c, const char *user_id, int64_t now, int64_t seen_at);
 store_write_fn store_rule_session_create;
 struct refresh_op {
 	const struct store_refresh *r;

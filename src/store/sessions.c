@@ -13,13 +13,24 @@
 #include "gatehouse/errors.h"
 #include "internal.h"
 
-int store_rule_touch_user(struct store_conn *c, const char *user_id, int64_t now)
+/* A user's activity is kept to the hour: most logins and refreshes write nothing for it. */
+#define SEEN_EVERY 3600
+
+/*
+ * last_seen_at = now when the stored one is an hour old. seen_at, the stored
+ * value as the caller read it (0: not read), spares the statement when it is
+ * recent: the stored value only ever moves forward.
+ */
+int store_rule_touch_user(struct store_conn *c, const char *user_id, int64_t now, int64_t seen_at)
 {
+	if (seen_at > 0 && seen_at >= now - SEEN_EVERY)
+		return 0;
 	struct store_stmt *q = db_prepare(c, Q_USER_SEEN);
 	if (!q)
 		return GH_EINTERNAL;
 	db_text(c, q, 1, user_id);
 	db_int64(c, q, 2, now);
+	db_int64(c, q, 3, now - SEEN_EVERY);
 	int rc = db_step(c, q);
 	db_reset(c, q);
 	return rc == STORE_DONE ? 0 : db_fail(c, "user update");
@@ -45,7 +56,7 @@ int store_rule_session_create(struct store_conn *c, void *arg, enum store_op_end
 			return db_fail(c, "user insert");
 	} else {
 		/* A vanished user shows up as the session's foreign-key failure below. */
-		rc = store_rule_touch_user(c, s->user_id, s->now);
+		rc = store_rule_touch_user(c, s->user_id, s->now, s->seen_at);
 		if (rc)
 			return rc;
 	}
@@ -146,6 +157,7 @@ int store_rule_refresh(struct store_conn *c, void *arg, enum store_op_end *end)
 	out->expires_at = col_int64(c, q, 5);
 	bool ended = !col_null(c, q, 6);
 	int64_t banned_until = col_int64(c, q, 7);
+	int64_t seen_at = col_int64(c, q, 8);
 	db_reset(c, q);
 
 	/* A ban ended the session too: say "banned", the clearer of the two. */
@@ -178,7 +190,7 @@ int store_rule_refresh(struct store_conn *c, void *arg, enum store_op_end *end)
 	db_reset(c, q);
 	if (rc != STORE_DONE)
 		return db_fail(c, "session rotate");
-	return store_rule_touch_user(c, r->user_id, r->now);
+	return store_rule_touch_user(c, r->user_id, r->now, seen_at);
 }
 
 int store_rule_purge(struct store_conn *c, void *arg, enum store_op_end *end)

@@ -118,13 +118,12 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 				   "WHERE u.user_id = ?1",
 	[Q_USER_INSERT] = "INSERT INTO users (user_id, guest_secret_hash, created_at, last_seen_at) "
 			  "VALUES (?1, ?2, ?3, ?3)",
-	/* Activity is kept to the hour: most logins and refreshes then write nothing here. */
 	[Q_USER_SEEN] = "UPDATE users SET last_seen_at = ?2 "
-			"WHERE user_id = ?1 AND last_seen_at < ?2 - 3600",
+			"WHERE user_id = ?1 AND last_seen_at < ?3",
 	[Q_SESSION_INSERT] = "INSERT INTO sessions (user_id, access_scope, current_jti, created_at, "
 			     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_SESSION_GET_LOCKED] = "SELECT s.user_id, s.access_scope, s.current_jti, s.previous_jti, "
-			  "s.rotated_at_ms, s.expires_at, s.ended_at, u.banned_until "
+			  "s.rotated_at_ms, s.expires_at, s.ended_at, u.banned_until, u.last_seen_at "
 			  "FROM sessions s JOIN users u ON u.user_id = s.user_id "
 			  "WHERE s.session_id = ?1",
 	[Q_SESSION_ROTATE] = "UPDATE sessions SET previous_jti = current_jti, current_jti = ?2, "

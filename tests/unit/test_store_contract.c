@@ -244,6 +244,57 @@ static void case_guest_create(struct store *st)
 	CHECK_INT(store_ping(st), 0);
 }
 
+static int64_t last_seen(struct store *st, const char *uid)
+{
+	struct store_user u;
+	CHECK_INT(store_user_get(st, uid, &u), 0);
+	return u.last_seen_at;
+}
+
+/*
+ * last_seen_at is kept to the hour: a login or refresh writes it when the
+ * stored one is an hour old, whether the caller read it before (seen_at) or
+ * not (0); a seen_at that is recent spares the write.
+ */
+static void case_last_seen_to_the_hour(struct store *st)
+{
+	char uid[37];
+	int64_t sid = make_guest(st, uid, "LS1", T0, T0 + 100000);
+	CHECK_INT(last_seen(st, uid), T0);
+	struct store_session_new s = { .user_id = uid, .access_scope = "guest", .jti = "LS2",
+				       .now = T0 + 3600, .expires_at = T0 + 100000, .seen_at = T0 };
+	int64_t sid2;
+	CHECK_INT(store_session_create(st, &s, &sid2), 0);
+	CHECK(sid2 > sid);
+	CHECK_INT(last_seen(st, uid), T0); /* an hour, not more */
+	s.now = T0 + 3601;
+	s.jti = "LS3";
+	CHECK_INT(store_session_create(st, &s, &sid2), 0);
+	CHECK_INT(last_seen(st, uid), T0 + 3601);
+	/* Not read before: the database decides. */
+	s.seen_at = 0;
+	s.now = T0 + 3700;
+	s.jti = "LS4";
+	CHECK_INT(store_session_create(st, &s, &sid2), 0);
+	CHECK_INT(last_seen(st, uid), T0 + 3601);
+	s.now = T0 + 7202;
+	s.jti = "LS5";
+	CHECK_INT(store_session_create(st, &s, &sid2), 0);
+	CHECK_INT(last_seen(st, uid), T0 + 7202);
+	/* A stale seen_at (older than stored) writes nothing older. */
+	s.seen_at = T0;
+	s.now = T0 + 7300;
+	s.jti = "LS6";
+	CHECK_INT(store_session_create(st, &s, &sid2), 0);
+	CHECK_INT(last_seen(st, uid), T0 + 7202);
+	/* A refresh reads it with the session's row. */
+	struct store_refresh_result res;
+	CHECK_INT(refresh(st, sid, uid, "LS1", "LS1b", T0 + 10000, 0, &res), REFRESH_ROTATED);
+	CHECK_INT(last_seen(st, uid), T0 + 7202);
+	CHECK_INT(refresh(st, sid, uid, "LS1b", "LS1c", T0 + 10803, 0, &res), REFRESH_ROTATED);
+	CHECK_INT(last_seen(st, uid), T0 + 10803);
+}
+
 /* The check behind every authenticated request: the user and one session. */
 static void case_user_session_get(struct store *st)
 {
@@ -1551,6 +1602,7 @@ static const struct contract_case pg_cases[] = {
 static const struct contract_case cases[] = {
 	{ "guest_create", case_guest_create },
 	{ "user_session_get", case_user_session_get },
+	{ "last_seen_to_the_hour", case_last_seen_to_the_hour },
 	{ "refresh_rotate_then_grace", case_refresh_rotate_then_grace },
 	{ "refresh_grace_spends_the_token_issued_before",
 	  case_refresh_grace_spends_the_token_issued_before },
