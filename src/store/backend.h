@@ -46,7 +46,8 @@ enum store_query {
 	Q_SESSION_INSERT,   /* user_id, access_scope, jti, now, expires_at; last_id: session_id */
 	/*
 	 * session_id -> user_id, access_scope, current_jti, previous_jti,
-	 * rotated_at_ms, expires_at, ended_at, banned_until. Inside a write
+	 * rotated_at_ms, expires_at, ended_at, banned_until, last_seen_at
+	 * (the user's). Inside a write
 	 * this is "the session row, locked": a back end with row locks says
 	 * FOR UPDATE OF sessions.
 	 */
