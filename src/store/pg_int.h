@@ -90,6 +90,12 @@ struct pg_conn {
 	struct pg_deferred deferred[PG_MAX_DEFERRED];
 };
 
+/* pg_conn.c: the back end's open and close, and a connection's (store_backend). */
+int store_pg_open(const struct store_options *opt, void **out_ctx, char *err, size_t errlen);
+void store_pg_close(void *ctx);
+int store_pg_conn_open(void *ctx, bool writer, struct store_conn **out, char *err, size_t errlen);
+void store_pg_conn_close(struct store_conn *c);
+
 /* Runs sql (no parameters, text results) on c: 0, or the mapped failure (logged). */
 int store_pg_exec(struct pg_conn *c, const char *sql, const char *what);
 /* Records a failed result on c (sqlstate, message, bad connection) and clears it. */
