@@ -412,6 +412,19 @@ class Daemon:
     def path(self, p):
         return self.settings.get("base_path", "") + p
 
+    def documents(self, headers):
+        """Every item of GET /player-data for the token in headers, following the cursor."""
+        items, cursor = [], None
+        while True:
+            q = "?limit=1000" + ("&cursor=" + urllib.parse.quote(cursor) if cursor else "")
+            r = self.request("GET", self.path("/player-data" + q), headers)
+            assert r.status == 200, r
+            j = r.json()
+            items += j["items"]
+            cursor = j["next_cursor"]
+            if cursor is None:
+                return items
+
     def stop(self, check=True):
         """SIGTERM; by default asserts a clean exit (status 0, no leaks)."""
         if not self.proc:
