@@ -23,7 +23,7 @@
 #include "gatehouse/store.h"
 
 /* The schema version every back end's migrations reach. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 enum store_query {
 	Q_PING,             /* -> one row */

@@ -85,6 +85,26 @@ const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	"  holder TEXT NOT NULL,"
 	"  until INTEGER NOT NULL"
 	") WITHOUT ROWID;",
+	/*
+	 * 5: documents in a rowid table, the value last. In a WITHOUT ROWID
+	 * table a row is an index entry: past about 1,000 bytes (4 KiB pages)
+	 * it spills to overflow pages, which SQLite reads with a pread of its
+	 * own, bypassing the page cache, once per column read behind the
+	 * value (three for a read of a 1 KiB document). A table leaf holds
+	 * rows up to about 4,000 bytes in the page cache.
+	 */
+	"CREATE TABLE player_data_v5 ("
+	"  user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  value BLOB NOT NULL"
+	");"
+	"INSERT INTO player_data_v5 (user_id, key, version, updated_at, value)"
+	"  SELECT user_id, key, version, updated_at, value FROM player_data;"
+	"DROP TABLE player_data;"
+	"ALTER TABLE player_data_v5 RENAME TO player_data;"
+	"CREATE UNIQUE INDEX player_data_key ON player_data(user_id, key);",
 };
 
 /* Transaction control, for the writer and the readers (store_sqlite_tx_sql order). */

@@ -321,6 +321,15 @@ class Migrate(CliCase):
         # Version 3 counted the user's documents.
         self.assertEqual(gh.db_rows(db, "SELECT data_seq, data_keys, data_bytes FROM users"),
                          [(7, 2, 7)])
+        # Version 5 moved the documents to a rowid table, byte for byte,
+        # with the unique (user_id, key) index its upserts need.
+        self.assertEqual(gh.db_rows(db, "SELECT user_id, key, value, version, updated_at"
+                                    " FROM player_data ORDER BY key"),
+                         [(UUID, "a", b"12345", 3, 1), (UUID, "b", b"xy", 7, 1)])
+        sql = gh.db_rows(db, "SELECT sql FROM sqlite_master WHERE name = 'player_data'")[0][0]
+        self.assertNotIn("WITHOUT ROWID", sql)
+        self.assertEqual(len(gh.db_rows(db, "SELECT 1 FROM pragma_index_list('player_data')"
+                                        " WHERE name = 'player_data_key' AND \"unique\"")), 1)
         r = self.run_cli("migrate", "--status", "--set", "database_path=" + db)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("up to date", r.stdout)
