@@ -81,6 +81,7 @@ int daemon_open_store(const struct config *cfg, bool operator_mode, int readers,
 		/* Operator commands never create a database; the daemon holds its lock. */
 		.must_exist = operator_mode,
 		.exclusive = !operator_mode,
+		.warm = !operator_mode,
 		.sqlite = &sq,
 		.pg = &pg,
 	};

@@ -50,6 +50,14 @@ struct store_options {
 	 * changed nothing. Operator commands (must_exist) never take it.
 	 */
 	bool exclusive;
+	/*
+	 * Open the whole read pool before returning (the daemon), instead of
+	 * each connection at its first use: a node started into live traffic
+	 * then does not connect to PostgreSQL under load, where a connection
+	 * took seconds and held a request thread meanwhile. A connection that
+	 * cannot be opened now is opened at its first use, as without it.
+	 */
+	bool warm;
 	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */
 	const struct store_sqlite_options *sqlite;
 	/* PostgreSQL's own options (store_pg.h), used when path is a URL; NULL: defaults. */

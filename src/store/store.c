@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "gatehouse/log.h"
 #include "gatehouse/store.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
@@ -88,6 +89,23 @@ static void store_free(struct store *st)
 	free(st);
 }
 
+/* Opens every read connection not open yet (store_options.warm); stops at the first failure. */
+static void pool_warm(struct store *st)
+{
+	for (int i = 0; i < st->nreaders; i++) {
+		if (st->readers[i])
+			continue;
+		char err[512];
+		if (st->be->conn_open(st->ctx, false, &st->readers[i], err, sizeof err)) {
+			log_warn("opened %d of the %d pooled database connections (%s); the others "
+				 "open at their first use", i, st->nreaders,
+				 *err ? err : "in a reconnect backoff");
+			return;
+		}
+		st->readers[i]->slot = i;
+	}
+}
+
 int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -126,14 +144,22 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 	if (rc)
 		goto out_close;
 	if (be->per_call) {
-		/* No writer thread: every write takes a pooled connection of its own. */
+		/*
+		 * No writer thread: every write takes a pooled connection of
+		 * its own. The migration's connection is the pool's first.
+		 */
 		store_check_data_version(st);
-		be->conn_close(st->writer);
+		st->readers[0] = st->writer;
+		st->readers[0]->slot = 0;
 		st->writer = NULL;
+		if (opt->warm)
+			pool_warm(st);
 		*out = st;
 		return 0;
 	}
 	store_check_data_version(st);
+	if (opt->warm)
+		pool_warm(st);
 	if (store_writer_start(st)) {
 		snprintf(err, errlen, "cannot start the database writer thread");
 		rc = GH_EINTERNAL;

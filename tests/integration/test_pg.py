@@ -198,6 +198,46 @@ class Operator(unittest.TestCase):
             d.cleanup()
 
 
+POOL_CONNS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+              " AND application_name = 'gatehouse' AND query NOT LIKE 'LISTEN%'")
+
+
+@unittest.skipUnless(PG_URL, "no PostgreSQL: GH_TEST_DATABASE_URL is not set "
+                     "(make integration-pg runs these through tests/pg.sh)")
+class Pool(unittest.TestCase):
+    """A node opens its whole pool before it is ready, so a node started
+    into live traffic does not connect under load (bench/cluster.sh: the
+    first connections, opened on demand, held request threads for up to
+    seconds); one that cannot open all of it still starts and says so."""
+
+    def test_pool_open_before_the_first_request(self):
+        d = Daemon({"database_pool_size": "3"})
+        try:
+            d.start()
+            self.assertEqual(db_rows(d, POOL_CONNS), [(3,)])
+            r = d.request("POST", "/login-as-guest")
+            self.assertEqual(r.status, 200, r.text)
+            self.assertEqual(db_rows(d, POOL_CONNS), [(3,)])
+        finally:
+            d.cleanup()
+
+    def test_short_of_connections_starts_and_says_so(self):
+        d = Daemon({"database_pool_size": "5"})
+        try:
+            d.start()
+            d.stop()
+            name = urllib.parse.urlsplit(d.settings["database"]).path.lstrip("/")
+            # The role is not a superuser: the database's limit holds for it.
+            psql(PG_URL, 'ALTER DATABASE "%s" CONNECTION LIMIT 3' % name)
+            d.start()
+            self.assertRegex(d.log_text(), r"opened [0-3] of the 5 pooled database connections")
+            self.assertNotIn(password_of(PG_URL), d.log_text())
+            r = d.request("POST", "/login-as-guest")
+            self.assertEqual(r.status, 200, r.text)
+        finally:
+            d.cleanup()
+
+
 # A trigger that fails the statement with SQLSTATE :code while the
 # sequence gh_fail_seq is at most gh_fail.upto: nextval is not undone by the
 # rollback, so each attempt (the first and every retry) counts once.
