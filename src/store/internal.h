@@ -64,6 +64,9 @@ struct store {
 	int nreaders;
 	int *free_idx;             /* stack of free reader slots */
 	int nfree;
+	pthread_t warm_thread;     /* store_pool_warm_start's, while warm_started */
+	bool warm_started;
+	atomic_bool warm_stop;
 };
 
 /* ---- lock.c ---- */
@@ -98,6 +101,14 @@ void store_check_data_version(struct store *st);
 /* A reader connection (opened on first use), or NULL (logged). */
 struct store_conn *store_reader_get(struct store *st);
 void store_reader_put(struct store *st, struct store_conn *c);
+/*
+ * Opens the pool's closed connections on a thread of its own, one at a
+ * time, each while its slot is free (store_options.warm); a request that
+ * takes a closed slot meanwhile opens it itself, as always. _stop ends it
+ * (after the connect in progress) and joins it: before the pool closes.
+ */
+void store_pool_warm_start(struct store *st);
+void store_pool_warm_stop(struct store *st);
 
 /* ---- helpers over the back-end table ---- */
 

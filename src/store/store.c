@@ -12,7 +12,6 @@
 
 #include <openssl/crypto.h>
 
-#include "gatehouse/log.h"
 #include "gatehouse/store.h"
 #include "gatehouse/errors.h"
 #include "gatehouse/alloc.h"
@@ -89,23 +88,6 @@ static void store_free(struct store *st)
 	free(st);
 }
 
-/* Opens every read connection not open yet (store_options.warm); stops at the first failure. */
-static void pool_warm(struct store *st)
-{
-	for (int i = 0; i < st->nreaders; i++) {
-		if (st->readers[i])
-			continue;
-		char err[512];
-		if (st->be->conn_open(st->ctx, false, &st->readers[i], err, sizeof err)) {
-			log_warn("opened %d of the %d pooled database connections (%s); the others "
-				 "open at their first use", i, st->nreaders,
-				 *err ? err : "in a reconnect backoff");
-			return;
-		}
-		st->readers[i]->slot = i;
-	}
-}
-
 int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -153,18 +135,18 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 		st->readers[0]->slot = 0;
 		st->writer = NULL;
 		if (opt->warm)
-			pool_warm(st);
+			store_pool_warm_start(st);
 		*out = st;
 		return 0;
 	}
 	store_check_data_version(st);
-	if (opt->warm)
-		pool_warm(st);
 	if (store_writer_start(st)) {
 		snprintf(err, errlen, "cannot start the database writer thread");
 		rc = GH_EINTERNAL;
 		goto out_close;
 	}
+	if (opt->warm)
+		store_pool_warm_start(st);
 	*out = st;
 	return 0;
 
@@ -181,6 +163,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	store_pool_warm_stop(st);
 	if (!st->be->per_call)
 		store_writer_stop(st);
 	for (int i = 0; i < st->nreaders; i++)

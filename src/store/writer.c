@@ -399,3 +399,74 @@ void store_reader_put(struct store *st, struct store_conn *c)
 	pthread_cond_signal(&st->rfree);
 	pthread_mutex_unlock(&st->rlock);
 }
+
+/* Takes slot i out of the free stack when it is free and closed. */
+static bool take_closed_slot(struct store *st, int i)
+{
+	bool took = false;
+	pthread_mutex_lock(&st->rlock);
+	for (int k = 0; k < st->nfree; k++) {
+		if (st->free_idx[k] == i) {
+			/* Free: no call is using the slot, so its connection can be read. */
+			took = !st->readers[i];
+			if (took)
+				st->free_idx[k] = st->free_idx[--st->nfree];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->rlock);
+	return took;
+}
+
+/*
+ * The pool opened before load comes (store_options.warm): opened at their
+ * first use, under load, PostgreSQL connections took up to seconds each on
+ * 2 cores (a backend's fork, SCRAM's rounds on both sides), holding a
+ * request thread meanwhile. Opened here, one at a time, off the start-up
+ * path. A failure stops it: the rest open at their first use.
+ */
+static void *pool_warm(void *arg)
+{
+	struct store *st = arg;
+	for (int i = 0; i < st->nreaders && !atomic_load(&st->warm_stop); i++) {
+		if (!take_closed_slot(st, i))
+			continue; /* open, or held by a call that opens it */
+		char err[512];
+		int rc = st->be->conn_open(st->ctx, false, &st->readers[i], err, sizeof err);
+		pthread_mutex_lock(&st->rlock);
+		if (!rc) {
+			st->readers[i]->slot = i;
+			st->free_idx[st->nfree++] = i;
+		} else {
+			/* At the bottom: the open connections are taken first. */
+			memmove(&st->free_idx[1], &st->free_idx[0],
+				(size_t)st->nfree * sizeof *st->free_idx);
+			st->free_idx[0] = i;
+			st->nfree++;
+		}
+		pthread_cond_signal(&st->rfree);
+		pthread_mutex_unlock(&st->rlock);
+		if (rc) {
+			log_warn("could not open pooled database connection %d of %d ahead of use (%s); "
+				 "it and the rest open at their first use", i + 1, st->nreaders,
+				 *err ? err : "in a reconnect backoff");
+			break;
+		}
+	}
+	return NULL;
+}
+
+void store_pool_warm_start(struct store *st)
+{
+	atomic_store(&st->warm_stop, false);
+	st->warm_started = pthread_create(&st->warm_thread, NULL, pool_warm, st) == 0;
+}
+
+void store_pool_warm_stop(struct store *st)
+{
+	if (!st->warm_started)
+		return;
+	atomic_store(&st->warm_stop, true);
+	pthread_join(st->warm_thread, NULL);
+	st->warm_started = false;
+}
