@@ -96,6 +96,7 @@ enum store_query {
 	Q_KEY_DELETE,       /* kid */
 	Q_KEY_SET_MATERIAL, /* kid, material; changes */
 	Q_DOC_GET,          /* user_id, key -> value, version, updated_at */
+	Q_DOC_HEAD,         /* user_id, key -> the value's size in bytes, version */
 	Q_DOC_UPSERT,       /* user_id, key, value, version, updated_at */
 	Q_DOC_DELETE,       /* user_id, key */
 	/*

@@ -48,7 +48,7 @@ int store_rule_doc_get(struct store_conn *c, const char *user_id, const char *ke
 static int doc_head(struct store_conn *c, const char *user_id, const char *key, bool *found,
 		    int64_t *version, int64_t *len)
 {
-	struct store_stmt *q = db_prepare(c, Q_DOC_GET);
+	struct store_stmt *q = db_prepare(c, Q_DOC_HEAD);
 	if (!q)
 		return GH_EINTERNAL;
 	db_text(c, q, 1, user_id);
@@ -56,7 +56,7 @@ static int doc_head(struct store_conn *c, const char *user_id, const char *key, 
 	int rc = db_step(c, q);
 	*found = rc == STORE_ROW;
 	if (*found) {
-		*len = (int64_t)col_bytes(c, q, 0);
+		*len = col_int64(c, q, 0);
 		*version = col_int64(c, q, 1);
 	} else {
 		*len = *version = 0;
@@ -113,7 +113,7 @@ static int usage_get(struct store_conn *c, const char *user_id, struct usage *u,
 static int usage_then_head(struct store_conn *c, const char *user_id, const char *key,
 			   struct usage *u, struct store_session_check *chk)
 {
-	struct store_stmt *h = db_prepare(c, Q_DOC_GET);
+	struct store_stmt *h = db_prepare(c, Q_DOC_HEAD);
 	if (!h)
 		return GH_EINTERNAL;
 	db_text(c, h, 1, user_id);

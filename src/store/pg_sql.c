@@ -97,7 +97,7 @@ const unsigned char store_pg_uuid_param[Q_COUNT] = {
 	[Q_SESSION_INSERT] = 1, [Q_SESSION_END] = 4, [Q_SESSIONS_END_ALL] = 1,
 	[Q_SESSIONS_LIVE] = 1, [Q_SESSIONS_OF] = 1, [Q_USER_DELETE] = 1, [Q_USER_BAN] = 1,
 	[Q_IDENTITIES_OF] = 1, [Q_DOCS_OF] = 1, [Q_IDENTITY_INSERT] = 3, [Q_IDENTITY_DELETE] = 1,
-	[Q_IDENTITY_COUNT] = 1, [Q_DOC_GET] = 1, [Q_DOC_UPSERT] = 1, [Q_DOC_DELETE] = 1,
+	[Q_IDENTITY_COUNT] = 1, [Q_DOC_GET] = 1, [Q_DOC_HEAD] = 1, [Q_DOC_UPSERT] = 1, [Q_DOC_DELETE] = 1,
 	[Q_DOC_USAGE_LOCKED] = 1, [Q_DOC_USAGE_LOCKED_CHECK] = 1, [Q_DOC_USAGE_SET] = 1, [Q_DOC_LIST] = 1, [Q_DOC_PAGE] = 1,
 	[Q_COPY_USER_PUT] = 1, [Q_COPY_SESSION_PUT] = 2,
 };
@@ -180,6 +180,8 @@ const char *const store_pg_query_sql[Q_COUNT] = {
 	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = $2 WHERE kid = $1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
 		      "WHERE user_id = $1 AND key = $2",
+	[Q_DOC_HEAD] = "SELECT octet_length(value), version FROM player_data "
+		       "WHERE user_id = $1 AND key = $2",
 	[Q_DOC_UPSERT] = "INSERT INTO player_data (user_id, key, value, version, updated_at) "
 			 "VALUES ($1, $2, $3, $4::bigint, $5::bigint) "
 			 "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, "

@@ -192,6 +192,9 @@ const char *const store_sqlite_query_sql[Q_COUNT] = {
 	[Q_KEY_SET_MATERIAL] = "UPDATE signing_keys SET material = ?2 WHERE kid = ?1",
 	[Q_DOC_GET] = "SELECT value, version, updated_at FROM player_data "
 		      "WHERE user_id = ?1 AND key = ?2",
+	/* A BLOB's length() is read from the row's header, not from the value. */
+	[Q_DOC_HEAD] = "SELECT length(value), version FROM player_data "
+		       "WHERE user_id = ?1 AND key = ?2",
 	[Q_DOC_UPSERT] = "INSERT INTO player_data (user_id, key, value, version, updated_at) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5) "
 			 "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, "
