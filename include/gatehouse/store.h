@@ -51,11 +51,12 @@ struct store_options {
 	 */
 	bool exclusive;
 	/*
-	 * Open the whole read pool before returning (the daemon), instead of
-	 * each connection at its first use: a node started into live traffic
+	 * Open the whole read pool as the store opens (the daemon), one
+	 * connection at a time on a thread beside the caller, instead of each
+	 * connection only at its first use: a node started into live traffic
 	 * then does not connect to PostgreSQL under load, where a connection
 	 * took seconds and held a request thread meanwhile. A connection that
-	 * cannot be opened now is opened at its first use, as without it.
+	 * cannot be opened then is opened at its first use, as without it.
 	 */
 	bool warm;
 	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */
