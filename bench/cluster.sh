@@ -229,7 +229,7 @@ three_run() { # route script seconds tag -> THREE_RPS, THREE_P99 (the worst node
 	return 0
 }
 # The nodes' first second of load is measured on its own, shown and not judged: on this
-# machine its p99 was 6-130 ms in six runs (3-8 ms in the seconds after), on connections
+# machine its p99 was 4-132 ms in eight runs (3-8 ms in the seconds after), on connections
 # all open (the pool is opened at start). A load balancer's slow start keeps it from players.
 three() { # route script [hook] -> THREE_FIRST_P99 (the first second's), then the measure's
 	three_run "$1" "$2" 1 -first
