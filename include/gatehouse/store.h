@@ -51,12 +51,13 @@ struct store_options {
 	 */
 	bool exclusive;
 	/*
-	 * Open the whole read pool as the store opens (the daemon), one
-	 * connection at a time on a thread beside the caller, instead of each
-	 * connection only at its first use: a node started into live traffic
-	 * then does not connect to PostgreSQL under load, where a connection
-	 * took seconds and held a request thread meanwhile. A connection that
+	 * PostgreSQL: open the whole pool as the store opens (the daemon),
+	 * one connection at a time on a thread beside the caller, instead of
+	 * each connection only at its first use: a node started into live
+	 * traffic then does not connect under load, where a connection took
+	 * seconds and held a request thread meanwhile. A connection that
 	 * cannot be opened then is opened at its first use, as without it.
+	 * SQLite's readers, cheap to open, always open at their first use.
 	 */
 	bool warm;
 	/* SQLite's own options (store_sqlite.h); NULL: their defaults. */

@@ -129,6 +129,9 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 		/*
 		 * No writer thread: every write takes a pooled connection of
 		 * its own. The migration's connection is the pool's first.
+		 * Those are a server's connections, costly to open (a backend's
+		 * fork, authentication): the pool is opened ahead of use. A
+		 * SQLite reader opens in well under a millisecond, on demand.
 		 */
 		store_check_data_version(st);
 		st->readers[0] = st->writer;
@@ -145,8 +148,6 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 		rc = GH_EINTERNAL;
 		goto out_close;
 	}
-	if (opt->warm)
-		store_pool_warm_start(st);
 	*out = st;
 	return 0;
 

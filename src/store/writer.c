@@ -432,26 +432,22 @@ static void *pool_warm(void *arg)
 		if (!take_closed_slot(st, i))
 			continue; /* open, or held by a call that opens it */
 		char err[512];
-		int rc = st->be->conn_open(st->ctx, false, &st->readers[i], err, sizeof err);
-		pthread_mutex_lock(&st->rlock);
-		if (!rc) {
+		if (!st->be->conn_open(st->ctx, false, &st->readers[i], err, sizeof err)) {
 			st->readers[i]->slot = i;
-			st->free_idx[st->nfree++] = i;
-		} else {
-			/* At the bottom: the open connections are taken first. */
-			memmove(&st->free_idx[1], &st->free_idx[0],
-				(size_t)st->nfree * sizeof *st->free_idx);
-			st->free_idx[0] = i;
-			st->nfree++;
+			store_reader_put(st, st->readers[i]);
+			continue;
 		}
+		/* Back at the bottom of the free stack: the open connections are taken first. */
+		pthread_mutex_lock(&st->rlock);
+		memmove(&st->free_idx[1], &st->free_idx[0], (size_t)st->nfree * sizeof *st->free_idx);
+		st->free_idx[0] = i;
+		st->nfree++;
 		pthread_cond_signal(&st->rfree);
 		pthread_mutex_unlock(&st->rlock);
-		if (rc) {
-			log_warn("could not open pooled database connection %d of %d ahead of use (%s); "
-				 "it and the rest open at their first use", i + 1, st->nreaders,
-				 *err ? err : "in a reconnect backoff");
-			break;
-		}
+		log_warn("could not open pooled database connection %d of %d ahead of use (%s); "
+			 "it and the rest open at their first use", i + 1, st->nreaders,
+			 *err ? err : "in a reconnect backoff");
+		break;
 	}
 	return NULL;
 }
