@@ -268,6 +268,11 @@ struct store_backend {
 	 */
 	int (*restore)(void *ctx, const char *from, char *kept_aside, size_t kept_len,
 		       char *err, size_t errlen);
+	/*
+	 * NULL, or: the writer thread's work after a batch is answered, on its
+	 * connection (SQLite: the WAL checkpoint its commits made due).
+	 */
+	void (*after_batch)(struct store_conn *writer);
 };
 
 /* The SQLite back end (sqlite.c). */

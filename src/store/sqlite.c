@@ -222,6 +222,7 @@ static void sq_conn_close(struct store_conn *base)
 	struct sqlite_conn *c = CONN(base);
 	if (!c)
 		return;
+	store_sqlite_ckpt_detach(c);
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
 	for (int i = 0; i < TX_COUNT; i++)
@@ -313,8 +314,15 @@ static int sq_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 		sq_conn_close(&c->base);
 		return store_sqlite_map_rc(rc);
 	}
+	if (writer && !ctx->operator_mode)
+		store_sqlite_ckpt_attach(c, ctx);
 	*out = &c->base;
 	return 0;
+}
+
+static void sq_after_batch(struct store_conn *c)
+{
+	store_sqlite_ckpt_after_batch(CONN(c));
 }
 
 /* ---- the directory ---- */
@@ -550,4 +558,5 @@ const struct store_backend store_sqlite_backend = {
 	.check_file = store_sqlite_check_file,
 	.file_version = store_sqlite_file_version,
 	.restore = store_sqlite_restore,
+	.after_batch = sq_after_batch,
 };

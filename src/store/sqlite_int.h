@@ -39,10 +39,21 @@ struct sqlite_conn {
 	int last_rc;               /* of the last failed step */
 	sqlite3_stmt *stmts[Q_COUNT];
 	sqlite3_stmt *tx[TX_COUNT];
+	struct sqlite_ckpt *ckpt;  /* the daemon's writer: its checkpoints (sqlite_ckpt.c) */
 };
 
 /* A SQLite result code as an enum gh_err (0 for OK, DONE, ROW). */
 int store_sqlite_map_rc(int rc);
+
+/*
+ * The daemon writer's checkpoints (sqlite_ckpt.c): _attach when it opens
+ * (replaces SQLite's automatic checkpoint), _after_batch on the writer
+ * thread once a batch is answered, _detach before it closes.
+ */
+struct sqlite_ctx;
+void store_sqlite_ckpt_attach(struct sqlite_conn *writer, struct sqlite_ctx *ctx);
+void store_sqlite_ckpt_after_batch(struct sqlite_conn *writer);
+void store_sqlite_ckpt_detach(struct sqlite_conn *writer);
 
 /* store_backend.backup and .check_file (sqlite_backup.c). */
 int store_sqlite_backup(void *ctx, const char *dest, char *err, size_t errlen);

@@ -230,6 +230,8 @@ static void *writer_main(void *arg)
 				op_finish(op);
 			}
 		}
+		if (st->be->after_batch)
+			st->be->after_batch(st->writer);
 		pthread_mutex_lock(&st->lock);
 	}
 	pthread_mutex_unlock(&st->lock);
