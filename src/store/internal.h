@@ -67,6 +67,9 @@ struct store {
 	pthread_t warm_thread;     /* store_pool_warm_start's, while warm_started */
 	bool warm_started;
 	atomic_bool warm_stop;
+	pthread_mutex_t warm_lock; /* warm_kicked; while warm_started */
+	pthread_cond_t warm_cond;
+	bool warm_kicked;          /* a call opened a pooled connection: open the rest */
 };
 
 /* ---- lock.c ---- */
@@ -104,8 +107,11 @@ void store_reader_put(struct store *st, struct store_conn *c);
 /*
  * Opens the pool's closed connections on a thread of its own, one at a
  * time, each while its slot is free (store_options.warm); a request that
- * takes a closed slot meanwhile opens it itself, as always. _stop ends it
- * (after the connect in progress) and joins it: before the pool closes.
+ * takes a closed slot meanwhile opens it itself, as always. The thread
+ * stays: each time a call had to open a pooled connection itself (after a
+ * database restart or failover, or a start short of connections), it
+ * opens the closed and broken rest again. _stop ends it (after the
+ * connect in progress) and joins it: before the pool closes.
  */
 void store_pool_warm_start(struct store *st);
 void store_pool_warm_stop(struct store *st);

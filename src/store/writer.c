@@ -366,6 +366,8 @@ int store_submit(struct store *st, store_write_fn *fn, void *arg)
 
 /* ---- the reader pool ---- */
 
+static void pool_warm_kick(struct store *st);
+
 struct store_conn *store_reader_get(struct store *st)
 {
 	pthread_mutex_lock(&st->rlock);
@@ -390,6 +392,7 @@ struct store_conn *store_reader_get(struct store *st)
 			return NULL;
 		}
 		st->readers[idx]->slot = idx;
+		pool_warm_kick(st);
 	}
 	return st->readers[idx];
 }
@@ -402,22 +405,61 @@ void store_reader_put(struct store *st, struct store_conn *c)
 	pthread_mutex_unlock(&st->rlock);
 }
 
-/* Takes slot i out of the free stack when it is free and closed. */
-static bool take_closed_slot(struct store *st, int i)
+/*
+ * Takes slot i out of the free stack when it is free and its connection is
+ * closed or broken (a broken one is closed here); false otherwise.
+ */
+static bool take_slot_to_open(struct store *st, int i)
 {
 	bool took = false;
 	pthread_mutex_lock(&st->rlock);
 	for (int k = 0; k < st->nfree; k++) {
 		if (st->free_idx[k] == i) {
 			/* Free: no call is using the slot, so its connection can be read. */
-			took = !st->readers[i];
+			struct store_conn *c = st->readers[i];
+			took = !c || (st->be->conn_ok && !st->be->conn_ok(c));
 			if (took)
 				st->free_idx[k] = st->free_idx[--st->nfree];
 			break;
 		}
 	}
 	pthread_mutex_unlock(&st->rlock);
+	if (took && st->readers[i]) {
+		st->be->conn_close(st->readers[i]);
+		st->readers[i] = NULL;
+	}
 	return took;
+}
+
+/*
+ * One pass over the pool: opens each free slot's connection that is closed
+ * or broken. A failure ends the pass (the rest open at their first use, as
+ * without it) and puts its slot at the bottom of the free stack, so that
+ * the open connections are taken first.
+ */
+static void pool_warm_pass(struct store *st, bool first)
+{
+	for (int i = 0; i < st->nreaders && !atomic_load(&st->warm_stop); i++) {
+		if (!take_slot_to_open(st, i))
+			continue; /* open, or held by a call that opens it if need be */
+		char err[512];
+		if (!st->be->conn_open(st->ctx, false, &st->readers[i], err, sizeof err)) {
+			st->readers[i]->slot = i;
+			store_reader_put(st, st->readers[i]);
+			continue;
+		}
+		pthread_mutex_lock(&st->rlock);
+		memmove(&st->free_idx[1], &st->free_idx[0], (size_t)st->nfree * sizeof *st->free_idx);
+		st->free_idx[0] = i;
+		st->nfree++;
+		pthread_cond_signal(&st->rfree);
+		pthread_mutex_unlock(&st->rlock);
+		if (first)
+			log_warn("could not open pooled database connection %d of %d ahead of use (%s); "
+				 "it and the rest open at their first use", i + 1, st->nreaders,
+				 *err ? err : "in a reconnect backoff");
+		break;
+	}
 }
 
 /*
@@ -425,46 +467,57 @@ static bool take_closed_slot(struct store *st, int i)
  * first use, under load, PostgreSQL connections took up to seconds each on
  * 2 cores (a backend's fork, SCRAM's rounds on both sides), holding a
  * request thread meanwhile. Opened here, one at a time, off the start-up
- * path. A failure stops it: the rest open at their first use.
+ * path; and again whenever a call had to open one itself: after a database
+ * restart every pooled connection is broken, and the calls would otherwise
+ * reconnect them all under load.
  */
 static void *pool_warm(void *arg)
 {
 	struct store *st = arg;
-	for (int i = 0; i < st->nreaders && !atomic_load(&st->warm_stop); i++) {
-		if (!take_closed_slot(st, i))
-			continue; /* open, or held by a call that opens it */
-		char err[512];
-		if (!st->be->conn_open(st->ctx, false, &st->readers[i], err, sizeof err)) {
-			st->readers[i]->slot = i;
-			store_reader_put(st, st->readers[i]);
-			continue;
-		}
-		/* Back at the bottom of the free stack: the open connections are taken first. */
-		pthread_mutex_lock(&st->rlock);
-		memmove(&st->free_idx[1], &st->free_idx[0], (size_t)st->nfree * sizeof *st->free_idx);
-		st->free_idx[0] = i;
-		st->nfree++;
-		pthread_cond_signal(&st->rfree);
-		pthread_mutex_unlock(&st->rlock);
-		log_warn("could not open pooled database connection %d of %d ahead of use (%s); "
-			 "it and the rest open at their first use", i + 1, st->nreaders,
-			 *err ? err : "in a reconnect backoff");
-		break;
+	for (bool first = true; !atomic_load(&st->warm_stop); first = false) {
+		pool_warm_pass(st, first);
+		pthread_mutex_lock(&st->warm_lock);
+		while (!st->warm_kicked && !atomic_load(&st->warm_stop))
+			pthread_cond_wait(&st->warm_cond, &st->warm_lock);
+		st->warm_kicked = false;
+		pthread_mutex_unlock(&st->warm_lock);
 	}
 	return NULL;
+}
+
+static void pool_warm_kick(struct store *st)
+{
+	if (!st->warm_started)
+		return;
+	pthread_mutex_lock(&st->warm_lock);
+	st->warm_kicked = true;
+	pthread_cond_signal(&st->warm_cond);
+	pthread_mutex_unlock(&st->warm_lock);
 }
 
 void store_pool_warm_start(struct store *st)
 {
 	atomic_store(&st->warm_stop, false);
+	st->warm_kicked = false;
+	pthread_mutex_init(&st->warm_lock, NULL);
+	pthread_cond_init(&st->warm_cond, NULL);
 	st->warm_started = pthread_create(&st->warm_thread, NULL, pool_warm, st) == 0;
+	if (!st->warm_started) {
+		pthread_cond_destroy(&st->warm_cond);
+		pthread_mutex_destroy(&st->warm_lock);
+	}
 }
 
 void store_pool_warm_stop(struct store *st)
 {
 	if (!st->warm_started)
 		return;
+	pthread_mutex_lock(&st->warm_lock);
 	atomic_store(&st->warm_stop, true);
+	pthread_cond_signal(&st->warm_cond);
+	pthread_mutex_unlock(&st->warm_lock);
 	pthread_join(st->warm_thread, NULL);
 	st->warm_started = false;
+	pthread_cond_destroy(&st->warm_cond);
+	pthread_mutex_destroy(&st->warm_lock);
 }

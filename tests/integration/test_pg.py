@@ -351,7 +351,7 @@ def cluster_ctl(env, action):
 @unittest.skipUnless(PG_URL, "no PostgreSQL: GH_TEST_DATABASE_URL is not set")
 class Outage(unittest.TestCase):
     """PostgreSQL stops under a running daemon and comes back (its own cluster:
-    the shared one serves other classes meanwhile)."""
+    the shared one serves other classes meanwhile); the pool reopens."""
 
     @classmethod
     def setUpClass(cls):
@@ -367,7 +367,7 @@ class Outage(unittest.TestCase):
 
     def test_down_then_back(self):
         url = self.env["GH_TEST_DATABASE_URL"]
-        d = Daemon({"database": url}, fresh=True)
+        d = Daemon({"database": url, "database_pool_size": "4"}, fresh=True)
         try:
             d.start()
             g = d.get(d.path("/login-as-guest")).json()
@@ -398,6 +398,12 @@ class Outage(unittest.TestCase):
                     break
                 time.sleep(0.2)
             self.assertEqual(status, 200, d.log_text()[-3000:])
+            # The whole pool opens again by itself, not one connection per
+            # call under load (the /ready above reopened one).
+            deadline = time.time() + 15
+            while db_rows(d, POOL_CONNS) != [(4,)] and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(db_rows(d, POOL_CONNS), [(4,)])
             # The guest made before the outage is still there.
             r = d.get(again)
             self.assertEqual(r.status, 200, r.text)
