@@ -408,13 +408,19 @@ static void reset_events(void)
 	pthread_mutex_unlock(&ev_lock);
 }
 
+/* A store on a new database in a new directory dir, the events cleared. */
+static struct store *fresh_store(char dir[64], char path[128])
+{
+	fixture_tmpdir(dir, 64, "ckpt");
+	snprintf(path, 128, "%s/gatehouse.db", dir);
+	reset_events();
+	return open_store(path);
+}
+
 TEST(checkpoint_fsync_off_the_writer)
 {
 	char dir[64], path[128];
-	fixture_tmpdir(dir, sizeof dir, "ckpt");
-	snprintf(path, sizeof path, "%s/gatehouse.db", dir);
-	reset_events();
-	struct store *st = open_store(path);
+	struct store *st = fresh_store(dir, path);
 	load(st);
 
 	pthread_mutex_lock(&ev_lock);
@@ -449,10 +455,7 @@ TEST(checkpoint_fsync_off_the_writer)
 TEST(checkpoint_fsync_fails)
 {
 	char dir[64], path[128];
-	fixture_tmpdir(dir, sizeof dir, "ckpt");
-	snprintf(path, sizeof path, "%s/gatehouse.db", dir);
-	reset_events();
-	struct store *st = open_store(path);
+	struct store *st = fresh_store(dir, path);
 	pthread_mutex_lock(&ev_lock);
 	long resets_at_open = wal_resets, syncs_at_open = db_syncs;
 	fail_db_syncs = 1;
