@@ -2,7 +2,7 @@
  * test_store_ckpt.c - the daemon writer's checkpoints (sqlite_ckpt.c),
  * seen from below: a VFS wrapped around SQLite's own records every write
  * and fsync of the database file and every write of the WAL's header,
- * and makes each fsync of the database file slow (20 ms), so that many
+ * and makes each fsync of the database file slow (10 ms), so that many
  * commits land while one runs.
  *
  * What must hold, whatever the timing: the WAL is never reset (its header
@@ -114,7 +114,7 @@ static int rec_sync(sqlite3_file *f, int flags)
 		pthread_mutex_unlock(&ev_lock);
 		return SQLITE_IOERR_FSYNC;
 	}
-	struct timespec ts = { 0, 20 * 1000000L };
+	struct timespec ts = { 0, 10 * 1000000L };
 	nanosleep(&ts, NULL);
 	int rc = r->real->pMethods->xSync(r->real, flags);
 	pthread_mutex_lock(&ev_lock);
@@ -438,8 +438,13 @@ TEST(checkpoint_fsync_off_the_writer)
 	CHECK(resets >= 2);
 	/* Commits went on during the database file's fsync (the change's point). */
 	CHECK(overlapped > 0);
-	/* Bounded: about 1,000 pages, plus what commits added during the fsyncs. */
-	CHECK(wal_peak < 3000LL * (4096 + 24));
+	/*
+	 * Bounded: 1,000 pages, plus what commits added during up to four
+	 * fsyncs of a cycle (about 2,500 pages here); the load writes about
+	 * 7,500, which the WAL reaches when checkpoints stop
+	 * (checkpoint_fsync_fails).
+	 */
+	CHECK(wal_peak < 5500LL * (4096 + 24));
 
 	store_close(st);
 	check_written(path);
