@@ -39,6 +39,7 @@
 
 #include "gatehouse/alloc.h"
 #include "gatehouse/log.h"
+#include "gatehouse/metrics.h"
 #include "sqlite_int.h"
 
 enum {
@@ -85,6 +86,8 @@ static void report(struct sqlite_ckpt *k, int rc, const char *how)
 	if (rc == SQLITE_BUSY)
 		return; /* another process's checkpoint: tried again after the next commit */
 	bool failed = rc != SQLITE_OK;
+	if (failed)
+		metrics_inc(M_STORE_ERRORS);
 	if (failed && !k->failing)
 		log_warn("cannot checkpoint the database's WAL (%s): %s; tried again after each "
 			 "commit, the WAL grows meanwhile", how, sqlite3_errstr(rc));
@@ -111,10 +114,12 @@ static void *sync_main(void *arg)
 			rc = SQLITE_MISUSE;
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(k->hold->db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
+			metrics_inc(M_STORE_ERRORS);
 			log_error("cannot fsync the database file after a checkpoint: %s; no more "
 				  "checkpoints until a restart (the WAL grows; SQLite replays it at the "
 				  "next start)", sqlite3_errstr(rc));
+		}
 		pthread_mutex_lock(&k->lock);
 		k->state = rc == SQLITE_OK ? CK_SYNCED : CK_BROKEN;
 	}

@@ -24,7 +24,9 @@
 #include <sqlite3.h>
 
 #include "gatehouse/errors.h"
+#include "gatehouse/metrics.h"
 #include "gatehouse/random.h"
+#include "gatehouse/strbuf.h"
 #include "gatehouse/store.h"
 #include "harness.h"
 #include "fixtures.h"
@@ -408,6 +410,17 @@ static void reset_events(void)
 	pthread_mutex_unlock(&ev_lock);
 }
 
+/* gatehouse_store_errors_total, as /metrics renders it. */
+static long store_errors(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	metrics_render(&sb, "test");
+	const char *p = sb.buf ? strstr(sb.buf, "\ngatehouse_store_errors_total ") : NULL;
+	long n = p ? strtol(p + strlen("\ngatehouse_store_errors_total "), NULL, 10) : -1;
+	sb_release(&sb);
+	return n;
+}
+
 /* A store on a new database in a new directory dir, the events cleared. */
 static struct store *fresh_store(char dir[64], char path[128])
 {
@@ -465,6 +478,7 @@ TEST(checkpoint_fsync_fails)
 	long resets_at_open = wal_resets, syncs_at_open = db_syncs;
 	fail_db_syncs = 1;
 	pthread_mutex_unlock(&ev_lock);
+	long errors_before = store_errors();
 	load(st);
 	store_close(st);
 	pthread_mutex_lock(&ev_lock);
@@ -474,6 +488,7 @@ TEST(checkpoint_fsync_fails)
 	pthread_mutex_unlock(&ev_lock);
 	fprintf(stderr, "    %ld fsyncs of the database file, %ld WAL resets, WAL at most %lld "
 		"bytes\n", syncs, resets, (long long)wal_peak);
+	CHECK_INT(store_errors(), errors_before + 1); /* counted, once */
 	CHECK_INT(syncs, 1);        /* the failed one; none after it, none at close */
 	CHECK_INT(resets, 0);
 	CHECK_INT(unsafe, 0);
