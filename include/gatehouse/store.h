@@ -57,6 +57,8 @@ struct store_options {
 	 * traffic then does not connect under load, where a connection took
 	 * seconds and held a request thread meanwhile. A connection that
 	 * cannot be opened then is opened at its first use, as without it.
+	 * The same thread opens the pool again whenever a call had to open a
+	 * connection itself (after the database restarted or failed over).
 	 * SQLite's readers, cheap to open, always open at their first use.
 	 */
 	bool warm;
