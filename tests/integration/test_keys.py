@@ -420,6 +420,12 @@ class TimedRotation(Scenario):
             access = rows_of(keys_list(d), "access")
             pending = [k for k, v in access.items() if v["state"] == "next"]
             if pending:
+                # The rotator stores a key, then loads it: `keys list` may
+                # read it in between. The daemon publishes it within moments,
+                # well before it signs (checked above for every takeover).
+                end = time.time() + 5
+                while pending[0] not in jwks_kids(d) and time.time() < end:
+                    time.sleep(0.1)
                 self.assertIn(pending[0], jwks_kids(d))
                 next_state_seen.add(pending[0])
                 break
