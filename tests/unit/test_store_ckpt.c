@@ -52,6 +52,8 @@ static long db_durable;        /* of those, the ones an fsync that ended covered
 static int db_syncing;         /* fsyncs of the database file in progress */
 static long db_syncs;
 static int fail_db_syncs;      /* the next N fsyncs of the database file fail */
+static int fail_db_writes;     /* the next N writes of the database file fail */
+static int fail_db_opens;      /* the next N opens of the database file fail */
 static long wal_resets;        /* WAL header writes after the first */
 static long unsafe_resets;     /* ...with copied pages not yet durable */
 static long wal_writes_during_sync; /* commits' frames written while one ran */
@@ -73,6 +75,11 @@ static int rec_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 of
 {
 	struct rec_file *r = (struct rec_file *)f;
 	pthread_mutex_lock(&ev_lock);
+	if (r->kind == K_DB && fail_db_writes > 0) {
+		fail_db_writes--;
+		pthread_mutex_unlock(&ev_lock);
+		return SQLITE_IOERR_WRITE;
+	}
 	if (r->kind == K_DB) {
 		db_writes++;
 	} else if (r->kind == K_WAL) {
@@ -224,6 +231,15 @@ static int rec_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fla
 	struct rec_file *r = (struct rec_file *)f;
 	r->real = (sqlite3_file *)(r + 1);
 	r->kind = (flags & SQLITE_OPEN_MAIN_DB) ? K_DB : (flags & SQLITE_OPEN_WAL) ? K_WAL : K_OTHER;
+	pthread_mutex_lock(&ev_lock);
+	bool fail = r->kind == K_DB && fail_db_opens > 0;
+	if (fail)
+		fail_db_opens--;
+	pthread_mutex_unlock(&ev_lock);
+	if (fail) {
+		f->pMethods = NULL;
+		return SQLITE_CANTOPEN;
+	}
 	int rc = real_vfs->xOpen(real_vfs, name, r->real, flags, out);
 	f->pMethods = r->real->pMethods ? &rec_io : NULL;
 	return rc;
@@ -501,10 +517,79 @@ TEST(checkpoint_fsync_fails)
 	fixture_rmdir(dir);
 }
 
+/*
+ * The checkpoint's copy fails (a write of the database file): counted, and
+ * the WAL keeps every page, since nothing was marked copied. The next
+ * commit past the threshold tries again, and checkpoints go on as before.
+ */
+TEST(checkpoint_copy_fails)
+{
+	char dir[64], path[128];
+	struct store *st = fresh_store(dir, path);
+	pthread_mutex_lock(&ev_lock);
+	long resets_at_open = wal_resets;
+	fail_db_writes = 1;
+	pthread_mutex_unlock(&ev_lock);
+	long errors_before = store_errors();
+	load(st);
+	pthread_mutex_lock(&ev_lock);
+	long resets = wal_resets - resets_at_open, unsafe = unsafe_resets;
+	int unfailed = fail_db_writes;
+	sqlite3_int64 wal_peak = wal_max;
+	pthread_mutex_unlock(&ev_lock);
+	fprintf(stderr, "    %ld WAL resets, WAL at most %lld bytes\n", resets, (long long)wal_peak);
+	CHECK_INT(unfailed, 0);                       /* the failure happened */
+	CHECK_INT(store_errors(), errors_before + 1); /* and was counted, once */
+	CHECK_INT(unsafe, 0);
+	CHECK(resets >= 1);                           /* checkpoints went on after it */
+	CHECK(wal_peak < 6500LL * (4096 + 24));
+	store_close(st);
+	check_written(path);
+	fixture_rmdir(dir);
+}
+
+/*
+ * The checkpoint's own connection cannot be opened (here: the database
+ * file cannot be opened again; in life, too many open files): the writer
+ * checkpoints the usual way instead, its fsync included. Nothing is
+ * written to the WAL during a database fsync then, checkpoints still keep
+ * the WAL bounded, and every write is kept.
+ */
+TEST(checkpoint_without_its_connection)
+{
+	char dir[64], path[128];
+	struct store *st = fresh_store(dir, path);
+	pthread_mutex_lock(&ev_lock);
+	long resets_at_open = wal_resets;
+	fail_db_opens = 1;
+	pthread_mutex_unlock(&ev_lock);
+	load(st);
+	pthread_mutex_lock(&ev_lock);
+	long resets = wal_resets - resets_at_open, unsafe = unsafe_resets;
+	long overlapped = wal_writes_during_sync, syncs = db_syncs;
+	int unfailed = fail_db_opens;
+	sqlite3_int64 wal_peak = wal_max;
+	pthread_mutex_unlock(&ev_lock);
+	fprintf(stderr, "    %ld fsyncs of the database file, %ld WAL resets, %ld WAL writes "
+		"during those fsyncs, WAL at most %lld bytes\n", syncs, resets, overlapped,
+		(long long)wal_peak);
+	CHECK_INT(unfailed, 0);     /* the open was tried, and failed */
+	CHECK_INT(overlapped, 0);   /* the usual checkpoint: writes wait for its fsync */
+	CHECK(syncs >= 2);
+	CHECK(resets >= 2);
+	CHECK_INT(unsafe, 0);
+	CHECK(wal_peak < 2500LL * (4096 + 24));
+	store_close(st);
+	check_written(path);
+	fixture_rmdir(dir);
+}
+
 int main(void)
 {
 	install_vfs();
 	RUN(checkpoint_fsync_off_the_writer);
 	RUN(checkpoint_fsync_fails);
+	RUN(checkpoint_copy_fails);
+	RUN(checkpoint_without_its_connection);
 	return REPORT();
 }
