@@ -91,6 +91,7 @@ def run_parallel(suite_dir, names, jobs, times_out=None):
     times = {}
     running = {}
     passed = failed = 0
+    cpu_total = 0.0
     start = time.monotonic()
     while pending or running:
         while pending and len(running) < jobs:
@@ -102,7 +103,8 @@ def run_parallel(suite_dir, names, jobs, times_out=None):
                                  stdout=out, stderr=subprocess.STDOUT)
             p.out = out
             running[p.pid] = (name, p, time.monotonic())
-        pid, status = os.wait()
+        # wait4: the class's CPU time too (its daemons included, once reaped).
+        pid, status, usage = os.wait4(-1, 0)
         if pid not in running:
             continue
         name, p, t0 = running.pop(pid)
@@ -119,8 +121,10 @@ def run_parallel(suite_dir, names, jobs, times_out=None):
             failed += 0 if m and int(m[-1][1]) else 1
         took = time.monotonic() - t0
         times[name] = round(took)
-        print("== %s: %.0f s, exit %d" % (name, took, p.returncode), flush=True)
-    print("all classes: %.0f s" % (time.monotonic() - start))
+        cpu = usage.ru_utime + usage.ru_stime
+        cpu_total += cpu
+        print("== %s: %.0f s, exit %d, CPU %.0f s" % (name, took, p.returncode, cpu), flush=True)
+    print("all classes: %.0f s, CPU %.0f s" % (time.monotonic() - start, cpu_total))
     if times_out:
         with open(times_out, "w") as f:
             json.dump(times, f, indent=0, sort_keys=True)
