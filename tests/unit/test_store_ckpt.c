@@ -54,6 +54,7 @@ static long db_syncs;
 static int fail_db_syncs;      /* the next N fsyncs of the database file fail */
 static int fail_db_writes;     /* the next N writes of the database file fail */
 static int fail_db_opens;      /* the next N opens of the database file fail */
+static int fail_threads;       /* the next N threads the store starts fail to start */
 static long wal_resets;        /* WAL header writes after the first */
 static long unsafe_resets;     /* ...with copied pages not yet durable */
 static long wal_writes_during_sync; /* commits' frames written while one ran */
@@ -317,6 +318,27 @@ static void install_vfs(void)
 		exit(2);
 }
 
+/* ---- threads that fail to start (linked with -Wl,--wrap=pthread_create) ---- */
+
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+
+static void *write_main(void *arg);
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+	if (fn != write_main) { /* the store's, not this test's writers */
+		pthread_mutex_lock(&ev_lock);
+		bool fail = fail_threads > 0;
+		if (fail)
+			fail_threads--;
+		pthread_mutex_unlock(&ev_lock);
+		if (fail)
+			return 11; /* EAGAIN */
+	}
+	return __real_pthread_create(t, a, fn, arg);
+}
+
 /* ---- the load ---- */
 
 enum { THREADS = 3, WRITES = 700, DOC = 3000 };
@@ -550,30 +572,30 @@ TEST(checkpoint_copy_fails)
 
 /*
  * The checkpoint's own connection cannot be opened (here: the database
- * file cannot be opened again; in life, too many open files): the writer
- * checkpoints the usual way instead, its fsync included. Nothing is
- * written to the WAL during a database fsync then, checkpoints still keep
- * the WAL bounded, and every write is kept.
+ * file cannot be opened again; in life, too many open files), or its
+ * thread cannot start: the writer checkpoints the usual way instead, its
+ * fsync included. Nothing is written to the WAL during a database fsync
+ * then, checkpoints still keep the WAL bounded, and every write is kept.
  */
-TEST(checkpoint_without_its_connection)
+static void check_usual_checkpoints(int *failure)
 {
 	char dir[64], path[128];
 	struct store *st = fresh_store(dir, path);
 	pthread_mutex_lock(&ev_lock);
 	long resets_at_open = wal_resets;
-	fail_db_opens = 1;
+	*failure = 1;
 	pthread_mutex_unlock(&ev_lock);
 	load(st);
 	pthread_mutex_lock(&ev_lock);
 	long resets = wal_resets - resets_at_open, unsafe = unsafe_resets;
 	long overlapped = wal_writes_during_sync, syncs = db_syncs;
-	int unfailed = fail_db_opens;
+	int unfailed = *failure;
 	sqlite3_int64 wal_peak = wal_max;
 	pthread_mutex_unlock(&ev_lock);
 	fprintf(stderr, "    %ld fsyncs of the database file, %ld WAL resets, %ld WAL writes "
 		"during those fsyncs, WAL at most %lld bytes\n", syncs, resets, overlapped,
 		(long long)wal_peak);
-	CHECK_INT(unfailed, 0);     /* the open was tried, and failed */
+	CHECK_INT(unfailed, 0);     /* it was tried, and failed */
 	CHECK_INT(overlapped, 0);   /* the usual checkpoint: writes wait for its fsync */
 	CHECK(syncs >= 2);
 	CHECK(resets >= 2);
@@ -584,6 +606,16 @@ TEST(checkpoint_without_its_connection)
 	fixture_rmdir(dir);
 }
 
+TEST(checkpoint_without_its_connection)
+{
+	check_usual_checkpoints(&fail_db_opens);
+}
+
+TEST(checkpoint_without_its_thread)
+{
+	check_usual_checkpoints(&fail_threads);
+}
+
 int main(void)
 {
 	install_vfs();
@@ -591,5 +623,6 @@ int main(void)
 	RUN(checkpoint_fsync_fails);
 	RUN(checkpoint_copy_fails);
 	RUN(checkpoint_without_its_connection);
+	RUN(checkpoint_without_its_thread);
 	return REPORT();
 }
