@@ -269,9 +269,12 @@ struct store_backend {
 	int (*restore)(void *ctx, const char *from, char *kept_aside, size_t kept_len,
 		       char *err, size_t errlen);
 	/*
-	 * NULL, or: the writer thread's work after a batch is answered, on its
-	 * connection (SQLite: the WAL checkpoint its commits made due).
+	 * NULL, or: the writer thread's work before it runs a batch and after
+	 * the batch is answered, on its connection (SQLite: the WAL checkpoint
+	 * its commits made due; a read transaction held between batches so
+	 * that the readers' WAL locks stay in the process, sqlite_ckpt.c).
 	 */
+	void (*before_batch)(struct store_conn *writer);
 	void (*after_batch)(struct store_conn *writer);
 };
 

@@ -320,6 +320,11 @@ static int sq_conn_open(void *ctxp, bool writer, struct store_conn **out, char *
 	return 0;
 }
 
+static void sq_before_batch(struct store_conn *c)
+{
+	store_sqlite_ckpt_before_batch(CONN(c));
+}
+
 static void sq_after_batch(struct store_conn *c)
 {
 	store_sqlite_ckpt_after_batch(CONN(c));
@@ -558,5 +563,6 @@ const struct store_backend store_sqlite_backend = {
 	.check_file = store_sqlite_check_file,
 	.file_version = store_sqlite_file_version,
 	.restore = store_sqlite_restore,
+	.before_batch = sq_before_batch,
 	.after_batch = sq_after_batch,
 };

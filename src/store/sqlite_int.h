@@ -46,12 +46,14 @@ struct sqlite_conn {
 int store_sqlite_map_rc(int rc);
 
 /*
- * The daemon writer's checkpoints (sqlite_ckpt.c): _attach when it opens
- * (replaces SQLite's automatic checkpoint), _after_batch on the writer
- * thread once a batch is answered, _detach before it closes.
+ * The daemon writer's checkpoints and its readers' lock anchor
+ * (sqlite_ckpt.c): _attach when it opens (replaces SQLite's automatic
+ * checkpoint), _before_batch on the writer thread before it runs a batch,
+ * _after_batch once the batch is answered, _detach before it closes.
  */
 struct sqlite_ctx;
 void store_sqlite_ckpt_attach(struct sqlite_conn *writer, struct sqlite_ctx *ctx);
+void store_sqlite_ckpt_before_batch(struct sqlite_conn *writer);
 void store_sqlite_ckpt_after_batch(struct sqlite_conn *writer);
 void store_sqlite_ckpt_detach(struct sqlite_conn *writer);
 

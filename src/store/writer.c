@@ -213,6 +213,8 @@ static void *writer_main(void *arg)
 		}
 		pthread_mutex_unlock(&st->lock);
 
+		if (st->be->before_batch)
+			st->be->before_batch(st->writer);
 		run_batch(st, batch);
 		store_check_data_version(st);
 

@@ -11,8 +11,13 @@
  * both files. And what the change is for: commits go on while the
  * database file's fsync runs; the WAL stays bounded under load; every
  * write is there after a reopen, and the file is sound.
+ *
+ * Also the readers' lock anchor (the same module): between batches a read
+ * makes no fcntl call (counted through the unix VFS's system call table).
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -318,6 +323,38 @@ static void install_vfs(void)
 		exit(2);
 }
 
+/* ---- fcntl locks, counted through the unix VFS's system call table ---- */
+
+static sqlite3_syscall_ptr real_fcntl;
+static atomic_long fcntl_locks; /* F_SETLK and F_SETLKW calls so far */
+
+static int counting_fcntl(int fd, int op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	int (*f)(int, int, ...) = (int (*)(int, int, ...))real_fcntl;
+	int rc;
+	if (op == F_SETLK || op == F_SETLKW || op == F_GETLK) {
+		void *lock = va_arg(ap, void *);
+		if (op != F_GETLK)
+			atomic_fetch_add(&fcntl_locks, 1);
+		rc = f(fd, op, lock);
+	} else {
+		rc = f(fd, op, va_arg(ap, int)); /* SQLite passes an int (0 when unused) */
+	}
+	va_end(ap);
+	return rc;
+}
+
+static void count_fcntl(void)
+{
+	real_fcntl = real_vfs->xGetSystemCall(real_vfs, "fcntl");
+	if (!real_fcntl ||
+	    real_vfs->xSetSystemCall(real_vfs, "fcntl", (sqlite3_syscall_ptr)counting_fcntl) !=
+	    SQLITE_OK)
+		exit(2);
+}
+
 /* ---- threads that fail to start (linked with -Wl,--wrap=pthread_create) ---- */
 
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
@@ -572,18 +609,19 @@ TEST(checkpoint_copy_fails)
 
 /*
  * The checkpoint's own connection cannot be opened (here: the database
- * file cannot be opened again; in life, too many open files), or its
+ * file cannot be opened again, for the readers' anchor after the first
+ * batch and then for the checkpoint; in life, too many open files), or its
  * thread cannot start: the writer checkpoints the usual way instead, its
  * fsync included. Nothing is written to the WAL during a database fsync
  * then, checkpoints still keep the WAL bounded, and every write is kept.
  */
-static void check_usual_checkpoints(int *failure)
+static void check_usual_checkpoints(int *failure, int failures)
 {
 	char dir[64], path[128];
 	struct store *st = fresh_store(dir, path);
 	pthread_mutex_lock(&ev_lock);
 	long resets_at_open = wal_resets;
-	*failure = 1;
+	*failure = failures;
 	pthread_mutex_unlock(&ev_lock);
 	load(st);
 	pthread_mutex_lock(&ev_lock);
@@ -608,21 +646,100 @@ static void check_usual_checkpoints(int *failure)
 
 TEST(checkpoint_without_its_connection)
 {
-	check_usual_checkpoints(&fail_db_opens);
+	check_usual_checkpoints(&fail_db_opens, 2);
 }
 
 TEST(checkpoint_without_its_thread)
 {
-	check_usual_checkpoints(&fail_threads);
+	check_usual_checkpoints(&fail_threads, 1);
+}
+
+/* fcntl lock calls made by n reads of one document, one after another. */
+static long locks_of_reads(struct store *st, const char *uid, int n)
+{
+	long before = atomic_load(&fcntl_locks);
+	for (int i = 0; i < n; i++) {
+		struct store_document d;
+		CHECK_INT(store_doc_get(st, uid, "k", &d), 0);
+		free(d.value);
+	}
+	return atomic_load(&fcntl_locks) - before;
+}
+
+/*
+ * Writes one document as user uid, then waits (5 s at most) until a read
+ * makes no fcntl call: the writer thread begins the anchor's read
+ * transaction after it has answered the batch.
+ */
+static long write_then_settle(struct store *st, const char *uid, int64_t t)
+{
+	struct store_doc_write dw = { .key = "k", .value = "{\"a\":1}", .len = 7 };
+	struct store_doc_result r;
+	CHECK_INT(store_doc_write(st, uid, &dw, 1, t, NULL, &r, NULL, NULL), 0);
+	for (int i = 0; i < 500; i++) {
+		if (locks_of_reads(st, uid, 1) == 0)
+			return 0;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return locks_of_reads(st, uid, 1);
+}
+
+/* A fresh store with one user; the next failing_opens opens of the file after it opened fail. */
+static struct store *store_with_user(char dir[64], char path[128], char uid[37],
+				     int failing_opens)
+{
+	struct store *st = fresh_store(dir, path);
+	pthread_mutex_lock(&ev_lock);
+	fail_db_opens = failing_opens;
+	pthread_mutex_unlock(&ev_lock);
+	CHECK_INT(gh_uuid4(uid), 0);
+	unsigned char h[32] = { 1 };
+	struct store_session_new s = { .user_id = uid, .access_scope = "guest",
+				       .jti = "jti-anchor-00000000", .now = T0,
+				       .expires_at = T0 + 100000 };
+	int64_t sid = 0;
+	CHECK_INT(store_guest_create(st, uid, h, &s, &sid), 0);
+	return st;
+}
+
+/*
+ * Between batches the readers' WAL lock is held in the process (the
+ * anchor), so a read takes and drops it without a system call; after each
+ * batch again. Without the anchor (its connection cannot be opened) every
+ * read locks and unlocks through fcntl, which shows the count is real.
+ */
+TEST(reads_between_batches_make_no_lock_calls)
+{
+	char dir[64], path[128], uid[37];
+	struct store *st = store_with_user(dir, path, uid, 0);
+	CHECK_INT(write_then_settle(st, uid, T0 + 1), 0);
+	CHECK_INT(locks_of_reads(st, uid, 200), 0);
+	CHECK_INT(write_then_settle(st, uid, T0 + 2), 0); /* anchored again after a batch */
+	CHECK_INT(locks_of_reads(st, uid, 200), 0);
+	store_close(st);
+	fixture_rmdir(dir);
+
+	st = store_with_user(dir, path, uid, 1); /* the anchor's open, after the first batch */
+	struct store_doc_write dw = { .key = "k", .value = "{\"a\":1}", .len = 7 };
+	struct store_doc_result r;
+	CHECK_INT(store_doc_write(st, uid, &dw, 1, T0 + 1, NULL, &r, NULL, NULL), 0);
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	CHECK(locks_of_reads(st, uid, 200) >= 200);
+	store_close(st);
+	fixture_rmdir(dir);
 }
 
 int main(void)
 {
 	install_vfs();
+	count_fcntl();
 	RUN(checkpoint_fsync_off_the_writer);
 	RUN(checkpoint_fsync_fails);
 	RUN(checkpoint_copy_fails);
 	RUN(checkpoint_without_its_connection);
 	RUN(checkpoint_without_its_thread);
+	RUN(reads_between_batches_make_no_lock_calls);
 	return REPORT();
 }
