@@ -41,8 +41,8 @@
  * fcntl call, under a mutex every connection of the file shares. Request
  * threads' reads seldom overlap, so nearly every read made two fcntl calls
  * with that mutex held, and the threads queued on it (a system call costs
- * a microsecond or more on a virtual machine; with them a get-player-data
- * cost about 30 µs of CPU, without them about 23). So between batches a
+ * a microsecond or more on a virtual machine; get-player-data took 28-38
+ * µs of CPU with them, 25-29 without, interleaved). So between batches a
  * connection of this module's (anchor) holds a read transaction begun
  * after the batch's commit and checkpoint: the readers take the same read
  * mark and find it held. It ends before the next batch runs, so that it
