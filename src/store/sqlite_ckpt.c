@@ -163,19 +163,28 @@ static void checkpoint_here(struct sqlite_conn *c)
 						  NULL), "checkpoint");
 }
 
+/* A read-only connection of the module's own; NULL (logged, with what follows) if none. */
+static struct sqlite_conn *own_conn(struct sqlite_ckpt *k, const char *then)
+{
+	char err[256];
+	struct store_conn *c = NULL;
+	if (store_sqlite_backend.conn_open(k->ctx, false, &c, err, sizeof err)) {
+		log_warn("%s (%s)", err, then);
+		return NULL;
+	}
+	return (struct sqlite_conn *)(void *)c;
+}
+
 /* Steps 1 and 2 (see the top); false when the usual checkpoint must do instead. */
 static bool checkpoint_begin(struct sqlite_conn *c)
 {
 	struct sqlite_ckpt *k = c->ckpt;
 	if (!k->hold) {
-		char err[256];
-		struct store_conn *h = NULL;
-		if (store_sqlite_backend.conn_open(k->ctx, false, &h, err, sizeof err)) {
-			log_warn("%s (checkpoints wait for their fsync from now on)", err);
+		k->hold = own_conn(k, "checkpoints wait for their fsync from now on");
+		if (!k->hold) {
 			k->async = false;
 			return false;
 		}
-		k->hold = (struct sqlite_conn *)(void *)h;
 	}
 	if (!k->started) {
 		if (pthread_create(&k->thread, NULL, sync_main, k)) {
@@ -266,15 +275,11 @@ static void anchor_begin(struct sqlite_ckpt *k)
 	if (k->no_anchor || k->anchored)
 		return;
 	if (!k->anchor) {
-		char err[256];
-		struct store_conn *a = NULL;
-		if (store_sqlite_backend.conn_open(k->ctx, false, &a, err, sizeof err)) {
-			log_warn("%s (reads take the database's locks one by one from now on)",
-				 err);
+		k->anchor = own_conn(k, "reads take the database's locks one by one from now on");
+		if (!k->anchor) {
 			k->no_anchor = true;
 			return;
 		}
-		k->anchor = (struct sqlite_conn *)(void *)a;
 		/* Never a wait on the writer thread: a busy file means no anchor this time. */
 		sqlite3_busy_handler(k->anchor->db, NULL, NULL);
 	}
